@@ -1,0 +1,90 @@
+"""The backend's database settings, from the environment and ``backend/.env``.
+
+``DATABASE_URL`` (or ``MKS_DATABASE_URL``) names the database; ``MKS_USE_POSTGRESQL`` tells the
+application to use it. ``backend/.env`` is read with python-dotenv; a variable set in the real
+environment always wins over the file. A URL that is shown anywhere has its password masked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+URL_VARIABLES = ("DATABASE_URL", "MKS_DATABASE_URL")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message is one line naming the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: URL | None
+    use_postgresql: bool
+
+    @property
+    def masked_database_url(self) -> str | None:
+        """The URL with its password hidden, for logs and messages."""
+        if self.database_url is None:
+            return None
+        return self.database_url.render_as_string(hide_password=True)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
+) -> Settings:
+    """Read the settings: ``environ`` (default ``os.environ``) over ``env_file`` (if it exists)."""
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    url = None
+    for name in URL_VARIABLES:
+        if values.get(name, "").strip():
+            url = parse_database_url(values[name], name)
+            break
+    return Settings(
+        database_url=url,
+        use_postgresql=_parse_bool(values.get("MKS_USE_POSTGRESQL", ""), "MKS_USE_POSTGRESQL"),
+    )
+
+
+def parse_database_url(text: str, variable: str = "DATABASE_URL") -> URL:
+    """Parse a PostgreSQL URL (``postgres://`` accepted), or raise SettingsError in one line."""
+    raw = text.strip()
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise SettingsError(
+            f"{variable} is not a database URL; "
+            "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if url.get_backend_name() != "postgresql":
+        raise SettingsError(
+            f"{variable} names a {url.get_backend_name()!r} database; the backend needs "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        )
+    if not url.database:
+        raise SettingsError(f"{variable} names no database; add /DATABASE to the end of the URL")
+    return url
+
+
+def _parse_bool(text: str, variable: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{variable}={text!r} is not a boolean; use true or false")

@@ -1,0 +1,97 @@
+"""Alembic environment of the Mirai Knowledge Systems backend.
+
+Where the database comes from, first match wins:
+1. a Connection or Engine handed in through ``config.attributes["connection"]`` (tests, mks-db);
+2. ``sqlalchemy.url`` when a caller set it (``alembic -x``-free programmatic use);
+3. DATABASE_URL / MKS_DATABASE_URL from the environment or backend/.env (mks.settings).
+
+Exactly the schemas public, auth and audit are managed; ``alembic_version`` lives in public.
+Types and server defaults are compared by autogenerate; offline SQL has literal values.
+"""
+
+from __future__ import annotations
+
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from mks.models import MANAGED_SCHEMAS, Base
+from mks.settings import SettingsError, load_settings
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Reflect only the project's schemas (None is the default schema, public)."""
+    if type_ == "schema":
+        return name is None or name in MANAGED_SCHEMAS
+    return True
+
+
+COMMON_OPTIONS = dict(
+    target_metadata=target_metadata,
+    include_schemas=True,
+    include_name=include_name,
+    version_table_schema="public",
+    compare_type=True,
+    compare_server_default=True,
+)
+
+
+def database_url() -> str:
+    url = config.get_main_option("sqlalchemy.url")
+    if url:
+        return url
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if settings.database_url is None:
+        raise SystemExit(
+            "error: DATABASE_URL is not set; export it or put it in backend/.env "
+            "(postgresql://USER:PASSWORD@HOST:5432/DATABASE)"
+        )
+    return settings.database_url.render_as_string(hide_password=False)
+
+
+def run_migrations_offline() -> None:
+    """Render SQL for ``--sql`` without a database."""
+    url = config.get_main_option("sqlalchemy.url")
+    target = {"url": url} if url else {"dialect_name": "postgresql"}
+    context.configure(
+        **target,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **COMMON_OPTIONS,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, transaction_per_migration=True, **COMMON_OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _run(given)
+        return
+    engine = given if isinstance(given, Engine) else create_engine(database_url(), poolclass=NullPool)
+    with engine.connect() as connection:
+        _run(connection)
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,3 @@
+from mks_db.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,282 @@
+"""A PostgreSQL server for every command and test, and the scratch databases the checks work in.
+
+``open_server(url)`` yields the server ``url`` names, or, with no URL, a throwaway server started
+from pgserver's bundled PostgreSQL 16 (or binaries named by ``MKS_DB_PG_BIN``) in a temporary
+directory, stopped and deleted when the block ends. ``scratch_database(server)`` creates a
+database nobody else uses and drops it when the block ends, even on Ctrl-C.
+
+pgserver's own ``get_server`` is not used to run the server: it listens on a Unix socket only,
+keeps a process registry in the user's runtime directory and leaves the data directory behind
+in its default mode. Here the server listens on a loopback TCP port (so pg_dump, psql and the
+health check reach it by an ordinary URL), runs without fsync (it holds nothing worth keeping),
+and is owned by one ``with`` block. pgserver's helpers are reused for running as root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from mks_db.errors import InfrastructureError
+from mks_db.urls import mask_text, mask_url, parse_url
+
+SCRATCH_PREFIX = "mks_scratch_"
+_ROOT_RUN_AS = "pgserver"  # the user pgserver itself runs PostgreSQL as when started by root
+
+
+@dataclass(frozen=True)
+class Server:
+    """A reachable PostgreSQL server: ``url`` connects to its maintenance database."""
+
+    url: URL
+    version_num: int
+    embedded: bool
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+    def database_url(self, name: str) -> URL:
+        return self.url.set(database=name)
+
+
+def admin_engine(url: URL) -> Engine:
+    """An engine in autocommit mode, for CREATE/DROP DATABASE and catalogue reads."""
+    return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """The first line of a driver error, with any password masked."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+    return mask_text(lines[0] if lines else type(orig).__name__)
+
+
+def _probe(url: URL) -> int:
+    try:
+        with admin_engine(url).connect() as conn:
+            return int(conn.execute(text("SHOW server_version_num")).scalar_one())
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot reach PostgreSQL at {mask_url(url)}: {describe_db_error(exc)}; "
+            "check DATABASE_URL (or --database-url), or unset it to use the embedded server"
+        ) from None
+
+
+@contextlib.contextmanager
+def open_server(database_url: str | URL | None) -> Iterator[Server]:
+    """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty."""
+    if database_url:
+        url = parse_url(database_url) if isinstance(database_url, str) else database_url
+        # Scratch databases are created from the server's maintenance database.
+        yield Server(url=url, version_num=_probe(url), embedded=False)
+        return
+    with EmbeddedServer() as embedded:
+        yield Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True)
+
+
+@contextlib.contextmanager
+def scratch_database(server: Server, label: str = "check") -> Iterator[URL]:
+    """Create an empty database on ``server`` and drop it afterwards, whatever happens inside.
+
+    The name starts with ``mks_scratch_`` so a database left by a killed process is recognisable.
+    """
+    name = f"{SCRATCH_PREFIX}{label}_{uuid.uuid4().hex[:10]}"
+    engine = admin_engine(server.url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot create a scratch database on {mask_url(server.url)}: "
+            f"{describe_db_error(exc)}; the user needs the CREATEDB privilege"
+        ) from None
+    try:
+        yield server.database_url(name)
+    finally:
+        drop_database(server, name)
+
+
+def drop_database(server: Server, name: str) -> None:
+    """Drop ``name``, disconnecting its sessions first."""
+    with admin_engine(server.url).connect() as conn:
+        if server.major >= 13:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+def postgres_bin_dir() -> Path:
+    """Where initdb and pg_ctl are: ``MKS_DB_PG_BIN``, else pgserver's bundled PostgreSQL 16."""
+    configured = os.environ.get("MKS_DB_PG_BIN")
+    if configured:
+        path = Path(configured)
+        if not (path / "pg_ctl").exists():
+            raise InfrastructureError(
+                f"MKS_DB_PG_BIN={configured} has no pg_ctl; point it at a PostgreSQL bin directory"
+            )
+        return path
+    spec = importlib.util.find_spec("pgserver")
+    if spec and spec.origin:
+        bundled = Path(spec.origin).parent / "pginstall" / "bin"
+        if (bundled / "pg_ctl").exists():
+            return bundled
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    raise InfrastructureError(
+        "no PostgreSQL binaries for the embedded server: install the project "
+        "(pip install -e .) to get pgserver, set MKS_DB_PG_BIN, or set DATABASE_URL"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedServer:
+    """A throwaway PostgreSQL server in a temporary directory, alive for one ``with`` block.
+
+    On exit the server is stopped (fast shutdown, then killed if it does not stop) and its
+    directory deleted, so nothing is left behind.
+    """
+
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        self.bin_dir = bin_dir or postgres_bin_dir()
+        self.root: Path | None = None
+        self.port: int | None = None
+        self._user: str | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        assert self.root is not None
+        return self.root / "data"
+
+    @property
+    def url(self) -> URL:
+        assert self.port is not None
+        return URL.create(
+            "postgresql+psycopg2",
+            username="postgres",
+            host="127.0.0.1",
+            port=self.port,
+            database="postgres",
+        )
+
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        return int(pid_file.read_text().split()[0])
+
+    def __enter__(self) -> EmbeddedServer:
+        self.root = Path(tempfile.mkdtemp(prefix="mks-db-pg-"))
+        try:
+            self._prepare_user()
+            self._run(
+                "initdb",
+                ["-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                 "--locale=C", "--no-sync", "--no-instructions"],
+            )
+            self._start()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the server and delete its directory; safe to call twice."""
+        if self.root is None:
+            return
+        pid = self.pid()
+        if pid is not None:
+            try:
+                self._run("pg_ctl", ["-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
+            except InfrastructureError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+        self._remove()
+
+    def _remove(self) -> None:
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def _prepare_user(self) -> None:
+        # PostgreSQL refuses to run as root; pgserver runs it as a system user of its own then.
+        if os.geteuid() != 0:
+            return
+        with warnings.catch_warnings():  # pgserver's package import warns about XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from pgserver.utils import (
+                ensure_folder_permissions,
+                ensure_prefix_permissions,
+                ensure_user_exists,
+            )
+
+        entry = ensure_user_exists(_ROOT_RUN_AS)
+        ensure_prefix_permissions(self.bin_dir)
+        ensure_folder_permissions(self.bin_dir.parent, 0o555)
+        os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        self._user = _ROOT_RUN_AS
+
+    def _start(self) -> None:
+        last_error: InfrastructureError | None = None
+        for _attempt in range(5):
+            self.port = _free_port()
+            options = (
+                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=100"
+            )
+            try:
+                self._run(
+                    "pg_ctl",
+                    ["-D", str(self.data_dir), "-l", str(self.root / "server.log"),
+                     "-w", "-t", "60", "-o", options, "start"],
+                )
+                return
+            except InfrastructureError as exc:  # most often: the port was taken meanwhile
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    def _run(self, program: str, args: list[str]) -> None:
+        command = [str(self.bin_dir / program), *args]
+        result = subprocess.run(
+            command, capture_output=True, text=True, user=self._user, cwd=self.root, check=False
+        )
+        if result.returncode != 0:
+            log = self.root / "server.log" if self.root else None
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            if log and log.exists():
+                detail += log.read_text(errors="replace").strip().splitlines()[-3:]
+            raise InfrastructureError(
+                f"the embedded PostgreSQL failed ({program}): {' | '.join(detail[-4:])}; "
+                "set DATABASE_URL to use another server"
+            )
