@@ -1,0 +1,50 @@
+"""Findings: what every check yields, and the one place their names are defined.
+
+A check never prints: it returns findings, and a renderer (``mks_db.report``) shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+CHECKS = (
+    "heads",
+    "upgrade",
+    "downgrade",
+    "roundtrip",
+    "data-loss",
+    "drift",
+    "sql-parse",
+    "sql-style",
+    "safety",
+    "locks",
+    "immutability",
+)
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found. ``path``/``line`` point at the revision file when known."""
+
+    check: str
+    severity: str
+    revision: str | None
+    message: str
+    path: str | None = None
+    line: int | None = None
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.check not in CHECKS:
+            raise ValueError(f"unknown check {self.check!r}")
+        if self.severity not in (ERROR, WARNING):
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def as_dict(self) -> dict:
+        return asdict(self)

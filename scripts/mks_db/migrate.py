@@ -1,0 +1,118 @@
+"""Apply exactly one revision, up or down, to a database through the project's own env.py.
+
+``alembic upgrade R`` and ``downgrade P`` move whole sets of revisions (downgrading to a parent
+also removes that parent's other active children); the checks need single steps on branched
+graphs too, so each step hands env.py a migration function that yields the one
+``MigrationStep`` wanted. env.py gets the database both ways the contract promises: the URL
+in ``sqlalchemy.url`` and ``DATABASE_URL``, and an open Connection in
+``config.attributes["connection"]`` (reused across steps, never inside a transaction when
+env.py receives it, so env.py's own ``begin_transaction`` and autocommit blocks work).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging.config
+import os
+from collections.abc import Iterator
+
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, MigrationStep
+from alembic.script import Script
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.pool import NullPool
+
+from mks_db.project import Project
+
+
+class Migrator:
+    """One scratch database, one connection, single-revision steps.
+
+    Use as a context manager; the connection is closed on exit.
+    """
+
+    def __init__(self, project: Project, url: URL) -> None:
+        self.project = project
+        self.url = url
+        self.engine = create_engine(url, poolclass=NullPool)
+        self.connection: Connection = self.engine.connect()
+
+    def __enter__(self) -> Migrator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.rollback()
+        self.connection.close()
+        self.engine.dispose()
+
+    def upgrade(self, revision: Script) -> None:
+        """Apply ``revision``'s upgrade(); its parents must be applied already."""
+        self._step(MigrationStep.upgrade_from_script(self.project.script.revision_map, revision))
+
+    def downgrade(self, revision: Script) -> None:
+        """Apply ``revision``'s downgrade(); it must be a current head."""
+        self._step(MigrationStep.downgrade_from_script(self.project.script.revision_map, revision))
+
+    def heads(self) -> set[str]:
+        """The revisions stamped in the database's version table (empty when none)."""
+        with self.idle():
+            return set(MigrationContext.configure(self.connection).get_current_heads())
+
+    @contextlib.contextmanager
+    def idle(self) -> Iterator[Connection]:
+        """The shared connection for the caller's own queries, left outside any transaction."""
+        try:
+            yield self.connection
+        finally:
+            self.connection.rollback()
+
+    def _step(self, step: MigrationStep) -> None:
+        config = self.project.config()
+        plain = self.url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", plain.replace("%", "%%"))
+        config.attributes["connection"] = self.connection
+        script = self.project.script
+
+        def migrations(heads: tuple[str, ...], context: object) -> list[MigrationStep]:
+            return [step]
+
+        self.connection.rollback()  # env.py must find the connection outside a transaction
+        with (
+            _environment_variable("DATABASE_URL", plain),
+            _quiet_env_logging(),
+            EnvironmentContext(config, script, fn=migrations, as_sql=False),
+        ):
+            script.run_env()
+
+
+@contextlib.contextmanager
+def _environment_variable(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
+def _quiet_env_logging() -> Iterator[None]:
+    """Keep env.py's ``fileConfig`` from re-installing log handlers at every step.
+
+    A stock env.py calls ``logging.config.fileConfig(alembic.ini)`` each time it runs, which
+    would print "Running upgrade ..." lines into the report and cost time at every step.
+    """
+    original = logging.config.fileConfig
+    logging.config.fileConfig = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        logging.config.fileConfig = original

@@ -1,0 +1,130 @@
+"""The report of one command: its findings and steps, rendered as human text, JSON or GitHub.
+
+JSON contract: ``{"ok", "findings": [{"check", "severity", "revision", "message", "path",
+"line", "rule"}], "revisions", "seconds"}``. GitHub: one workflow command per finding
+(``::error file=...,line=...::``) and, when ``$GITHUB_STEP_SUMMARY`` is set, a Markdown report
+appended to it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from mks_db.findings import ERROR, Finding
+
+FORMATS = ("human", "json", "github")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration step the command ran: ``action`` is upgrade, downgrade or re-upgrade."""
+
+    revision: str
+    action: str
+    seconds: float
+    ok: bool = True
+
+
+@dataclass
+class Report:
+    command: str
+    findings: list[Finding] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    revisions: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.is_error for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "findings": [f.as_dict() for f in self.findings],
+            "revisions": self.revisions,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def render(report: Report, fmt: str, out: TextIO = sys.stdout) -> None:
+    """Write ``report`` to ``out`` in ``fmt`` (one of FORMATS)."""
+    if fmt == "json":
+        out.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    elif fmt == "github":
+        for finding in report.findings:
+            out.write(github_annotation(finding) + "\n")
+        out.write(summary_line(report) + "\n")
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_path:
+            with open(summary_path, "a", encoding="utf-8") as summary:
+                summary.write(markdown(report))
+    else:
+        out.write(human(report, colour=out.isatty() and "NO_COLOR" not in os.environ))
+
+
+def summary_line(report: Report) -> str:
+    errors = sum(f.is_error for f in report.findings)
+    warnings = len(report.findings) - errors
+    verdict = "ok" if report.ok else "FAILED"
+    return (
+        f"mks-db {report.command}: {verdict}: {report.revisions} revisions, "
+        f"{errors} errors, {warnings} warnings in {report.seconds:.1f}s"
+    )
+
+
+def human(report: Report, colour: bool = False) -> str:
+    def paint(text: str, code: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if colour else text
+
+    lines = []
+    for step in report.steps:
+        mark = paint("ok", "32") if step.ok else paint("FAILED", "31")
+        lines.append(f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}")
+    for finding in report.findings:
+        label = paint(finding.severity, "31" if finding.severity == ERROR else "33")
+        where = f"{finding.path}:{finding.line or 1}: " if finding.path else ""
+        rule = f" [{finding.rule}]" if finding.rule else ""
+        revision = f" {finding.revision}" if finding.revision else ""
+        lines.append(f"{where}{label} {finding.check}{revision}{rule}: {finding.message}")
+    lines.append(summary_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotation(finding: Finding) -> str:
+    """A workflow command that annotates the revision file with ``finding``."""
+    properties = []
+    if finding.path:
+        properties.append(f"file={_escape_property(finding.path)}")
+        properties.append(f"line={finding.line or 1}")
+    title = f"mks-db {finding.check}" + (f" {finding.revision}" if finding.revision else "")
+    properties.append(f"title={_escape_property(title)}")
+    return f"::{finding.severity} {','.join(properties)}::{_escape_data(finding.message)}"
+
+
+def markdown(report: Report) -> str:
+    """The report as a Markdown section for the workflow's step summary."""
+    icon = "✅" if report.ok else "❌"
+    lines = [f"### {icon} {summary_line(report)}", ""]
+    if report.findings:
+        lines += ["| severity | check | revision | message |", "| --- | --- | --- | --- |"]
+        for f in report.findings:
+            message = f.message.replace("|", "\\|").replace("\n", "<br>")
+            lines.append(f"| {f.severity} | {f.check} | {f.revision or ''} | {message} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,36 @@
+"""Shared fixtures: one real PostgreSQL server per test session, scratch databases per test.
+
+The server is the one ``DATABASE_URL`` names when set (CI's service container), else an
+embedded PostgreSQL 16 started for the session and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import URL
+
+from mks_db.server import Server, open_server, scratch_database
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Server]:
+    with open_server(os.environ.get("DATABASE_URL")) as server:
+        yield server
+
+
+@pytest.fixture
+def scratch_url(pg_server: Server) -> Iterator[URL]:
+    with scratch_database(pg_server, "test") as url:
+        yield url
+
+
+@pytest.fixture
+def server_url(pg_server: Server) -> str:
+    """The server's URL as text, for ``--database-url`` and ``DATABASE_URL``."""
+    return pg_server.url.render_as_string(hide_password=False)

@@ -1,0 +1,90 @@
+"""Settings: backend/.env is read, the real environment wins, bad values give one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from mks.settings import SettingsError, load_settings
+
+
+def write_env(tmp_path, text):
+    path = tmp_path / ".env"
+    path.write_text(text)
+    return path
+
+
+def test_env_file_is_read(tmp_path):
+    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@db:5432/mks\nMKS_USE_POSTGRESQL=true\n")
+    settings = load_settings(environ={}, env_file=env)
+    assert settings.database_url.host == "db"
+    assert settings.database_url.database == "mks"
+    assert settings.use_postgresql is True
+
+
+def test_environment_overrides_env_file(tmp_path):
+    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@file-host/mks\nMKS_USE_POSTGRESQL=false\n")
+    settings = load_settings(
+        environ={"DATABASE_URL": "postgresql://app:pw@env-host/mks", "MKS_USE_POSTGRESQL": "1"},
+        env_file=env,
+    )
+    assert settings.database_url.host == "env-host"
+    assert settings.use_postgresql is True
+
+
+def test_mks_database_url_is_accepted(tmp_path):
+    settings = load_settings(environ={"MKS_DATABASE_URL": "postgres://a:b@h/d"}, env_file=None)
+    assert settings.database_url.drivername == "postgresql"
+    assert settings.database_url.database == "d"
+
+
+def test_nothing_set_means_no_database(tmp_path):
+    settings = load_settings(environ={}, env_file=tmp_path / "missing.env")
+    assert settings.database_url is None
+    assert settings.use_postgresql is False
+
+
+def test_masked_url_hides_the_password():
+    settings = load_settings(environ={"DATABASE_URL": "postgresql://app:s3cret@h/d"}, env_file=None)
+    assert "s3cret" not in settings.masked_database_url
+    assert "***" in settings.masked_database_url
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("not a url s3cret", "DATABASE_URL is not a database URL"),
+        ("mysql://u:s3cret@h/d", "names a 'mysql' database"),
+        ("postgresql://u:s3cret@h", "names no database"),
+    ],
+)
+def test_malformed_url_is_one_clear_line_without_the_password(value, expected):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={"DATABASE_URL": value}, env_file=None)
+    message = str(caught.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret" not in message
+
+
+def test_malformed_url_for_alembic_is_one_line_not_a_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "alembic", "current"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "DATABASE_URL": "not a url s3cret", "HOME": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "DATABASE_URL is not a database URL" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_bad_boolean_is_named():
+    with pytest.raises(SettingsError, match="MKS_USE_POSTGRESQL='maybe' is not a boolean"):
+        load_settings(environ={"MKS_USE_POSTGRESQL": "maybe"}, env_file=None)
