@@ -14,12 +14,11 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
+from mks.models import MANAGED_SCHEMAS, Base
+from mks.settings import SettingsError, load_settings
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
-
-from mks.models import MANAGED_SCHEMAS, Base
-from mks.settings import SettingsError, load_settings
 
 config = context.config
 if config.config_file_name is not None:
@@ -28,10 +27,17 @@ if config.config_file_name is not None:
 target_metadata = Base.metadata
 
 
+VERSION_TABLE = "alembic_version"
+
+
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
-    """Reflect only the project's schemas (None is the default schema, public)."""
+    """Reflect only the project's schemas (None is the default schema, public), and never the
+    version table: with ``version_table_schema="public"`` Alembic's own exclusion misses it,
+    because reflection reports public tables under the default schema (None)."""
     if type_ == "schema":
         return name is None or name in MANAGED_SCHEMAS
+    if type_ == "table":
+        return name != VERSION_TABLE
     return True
 
 
@@ -39,6 +45,7 @@ COMMON_OPTIONS = dict(
     target_metadata=target_metadata,
     include_schemas=True,
     include_name=include_name,
+    version_table=VERSION_TABLE,
     version_table_schema="public",
     compare_type=True,
     compare_server_default=True,
@@ -86,7 +93,9 @@ def run_migrations_online() -> None:
     if isinstance(given, Connection):
         _run(given)
         return
-    engine = given if isinstance(given, Engine) else create_engine(database_url(), poolclass=NullPool)
+    engine = (
+        given if isinstance(given, Engine) else create_engine(database_url(), poolclass=NullPool)
+    )
     with engine.connect() as connection:
         _run(connection)
 

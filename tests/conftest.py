@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import URL
-
 from mks_db.server import Server, open_server, scratch_database
+from sqlalchemy.engine import URL
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import psutil
-from sqlalchemy import text
-
 from mks_db.server import EmbeddedServer, admin_engine, open_server, scratch_database
+from sqlalchemy import text
 
 
 def database_names(url) -> set[str]:

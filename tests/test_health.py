@@ -5,9 +5,8 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from conftest import REPO
-from sqlalchemy.engine import URL
-
 from mks.health import create_app, migration_heads
+from sqlalchemy.engine import URL
 
 
 def alembic_config(url: URL) -> Config:

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from conftest import REPO
-
 from mks.settings import SettingsError, load_settings
 
 
@@ -19,7 +18,9 @@ def write_env(tmp_path, text):
 
 
 def test_env_file_is_read(tmp_path):
-    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@db:5432/mks\nMKS_USE_POSTGRESQL=true\n")
+    env = write_env(
+        tmp_path, "DATABASE_URL=postgresql://app:pw@db:5432/mks\nMKS_USE_POSTGRESQL=true\n"
+    )
     settings = load_settings(environ={}, env_file=env)
     assert settings.database_url.host == "db"
     assert settings.database_url.database == "mks"
@@ -27,7 +28,9 @@ def test_env_file_is_read(tmp_path):
 
 
 def test_environment_overrides_env_file(tmp_path):
-    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@file-host/mks\nMKS_USE_POSTGRESQL=false\n")
+    env = write_env(
+        tmp_path, "DATABASE_URL=postgresql://app:pw@file-host/mks\nMKS_USE_POSTGRESQL=false\n"
+    )
     settings = load_settings(
         environ={"DATABASE_URL": "postgresql://app:pw@env-host/mks", "MKS_USE_POSTGRESQL": "1"},
         env_file=env,

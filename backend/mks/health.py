@@ -80,4 +80,3 @@ def create_app(database_url: URL | str | None = None, alembic_ini: Path = ALEMBI
     app.add_url_rule("/health", "health", health)
     app.add_url_rule("/api/v1/health", "api_health", health)
     return app
-

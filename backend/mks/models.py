@@ -99,9 +99,7 @@ class User(Base):
     created_at: Mapped[datetime.datetime | None] = _created_at()
     updated_at: Mapped[datetime.datetime | None] = _updated_at()
 
-    roles: Mapped[list[Role]] = relationship(
-        secondary="auth.user_roles", back_populates="users"
-    )
+    roles: Mapped[list[Role]] = relationship(secondary="auth.user_roles", back_populates="users")
 
 
 class Role(Base):
@@ -113,9 +111,7 @@ class Role(Base):
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime.datetime | None] = _created_at()
 
-    users: Mapped[list[User]] = relationship(
-        secondary="auth.user_roles", back_populates="roles"
-    )
+    users: Mapped[list[User]] = relationship(secondary="auth.user_roles", back_populates="roles")
     permissions: Mapped[list[Permission]] = relationship(
         secondary="auth.role_permissions", back_populates="roles"
     )

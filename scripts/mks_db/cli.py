@@ -11,45 +11,117 @@ import signal
 import sys
 import time
 
-from mks_db.chain import walk_chain
+from mks_db.drift import drift_findings
 from mks_db.errors import MksDbError
+from mks_db.heads import check_heads, revision_files
+from mks_db.migrate import Migrator
 from mks_db.project import load_project
 from mks_db.report import FORMATS, Report, render
-from mks_db.server import open_server
+from mks_db.roundtrip import roundtrip
+from mks_db.server import open_server, scratch_database
 from mks_db.urls import mask_text
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "-c", "--config", metavar="ALEMBIC_INI",
+        "-c",
+        "--config",
+        metavar="ALEMBIC_INI",
         help="the project's alembic.ini (default: ./alembic.ini)",
     )
-    common.add_argument(
-        "--database-url", metavar="URL",
-        help="a PostgreSQL server to create scratch databases on "
-        "(default: $DATABASE_URL, else an embedded server)",
-    )
     common.add_argument("--format", choices=FORMATS, default="human", help="report format")
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL server to create scratch databases on "
+        "(default: $DATABASE_URL, else an embedded server); checks never touch its databases",
+    )
 
     parser = argparse.ArgumentParser(
         prog="mks-db", description="Prove Alembic migrations safe before they merge."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
-        "check", parents=[common],
-        help="run the whole chain from an empty database to head and back to base",
+        "check",
+        parents=[common, database],
+        help="every check in one pass: heads, roundtrip with rows, drift",
+    )
+    commands.add_parser(
+        "heads",
+        parents=[common],
+        help="exactly one head, no duplicate ids, missing parents or cycles (no database)",
+    )
+    roundtrip_parser = commands.add_parser(
+        "roundtrip",
+        parents=[common, database],
+        help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
+    )
+    roundtrip_parser.add_argument(
+        "--no-data",
+        action="store_true",
+        help="skip filling tables with generated rows",
+    )
+    commands.add_parser(
+        "drift",
+        parents=[common, database],
+        help="the models match the schema the migrations build",
     )
     return parser
 
 
-def run_check(args: argparse.Namespace, report: Report) -> None:
+def _server(args: argparse.Namespace):
+    return open_server(args.database_url or os.environ.get("DATABASE_URL"))
+
+
+def run_heads(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config, load_revisions=False)
+    files = revision_files(project)
+    report.revisions = len(files)
+    report.findings += check_heads(project, files)
+
+
+def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config)
-    with open_server(args.database_url or os.environ.get("DATABASE_URL")) as server:
-        walk_chain(project, server, report)
+    with _server(args) as server:
+        roundtrip(project, server, report, with_data=not args.no_data)
 
 
-COMMANDS = {"check": run_check}
+def run_drift(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    order = project.revisions_in_order()
+    report.revisions = len(order)
+    with _server(args) as server, scratch_database(server, "drift") as url:
+        with Migrator(project, url) as migrator:
+            for revision in order:
+                migrator.upgrade(revision)
+            report.findings += drift_findings(migrator)
+
+
+def run_check(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config, load_revisions=False)
+    report.findings += check_heads(project)
+    if any(
+        f.message.startswith(("revision id", "revisions form")) or "which no revision" in f.message
+        for f in report.findings
+    ):
+        return  # the graph itself is broken: nothing can be migrated
+    project = load_project(args.config)
+
+    def at_head(migrator: Migrator) -> None:
+        report.findings.extend(drift_findings(migrator))
+
+    with _server(args) as server:
+        roundtrip(project, server, report, at_head=at_head)
+
+
+COMMANDS = {
+    "check": run_check,
+    "heads": run_heads,
+    "roundtrip": run_roundtrip,
+    "drift": run_drift,
+}
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -72,5 +144,3 @@ def main(argv: list[str] | None = None) -> int:
     report.seconds = time.perf_counter() - started
     render(report, args.format)
     return report.exit_code
-
-

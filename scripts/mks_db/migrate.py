@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging.config
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
@@ -72,20 +72,20 @@ class Migrator:
             self.connection.rollback()
 
     def _step(self, step: MigrationStep) -> None:
+        self.run_env(lambda heads, context: [step])
+
+    def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], list]) -> None:
+        """Run the project's env.py online against this database with migration function ``fn``."""
         config = self.project.config()
         plain = self.url.render_as_string(hide_password=False)
         config.set_main_option("sqlalchemy.url", plain.replace("%", "%%"))
         config.attributes["connection"] = self.connection
         script = self.project.script
-
-        def migrations(heads: tuple[str, ...], context: object) -> list[MigrationStep]:
-            return [step]
-
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
             _environment_variable("DATABASE_URL", plain),
             _quiet_env_logging(),
-            EnvironmentContext(config, script, fn=migrations, as_sql=False),
+            EnvironmentContext(config, script, fn=fn, as_sql=False),
         ):
             script.run_env()
 

@@ -33,6 +33,10 @@ class Project:
         """A fresh Config for one Alembic command (attributes are not shared between commands)."""
         return _make_config(self.ini)
 
+    def version_locations(self) -> list[Path]:
+        """The directories holding revision files (``version_locations`` or ``versions/``)."""
+        return [Path(p) for p in self.script._version_locations]
+
     def revisions_in_order(self) -> list[Script]:
         """Every revision, each after all of its parents (base first)."""
         return list(reversed(list(self.script.walk_revisions("base", "heads"))))
@@ -58,8 +62,9 @@ def _make_config(ini: Path) -> Config:
     return config
 
 
-def load_project(ini: str | Path | None = None) -> Project:
-    """Load the project of ``ini`` (default ``./alembic.ini``) and read all its revision files.
+def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> Project:
+    """Load the project of ``ini`` (default ``./alembic.ini``) and import all its revision files
+    (unless ``load_revisions`` is false: then they load when first needed).
 
     Raises ConfigurationError, in one line naming the file, when the ini is missing or has no
     ``script_location``, or when a revision file does not import.
@@ -77,7 +82,8 @@ def load_project(ini: str | Path | None = None) -> Project:
         raise ConfigurationError(f"{path} has no [alembic] script_location; add one")
     try:
         script = ScriptDirectory.from_config(config)
-        script.revision_map.heads  # noqa: B018 - forces every revision file to load now
+        if load_revisions:
+            script.revision_map.heads  # noqa: B018 - forces every revision file to load now
     except CommandError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     except Exception as exc:  # a revision file that raises at import

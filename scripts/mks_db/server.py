@@ -197,8 +197,19 @@ class EmbeddedServer:
             self._prepare_user()
             self._run(
                 "initdb",
-                ["-D", str(self.data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                 "--locale=C", "--no-sync", "--no-instructions"],
+                [
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
             )
             self._start()
         except BaseException:
@@ -257,8 +268,18 @@ class EmbeddedServer:
             try:
                 self._run(
                     "pg_ctl",
-                    ["-D", str(self.data_dir), "-l", str(self.root / "server.log"),
-                     "-w", "-t", "60", "-o", options, "start"],
+                    [
+                        "-D",
+                        str(self.data_dir),
+                        "-l",
+                        str(self.root / "server.log"),
+                        "-w",
+                        "-t",
+                        "60",
+                        "-o",
+                        options,
+                        "start",
+                    ],
                 )
                 return
             except InfrastructureError as exc:  # most often: the port was taken meanwhile

@@ -1,0 +1,271 @@
+"""Rows in the scratch database: generate a few valid rows for every empty table, and take the
+inventory (tables, columns, row and non-null counts) that tells what an upgrade did to data.
+
+Values are generated from the catalogue: by type category (numbers, strings within their
+length, dates, booleans, JSON, arrays, network addresses, UUIDs, enum labels), foreign keys
+pointing at existing parent rows, unique columns distinct per row. A table whose CHECK
+constraints refuse the first attempt is retried with defaults, then with only the required
+columns; a table that accepts none of them is reported and left empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from mks_db.catalog import VERSION_TABLE
+from mks_db.server import describe_db_error
+
+ROWS_PER_TABLE = 3
+
+_COLUMNS_SQL = f"""
+SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qname,
+       a.attnum, quote_ident(a.attname) AS col, format_type(a.atttypid, a.atttypmod) AS type,
+       t.typcategory, t.typname, t.typtype, a.attnotnull,
+       (d.adbin IS NOT NULL OR a.attidentity <> '') AS has_default,
+       (a.attgenerated <> '' OR a.attidentity = 'a') AS generated,
+       et.typcategory AS elem_category, et.typname AS elem_typname,
+       format_type(t.typelem, NULL) AS elem_type, a.atttypmod
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.relkind IN ('r', 'p') AND c.relname <> '{VERSION_TABLE}'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT c.relispartition
+ORDER BY c.oid, a.attnum
+"""
+
+_FOREIGN_KEYS_SQL = """
+SELECT con.conrelid, con.conkey[1], quote_ident(pn.nspname) || '.' || quote_ident(pc.relname),
+       quote_ident(pa.attname), con.confrelid
+FROM pg_constraint con
+JOIN pg_class pc ON pc.oid = con.confrelid
+JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = con.confkey[1]
+WHERE con.contype = 'f' AND array_length(con.conkey, 1) = 1
+"""
+
+
+@dataclass
+class Column:
+    attnum: int
+    name: str
+    type: str
+    category: str
+    typname: str
+    typtype: str
+    not_null: bool
+    has_default: bool
+    generated: bool
+    elem_category: str | None
+    elem_typname: str | None
+    elem_type: str | None
+    typmod: int
+    references: tuple[str, str] | None = None  # (parent table, parent column)
+
+
+@dataclass
+class Table:
+    oid: int
+    name: str
+    columns: dict[int, Column] = field(default_factory=dict)
+    parents: set[int] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class TableData:
+    """What a table held: its name, row count and, per column number, (name, non-null count)."""
+
+    name: str
+    rows: int
+    columns: dict[int, tuple[str, int]]
+
+
+def read_tables(connection: Connection) -> dict[int, Table]:
+    """Every user table with its columns and single-column foreign keys, by OID."""
+    tables: dict[int, Table] = {}
+    for row in connection.execute(text(_COLUMNS_SQL)):
+        table = tables.setdefault(row.oid, Table(row.oid, row.qname))
+        table.columns[row.attnum] = Column(
+            row.attnum,
+            row.col,
+            row.type,
+            row.typcategory,
+            row.typname,
+            row.typtype,
+            row.attnotnull,
+            row.has_default,
+            row.generated,
+            row.elem_category,
+            row.elem_typname,
+            row.elem_type,
+            row.atttypmod,
+        )
+    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(
+        text(_FOREIGN_KEYS_SQL)
+    ):
+        if child in tables and attnum in tables[child].columns:
+            tables[child].columns[attnum].references = (parent_name, parent_col)
+            if parent_oid != child:
+                tables[child].parents.add(parent_oid)
+    return tables
+
+
+def inventory(
+    connection: Connection, tables: dict[int, Table] | None = None
+) -> dict[int, TableData]:
+    """Row and non-null counts of every user table, in one query."""
+    tables = read_tables(connection) if tables is None else tables
+    if not tables:
+        return {}
+    parts = []
+    for table in tables.values():
+        counts = ", ".join(f"count({c.name})" for c in table.columns.values())
+        parts.append(
+            f"SELECT {table.oid}::oid, ARRAY[count(*){', ' + counts if counts else ''}]::bigint[] "
+            f"FROM {table.name}"
+        )
+    result = {}
+    for oid, counts in connection.execute(text(" UNION ALL ".join(parts))):
+        table = tables[oid]
+        columns = {
+            attnum: (col.name, counts[i + 1])
+            for i, (attnum, col) in enumerate(table.columns.items())
+        }
+        result[oid] = TableData(table.name, counts[0], columns)
+    return result
+
+
+def fill(
+    connection: Connection, tables: dict[int, Table] | None = None, rows: int = ROWS_PER_TABLE
+) -> list[str]:
+    """Insert ``rows`` generated rows into every empty table, parents first, and commit.
+
+    Returns one message per table that accepted no generated row.
+    """
+    tables = read_tables(connection) if tables is None else tables
+    data = inventory(connection, tables)
+    problems = []
+    for table in _parents_first(tables):
+        if data[table.oid].rows:
+            continue
+        error = _fill_table(connection, table, rows)
+        if error:
+            problems.append(f"could not generate rows for {table.name}: {error}")
+    connection.commit()
+    return problems
+
+
+def truncate_all(connection: Connection) -> None:
+    """Empty every user table (used to tell a failure caused by rows from any other)."""
+    names = [table.name for table in read_tables(connection).values()]
+    if names:
+        connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+    connection.commit()
+
+
+def _parents_first(tables: dict[int, Table]) -> list[Table]:
+    ordered: list[Table] = []
+    placed: set[int] = set()
+    visiting: set[int] = set()
+
+    def visit(oid: int) -> None:
+        if oid in placed or oid in visiting or oid not in tables:
+            return
+        visiting.add(oid)
+        for parent in sorted(tables[oid].parents):
+            visit(parent)
+        visiting.discard(oid)
+        placed.add(oid)
+        ordered.append(tables[oid])
+
+    for oid in sorted(tables):
+        visit(oid)
+    return ordered
+
+
+def _fill_table(connection: Connection, table: Table, rows: int) -> str | None:
+    """Try the three strategies in turn, each in a savepoint; None when one worked."""
+    last_error = None
+    for strategy in ("all", "no-defaults", "required"):
+        columns = [c for c in table.columns.values() if _include(c, strategy)]
+        names = ", ".join(c.name for c in columns)
+        values = ", ".join(_value(c) for c in columns)
+        sql = (
+            f"INSERT INTO {table.name} ({names}) SELECT {values} FROM generate_series(1, {rows}) g"
+            if columns
+            else f"INSERT INTO {table.name} SELECT FROM generate_series(1, {rows})"
+        )
+        try:
+            with connection.begin_nested():
+                connection.execute(text(sql))
+            return None
+        except DBAPIError as exc:
+            last_error = describe_db_error(exc)
+    return last_error
+
+
+def _include(column: Column, strategy: str) -> bool:
+    if column.generated:
+        return False
+    if column.has_default and (strategy != "all" or column.category == "N" and column.not_null):
+        return False  # serial keys and defaults are left to the database
+    if strategy == "required":
+        return column.not_null
+    return True
+
+
+def _value(column: Column) -> str:
+    if column.references:
+        parent, key = column.references
+        return (
+            f"(SELECT {key} FROM {parent} ORDER BY {key} "
+            f"OFFSET ((g - 1) % greatest((SELECT count(*) FROM {parent}), 1)) LIMIT 1)"
+        )
+    if column.category == "A" and column.elem_type:
+        element = _scalar(
+            column.elem_category or "",
+            column.elem_typname or "",
+            column.elem_type,
+            "e",
+            -1,
+            column.name,
+        )
+        return f"ARRAY[{element}]::{column.type}"
+    return _scalar(
+        column.category, column.typname, column.type, column.typtype, column.typmod, column.name
+    )
+
+
+def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, name: str) -> str:
+    if typtype == "e" and category == "E":
+        return (
+            f"(enum_range(NULL::{type_}))[1 + (g - 1) % array_length(enum_range(NULL::{type_}), 1)]"
+        )
+    if category == "S":
+        length = typmod - 4 if typmod > 4 else 60
+        label = name.strip('"')[:20].replace("'", "")
+        return f"left(g::text || '_{label}', {length})::{type_}"
+    if category == "N":
+        return f"g::{type_}"
+    if category == "B":
+        return "(g % 2 = 0)"
+    if category == "D":
+        return f"(timestamp '2024-01-01 09:00' + g * interval '1 day')::{type_}"
+    if category == "T":
+        return f"(g * interval '1 minute')::{type_}"
+    if category == "I":
+        return f"('10.0.0.' || g)::{type_}"
+    if typname in ("json", "jsonb"):
+        return f"json_build_object('generated', g)::{type_}"
+    if typname == "uuid":
+        return f"md5(g::text || '{name.strip(chr(34))}')::uuid"
+    if typname == "bytea":
+        return "convert_to(g::text, 'UTF8')"
+    return f"g::text::{type_}"

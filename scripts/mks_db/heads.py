@@ -1,0 +1,169 @@
+"""The heads check, without a database and without running revision files: each file's
+``revision`` and ``down_revision`` are read from its syntax tree.
+
+Reports, each naming the revisions and files involved and the fix: duplicate revision ids, a
+``down_revision`` naming no known revision, cycles, and more than one head (with the branch
+points that were never merged).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from mks_db.errors import ConfigurationError
+from mks_db.findings import ERROR, Finding
+from mks_db.project import Project
+
+MERGE_FIX = 'python3 -m alembic merge heads -m "merge <what the branches do>"'
+
+
+@dataclass(frozen=True)
+class RevisionFile:
+    revision: str
+    parents: tuple[str, ...]
+    path: Path
+    line: int
+
+
+def read_revision_file(path: Path) -> RevisionFile | None:
+    """``revision`` and ``down_revision`` of a revision file, from its syntax tree.
+
+    Returns None for a Python file that declares no ``revision`` (not a revision file).
+    Raises ConfigurationError when the file does not parse or the values are not literals.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigurationError(
+            f"revision file {path}:{exc.lineno} does not parse ({exc.msg}); fix it, then run again"
+        ) from None
+    values: dict[str, tuple[object, int]] = {}
+    for node in tree.body:
+        target = value = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+            try:
+                values[target.id] = (ast.literal_eval(value), node.lineno)
+            except ValueError:
+                raise ConfigurationError(
+                    f"revision file {path}:{node.lineno}: {target.id} must be a literal "
+                    "(a string, a tuple of strings or None)"
+                ) from None
+    if "revision" not in values:
+        return None
+    revision, line = values["revision"]
+    parents = values.get("down_revision", (None, line))[0]
+    if parents is None:
+        parents = ()
+    elif isinstance(parents, str):
+        parents = (parents,)
+    return RevisionFile(str(revision), tuple(parents), path, line)
+
+
+def revision_files(project: Project) -> list[RevisionFile]:
+    files = []
+    for directory in project.version_locations():
+        for path in sorted(directory.glob("*.py")):
+            found = read_revision_file(path)
+            if found:
+                files.append(found)
+    return files
+
+
+def check_heads(project: Project, files: list[RevisionFile] | None = None) -> list[Finding]:
+    """Findings of check ``heads`` for the project's revision graph."""
+    files = revision_files(project) if files is None else files
+    findings: list[Finding] = []
+
+    def add(message: str, rev: RevisionFile | None) -> None:
+        findings.append(
+            Finding(
+                "heads",
+                ERROR,
+                rev.revision if rev else None,
+                message,
+                project.relpath(rev.path) if rev else None,
+                rev.line if rev else None,
+            )
+        )
+
+    by_id: dict[str, list[RevisionFile]] = defaultdict(list)
+    for rev in files:
+        by_id[rev.revision].append(rev)
+    for rev_id, same in by_id.items():
+        if len(same) > 1:
+            paths = ", ".join(project.relpath(r.path) for r in same)
+            add(
+                f"revision id {rev_id} is used by {len(same)} files ({paths}); "
+                "give all but one a new id (python3 -m alembic revision makes one)",
+                same[1],
+            )
+    graph = {rev_id: same[0] for rev_id, same in by_id.items()}
+    for rev in graph.values():
+        for parent in rev.parents:
+            if parent not in graph:
+                add(
+                    f"{rev.revision} has down_revision {parent!r}, which no revision file "
+                    "defines; point it at an existing revision (python3 -m alembic heads)",
+                    rev,
+                )
+
+    cycle = _find_cycle(graph)
+    if cycle:
+        add(
+            "revisions form a cycle: " + " -> ".join(cycle) + "; one down_revision must point "
+            "at an earlier revision",
+            graph[cycle[0]],
+        )
+        return findings
+
+    children: dict[str, list[str]] = defaultdict(list)
+    for rev in graph.values():
+        for parent in rev.parents:
+            children[parent].append(rev.revision)
+    heads = sorted(r for r in graph if not children.get(r))
+    if len(heads) > 1:
+        listing = ", ".join(f"{h} ({project.relpath(graph[h].path)})" for h in heads)
+        splits = [
+            f"{p} splits into {', '.join(sorted(c))}"
+            for p, c in sorted(children.items())
+            if len(c) > 1 and p in graph
+        ]
+        where = f" ({'; '.join(splits)}, never merged)" if splits else ""
+        for head in heads:
+            add(f"{len(heads)} heads: {listing}{where}; merge them: {MERGE_FIX}", graph[head])
+    return findings
+
+
+def _find_cycle(graph: dict[str, RevisionFile]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for parent in graph[node].parents:
+            if parent not in graph:
+                continue
+            if state.get(parent) == 1:
+                return path[path.index(parent) :] + [parent]
+            if parent not in state:
+                found = visit(parent)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
