@@ -29,9 +29,7 @@ def production_metadata(source: MetaData | None = None) -> MetaData:
         if table.name in LATER_TABLES:
             continue
         columns = [
-            _column(column)
-            for column in table.columns
-            if (table.fullname, column.name) not in LATER_COLUMNS
+            _column(column) for column in table.columns if (table.fullname, column.name) not in LATER_COLUMNS
         ]
         copy = Table(table.name, target, *columns, schema=table.schema)
         for constraint in table.constraints:

@@ -31,11 +31,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TextClause,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
 
 MANAGED_SCHEMAS = ("public", "auth", "audit")
 
@@ -54,22 +55,24 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def _now_column(**kwargs: Any) -> Any:
+def _now_column(**kwargs: Any) -> MappedColumn[Any]:
     """A naive timestamp defaulting to the transaction's ``now()``."""
     return mapped_column(DateTime, server_default=func.now(), **kwargs)
 
 
-def _created_at() -> Any:
+def _created_at() -> MappedColumn[Any]:
     return _now_column()
 
 
-def _updated_at() -> Any:
+def _updated_at() -> MappedColumn[Any]:
+    """Set by the database on INSERT and by the ORM on every UPDATE."""
     return _now_column(onupdate=func.now())
 
 
-def _string_default(value: str) -> Any:
-    """The server default of a varchar column, as PostgreSQL reports it."""
-    return text(f"'{value}'::character varying")
+def _string_default(value: str) -> TextClause:
+    """The server default of a varchar column, as PostgreSQL reports it back."""
+    quoted = value.replace("'", "''")
+    return text(f"'{quoted}'::character varying")
 
 
 ZERO = text("0")
@@ -127,9 +130,7 @@ class Permission(Base):
     action: Mapped[str] = mapped_column(String(50))
     description: Mapped[str | None] = mapped_column(Text)
 
-    roles: Mapped[list[Role]] = relationship(
-        secondary="auth.role_permissions", back_populates="permissions"
-    )
+    roles: Mapped[list[Role]] = relationship(secondary="auth.role_permissions", back_populates="permissions")
 
 
 class UserRole(Base):
@@ -146,9 +147,7 @@ class RolePermission(Base):
     __table_args__ = {"schema": "auth"}
 
     role_id: Mapped[int] = mapped_column(Integer, ForeignKey("auth.roles.id"), primary_key=True)
-    permission_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("auth.permissions.id"), primary_key=True
-    )
+    permission_id: Mapped[int] = mapped_column(Integer, ForeignKey("auth.permissions.id"), primary_key=True)
     created_at: Mapped[datetime.datetime | None] = _created_at()
 
 
@@ -174,9 +173,7 @@ class Knowledge(Base):
     category: Mapped[str] = mapped_column(String(100))
     tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
     status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("draft"))
-    priority: Mapped[str | None] = mapped_column(
-        String(20), server_default=_string_default("medium")
-    )
+    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
     project: Mapped[str | None] = mapped_column(String(100))
     owner: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime.datetime | None] = _created_at()
@@ -246,9 +243,7 @@ class Incident(Base):
     project: Mapped[str] = mapped_column(String(100))
     incident_date: Mapped[datetime.date] = mapped_column(Date)
     severity: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("reported")
-    )
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("reported"))
     corrective_actions: Mapped[Any | None] = mapped_column(JSONB)
     root_cause: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
@@ -266,12 +261,8 @@ class Consultation(Base):
     title: Mapped[str] = mapped_column(String(500))
     question: Mapped[str] = mapped_column(Text)
     category: Mapped[str] = mapped_column(String(100))
-    priority: Mapped[str | None] = mapped_column(
-        String(20), server_default=_string_default("medium")
-    )
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("pending")
-    )
+    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
     requester_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
     expert_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
     answer: Mapped[str | None] = mapped_column(Text)
@@ -289,12 +280,8 @@ class Approval(Base):
     type: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     requester_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("pending")
-    )
-    priority: Mapped[str | None] = mapped_column(
-        String(20), server_default=_string_default("medium")
-    )
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
+    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
     related_entity_type: Mapped[str | None] = mapped_column(String(50))
     related_entity_id: Mapped[int | None] = mapped_column(Integer)
     approval_flow: Mapped[Any | None] = mapped_column(JSONB)
@@ -321,9 +308,7 @@ class Notification(Base):
     related_entity_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime.datetime | None] = _created_at()
     sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("pending")
-    )
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
 
 
 class NotificationRead(Base):
@@ -352,9 +337,7 @@ class Project(Base):
     code: Mapped[str] = mapped_column(String(50), unique=True)
     description: Mapped[str | None] = mapped_column(Text)
     type: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("planning")
-    )
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("planning"))
     start_date: Mapped[datetime.date | None] = mapped_column(Date)
     end_date: Mapped[datetime.date | None] = mapped_column(Date)
     budget: Mapped[int | None] = mapped_column(Integer)
@@ -379,12 +362,8 @@ class ProjectTask(Base):
     project_id: Mapped[int] = mapped_column(Integer, ForeignKey("projects.id"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("pending")
-    )
-    priority: Mapped[str | None] = mapped_column(
-        String(20), server_default=_string_default("medium")
-    )
+    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
+    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
     assigned_to_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
     start_date: Mapped[datetime.date | None] = mapped_column(Date)
     end_date: Mapped[datetime.date | None] = mapped_column(Date)
@@ -454,9 +433,7 @@ class MS365SyncConfig(Base):
     description: Mapped[str | None] = mapped_column(Text)
     site_id: Mapped[str] = mapped_column(String(200))
     drive_id: Mapped[str] = mapped_column(String(200))
-    folder_path: Mapped[str | None] = mapped_column(
-        String(500), server_default=_string_default("/")
-    )
+    folder_path: Mapped[str | None] = mapped_column(String(500), server_default=_string_default("/"))
     file_extensions: Mapped[list[str] | None] = mapped_column(
         ARRAY(String), server_default=text("'{pdf,docx,xlsx,txt}'::character varying[]")
     )
@@ -476,9 +453,7 @@ class MS365SyncConfig(Base):
     updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
 
     # The database deletes a configuration's history and mappings (ON DELETE CASCADE).
-    sync_history: Mapped[list[MS365SyncHistory]] = relationship(
-        back_populates="config", passive_deletes=True
-    )
+    sync_history: Mapped[list[MS365SyncHistory]] = relationship(back_populates="config", passive_deletes=True)
     file_mappings: Mapped[list[MS365FileMapping]] = relationship(
         back_populates="config", passive_deletes=True
     )
@@ -493,9 +468,7 @@ class MS365SyncHistory(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    config_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE")
-    )
+    config_id: Mapped[int] = mapped_column(Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
     sync_started_at: Mapped[datetime.datetime] = mapped_column(DateTime)
     sync_completed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(50))
@@ -507,9 +480,7 @@ class MS365SyncHistory(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_details: Mapped[Any | None] = mapped_column(JSONB)
     execution_time_seconds: Mapped[int | None] = mapped_column(Integer)
-    triggered_by: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("scheduler")
-    )
+    triggered_by: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("scheduler"))
     triggered_by_user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
     created_at: Mapped[datetime.datetime | None] = _created_at()
 
@@ -526,20 +497,14 @@ class MS365FileMapping(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    config_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE")
-    )
+    config_id: Mapped[int] = mapped_column(Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
     sharepoint_file_id: Mapped[str] = mapped_column(String(200), unique=True)
     sharepoint_file_name: Mapped[str] = mapped_column(String(500))
     sharepoint_file_path: Mapped[str | None] = mapped_column(String(1000))
     sharepoint_modified_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     sharepoint_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    knowledge_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("knowledge.id", ondelete="SET NULL")
-    )
-    sync_status: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("pending")
-    )
+    knowledge_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("knowledge.id", ondelete="SET NULL"))
+    sync_status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
     last_synced_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     checksum: Mapped[str | None] = mapped_column(String(64))
     file_metadata: Mapped[Any | None] = mapped_column(JSONB)

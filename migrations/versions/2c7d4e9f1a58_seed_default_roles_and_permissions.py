@@ -46,9 +46,7 @@ CONTENT = (
 )
 RESOURCES = (*CONTENT, "users")
 ACTIONS = ("read", "create", "update", "delete")
-MS365_SYNC = tuple(
-    f"ms365_sync.{action}" for action in ("read", "create", "update", "delete", "execute")
-)
+MS365_SYNC = tuple(f"ms365_sync.{action}" for action in ("read", "create", "update", "delete", "execute"))
 
 # (name, resource, action, description): the permissions this revision seeds.
 PERMISSIONS: tuple[tuple[str, str, str, str], ...] = tuple(
@@ -61,11 +59,7 @@ PERMISSIONS: tuple[tuple[str, str, str, str], ...] = tuple(
 GRANTS: tuple[tuple[str, str], ...] = (
     *(("admin", name) for name, *_ in PERMISSIONS),
     *(("admin", name) for name in MS365_SYNC),
-    *(
-        ("editor", f"{resource}.{action}")
-        for resource in CONTENT
-        for action in ("read", "create", "update")
-    ),
+    *(("editor", f"{resource}.{action}") for resource in CONTENT for action in ("read", "create", "update")),
     *(("viewer", f"{resource}.read") for resource in CONTENT),
 )
 

@@ -77,12 +77,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("role_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["role_id"], ["auth.roles.id"], name=op.f("user_roles_role_id_fkey")
-        ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["auth.users.id"], name=op.f("user_roles_user_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["role_id"], ["auth.roles.id"], name=op.f("user_roles_role_id_fkey")),
+        sa.ForeignKeyConstraint(["user_id"], ["auth.users.id"], name=op.f("user_roles_user_id_fkey")),
         sa.PrimaryKeyConstraint("user_id", "role_id", name=op.f("user_roles_pkey")),
         schema="auth",
     )
@@ -96,9 +92,7 @@ def upgrade() -> None:
             ["auth.permissions.id"],
             name=op.f("role_permissions_permission_id_fkey"),
         ),
-        sa.ForeignKeyConstraint(
-            ["role_id"], ["auth.roles.id"], name=op.f("role_permissions_role_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["role_id"], ["auth.roles.id"], name=op.f("role_permissions_role_id_fkey")),
         sa.PrimaryKeyConstraint("role_id", "permission_id", name=op.f("role_permissions_pkey")),
         schema="auth",
     )
@@ -149,13 +143,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("updated_by_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["created_by_id"], ["auth.users.id"], name=op.f("sop_created_by_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["created_by_id"], ["auth.users.id"], name=op.f("sop_created_by_id_fkey")),
         sa.ForeignKeyConstraint(["supersedes_id"], ["sop.id"], name=op.f("sop_supersedes_id_fkey")),
-        sa.ForeignKeyConstraint(
-            ["updated_by_id"], ["auth.users.id"], name=op.f("sop_updated_by_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["updated_by_id"], ["auth.users.id"], name=op.f("sop_updated_by_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("sop_pkey")),
     )
     op.create_index("idx_sop_category", "sop", ["category"])
@@ -196,9 +186,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("reporter_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["reporter_id"], ["auth.users.id"], name=op.f("incidents_reporter_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["reporter_id"], ["auth.users.id"], name=op.f("incidents_reporter_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("incidents_pkey")),
     )
     op.create_index("idx_incident_date", "incidents", ["incident_date"])
@@ -220,9 +208,7 @@ def upgrade() -> None:
         sa.Column("knowledge_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["expert_id"], ["auth.users.id"], name=op.f("consultations_expert_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["expert_id"], ["auth.users.id"], name=op.f("consultations_expert_id_fkey")),
         sa.ForeignKeyConstraint(
             ["knowledge_id"], ["knowledge.id"], name=op.f("consultations_knowledge_id_fkey")
         ),
@@ -247,9 +233,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=True),
         sa.Column("approved_at", sa.DateTime(), nullable=True),
         sa.Column("approver_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["approver_id"], ["auth.users.id"], name=op.f("approvals_approver_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["approver_id"], ["auth.users.id"], name=op.f("approvals_approver_id_fkey")),
         sa.ForeignKeyConstraint(
             ["requester_id"], ["auth.users.id"], name=op.f("approvals_requester_id_fkey")
         ),
@@ -282,9 +266,7 @@ def upgrade() -> None:
             ["notifications.id"],
             name=op.f("notification_reads_notification_id_fkey"),
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["auth.users.id"], name=op.f("notification_reads_user_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["auth.users.id"], name=op.f("notification_reads_user_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("notification_reads_pkey")),
     )
     op.create_table(
@@ -303,9 +285,7 @@ def upgrade() -> None:
         sa.Column("progress_percentage", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=True),
         sa.Column("updated_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["manager_id"], ["auth.users.id"], name=op.f("projects_manager_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["manager_id"], ["auth.users.id"], name=op.f("projects_manager_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("projects_pkey")),
         sa.UniqueConstraint("code", name=op.f("projects_code_key")),
     )
@@ -331,9 +311,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["assigned_to_id"], ["auth.users.id"], name=op.f("project_tasks_assigned_to_id_fkey")
         ),
-        sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"], name=op.f("project_tasks_project_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["project_id"], ["projects.id"], name=op.f("project_tasks_project_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("project_tasks_pkey")),
     )
     op.create_index("idx_task_assigned", "project_tasks", ["assigned_to_id"])
@@ -373,9 +351,7 @@ def upgrade() -> None:
             ["consultations.id"],
             name=op.f("expert_ratings_consultation_id_fkey"),
         ),
-        sa.ForeignKeyConstraint(
-            ["expert_id"], ["experts.id"], name=op.f("expert_ratings_expert_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["expert_id"], ["experts.id"], name=op.f("expert_ratings_expert_id_fkey")),
         sa.ForeignKeyConstraint(
             ["requester_id"], ["auth.users.id"], name=op.f("expert_ratings_requester_id_fkey")
         ),
@@ -394,9 +370,7 @@ def upgrade() -> None:
         sa.Column("ip_address", postgresql.INET(), nullable=True),
         sa.Column("user_agent", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["auth.users.id"], name=op.f("access_logs_user_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["auth.users.id"], name=op.f("access_logs_user_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("access_logs_pkey")),
         schema="audit",
     )
@@ -411,9 +385,7 @@ def upgrade() -> None:
         sa.Column("old_values", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("new_values", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["auth.users.id"], name=op.f("change_logs_user_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["auth.users.id"], name=op.f("change_logs_user_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("change_logs_pkey")),
         schema="audit",
     )
@@ -432,9 +404,7 @@ def upgrade() -> None:
             ["notifications.id"],
             name=op.f("distribution_logs_notification_id_fkey"),
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["auth.users.id"], name=op.f("distribution_logs_user_id_fkey")
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["auth.users.id"], name=op.f("distribution_logs_user_id_fkey")),
         sa.PrimaryKeyConstraint("id", name=op.f("distribution_logs_pkey")),
         schema="audit",
     )

@@ -198,14 +198,10 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("ms365_file_mapping_pkey")),
-        sa.UniqueConstraint(
-            "sharepoint_file_id", name=op.f("ms365_file_mapping_sharepoint_file_id_key")
-        ),
+        sa.UniqueConstraint("sharepoint_file_id", name=op.f("ms365_file_mapping_sharepoint_file_id_key")),
     )
     op.create_index("idx_ms365_file_mapping_config", "ms365_file_mapping", ["config_id"])
-    op.create_index(
-        "idx_ms365_file_mapping_sp_file_id", "ms365_file_mapping", ["sharepoint_file_id"]
-    )
+    op.create_index("idx_ms365_file_mapping_sp_file_id", "ms365_file_mapping", ["sharepoint_file_id"])
     op.create_index("idx_ms365_file_mapping_knowledge", "ms365_file_mapping", ["knowledge_id"])
     op.create_index("idx_ms365_file_mapping_status", "ms365_file_mapping", ["sync_status"])
 

@@ -54,8 +54,9 @@ class Report:
         }
 
 
-def render(report: Report, fmt: str, out: TextIO = sys.stdout) -> None:
-    """Write ``report`` to ``out`` in ``fmt`` (one of FORMATS)."""
+def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
+    """Write ``report`` to ``out`` (default: standard output) in ``fmt`` (one of FORMATS)."""
+    out = out or sys.stdout
     if fmt == "json":
         out.write(json.dumps(report.as_dict(), indent=2) + "\n")
     elif fmt == "github":

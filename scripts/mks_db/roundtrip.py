@@ -141,9 +141,10 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
         tables = data.read_tables(connection)
         held = data.inventory(connection, tables)
 
-    if not _upgrade(walk, revision, held):
+    outcome = _upgrade(walk, revision, held)
+    if outcome is None:
         return False
-    if held and any(t.rows for t in held.values()):
+    if outcome == "with rows" and any(t.rows for t in held.values()):
         with walk.migrator.idle() as connection:
             _data_loss(walk, revision, held, data.inventory(connection))
     after = walk.fingerprint()
@@ -201,23 +202,26 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
     return True
 
 
-def _upgrade(walk: Walk, revision: Script, held: dict[int, data.TableData]) -> bool:
-    """Upgrade with rows in place; on failure, tell a row-caused failure from any other."""
+def _upgrade(walk: Walk, revision: Script, held: dict[int, data.TableData]) -> str | None:
+    """Upgrade with rows in place; on failure, tell a row-caused failure from any other.
+
+    Returns "with rows", "emptied" (it passed only once the tables were emptied) or None.
+    """
     try:
         walk.timed("upgrade", revision, walk.migrator.upgrade)
-        return True
+        return "with rows"
     except Exception as exc:
         first = failure_finding("upgrade", revision, exc, walk.project)
     if not any(t.rows for t in held.values()):
         walk.report.findings.append(first)
-        return False
+        return None
     with walk.migrator.idle() as connection:
         data.truncate_all(connection)
     try:
         walk.timed("upgrade", revision, walk.migrator.upgrade)
     except Exception as exc:
         walk.report.findings.append(failure_finding("upgrade", revision, exc, walk.project))
-        return False
+        return None
     cause = first.message.split(": ", 1)[1]
     walk.report.findings.append(
         Finding(
@@ -260,6 +264,14 @@ def _data_loss(
         walk.finding("data-loss", revision, f"upgrade of {revision.revision} {loss}{hint}")
 
 
+def _reported(walk: Walk, revision: Script) -> bool:
+    """Whether ``revision``'s downgrade already has a finding (the walk back repeats it)."""
+    return any(
+        f.revision == revision.revision and f.check in ("downgrade", "roundtrip")
+        for f in walk.report.findings
+    )
+
+
 def _explain(walk: Walk, expected_revisions: list[Script]) -> list[str]:
     """Diff the current schema against ``expected_revisions`` rebuilt in a second database."""
     with walk.migrator.idle() as connection:
@@ -291,12 +303,12 @@ def _down_to_base(walk: Walk, applied: list[Script], empty: str) -> None:
             walk.timed("downgrade", revision, walk.migrator.downgrade)
         except Exception as exc:
             declared = declarations.of_file(revision.path).get("irreversible")
-            if not (declared and declared.reason):
+            if not (declared and declared.reason) and not _reported(walk, revision):
                 walk.report.findings.append(
                     failure_finding("downgrade", revision, exc, walk.project)
                 )
             return
-    if walk.fingerprint() != empty:
+    if walk.fingerprint() != empty and not any(_reported(walk, r) for r in applied):
         with walk.migrator.idle() as connection:
             leftovers = catalog.diff({}, catalog.snapshot(connection))
         irreversible = [

@@ -1,0 +1,142 @@
+"""Small Alembic projects built in a temporary directory, one defect each (or none).
+
+``make_project(tmp_path, revisions, ...)`` writes alembic.ini, env.py and one file per
+revision. env.py is either the stock ``alembic init`` one (URL from ``sqlalchemy.url``) or one
+that takes a Connection from ``config.attributes["connection"]``; its ``target_metadata`` is
+built from the ``models`` source given, so each project has its own models.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+INI = """\
+[alembic]
+script_location = %(here)s/migrations
+path_separator = os
+sqlalchemy.url =
+
+[loggers]
+keys = root
+
+[handlers]
+keys =
+
+[formatters]
+keys =
+
+[logger_root]
+level = WARNING
+handlers =
+"""
+
+STOCK_ENV = '''\
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+
+{models}
+
+def run_migrations_offline():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      literal_binds=True, include_schemas=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online():
+    connectable = engine_from_config(config.get_section(config.config_ini_section, {{}}),
+                                     prefix="sqlalchemy.", poolclass=pool.NullPool)
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          include_schemas=True, compare_server_default=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+CONNECTION_ENV = '''\
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+config = context.config
+
+{models}
+
+def run_migrations_online():
+    connection = config.attributes.get("connection")
+    if connection is None:
+        connection = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool).connect()
+    context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,
+                      transaction_per_migration=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()
+'''
+
+NO_MODELS = "target_metadata = None"
+
+
+@dataclass(frozen=True)
+class Rev:
+    """One revision: its id, parent(s), the bodies of upgrade() and downgrade(), a header."""
+
+    id: str
+    down: str | tuple[str, ...] | None
+    upgrade: str = "pass"
+    downgrade: str = "pass"
+    header: str = ""
+
+
+def revision_source(rev: Rev) -> str:
+    body = textwrap.indent(textwrap.dedent(rev.upgrade).strip(), "    ")
+    down = textwrap.indent(textwrap.dedent(rev.downgrade).strip(), "    ")
+    header = textwrap.dedent(rev.header).strip()
+    return (
+        f'"""revision {rev.id}"""\n'
+        + (header + "\n" if header else "")
+        + "import sqlalchemy as sa\nfrom alembic import op\n\n"
+        + f"revision = {rev.id!r}\ndown_revision = {rev.down!r}\n"
+        + "branch_labels = None\ndepends_on = None\n\n\n"
+        + f"def upgrade():\n{body}\n\n\ndef downgrade():\n{down}\n"
+    )
+
+
+def make_project(
+    root: Path, revisions: list[Rev], models: str = NO_MODELS, env: str = "connection"
+) -> Path:
+    """Write the project under ``root``; return the path of its alembic.ini."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "alembic.ini").write_text(INI)
+    template = STOCK_ENV if env == "stock" else CONNECTION_ENV
+    (root / "migrations" / "env.py").write_text(template.format(models=textwrap.dedent(models)))
+    for rev in revisions:
+        (versions / f"{rev.id}.py").write_text(revision_source(rev))
+    return root / "alembic.ini"
+
+
+def add_revision(ini: Path, rev: Rev) -> Path:
+    path = ini.parent / "migrations" / "versions" / f"{rev.id}.py"
+    path.write_text(revision_source(rev))
+    return path

@@ -1,0 +1,262 @@
+"""The migration checks, each on a small project with one defect, against a real PostgreSQL.
+
+Every test runs ``mks-db`` as a user would (``main([...])`` with ``--format json``) and asserts
+the verdict, the check that caught the defect, the revision it names and the message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from alembic_cases import Rev, make_project
+
+from mks_db.cli import main
+
+TABLE = """
+op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),
+                sa.Column("email", sa.String(100), nullable=False))
+"""
+DROP_TABLE = 'op.drop_table("account")'
+BASE = Rev("a1", None, TABLE, DROP_TABLE)
+
+MODELS = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("email", sa.String(100), nullable=False){extra})
+"""
+
+
+def run(capsys, ini, command="check", *extra, server_url):
+    code = main([command, "-c", str(ini), "--format", "json", "--database-url", server_url, *extra])
+    report = json.loads(capsys.readouterr().out)
+    return code, report
+
+
+def only(report, check):
+    return [f for f in report["findings"] if f["check"] == check]
+
+
+def errors(report):
+    return [f for f in report["findings"] if f["severity"] == "error"]
+
+
+@pytest.fixture
+def check(capsys, tmp_path, server_url):
+    """Build a project from revisions (and models), run ``mks-db check`` on it."""
+
+    def _check(revisions, models=MODELS.format(extra=""), env="connection", command="check"):
+        ini = make_project(tmp_path, revisions, models, env)
+        return run(capsys, ini, command, server_url=server_url)
+
+    return _check
+
+
+def test_clean_linear_project_passes(check):
+    second = Rev(
+        "b2", "a1",
+        'op.add_column("account", sa.Column("name", sa.String(50)))\n'
+        'op.create_index("ix_account_name", "account", ["name"])',
+        'op.drop_index("ix_account_name", "account")\nop.drop_column("account", "name")',
+    )
+    models = MODELS.format(extra=', sa.Column("name", sa.String(50), index=True)')
+    code, report = check([BASE, second], models)
+    assert (code, report["ok"], report["findings"]) == (0, True, [])
+    assert report["revisions"] == 2
+    assert set(report) == {"ok", "findings", "revisions", "seconds"}
+
+
+def test_stock_env_py_taking_the_url_from_sqlalchemy_url_works(check):
+    code, report = check([BASE], env="stock")
+    assert (code, report["findings"]) == (0, [])
+
+
+def test_branch_and_merge_project_passes(check):
+    left = Rev("b1", "a1", 'op.create_table("left_t", sa.Column("id", sa.Integer, primary_key=True))',
+               'op.drop_table("left_t")')
+    right = Rev("c1", "a1", 'op.create_table("right_t", sa.Column("id", sa.Integer, primary_key=True))',
+                'op.drop_table("right_t")')
+    merge = Rev("d1", ("b1", "c1"))
+    models = MODELS.format(extra="") + (
+        'sa.Table("left_t", target_metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+        'sa.Table("right_t", target_metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+    )
+    code, report = check([BASE, left, right, merge], models)
+    assert (code, report["findings"]) == (0, [])
+    assert report["revisions"] == 4
+
+
+def test_project_with_several_schemas_passes(check):
+    rev = Rev(
+        "a1", None,
+        'op.execute("CREATE SCHEMA billing")\n'
+        'op.create_table("invoice", sa.Column("id", sa.Integer, primary_key=True), schema="billing")\n'
+        'sa.Enum("open", "paid", name="state", schema="billing").create(op.get_bind())\n'
+        'op.add_column("invoice", sa.Column("state", sa.Enum("open", "paid", name="state", '
+        'schema="billing", create_type=False)), schema="billing")',
+        'op.drop_table("invoice", schema="billing")\n'
+        'op.execute("DROP TYPE billing.state")\nop.execute("DROP SCHEMA billing")',
+    )
+    models = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("invoice", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("state", sa.Enum("open", "paid", name="state", schema="billing")), schema="billing")
+"""
+    code, report = check([rev], models)
+    assert (code, report["findings"]) == (0, [])
+
+
+def test_downgrade_that_leaves_an_index_behind_fails_roundtrip(check):
+    rev = Rev("b2", "a1", 'op.create_index("ix_account_email", "account", ["email"])', "pass")
+    code, report = check([BASE, rev])
+    assert code == 1
+    [finding] = only(report, "roundtrip")
+    assert finding["revision"] == "b2"
+    assert "does not restore the schema" in finding["message"]
+    assert "+ index public.ix_account_email" in finding["message"]
+    assert finding["path"].endswith("b2.py")
+
+
+def test_downgrade_that_renames_the_table_instead_of_dropping_it_fails_roundtrip(check):
+    rev = Rev(
+        "b2", "a1",
+        'op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.rename_table("audit", "audit_old")',
+    )
+    models = MODELS.format(extra="") + (
+        'sa.Table("audit", target_metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+    )
+    code, report = check([BASE, rev], models)
+    assert code == 1
+    [finding] = errors(report)
+    assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
+    assert "+ table public.audit_old" in finding["message"]
+
+
+def test_pass_downgrade_of_a_schema_change_fails_roundtrip(check):
+    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', "pass")
+    code, report = check([BASE, rev])
+    assert code == 1
+    finding = errors(report)[0]
+    assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
+    assert "+ column public.account.age: integer NULL" in finding["message"]
+
+
+def test_revision_declared_irreversible_is_a_warning(check):
+    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', "pass",
+              header="# mks-db: irreversible: the old ages cannot be restored")
+    models = MODELS.format(extra=', sa.Column("age", sa.Integer)')
+    code, report = check([BASE, rev], models)
+    assert code == 0, report
+    assert errors(report) == []
+    warning = only(report, "roundtrip")[0]
+    assert warning["severity"] == "warning"
+    assert "the old ages cannot be restored" in warning["message"]
+
+
+def test_downgrade_that_errors_names_the_revision_and_the_database_error(check):
+    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))',
+              'op.drop_column("account", "agee")')
+    code, report = check([BASE, rev], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    assert code == 1
+    [finding] = errors(report)
+    assert (finding["check"], finding["revision"]) == ("downgrade", "b2")
+    assert 'column "agee" of relation "account" does not exist' in finding["message"]
+    assert finding["line"] is not None
+
+
+def test_enum_left_behind_makes_the_re_upgrade_fail(check):
+    rev = Rev(
+        "b2", "a1",
+        'op.create_table("feeling", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("mood", sa.Enum("ok", "bad", name="mood")))',
+        'op.drop_table("feeling")',
+    )
+    models = MODELS.format(extra="") + (
+        'sa.Table("feeling", target_metadata, sa.Column("id", sa.Integer, primary_key=True),\n'
+        '         sa.Column("mood", sa.Enum("ok", "bad", name="mood")))\n'
+    )
+    code, report = check([BASE, rev], models)
+    assert code == 1
+    finding = errors(report)[0]
+    assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
+    assert "+ enum public.mood" in finding["message"]
+
+
+def test_two_heads_are_reported_with_the_merge_command(check):
+    left = Rev("b1", "a1")
+    right = Rev("c1", "a1")
+    code, report = check([BASE, left, right])
+    assert code == 1
+    heads = only(report, "heads")
+    assert {f["revision"] for f in heads} == {"b1", "c1"}
+    assert "a1 splits into b1, c1" in heads[0]["message"]
+    assert "alembic merge heads" in heads[0]["message"]
+
+
+def test_first_revision_altering_a_table_nobody_created_fails_upgrade(check):
+    rev = Rev("a1", None, 'op.add_column("ghost", sa.Column("x", sa.Integer))')
+    code, report = check([rev])
+    assert code == 1
+    [finding] = errors(report)
+    assert (finding["check"], finding["revision"]) == ("upgrade", "a1")
+    assert 'relation "ghost" does not exist' in finding["message"]
+
+
+def test_model_column_that_no_migration_creates_is_drift(check):
+    models = MODELS.format(extra=', sa.Column("nickname", sa.String(30))')
+    code, report = check([BASE], models)
+    assert code == 1
+    [finding] = errors(report)
+    assert finding["check"] == "drift"
+    assert "column account.nickname: models only" in finding["message"]
+
+
+def test_not_null_column_without_default_fails_only_because_rows_exist(check):
+    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+              'op.drop_column("account", "age")')
+    models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
+    code, report = check([BASE, rev], models)
+    assert code == 1
+    [finding] = errors(report)
+    assert (finding["check"], finding["revision"]) == ("upgrade", "b2")
+    assert "fails when the tables hold rows" in finding["message"]
+    assert 'column "age" of relation "account" contains null values' in finding["message"]
+
+
+def test_dropping_a_column_that_held_data_is_data_loss(check):
+    rev = Rev("b2", "a1", 'op.drop_column("account", "email")',
+              'op.add_column("account", sa.Column("email", sa.String(100), nullable=True))')
+    code, report = check([BASE, rev], MODELS.format(extra="").replace(
+        ', sa.Column("email", sa.String(100), nullable=False)', ""))
+    losses = only(report, "data-loss")
+    assert code == 1
+    assert [f["revision"] for f in losses] == ["b2"]
+    assert "drops column public.account.email, which held data" in losses[0]["message"]
+
+
+def test_declared_data_loss_is_accepted(check):
+    rev = Rev("b2", "a1", 'op.execute("DELETE FROM account")', "pass",
+              header="# mks-db: data-loss: test accounts are purged before launch")
+    code, report = check([BASE, rev])
+    assert only(report, "data-loss") == []
+    assert code == 0
+
+
+def test_deleting_rows_is_data_loss(check):
+    rev = Rev("b2", "a1", 'op.execute("DELETE FROM account")', "pass")
+    code, report = check([BASE, rev])
+    assert code == 1
+    [finding] = only(report, "data-loss")
+    assert "deletes 3 of 3 rows from public.account" in finding["message"]
+
+
+def test_this_repository_passes_check(capsys, server_url):
+    from conftest import REPO
+
+    code, report = run(capsys, REPO / "alembic.ini", server_url=server_url)
+    assert report["findings"] == []
+    assert code == 0
+    assert report["revisions"] >= 7
