@@ -14,11 +14,12 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-from mks.models import MANAGED_SCHEMAS, Base
-from mks.settings import SettingsError, load_settings
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
+
+from mks.models import MANAGED_SCHEMAS, Base
+from mks.settings import SettingsError, load_settings
 
 config = context.config
 if config.config_file_name is not None:
@@ -76,6 +77,7 @@ def run_migrations_offline() -> None:
         **target,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
+        transaction_per_migration=True,
         **COMMON_OPTIONS,
     )
     with context.begin_transaction():
@@ -93,9 +95,7 @@ def run_migrations_online() -> None:
     if isinstance(given, Connection):
         _run(given)
         return
-    engine = (
-        given if isinstance(given, Engine) else create_engine(database_url(), poolclass=NullPool)
-    )
+    engine = given if isinstance(given, Engine) else create_engine(database_url(), poolclass=NullPool)
     with engine.connect() as connection:
         _run(connection)
 

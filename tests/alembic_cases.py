@@ -32,7 +32,7 @@ level = WARNING
 handlers =
 """
 
-STOCK_ENV = '''\
+STOCK_ENV = """\
 from logging.config import fileConfig
 
 from alembic import context
@@ -65,9 +65,9 @@ if context.is_offline_mode():
     run_migrations_offline()
 else:
     run_migrations_online()
-'''
+"""
 
-CONNECTION_ENV = '''\
+CONNECTION_ENV = """\
 from alembic import context
 from sqlalchemy import create_engine, pool
 
@@ -92,7 +92,7 @@ if context.is_offline_mode():
         context.run_migrations()
 else:
     run_migrations_online()
-'''
+"""
 
 NO_MODELS = "target_metadata = None"
 
@@ -122,9 +122,7 @@ def revision_source(rev: Rev) -> str:
     )
 
 
-def make_project(
-    root: Path, revisions: list[Rev], models: str = NO_MODELS, env: str = "connection"
-) -> Path:
+def make_project(root: Path, revisions: list[Rev], models: str = NO_MODELS, env: str = "connection") -> Path:
     """Write the project under ``root``; return the path of its alembic.ini."""
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mks_db.server import Server, open_server, scratch_database
 from sqlalchemy.engine import URL
+
+from mks_db.server import Server, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,9 @@ by leaving those parts out, so the tables are never typed twice.
 
 from __future__ import annotations
 
-from mks.models import Base
 from sqlalchemy import Column, ForeignKey, Index, MetaData, Table, UniqueConstraint
+
+from mks.models import Base
 
 LATER_TABLES = frozenset({"ms365_sync_config", "ms365_sync_history", "ms365_file_mapping"})
 LATER_COLUMNS = frozenset({("auth.users", "mfa_backup_codes"), ("project_tasks", "end_date")})

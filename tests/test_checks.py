@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from alembic_cases import Rev, make_project
 
+from alembic_cases import Rev, make_project
 from mks_db.cli import main
 
 TABLE = """
@@ -55,7 +55,8 @@ def check(capsys, tmp_path, server_url):
 
 def test_clean_linear_project_passes(check):
     second = Rev(
-        "b2", "a1",
+        "b2",
+        "a1",
         'op.add_column("account", sa.Column("name", sa.String(50)))\n'
         'op.create_index("ix_account_name", "account", ["name"])',
         'op.drop_index("ix_account_name", "account")\nop.drop_column("account", "name")',
@@ -73,10 +74,18 @@ def test_stock_env_py_taking_the_url_from_sqlalchemy_url_works(check):
 
 
 def test_branch_and_merge_project_passes(check):
-    left = Rev("b1", "a1", 'op.create_table("left_t", sa.Column("id", sa.Integer, primary_key=True))',
-               'op.drop_table("left_t")')
-    right = Rev("c1", "a1", 'op.create_table("right_t", sa.Column("id", sa.Integer, primary_key=True))',
-                'op.drop_table("right_t")')
+    left = Rev(
+        "b1",
+        "a1",
+        'op.create_table("left_t", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("left_t")',
+    )
+    right = Rev(
+        "c1",
+        "a1",
+        'op.create_table("right_t", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("right_t")',
+    )
     merge = Rev("d1", ("b1", "c1"))
     models = MODELS.format(extra="") + (
         'sa.Table("left_t", target_metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
@@ -89,7 +98,8 @@ def test_branch_and_merge_project_passes(check):
 
 def test_project_with_several_schemas_passes(check):
     rev = Rev(
-        "a1", None,
+        "a1",
+        None,
         'op.execute("CREATE SCHEMA billing")\n'
         'op.create_table("invoice", sa.Column("id", sa.Integer, primary_key=True), schema="billing")\n'
         'sa.Enum("open", "paid", name="state", schema="billing").create(op.get_bind())\n'
@@ -121,7 +131,8 @@ def test_downgrade_that_leaves_an_index_behind_fails_roundtrip(check):
 
 def test_downgrade_that_renames_the_table_instead_of_dropping_it_fails_roundtrip(check):
     rev = Rev(
-        "b2", "a1",
+        "b2",
+        "a1",
         'op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))',
         'op.rename_table("audit", "audit_old")',
     )
@@ -145,8 +156,13 @@ def test_pass_downgrade_of_a_schema_change_fails_roundtrip(check):
 
 
 def test_revision_declared_irreversible_is_a_warning(check):
-    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', "pass",
-              header="# mks-db: irreversible: the old ages cannot be restored")
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        "pass",
+        header="# mks-db: irreversible: the old ages cannot be restored",
+    )
     models = MODELS.format(extra=', sa.Column("age", sa.Integer)')
     code, report = check([BASE, rev], models)
     assert code == 0, report
@@ -157,8 +173,12 @@ def test_revision_declared_irreversible_is_a_warning(check):
 
 
 def test_downgrade_that_errors_names_the_revision_and_the_database_error(check):
-    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))',
-              'op.drop_column("account", "agee")')
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "agee")',
+    )
     code, report = check([BASE, rev], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
     assert code == 1
     [finding] = errors(report)
@@ -169,7 +189,8 @@ def test_downgrade_that_errors_names_the_revision_and_the_database_error(check):
 
 def test_enum_left_behind_makes_the_re_upgrade_fail(check):
     rev = Rev(
-        "b2", "a1",
+        "b2",
+        "a1",
         'op.create_table("feeling", sa.Column("id", sa.Integer, primary_key=True),\n'
         '                sa.Column("mood", sa.Enum("ok", "bad", name="mood")))',
         'op.drop_table("feeling")',
@@ -215,8 +236,12 @@ def test_model_column_that_no_migration_creates_is_drift(check):
 
 
 def test_not_null_column_without_default_fails_only_because_rows_exist(check):
-    rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
-              'op.drop_column("account", "age")')
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+        'op.drop_column("account", "age")',
+    )
     models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
     code, report = check([BASE, rev], models)
     assert code == 1
@@ -227,10 +252,16 @@ def test_not_null_column_without_default_fails_only_because_rows_exist(check):
 
 
 def test_dropping_a_column_that_held_data_is_data_loss(check):
-    rev = Rev("b2", "a1", 'op.drop_column("account", "email")',
-              'op.add_column("account", sa.Column("email", sa.String(100), nullable=True))')
-    code, report = check([BASE, rev], MODELS.format(extra="").replace(
-        ', sa.Column("email", sa.String(100), nullable=False)', ""))
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.drop_column("account", "email")',
+        'op.add_column("account", sa.Column("email", sa.String(100), nullable=True))',
+    )
+    code, report = check(
+        [BASE, rev],
+        MODELS.format(extra="").replace(', sa.Column("email", sa.String(100), nullable=False)', ""),
+    )
     losses = only(report, "data-loss")
     assert code == 1
     assert [f["revision"] for f in losses] == ["b2"]
@@ -238,8 +269,13 @@ def test_dropping_a_column_that_held_data_is_data_loss(check):
 
 
 def test_declared_data_loss_is_accepted(check):
-    rev = Rev("b2", "a1", 'op.execute("DELETE FROM account")', "pass",
-              header="# mks-db: data-loss: test accounts are purged before launch")
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.execute("DELETE FROM account")',
+        "pass",
+        header="# mks-db: data-loss: test accounts are purged before launch",
+    )
     code, report = check([BASE, rev])
     assert only(report, "data-loss") == []
     assert code == 0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import psutil
-from mks_db.server import EmbeddedServer, admin_engine, open_server, scratch_database
 from sqlalchemy import text
+
+from mks_db.server import EmbeddedServer, admin_engine, open_server, scratch_database
 
 
 def database_names(url) -> set[str]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import URL
+
 from conftest import REPO
 from mks.health import create_app, migration_heads
-from sqlalchemy.engine import URL
 
 
 def alembic_config(url: URL) -> Config:

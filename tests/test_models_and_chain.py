@@ -17,14 +17,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from mks.models import Base
-from mks_db.catalog import Snapshot, diff, snapshot
-from mks_db.server import Server, scratch_database
-from production_schema import production_metadata
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.pool import NullPool
+
+from mks.models import Base
+from mks_db.catalog import Snapshot, diff, snapshot
+from mks_db.server import Server, scratch_database
+from production_schema import production_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 INITIAL = "c1104acd2fa6"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import REPO
 from mks.settings import SettingsError, load_settings
 
@@ -18,9 +19,7 @@ def write_env(tmp_path, text):
 
 
 def test_env_file_is_read(tmp_path):
-    env = write_env(
-        tmp_path, "DATABASE_URL=postgresql://app:pw@db:5432/mks\nMKS_USE_POSTGRESQL=true\n"
-    )
+    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@db:5432/mks\nMKS_USE_POSTGRESQL=true\n")
     settings = load_settings(environ={}, env_file=env)
     assert settings.database_url.host == "db"
     assert settings.database_url.database == "mks"
@@ -28,9 +27,7 @@ def test_env_file_is_read(tmp_path):
 
 
 def test_environment_overrides_env_file(tmp_path):
-    env = write_env(
-        tmp_path, "DATABASE_URL=postgresql://app:pw@file-host/mks\nMKS_USE_POSTGRESQL=false\n"
-    )
+    env = write_env(tmp_path, "DATABASE_URL=postgresql://app:pw@file-host/mks\nMKS_USE_POSTGRESQL=false\n")
     settings = load_settings(
         environ={"DATABASE_URL": "postgresql://app:pw@env-host/mks", "MKS_USE_POSTGRESQL": "1"},
         env_file=env,
@@ -41,7 +38,7 @@ def test_environment_overrides_env_file(tmp_path):
 
 def test_mks_database_url_is_accepted(tmp_path):
     settings = load_settings(environ={"MKS_DATABASE_URL": "postgres://a:b@h/d"}, env_file=None)
-    assert settings.database_url.drivername == "postgresql"
+    assert settings.database_url.drivername == "postgresql+psycopg2"
     assert settings.database_url.database == "d"
 
 

@@ -35,9 +35,7 @@ def database_status(url: URL | None) -> dict:
     """``{"reachable": bool, "revision": str | None, "error": str | None}`` for ``url``."""
     if url is None:
         return {"reachable": False, "revision": None, "error": "DATABASE_URL is not set"}
-    engine = create_engine(
-        url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    )
+    engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     try:
         with engine.connect() as connection:
             heads = MigrationContext.configure(connection).get_current_heads()

@@ -39,9 +39,7 @@ class Settings:
         return self.database_url.render_as_string(hide_password=True)
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
     """Read the settings: ``environ`` (default ``os.environ``) over ``env_file`` (if it exists)."""
     values: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
@@ -68,8 +66,7 @@ def parse_database_url(text: str, variable: str = "DATABASE_URL") -> URL:
         url = make_url(raw)
     except ArgumentError:
         raise SettingsError(
-            f"{variable} is not a database URL; "
-            "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            f"{variable} is not a database URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from None
     if url.get_backend_name() != "postgresql":
         raise SettingsError(
@@ -78,6 +75,9 @@ def parse_database_url(text: str, variable: str = "DATABASE_URL") -> URL:
         )
     if not url.database:
         raise SettingsError(f"{variable} names no database; add /DATABASE to the end of the URL")
+    if url.drivername == "postgresql":
+        # The backend's driver is psycopg2 (SQLAlchemy 2.1 would otherwise pick psycopg 3).
+        url = url.set(drivername="postgresql+psycopg2")
     return url
 
 

@@ -107,9 +107,7 @@ def read_tables(connection: Connection) -> dict[int, Table]:
             row.elem_type,
             row.atttypmod,
         )
-    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(
-        text(_FOREIGN_KEYS_SQL)
-    ):
+    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(text(_FOREIGN_KEYS_SQL)):
         if child in tables and attnum in tables[child].columns:
             tables[child].columns[attnum].references = (parent_name, parent_col)
             if parent_oid != child:
@@ -117,9 +115,7 @@ def read_tables(connection: Connection) -> dict[int, Table]:
     return tables
 
 
-def inventory(
-    connection: Connection, tables: dict[int, Table] | None = None
-) -> dict[int, TableData]:
+def inventory(connection: Connection, tables: dict[int, Table] | None = None) -> dict[int, TableData]:
     """Row and non-null counts of every user table, in one query."""
     tables = read_tables(connection) if tables is None else tables
     if not tables:
@@ -134,10 +130,7 @@ def inventory(
     result = {}
     for oid, counts in connection.execute(text(" UNION ALL ".join(parts))):
         table = tables[oid]
-        columns = {
-            attnum: (col.name, counts[i + 1])
-            for i, (attnum, col) in enumerate(table.columns.items())
-        }
+        columns = {attnum: (col.name, counts[i + 1]) for i, (attnum, col) in enumerate(table.columns.items())}
         result[oid] = TableData(table.name, counts[0], columns)
     return result
 
@@ -238,16 +231,12 @@ def _value(column: Column) -> str:
             column.name,
         )
         return f"ARRAY[{element}]::{column.type}"
-    return _scalar(
-        column.category, column.typname, column.type, column.typtype, column.typmod, column.name
-    )
+    return _scalar(column.category, column.typname, column.type, column.typtype, column.typmod, column.name)
 
 
 def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, name: str) -> str:
     if typtype == "e" and category == "E":
-        return (
-            f"(enum_range(NULL::{type_}))[1 + (g - 1) % array_length(enum_range(NULL::{type_}), 1)]"
-        )
+        return f"(enum_range(NULL::{type_}))[1 + (g - 1) % array_length(enum_range(NULL::{type_}), 1)]"
     if category == "S":
         length = typmod - 4 if typmod > 4 else 60
         label = name.strip('"')[:20].replace("'", "")

@@ -38,9 +38,7 @@ def drift_findings(migrator: Migrator) -> list[Finding]:
     """Findings of check ``drift`` for a database at head."""
     differences = compare_models(migrator)
     if differences is None:
-        return [
-            Finding("drift", WARNING, None, "env.py sets no target_metadata: nothing to compare")
-        ]
+        return [Finding("drift", WARNING, None, "env.py sets no target_metadata: nothing to compare")]
     return [
         Finding(
             "drift",

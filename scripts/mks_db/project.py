@@ -100,7 +100,4 @@ def _import_failure(exc: BaseException, config: Config) -> str:
             culprit, line = frame.filename, frame.lineno
             break
     where = f"{culprit}:{line}" if culprit else str(versions)
-    return (
-        f"revision file {where} does not import ({type(exc).__name__}: {exc}); "
-        "fix it, then run again"
-    )
+    return f"revision file {where} does not import ({type(exc).__name__}: {exc}); fix it, then run again"

@@ -88,9 +88,7 @@ def human(report: Report, colour: bool = False) -> str:
     lines = []
     for step in report.steps:
         mark = paint("ok", "32") if step.ok else paint("FAILED", "31")
-        lines.append(
-            f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}"
-        )
+        lines.append(f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}")
     for finding in report.findings:
         label = paint(finding.severity, "31" if finding.severity == ERROR else "33")
         where = f"{finding.path}:{finding.line or 1}: " if finding.path else ""

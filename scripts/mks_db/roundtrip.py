@@ -101,9 +101,7 @@ class Walk:
             apply(revision)
             ok = True
         finally:
-            self.report.steps.append(
-                Step(revision.revision, action, time.perf_counter() - started, ok)
-            )
+            self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
 
 
 def roundtrip(
@@ -157,9 +155,7 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
         walk.timed("downgrade", revision, walk.migrator.downgrade)
     except Exception as exc:
         if severity == WARNING:
-            walk.finding(
-                "downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING
-            )
+            walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
             return True  # the database is still at R: go on from there
         walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
         walk.rebuild([*applied, revision])
@@ -195,8 +191,7 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
         walk.finding(
             "roundtrip",
             revision,
-            f"upgrade of {revision.revision} after its downgrade builds a different schema:"
-            + _format(lines),
+            f"upgrade of {revision.revision} after its downgrade builds a different schema:" + _format(lines),
         )
         walk.rebuild([*applied, revision])
     return True
@@ -253,9 +248,7 @@ def _data_loss(
             losses.append(f"drops table {before.name}, which held {before.rows} rows")
             continue
         if after.rows < before.rows:
-            losses.append(
-                f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}"
-            )
+            losses.append(f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}")
         for attnum, (column, non_null) in before.columns.items():
             if non_null and attnum not in after.columns:
                 losses.append(f"drops column {before.name}.{column}, which held data")
@@ -304,16 +297,12 @@ def _down_to_base(walk: Walk, applied: list[Script], empty: str) -> None:
         except Exception as exc:
             declared = declarations.of_file(revision.path).get("irreversible")
             if not (declared and declared.reason) and not _reported(walk, revision):
-                walk.report.findings.append(
-                    failure_finding("downgrade", revision, exc, walk.project)
-                )
+                walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
             return
     if walk.fingerprint() != empty and not any(_reported(walk, r) for r in applied):
         with walk.migrator.idle() as connection:
             leftovers = catalog.diff({}, catalog.snapshot(connection))
-        irreversible = [
-            r.revision for r in applied if declarations.of_file(r.path).get("irreversible")
-        ]
+        irreversible = [r.revision for r in applied if declarations.of_file(r.path).get("irreversible")]
         walk.finding(
             "roundtrip",
             applied[0],
