@@ -78,7 +78,8 @@ config = context.config
 def run_migrations_online():
     connection = config.attributes.get("connection")
     if connection is None:
-        connection = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool).connect()
+        url = config.get_main_option("sqlalchemy.url")
+        connection = create_engine(url, poolclass=pool.NullPool).connect()
     context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,
                       transaction_per_migration=True)
     with context.begin_transaction():

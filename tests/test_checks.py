@@ -46,7 +46,8 @@ def errors(report):
 def check(capsys, tmp_path, server_url):
     """Build a project from revisions (and models), run ``mks-db check`` on it."""
 
-    def _check(revisions, models=MODELS.format(extra=""), env="connection", command="check"):
+    def _check(revisions, models=None, env="connection", command="check"):
+        models = MODELS.format(extra="") if models is None else models
         ini = make_project(tmp_path, revisions, models, env)
         return run(capsys, ini, command, server_url=server_url)
 

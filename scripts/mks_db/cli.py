@@ -92,11 +92,14 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config)
     order = project.revisions_in_order()
     report.revisions = len(order)
-    with _server(args) as server, scratch_database(server, "drift") as url:
-        with Migrator(project, url) as migrator:
-            for revision in order:
-                migrator.upgrade(revision)
-            report.findings += drift_findings(migrator)
+    with (
+        _server(args) as server,
+        scratch_database(server, "drift") as url,
+        Migrator(project, url) as migrator,
+    ):
+        for revision in order:
+            migrator.upgrade(revision)
+        report.findings += drift_findings(migrator)
 
 
 def run_check(args: argparse.Namespace, report: Report) -> None:

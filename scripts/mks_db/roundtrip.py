@@ -269,9 +269,12 @@ def _explain(walk: Walk, expected_revisions: list[Script]) -> list[str]:
     """Diff the current schema against ``expected_revisions`` rebuilt in a second database."""
     with walk.migrator.idle() as connection:
         actual = catalog.snapshot(connection)
-    with _reference(walk, expected_revisions) as url, Migrator(walk.project, url) as reference:
-        with reference.idle() as connection:
-            expected = catalog.snapshot(connection)
+    with (
+        _reference(walk, expected_revisions) as url,
+        Migrator(walk.project, url) as reference,
+        reference.idle() as connection,
+    ):
+        expected = catalog.snapshot(connection)
     return catalog.diff(expected, actual)
 
 
@@ -316,10 +319,7 @@ def _down_to_base(walk: Walk, applied: list[Script], empty: str) -> None:
 
 def failure_finding(check: str, revision: Script, exc: BaseException, project: Project) -> Finding:
     """A finding naming the revision, the step and the database's (or Python's) error."""
-    if isinstance(exc, DBAPIError):
-        error = describe_db_error(exc)
-    else:
-        error = f"{type(exc).__name__}: {exc}".strip()
+    error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
     return Finding(
         check=check,
         severity=ERROR,

@@ -1,0 +1,126 @@
+"""The command line as users meet it: exit codes, one-line errors, formats, interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from alembic_cases import Rev, make_project
+from sqlalchemy import text
+
+from mks_db.server import SCRATCH_PREFIX, admin_engine
+
+BASE = Rev(
+    "a1",
+    None,
+    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True))',
+    'op.drop_table("account")',
+)
+
+
+def mks_db(*args, env=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "mks_db", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def test_missing_alembic_ini_is_a_usage_error_in_one_line(tmp_path):
+    result = mks_db("check", "-c", str(tmp_path / "nope.ini"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "no Alembic configuration at" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_c_finds_alembic_ini_in_the_current_directory(tmp_path, server_url):
+    make_project(tmp_path, [BASE])
+    result = mks_db("heads", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "mks-db heads: ok: 1 revisions" in result.stdout
+
+
+def test_revision_file_that_does_not_import_names_the_file(tmp_path, server_url):
+    broken = Rev("b2", "a1", "pass", "pass", header="import no_such_module")
+    ini = make_project(tmp_path, [BASE, broken])
+    result = mks_db("check", "-c", str(ini), "--database-url", server_url)
+    assert result.returncode == 2
+    assert "b2.py" in result.stderr and "does not import" in result.stderr
+    assert "no_such_module" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_exits_3_and_masks_the_password(tmp_path):
+    ini = make_project(tmp_path, [BASE])
+    result = mks_db("check", "-c", str(ini), "--database-url", "postgresql://ci:s3cret-pw@127.0.0.1:1/postgres")
+    assert result.returncode == 3
+    assert "cannot reach PostgreSQL at postgresql+psycopg2://ci:***@127.0.0.1:1/postgres" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert result.stderr.count("\n") == 1
+
+
+def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(tmp_path, server_url):
+    leaky = Rev("b2", "a1", 'op.create_index("ix_id", "account", ["id"])', "pass")
+    ini = make_project(tmp_path / "project", [BASE, leaky])
+    summary = tmp_path / "summary.md"
+    result = mks_db(
+        "roundtrip", "-c", str(ini), "--format", "github", "--database-url", server_url,
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert result.returncode == 1
+    annotation = next(line for line in result.stdout.splitlines() if line.startswith("::error"))
+    assert "file=" in annotation and "b2.py" in annotation and ",line=" in annotation
+    assert "%0A" in annotation  # the multi-line diff stays one workflow command
+    assert "title=mks-db roundtrip b2" in annotation
+    markdown = summary.read_text()
+    assert "| error | roundtrip | b2 |" in markdown
+
+
+def test_heads_reports_a_missing_parent_duplicate_ids_and_cycles(tmp_path, capsys):
+    from mks_db.cli import main
+
+    ini = make_project(
+        tmp_path,
+        [BASE, Rev("b2", "zz"), Rev("c3", "d4"), Rev("d4", "c3")],
+    )
+    (tmp_path / "migrations" / "versions" / "a1_copy.py").write_text(
+        (tmp_path / "migrations" / "versions" / "a1.py").read_text()
+    )
+    code = main(["heads", "-c", str(ini), "--format", "json"])
+    messages = [f["message"] for f in json.loads(capsys.readouterr().out)["findings"]]
+    assert code == 1
+    assert any("revision id a1 is used by 2 files" in m for m in messages)
+    assert any("b2 has down_revision 'zz', which no revision file defines" in m for m in messages)
+    assert any("revisions form a cycle" in m for m in messages)
+
+
+def scratch_databases(server) -> set[str]:
+    with admin_engine(server.url).connect() as conn:
+        names = conn.execute(text("SELECT datname FROM pg_database")).scalars()
+        return {n for n in names if n.startswith(SCRATCH_PREFIX)}
+
+
+def test_interrupted_check_drops_its_scratch_databases(tmp_path, pg_server, server_url):
+    slow = Rev("b2", "a1", 'op.execute("SELECT pg_sleep(4)")', "pass")
+    ini = make_project(tmp_path, [BASE, slow])
+    before = scratch_databases(pg_server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mks_db", "check", "-c", str(ini), "--database-url", server_url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not scratch_databases(pg_server) - before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert scratch_databases(pg_server) - before, "the check never created its scratch database"
+    time.sleep(1.0)  # inside the slow upgrade now
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert scratch_databases(pg_server) - before == set()
