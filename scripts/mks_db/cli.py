@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 
+from mks_db import interrupt
 from mks_db.drift import drift_findings
-from mks_db.errors import MksDbError
+from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import check_heads, revision_files
 from mks_db.migrate import Migrator
+from mks_db.options import load_options
 from mks_db.project import load_project
 from mks_db.report import FORMATS, Report, render
 from mks_db.roundtrip import roundtrip
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ALEMBIC_INI",
         help="the project's alembic.ini (default: ./alembic.ini)",
     )
-    common.add_argument("--format", choices=FORMATS, default="human", help="report format")
+    common.add_argument("--format", choices=FORMATS, help="report format (default: human)")
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument(
         "--database-url",
@@ -127,16 +128,17 @@ COMMANDS = {
 }
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds every `with`, so scratch databases are dropped
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt.install()
     report = Report(command=args.command)
     started = time.perf_counter()
     try:
+        options = load_options()
+        args.config = args.config or options.get("alembic-config")
+        args.format = args.format or options.get("format", "human")
+        if args.format not in FORMATS:
+            raise ConfigurationError(f"[tool.mks-db] format must be one of {', '.join(FORMATS)}")
         COMMANDS[args.command](args, report)
     except MksDbError as exc:
         print(f"mks-db: error: {mask_text(str(exc))}", file=sys.stderr)

@@ -31,7 +31,7 @@ from alembic.script import Script
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, data, declarations
+from mks_db import catalog, data, declarations, interrupt
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator
 from mks_db.project import Project
@@ -100,6 +100,9 @@ class Walk:
         try:
             apply(revision)
             ok = True
+        except Exception:
+            interrupt.raise_if_requested()
+            raise
         finally:
             self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
 
