@@ -198,7 +198,8 @@ def time_peer(python: Path, ini: Path, server: Server, work: Path) -> tuple[floa
     if result.returncode != 0:
         raise BenchError(f"pytest-alembic's tests failed (exit {result.returncode}):\n{tail(result, 60)}")
     tests = {
-        case.get("name", ""): float(case.get("time", "0")) for case in ET.parse(junit).getroot().iter("testcase")
+        case.get("name", ""): float(case.get("time", "0"))
+        for case in ET.parse(junit).getroot().iter("testcase")
     }
     if sorted(tests) != sorted(PEER_TESTS):
         raise BenchError(f"pytest-alembic ran {sorted(tests)}, expected {list(PEER_TESTS)}")
@@ -206,7 +207,10 @@ def time_peer(python: Path, ini: Path, server: Server, work: Path) -> tuple[floa
 
 
 def render_offline_sql(ini: Path, work: Path) -> tuple[Path, Path]:
-    """Alembic's offline SQL for base->head and head->base (not timed)."""
+    """Alembic's offline SQL for base->head and head->base (not timed).
+
+    The down script ends by dropping ``alembic_version``, so it leaves an empty database.
+    """
     files = []
     for name, args in (("up", ["upgrade", "base:head"]), ("down", ["downgrade", "head:base"])):
         target = work / f"{ini.parent.name}-{name}.sql"
@@ -214,7 +218,12 @@ def render_offline_sql(ini: Path, work: Path) -> tuple[Path, Path]:
         result = subprocess.run(command, capture_output=True, text=True, cwd=ini.parent, check=False)
         if result.returncode != 0:
             raise BenchError(f"alembic {' '.join(args)} --sql failed:\n{tail(result)}")
-        target.write_text(result.stdout)
+        sql = result.stdout
+        if name == "down":
+            # Offline downgrade to base empties alembic_version but keeps it, while the offline
+            # upgrade from base creates it: drop it so the second "up" is the same file again.
+            sql += "DROP TABLE alembic_version;\n"
+        target.write_text(sql)
         files.append(target)
     return files[0], files[1]
 
@@ -312,6 +321,15 @@ def machine(server: Server, python: Path) -> dict[str, str]:
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
+    commit = f"`{commit}`" if commit else ""
+    changed = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "scripts", "pyproject.toml"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if commit and changed:
+        commit += " with uncommitted changes to mks-db"
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": nproc or str(os.cpu_count()),
@@ -349,7 +367,13 @@ def verdicts(results: dict[int, Result]) -> list[tuple[str, str, bool]]:
                 vs_peer <= TARGET_VS_PEER,
             )
         )
-        rows.append((f"N = {TARGET_N}: roundtrip <= {TARGET_VS_RAW:g}x raw DDL", f"{vs_raw:.2f}x", vs_raw <= TARGET_VS_RAW))
+        rows.append(
+            (
+                f"N = {TARGET_N}: roundtrip <= {TARGET_VS_RAW:g}x raw DDL",
+                f"{vs_raw:.2f}x",
+                vs_raw <= TARGET_VS_RAW,
+            )
+        )
     if TARGET_N in results and 2 * TARGET_N in results:
         scaling = results[2 * TARGET_N].median(results[2 * TARGET_N].roundtrip) / results[TARGET_N].median(
             results[TARGET_N].roundtrip
@@ -397,7 +421,9 @@ def details(results: dict[int, Result]) -> list[str]:
     lines = []
     for n in sorted(results):
         r = results[n]
-        tests = ", ".join(f"{name.removeprefix('test_')} {r.median(t):.2f} s" for name, t in r.peer_tests.items())
+        tests = ", ".join(
+            f"{name.removeprefix('test_')} {r.median(t):.2f} s" for name, t in r.peer_tests.items()
+        )
         up1, down, up2 = (statistics.median(p[i] for p in r.raw_passes) for i in range(3))
         lines.append(
             f"- N = {n}: mks-db reports {r.median(r.roundtrip_reported):.2f} s of its "
@@ -417,7 +443,7 @@ def results_block(results: dict[int, Result], info: dict[str, str], command: str
     how = "one run of each" if repeat == 1 else f"median of {repeat} runs of each"
     lines = [
         START_MARK,
-        f"Run of {info['date']}, commit `{info['commit']}`: `{command}` ({how}, all on one server).",
+        f"Run of {info['date']}, commit {info['commit']}: `{command}` ({how}, all on one server).",
         "",
         f"Machine: {info['nproc']} CPUs (nproc) {info['cpu']}, {info['memory']} memory, {info['os']}; "
         f"Python {info['python']}; PostgreSQL {info['postgresql']}; {info['stack']}.",
@@ -471,7 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         python = peer_python(args.venv)
         with open_server(os.environ.get("DATABASE_URL")) as server:
             info = machine(server, python)
-            print(f"PostgreSQL {info['postgresql']}; {info['nproc']} CPUs; Python {info['python']}", flush=True)
+            print(
+                f"PostgreSQL {info['postgresql']}; {info['nproc']} CPUs; Python {info['python']}", flush=True
+            )
             if not args.no_warmup:
                 print(f"warm-up (N = {WARMUP_N}, not recorded)", flush=True)
                 measure(WARMUP_N, server, python, work, 1)
@@ -496,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{target}: {figure} -> {'met' if met else 'MISSED'}")
     if not args.no_docs:
         write_docs(args.docs, results_block(results, info, command, args.repeat))
-        print(f"results written to {args.docs.relative_to(ROOT) if args.docs.is_relative_to(ROOT) else args.docs}")
+        shown = args.docs.relative_to(ROOT) if args.docs.is_relative_to(ROOT) else args.docs
+        print(f"results written to {shown}")
     return 0
 
 
