@@ -1,4 +1,4 @@
-"""The schema as one normalised catalogue snapshot, and its fingerprint, in one query each.
+"""The schema as a normalised catalogue snapshot, kept current step by step.
 
 A snapshot maps ``(kind, name)`` to a definition for every object a migration can create in
 the user's schemas: schemas, tables, columns (type, nullability, default, identity, generated,
@@ -7,51 +7,56 @@ types, views, functions, triggers, extensions, policies and comments. Objects ow
 extension and Alembic's version table are left out; nothing depends on OIDs or column order, so
 a table dropped and recreated the same way has the same snapshot.
 
-The fingerprint is the MD5 of the ordered snapshot, computed by the server: a single row comes
-back per step, and the full snapshot is only fetched to explain a difference.
+Reading the whole catalogue after every step would make a walk over N revisions cost N x N:
+each read grows with the schema. ``Tracker`` therefore reads everything once, then after each
+step asks one cheap question -- which relations' catalogue rows (the relation, its columns,
+defaults, constraints, indexes, triggers, rules, policies, comments, sequence ownership) were
+added, changed or removed, seen through each row's ``xmin`` -- and re-reads only those, plus
+the few objects that belong to no relation. A change to a schema or a user-defined type (which
+renames what columns display) makes it read everything again. Its fingerprint is kept as a sum
+of per-object hashes, so comparing two states costs nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 VERSION_TABLE = "alembic_version"
 
-_USER_NAMESPACES = """
+Snapshot = dict[tuple[str, str], str]
+
+_NS = """
     SELECT oid, nspname FROM pg_namespace
     WHERE nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast')
       AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
 """
 
-# Each branch yields (kind, name, definition). ``ext`` filters out extension members.
-_SNAPSHOT_SQL = f"""
-WITH ns AS ({_USER_NAMESPACES}),
-ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e'),
-rel AS (
+_REL = f"""
     SELECT c.oid, c.relname, c.relkind, c.relpersistence, c.relrowsecurity, ns.nspname,
            quote_ident(ns.nspname) || '.' || quote_ident(c.relname) AS qname
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
       AND NOT (c.relkind IN ('r', 'p') AND c.relname = '{VERSION_TABLE}')
-      AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_class'::regclass
-                      AND ext.objid = c.oid)
-)
-SELECT 'schema' AS kind, quote_ident(nspname) AS name, '' AS definition
-FROM ns WHERE nspname <> 'public'
-  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_namespace'::regclass
-                  AND ext.objid = ns.oid)
-UNION ALL
-SELECT CASE relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
-       WHEN 'f' THEN 'foreign table' ELSE 'table' END,
-       qname,
+      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e'
+                      AND e.classid = 'pg_class'::regclass AND e.objid = c.oid)
+"""
+
+# Objects that belong to a relation: (owner relation oid, kind, name, definition).
+_RELATION_SQL = f"""
+WITH ns AS ({_NS}), rel AS ({_REL} {{only}})
+SELECT oid, CASE relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
+       WHEN 'f' THEN 'foreign table' ELSE 'table' END AS kind,
+       qname AS name,
        concat_ws(' ', CASE relkind WHEN 'p' THEN 'partitioned' END,
                  CASE relpersistence WHEN 'u' THEN 'unlogged' END,
                  CASE WHEN relrowsecurity THEN 'row level security' END,
-                 CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END)
+                 CASE WHEN relkind IN ('v', 'm') THEN pg_get_viewdef(oid) END) AS definition
 FROM rel WHERE relkind <> 'S'
 UNION ALL
-SELECT 'column', rel.qname || '.' || quote_ident(a.attname),
+SELECT rel.oid, 'column', rel.qname || '.' || quote_ident(a.attname),
        concat_ws(' ', format_type(a.atttypid, a.atttypmod),
                  CASE WHEN a.attnotnull THEN 'NOT NULL' ELSE 'NULL' END,
                  CASE WHEN a.attgenerated = 's' THEN 'GENERATED ALWAYS AS '
@@ -68,21 +73,17 @@ JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f')
 UNION ALL
-SELECT 'constraint', rel.qname || '.' || quote_ident(con.conname),
+SELECT rel.oid, 'constraint', rel.qname || '.' || quote_ident(con.conname),
        pg_get_constraintdef(con.oid)
        || CASE WHEN con.condeferrable THEN ' DEFERRABLE' ELSE '' END
        || CASE WHEN NOT con.convalidated THEN ' NOT VALID' ELSE '' END
 FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
 UNION ALL
-SELECT 'constraint', quote_ident(ns.nspname) || '.' || quote_ident(t.typname) || '.'
-       || quote_ident(con.conname), pg_get_constraintdef(con.oid)
-FROM pg_constraint con JOIN pg_type t ON t.oid = con.contypid JOIN ns ON ns.oid = t.typnamespace
-UNION ALL
-SELECT 'index', quote_ident(rel.nspname) || '.' || quote_ident(i.relname),
+SELECT rel.oid, 'index', quote_ident(rel.nspname) || '.' || quote_ident(i.relname),
        pg_get_indexdef(x.indexrelid) || CASE WHEN NOT x.indisvalid THEN ' INVALID' ELSE '' END
 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN rel ON rel.oid = x.indrelid
 UNION ALL
-SELECT 'sequence', rel.qname,
+SELECT rel.oid, 'sequence', rel.qname,
        concat_ws(' ', format_type(s.seqtypid, NULL), 'START', s.seqstart, 'INCREMENT',
                  s.seqincrement, 'MIN', s.seqmin, 'MAX', s.seqmax, 'CACHE', s.seqcache,
                  CASE WHEN s.seqcycle THEN 'CYCLE' END,
@@ -92,6 +93,33 @@ SELECT 'sequence', rel.qname,
                   WHERE dep.classid = 'pg_class'::regclass AND dep.objid = rel.oid
                     AND dep.deptype IN ('a', 'i') LIMIT 1))
 FROM rel JOIN pg_sequence s ON s.seqrelid = rel.oid
+UNION ALL
+SELECT rel.oid, 'trigger', rel.qname || '.' || quote_ident(tg.tgname), pg_get_triggerdef(tg.oid)
+FROM pg_trigger tg JOIN rel ON rel.oid = tg.tgrelid WHERE NOT tg.tgisinternal
+UNION ALL
+SELECT rel.oid, 'policy', rel.qname || '.' || quote_ident(pol.polname),
+       concat_ws(' ', pol.polcmd, pol.polpermissive, pg_get_expr(pol.polqual, pol.polrelid),
+                 pg_get_expr(pol.polwithcheck, pol.polrelid))
+FROM pg_policy pol JOIN rel ON rel.oid = pol.polrelid
+UNION ALL
+SELECT rel.oid, 'comment', CASE WHEN d.objsubid = 0 THEN rel.qname
+                                ELSE rel.qname || '.' || quote_ident(a.attname) END, d.description
+FROM pg_description d JOIN rel ON d.classoid = 'pg_class'::regclass AND d.objoid = rel.oid
+LEFT JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum = d.objsubid
+"""
+
+# Objects that belong to no relation: (kind, name, definition). Few, so always read whole.
+_GLOBAL_SQL = f"""
+WITH ns AS ({_NS}),
+ext AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
+SELECT 'schema' AS kind, quote_ident(nspname) AS name, '' AS definition
+FROM ns WHERE nspname <> 'public'
+  AND NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_namespace'::regclass
+                  AND ext.objid = ns.oid)
+UNION ALL
+SELECT 'constraint', quote_ident(ns.nspname) || '.' || quote_ident(t.typname) || '.'
+       || quote_ident(con.conname), pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_type t ON t.oid = con.contypid JOIN ns ON ns.oid = t.typnamespace
 UNION ALL
 SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
        WHEN 'm' THEN 'multirange type' ELSE 'composite type' END,
@@ -120,41 +148,184 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE '
 FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
 WHERE NOT EXISTS (SELECT 1 FROM ext WHERE ext.classid = 'pg_proc'::regclass AND ext.objid = p.oid)
 UNION ALL
-SELECT 'trigger', rel.qname || '.' || quote_ident(tg.tgname), pg_get_triggerdef(tg.oid)
-FROM pg_trigger tg JOIN rel ON rel.oid = tg.tgrelid WHERE NOT tg.tgisinternal
-UNION ALL
-SELECT 'policy', rel.qname || '.' || quote_ident(pol.polname),
-       concat_ws(' ', pol.polcmd, pol.polpermissive, pg_get_expr(pol.polqual, pol.polrelid),
-                 pg_get_expr(pol.polwithcheck, pol.polrelid))
-FROM pg_policy pol JOIN rel ON rel.oid = pol.polrelid
-UNION ALL
 SELECT 'extension', quote_ident(e.extname), 'SCHEMA ' || quote_ident(n.nspname)
 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'
+"""
+
+# A signature per relation of its catalogue rows and those of everything that hangs off it
+# (columns, defaults, constraints, indexes, triggers, rules, policies, comments, sequence
+# ownership): the number of rows and the sum of their ``xmin``. A row added or changed brings
+# a new xmin; a row removed lowers the count. Owner 0 signs what renames across relations or
+# lies outside them (schemas, user-defined types, enum labels, functions, extensions).
+# Plain scans, no per-row functions beyond a cast: cheap.
+_CHANGES_SQL = (
+    """
+WITH ns AS ("""
+    + _NS
+    + """),
+owners AS (SELECT c.oid FROM pg_class c JOIN ns ON ns.oid = c.relnamespace),
+rows(owner, written) AS (
+    SELECT oid, xmin FROM pg_class WHERE oid IN (SELECT oid FROM owners)
+    UNION ALL SELECT attrelid, xmin FROM pg_attribute WHERE attnum > 0
+    UNION ALL SELECT adrelid, xmin FROM pg_attrdef
+    UNION ALL SELECT conrelid, xmin FROM pg_constraint WHERE conrelid <> 0
+    UNION ALL SELECT indrelid, xmin FROM pg_index
+    UNION ALL SELECT tgrelid, xmin FROM pg_trigger
+    UNION ALL SELECT ev_class, xmin FROM pg_rewrite
+    UNION ALL SELECT polrelid, xmin FROM pg_policy
+    UNION ALL SELECT objoid, xmin FROM pg_description WHERE classoid = 'pg_class'::regclass
+    UNION ALL SELECT objid, xmin FROM pg_depend
+              WHERE classid = 'pg_class'::regclass AND deptype IN ('a', 'i')
+    UNION ALL SELECT seqrelid, xmin FROM pg_sequence
+)
+SELECT owner, count(*) * 4294967296 + sum(written::text::bigint) AS signature
+FROM rows WHERE owner IN (SELECT oid FROM owners)
+GROUP BY owner
 UNION ALL
-SELECT 'comment', CASE WHEN d.objsubid = 0 THEN rel.qname
-                       ELSE rel.qname || '.' || quote_ident(a.attname) END, d.description
-FROM pg_description d JOIN rel ON d.classoid = 'pg_class'::regclass AND d.objoid = rel.oid
-LEFT JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum = d.objsubid
+SELECT 0, count(*) * 4294967296 + coalesce(sum(written::text::bigint), 0)
+FROM (SELECT xmin AS written FROM pg_namespace
+      UNION ALL SELECT t.xmin FROM pg_type t WHERE t.typtype IN ('e', 'd', 'r', 'm')
+        OR (t.typtype = 'c' AND t.typrelid <> 0
+            AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+      UNION ALL SELECT xmin FROM pg_enum
+      UNION ALL SELECT xmin FROM pg_extension
+      UNION ALL SELECT xmin FROM pg_constraint WHERE contypid <> 0
+      UNION ALL SELECT p.xmin FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace) AS named
+"""
+)
+
+# Relations whose definitions name one of :oids (views, owned sequences, foreign keys,
+# defaults, triggers, policies): a rename of :oids changes what they display.
+_DEPENDENTS_SQL = """
+SELECT DISTINCT CASE d.classid
+    WHEN 'pg_class'::regclass THEN d.objid
+    WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid)
+    WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid)
+    WHEN 'pg_constraint'::regclass THEN (SELECT conrelid FROM pg_constraint WHERE oid = d.objid)
+    WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
+    WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid) END
+FROM pg_depend d
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(CAST(:oids AS oid[]))
 """
 
-_FINGERPRINT_SQL = f"""
-SELECT md5(coalesce(string_agg(kind || ' ' || name || ' ' || coalesce(definition, ''),
-                               E'\\n' ORDER BY kind, name), ''))
-FROM ({_SNAPSHOT_SQL}) AS snapshot
-"""
-
-Snapshot = dict[tuple[str, str], str]
-
-
-def fingerprint(connection: Connection) -> str:
-    """An MD5 that changes whenever the snapshot would (one row from the server)."""
-    return connection.execute(text(_FINGERPRINT_SQL)).scalar_one()
+_GLOBAL_OWNER = 0
 
 
 def snapshot(connection: Connection) -> Snapshot:
     """The whole normalised catalogue: ``{(kind, name): definition}``."""
-    rows = connection.execute(text(_SNAPSHOT_SQL)).all()
+    result = {(kind, name): definition or "" for _, kind, name, definition in _relation_rows(connection)}
+    result.update(_global_rows(connection))
+    return result
+
+
+def _relation_rows(connection: Connection, oids: Iterable[int] | None = None) -> list:
+    if oids is None:
+        return connection.execute(text(_RELATION_SQL.format(only=""))).all()
+    statement = text(_RELATION_SQL.format(only="AND c.oid = ANY(CAST(:oids AS oid[]))"))
+    return connection.execute(statement, {"oids": sorted(oids)}).all()
+
+
+def _global_rows(connection: Connection) -> Snapshot:
+    rows = connection.execute(text(_GLOBAL_SQL)).all()
     return {(kind, name): definition or "" for kind, name, definition in rows}
+
+
+def _hash(key: tuple[str, str], definition: str) -> int:
+    return hash((key, definition))
+
+
+class Tracker:
+    """The snapshot of one database, refreshed after each step by re-reading only what changed.
+
+    ``fingerprint`` changes whenever the snapshot does; ``snapshot()`` returns a copy.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        # Prepared once per connection: planning these queries costs as much as running them.
+        _prepare(connection, "mks_db_signatures", _CHANGES_SQL)
+        _prepare(
+            connection,
+            "mks_db_relations(oid[])",
+            _RELATION_SQL.format(only="AND c.oid = ANY($1)"),
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        """Read everything again (a new database, or a change that renames across relations)."""
+        self._signatures = self._read_signatures()
+        self._parts: dict[int, Snapshot] = {}
+        for owner, kind, name, definition in _relation_rows(self.connection):
+            self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
+        self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
+        self._hashes = {owner: self._part_hash(part) for owner, part in self._parts.items()}
+        self.fingerprint = sum(self._hashes.values())
+
+    def refresh(self) -> set[int]:
+        """Bring the snapshot up to date; return the OIDs of the relations that changed."""
+        signatures = self._read_signatures()
+        if signatures.get(_GLOBAL_OWNER) != self._signatures.get(_GLOBAL_OWNER):
+            # A schema, type, function or extension changed: names shown anywhere may differ.
+            changed = {
+                oid
+                for oid in set(signatures) | set(self._signatures)
+                if signatures.get(oid) != self._signatures.get(oid)
+            }
+            self.reset()
+            changed.discard(_GLOBAL_OWNER)
+            return changed
+        changed = {
+            oid
+            for oid in set(signatures) | set(self._signatures)
+            if signatures.get(oid) != self._signatures.get(oid)
+        }
+        self._signatures = signatures
+        if changed:
+            rows = self.connection.execute(text(_DEPENDENTS_SQL), {"oids": sorted(changed)})
+            changed |= {int(oid) for (oid,) in rows if oid}
+        for oid in changed:
+            self._drop_part(oid)
+        rows = (
+            self.connection.execute(
+                text("EXECUTE mks_db_relations(CAST(:oids AS oid[]))"), {"oids": sorted(changed)}
+            )
+            if changed
+            else []
+        )
+        for owner, kind, name, definition in rows:
+            self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
+        for oid in changed:
+            if oid in self._parts:
+                self._hashes[oid] = self._part_hash(self._parts[oid])
+                self.fingerprint += self._hashes[oid]
+        return changed
+
+    def snapshot(self) -> Snapshot:
+        flat: Snapshot = {}
+        for part in self._parts.values():
+            flat.update(part)
+        return flat
+
+    def _drop_part(self, oid: int) -> None:
+        self._parts.pop(oid, None)
+        self.fingerprint -= self._hashes.pop(oid, 0)
+
+    @staticmethod
+    def _part_hash(part: Snapshot) -> int:
+        return sum(_hash(key, definition) for key, definition in part.items())
+
+    def _read_signatures(self) -> dict[int, int]:
+        rows = self.connection.execute(text("EXECUTE mks_db_signatures"))
+        return {int(owner): int(sig) for owner, sig in rows}
+
+
+def _prepare(connection: Connection, signature: str, sql: str) -> None:
+    name = signature.split("(")[0]
+    known = connection.execute(
+        text("SELECT 1 FROM pg_prepared_statements WHERE name = :name"), {"name": name}
+    ).first()
+    if not known:
+        connection.execute(text(f"PREPARE {signature} AS {sql}"))
 
 
 def diff(expected: Snapshot, actual: Snapshot) -> list[str]:

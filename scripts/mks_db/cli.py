@@ -13,7 +13,7 @@ import time
 from mks_db import interrupt
 from mks_db.drift import drift_findings
 from mks_db.errors import ConfigurationError, MksDbError
-from mks_db.heads import check_heads, revision_files
+from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
 from mks_db.project import load_project
@@ -105,11 +105,10 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
 
 def run_check(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config, load_revisions=False)
-    report.findings += check_heads(project)
-    if any(
-        f.message.startswith(("revision id", "revisions form")) or "which no revision" in f.message
-        for f in report.findings
-    ):
+    files = revision_files(project)
+    report.revisions = len(files)
+    report.findings += check_heads(project, files)
+    if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
     project = load_project(args.config)
 

@@ -10,6 +10,7 @@ columns; a table that accepts none of them is reported and left empty.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -37,7 +38,7 @@ LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p') AND c.relname <> '{VERSION_TABLE}'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-  AND NOT c.relispartition
+  AND NOT c.relispartition {{only}}
 ORDER BY c.oid, a.attnum
 """
 
@@ -48,7 +49,7 @@ FROM pg_constraint con
 JOIN pg_class pc ON pc.oid = con.confrelid
 JOIN pg_namespace pn ON pn.oid = pc.relnamespace
 JOIN pg_attribute pa ON pa.attrelid = con.confrelid AND pa.attnum = con.confkey[1]
-WHERE con.contype = 'f' AND array_length(con.conkey, 1) = 1
+WHERE con.contype = 'f' AND array_length(con.conkey, 1) = 1 {only}
 """
 
 
@@ -87,10 +88,18 @@ class TableData:
     columns: dict[int, tuple[str, int]]
 
 
-def read_tables(connection: Connection) -> dict[int, Table]:
-    """Every user table with its columns and single-column foreign keys, by OID."""
+def read_tables(
+    connection: Connection, oids: Iterable[int] | None = None, foreign_keys: bool = True
+) -> dict[int, Table]:
+    """Every user table (or those of ``oids`` that exist) with its columns and (unless
+    ``foreign_keys`` is false) its single-column foreign keys, by OID."""
     tables: dict[int, Table] = {}
-    for row in connection.execute(text(_COLUMNS_SQL)):
+    params = {} if oids is None else {"oids": sorted(oids)}
+
+    def only(column: str) -> str:
+        return "" if oids is None else f"AND {column} = ANY(CAST(:oids AS oid[]))"
+
+    for row in connection.execute(text(_COLUMNS_SQL.format(only=only("c.oid"))), params):
         table = tables.setdefault(row.oid, Table(row.oid, row.qname))
         table.columns[row.attnum] = Column(
             row.attnum,
@@ -107,7 +116,10 @@ def read_tables(connection: Connection) -> dict[int, Table]:
             row.elem_type,
             row.atttypmod,
         )
-    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(text(_FOREIGN_KEYS_SQL)):
+    if not (foreign_keys and tables):
+        return tables
+    query = text(_FOREIGN_KEYS_SQL.format(only=only("con.conrelid")))
+    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(query, params):
         if child in tables and attnum in tables[child].columns:
             tables[child].columns[attnum].references = (parent_name, parent_col)
             if parent_oid != child:
@@ -135,24 +147,59 @@ def inventory(connection: Connection, tables: dict[int, Table] | None = None) ->
     return result
 
 
-def fill(
-    connection: Connection, tables: dict[int, Table] | None = None, rows: int = ROWS_PER_TABLE
-) -> list[str]:
-    """Insert ``rows`` generated rows into every empty table, parents first, and commit.
+class Rows:
+    """What every table of the scratch database held at the last look, kept current by
+    recounting only the tables a step changed, and the generated rows that fill new tables."""
 
-    Returns one message per table that accepted no generated row.
-    """
-    tables = read_tables(connection) if tables is None else tables
-    data = inventory(connection, tables)
-    problems = []
-    for table in _parents_first(tables):
-        if data[table.oid].rows:
-            continue
-        error = _fill_table(connection, table, rows)
-        if error:
-            problems.append(f"could not generate rows for {table.name}: {error}")
-    connection.commit()
-    return problems
+    def __init__(self, connection: Connection, rows_per_table: int = ROWS_PER_TABLE) -> None:
+        self.connection = connection
+        self.rows_per_table = rows_per_table
+        self.unfillable: set[str] = set()
+        self.held: dict[int, TableData] = {}
+        self.recount(None)
+
+    def recount(self, oids: Iterable[int] | None) -> dict[int, TableData]:
+        """Count the tables of ``oids`` again (None: all); return what they held before.
+
+        Tables that no longer exist are forgotten (and returned, so drops can be judged).
+        """
+        if oids is None:
+            before = self.held
+            self.held = inventory(self.connection, read_tables(self.connection, foreign_keys=False))
+            self.connection.commit()
+            return before
+        oids = set(oids)
+        before = {oid: self.held.pop(oid) for oid in oids if oid in self.held}
+        if oids:
+            self.held.update(
+                inventory(self.connection, read_tables(self.connection, oids, foreign_keys=False))
+            )
+            self.connection.commit()
+        return before
+
+    def fill(self) -> list[str]:
+        """Insert generated rows into every empty table, parents first, and commit.
+
+        Returns one message per table that accepted no generated row (once per table).
+        """
+        empty = [oid for oid, held in self.held.items() if not held.rows]
+        if not empty:
+            return []
+        tables = read_tables(self.connection, empty)
+        problems = []
+        for table in _parents_first(tables):
+            if table.name in self.unfillable:
+                continue
+            error = _fill_table(self.connection, table, self.rows_per_table)
+            if error:
+                self.unfillable.add(table.name)
+                problems.append(f"could not generate rows for {table.name}: {error}")
+        self.connection.commit()
+        self.recount(tables)
+        return problems
+
+    def any_rows(self) -> bool:
+        return any(held.rows for held in self.held.values())
 
 
 def truncate_all(connection: Connection) -> None:

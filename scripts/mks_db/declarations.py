@@ -10,7 +10,9 @@ A declaration without a reason is reported by the check it would silence.
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -39,14 +41,38 @@ class Declarations:
                 return item
         return None
 
+    def accepted(self, kind: str) -> Declaration | None:
+        """The declaration of ``kind`` if it gives a reason (one without a reason counts for nothing)."""
+        item = self.get(kind)
+        return item if item and item.reason else None
+
+    def hint(self, kind: str) -> str:
+        """A note for a finding when ``kind`` was declared without a reason, else ""."""
+        item = self.get(kind)
+        if item and not item.reason:
+            return (
+                f" (the '# mks-db: {kind}' declaration on line {item.line} is ignored: "
+                f"write the reason after a colon, '# mks-db: {kind}: <reason>')"
+            )
+        return ""
+
     def allowed_rules(self) -> dict[str, Declaration]:
         return {item.rule: item for item in self.items if item.kind == "allow" and item.rule}
+
+
+def _comments(text: str) -> list[tuple[int, str]]:
+    """(line, comment) for every real comment: text inside strings and docstrings is not one."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):  # unfinished file: fall back to plain lines
+        return list(enumerate(text.splitlines(), start=1))
+    return [(tok.start[0], tok.string) for tok in tokens if tok.type == tokenize.COMMENT]
 
 
 def parse(text: str) -> Declarations:
     """Every ``# mks-db:`` declaration in ``text``; the reason is "" when none was given."""
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in _comments(text):
         match = _PATTERN.match(line)
         if not match:
             continue

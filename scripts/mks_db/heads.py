@@ -17,6 +17,7 @@ from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, Finding
 from mks_db.project import Project
 
+BROKEN_GRAPH = {"duplicate-id", "missing-parent", "cycle"}  # nothing can be migrated then
 MERGE_FIX = 'python3 -m alembic merge heads -m "merge <what the branches do>"'
 
 
@@ -81,16 +82,9 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
     files = revision_files(project) if files is None else files
     findings: list[Finding] = []
 
-    def add(message: str, rev: RevisionFile | None) -> None:
+    def add(rule: str, message: str, rev: RevisionFile) -> None:
         findings.append(
-            Finding(
-                "heads",
-                ERROR,
-                rev.revision if rev else None,
-                message,
-                project.relpath(rev.path) if rev else None,
-                rev.line if rev else None,
-            )
+            Finding("heads", ERROR, rev.revision, message, project.relpath(rev.path), rev.line, rule)
         )
 
     by_id: dict[str, list[RevisionFile]] = defaultdict(list)
@@ -100,6 +94,7 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
         if len(same) > 1:
             paths = ", ".join(project.relpath(r.path) for r in same)
             add(
+                "duplicate-id",
                 f"revision id {rev_id} is used by {len(same)} files ({paths}); "
                 "give all but one a new id (python3 -m alembic revision makes one)",
                 same[1],
@@ -109,6 +104,7 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
         for parent in rev.parents:
             if parent not in graph:
                 add(
+                    "missing-parent",
                     f"{rev.revision} has down_revision {parent!r}, which no revision file "
                     "defines; point it at an existing revision (python3 -m alembic heads)",
                     rev,
@@ -117,11 +113,13 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
     cycle = _find_cycle(graph)
     if cycle:
         add(
+            "cycle",
             "revisions form a cycle: " + " -> ".join(cycle) + "; one down_revision must point "
             "at an earlier revision",
             graph[cycle[0]],
         )
-        return findings
+    if findings:
+        return findings  # with a broken graph, counting heads would only repeat the cause
 
     children: dict[str, list[str]] = defaultdict(list)
     for rev in graph.values():
@@ -137,7 +135,11 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
         ]
         where = f" ({'; '.join(splits)}, never merged)" if splits else ""
         for head in heads:
-            add(f"{len(heads)} heads: {listing}{where}; merge them: {MERGE_FIX}", graph[head])
+            add(
+                "multiple-heads",
+                f"{len(heads)} heads: {listing}{where}; merge them: {MERGE_FIX}",
+                graph[head],
+            )
     return findings
 
 

@@ -19,11 +19,15 @@ from collections.abc import Callable, Iterator
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from mks_db.project import Project
+
+_WRITTEN_SQL = """
+SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
+"""
 
 
 class Migrator:
@@ -37,6 +41,11 @@ class Migrator:
         self.url = url
         self.engine = create_engine(url, poolclass=NullPool)
         self.connection: Connection = self.engine.connect()
+        self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
+        self._plain_url = url.render_as_string(hide_password=False)
+        self._config = project.config()  # read alembic.ini once, not at every step
+        self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
+        self._config.attributes["connection"] = self.connection
 
     def __enter__(self) -> Migrator:
         return self
@@ -72,20 +81,27 @@ class Migrator:
             self.connection.rollback()
 
     def _step(self, step: MigrationStep) -> None:
-        self.run_env(lambda heads, context: [step])
+        self.written = set()
+
+        def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
+            # Runs inside the step's transaction: its own row counts are still visible.
+            rows = ctx.connection.execute(text(_WRITTEN_SQL))
+            self.written |= {int(oid) for (oid,) in rows}
+
+        def migrations(heads: tuple[str, ...], context: MigrationContext) -> list[MigrationStep]:
+            context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, record_writes)
+            return [step]
+
+        self.run_env(migrations)
 
     def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], list]) -> None:
         """Run the project's env.py online against this database with migration function ``fn``."""
-        config = self.project.config()
-        plain = self.url.render_as_string(hide_password=False)
-        config.set_main_option("sqlalchemy.url", plain.replace("%", "%%"))
-        config.attributes["connection"] = self.connection
         script = self.project.script
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
-            _environment_variable("DATABASE_URL", plain),
+            _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
-            EnvironmentContext(config, script, fn=fn, as_sql=False),
+            EnvironmentContext(self._config, script, fn=fn, as_sql=False),
         ):
             script.run_env()
 

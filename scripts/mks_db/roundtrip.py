@@ -4,19 +4,21 @@ from, and upgrades again to exactly the same schema; rows in existing tables sur
 The walk runs in one scratch database, in topological order (branches and merge points
 included), one revision at a time on one reused connection. For each revision R:
 
-1. every empty table is filled with generated rows (``mks_db.data``);
+1. every empty table is filled with a few generated rows (``mks_db.data``);
 2. R is upgraded; if that fails, the tables are emptied and R is tried again: success then
    means the upgrade fails only because rows exist (check ``upgrade``, cause named);
 3. rows deleted, and tables or columns dropped while holding data, are ``data-loss`` unless
    the revision file declares the loss (``# mks-db: data-loss: <reason>``);
-4. R is downgraded: its schema fingerprint must equal the one before step 2; then R is
-   upgraded again and must equal the one after step 2 (check ``roundtrip``). A revision
-   declared ``# mks-db: irreversible: <reason>`` gets a warning instead of an error.
+4. R is downgraded: the schema must equal the one before step 2; then R is upgraded again and
+   must equal the one after step 2 (check ``roundtrip``). A revision declared
+   ``# mks-db: irreversible: <reason>`` gets a warning instead of an error.
 
-A schema difference is explained object by object from full snapshots, built only then: the
-expected state is rebuilt in a second scratch database. After a failure the walk goes on from
-a freshly rebuilt database, so one bad revision does not hide the next one's problems. At the
-end everything is downgraded to base, which must leave the database as empty as it started.
+The schema is followed by ``catalog.Tracker`` and the rows by ``data.Rows``, both of which
+re-read only what a step changed, so the walk costs time in proportion to the chain, not to
+its square. A difference is explained object by object from full snapshots, built only then:
+the expected state is rebuilt in a second scratch database. After a failure the walk goes on
+from a freshly rebuilt database, so one bad revision does not hide the next one's problems.
+At the end everything is downgraded to base, which must leave the database as it started.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic.script import Script
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from mks_db import catalog, data, declarations, interrupt
@@ -39,10 +40,11 @@ from mks_db.report import Report, Step
 from mks_db.server import Server, describe_db_error, scratch_database
 
 MAX_DIFF_LINES = 40
+LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
 
 class Walk:
-    """The state of one roundtrip walk: the scratch database, its migrator, the report."""
+    """One roundtrip walk: the scratch database, its migrator and trackers, the report."""
 
     def __init__(self, project: Project, server: Server, report: Report, with_data: bool) -> None:
         self.project = project
@@ -51,6 +53,9 @@ class Walk:
         self.with_data = with_data
         self._stack = contextlib.ExitStack()
         self.migrator: Migrator
+        self.schema: catalog.Tracker
+        self.rows: data.Rows | None = None
+        self.dirty: set[int] = set()  # tables changed since their rows were last counted
 
     def __enter__(self) -> Walk:
         self._open()
@@ -64,37 +69,26 @@ class Walk:
         self._stack = contextlib.ExitStack()
         url = self._stack.enter_context(scratch_database(self.server, "roundtrip"))
         self.migrator = self._stack.enter_context(Migrator(self.project, url))
+        self._track()
 
-    def fingerprint(self) -> str:
+    def _track(self) -> None:
         with self.migrator.idle() as connection:
-            return catalog.fingerprint(connection)
+            self.schema = catalog.Tracker(connection)
+        unfillable = self.rows.unfillable if self.rows else set()
+        self.rows = data.Rows(self.migrator.connection) if self.with_data else None
+        self.dirty = set()
+        if self.rows:
+            self.rows.unfillable = unfillable
 
     def rebuild(self, applied: list[Script]) -> None:
         """Start again from a new scratch database with ``applied`` upgraded, without rows."""
         self._open()
         for revision in applied:
             self.migrator.upgrade(revision)
+        self._track()
 
-    def finding(
-        self,
-        check: str,
-        revision: Script,
-        message: str,
-        severity: str = ERROR,
-        line: int | None = None,
-    ) -> None:
-        self.report.findings.append(
-            Finding(
-                check,
-                severity,
-                revision.revision,
-                message,
-                self.project.relpath(revision.path),
-                line,
-            )
-        )
-
-    def timed(self, action: str, revision: Script, apply: Callable[[Script], None]) -> None:
+    def step(self, action: str, revision: Script, apply: Callable[[Script], None]) -> None:
+        """Run one step, record it, bring the schema up to date and note the tables it changed."""
         started = time.perf_counter()
         ok = False
         try:
@@ -105,6 +99,37 @@ class Walk:
             raise
         finally:
             self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
+            with self.migrator.idle():
+                self.dirty |= self.schema.refresh() | self.migrator.written
+
+    def recount(self) -> dict[int, data.TableData]:
+        """Count the rows of the tables changed since the last count; what they held before."""
+        if self.rows is None:
+            return {}
+        before = self.rows.recount(self.dirty)
+        self.dirty = set()
+        return before
+
+    def finding(self, check: str, revision: Script, message: str, severity: str = ERROR) -> None:
+        self.report.findings.append(
+            Finding(check, severity, revision.revision, message, self.project.relpath(revision.path))
+        )
+
+    def explain(self, expected_revisions: list[Script]) -> str:
+        """The current schema against ``expected_revisions`` rebuilt in a second database."""
+        actual = self.schema.snapshot()
+        with (
+            scratch_database(self.server, "reference") as url,
+            Migrator(self.project, url) as reference,
+        ):
+            for revision in expected_revisions:
+                reference.upgrade(revision)
+            with reference.idle() as connection:
+                expected = catalog.snapshot(connection)
+        lines = catalog.diff(expected, actual)
+        shown = lines[:MAX_DIFF_LINES]
+        more = len(lines) - len(shown)
+        return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
 
 
 def roundtrip(
@@ -121,7 +146,7 @@ def roundtrip(
     order = project.revisions_in_order()
     report.revisions = len(order)
     with Walk(project, server, report, with_data) as walk:
-        empty = walk.fingerprint()
+        empty = walk.schema.fingerprint
         applied: list[Script] = []
         for revision in order:
             if not _one_revision(walk, revision, applied):
@@ -134,92 +159,92 @@ def roundtrip(
 
 def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
     """Steps 1-4 for ``revision``; False when the walk cannot go on."""
-    before = walk.fingerprint()
-    with walk.migrator.idle() as connection:
-        if walk.with_data:
-            for problem in data.fill(connection):
-                walk.finding("data-loss", revision, problem, WARNING)
-        tables = data.read_tables(connection)
-        held = data.inventory(connection, tables)
+    declared = declarations.of_file(revision.path)
+    if walk.rows:
+        walk.recount()
+        for problem in walk.rows.fill():
+            walk.finding("data-loss", revision, problem, WARNING)
+    before = walk.schema.fingerprint
 
-    outcome = _upgrade(walk, revision, held)
-    if outcome is None:
+    if not _upgrade(walk, revision, declared):
         return False
-    if outcome == "with rows" and any(t.rows for t in held.values()):
-        with walk.migrator.idle() as connection:
-            _data_loss(walk, revision, held, data.inventory(connection))
-    after = walk.fingerprint()
+    after = walk.schema.fingerprint
 
-    declared = declarations.of_file(revision.path).get("irreversible")
-    severity = WARNING if declared and declared.reason else ERROR
-    why = f" (declared irreversible: {declared.reason})" if severity == WARNING else ""
+    irreversible = declared.accepted("irreversible")
+    severity = WARNING if irreversible else ERROR
+    why = f" (declared irreversible: {irreversible.reason})" if irreversible else ""
+    why += declared.hint("irreversible")
 
     try:
-        walk.timed("downgrade", revision, walk.migrator.downgrade)
+        walk.step("downgrade", revision, walk.migrator.downgrade)
     except Exception as exc:
-        if severity == WARNING:
+        if irreversible:
             walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
             return True  # the database is still at R: go on from there
-        walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
+        walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project, why))
         walk.rebuild([*applied, revision])
         return True
-    if walk.fingerprint() != before:
-        lines = _explain(walk, applied)
+    if walk.schema.fingerprint != before:
         walk.finding(
             "roundtrip",
             revision,
             f"downgrade of {revision.revision} does not restore the schema it started from{why}:"
-            + _format(lines),
+            + walk.explain(applied),
             severity,
         )
         walk.rebuild([*applied, revision])
         return True
 
     try:
-        walk.timed("re-upgrade", revision, walk.migrator.upgrade)
+        walk.step("re-upgrade", revision, walk.migrator.upgrade)
     except Exception as exc:
         error = failure_finding("roundtrip", revision, exc, walk.project)
-        walk.finding(
-            "roundtrip",
-            revision,
-            f"upgrade of {revision.revision} fails after its own downgrade: "
-            + error.message.split(": ", 1)[1]
-            + " (the downgrade leaves something behind that the upgrade creates)",
-            line=error.line,
+        walk.report.findings.append(
+            Finding(
+                "roundtrip",
+                ERROR,
+                revision.revision,
+                f"upgrade of {revision.revision} fails after its own downgrade: "
+                + error.message.split(": ", 1)[1]
+                + " (the downgrade leaves something behind that the upgrade creates)",
+                error.path,
+                error.line,
+            )
         )
         walk.rebuild([*applied, revision])
         return True
-    if walk.fingerprint() != after:
-        lines = _explain(walk, [*applied, revision])
+    if walk.schema.fingerprint != after:
         walk.finding(
             "roundtrip",
             revision,
-            f"upgrade of {revision.revision} after its downgrade builds a different schema:" + _format(lines),
+            f"upgrade of {revision.revision} after its downgrade builds a different schema:"
+            + walk.explain([*applied, revision]),
         )
         walk.rebuild([*applied, revision])
     return True
 
 
-def _upgrade(walk: Walk, revision: Script, held: dict[int, data.TableData]) -> str | None:
-    """Upgrade with rows in place; on failure, tell a row-caused failure from any other.
-
-    Returns "with rows", "emptied" (it passed only once the tables were emptied) or None.
-    """
+def _upgrade(walk: Walk, revision: Script, declared: declarations.Declarations) -> bool:
+    """Upgrade with rows in place and judge what happened to them; on failure, tell a failure
+    caused by rows from any other. False when the revision cannot be upgraded at all."""
     try:
-        walk.timed("upgrade", revision, walk.migrator.upgrade)
-        return "with rows"
+        walk.step("upgrade", revision, walk.migrator.upgrade)
+        _data_loss(walk, revision, walk.recount(), declared)
+        return True
     except Exception as exc:
         first = failure_finding("upgrade", revision, exc, walk.project)
-    if not any(t.rows for t in held.values()):
+    if not (walk.rows and walk.rows.any_rows()):
         walk.report.findings.append(first)
-        return None
+        return False
     with walk.migrator.idle() as connection:
         data.truncate_all(connection)
+    walk.rows.recount(None)
+    walk.dirty = set()
     try:
-        walk.timed("upgrade", revision, walk.migrator.upgrade)
+        walk.step("upgrade", revision, walk.migrator.upgrade)
     except Exception as exc:
         walk.report.findings.append(failure_finding("upgrade", revision, exc, walk.project))
-        return None
+        return False
     cause = first.message.split(": ", 1)[1]
     walk.report.findings.append(
         Finding(
@@ -236,11 +261,12 @@ def _upgrade(walk: Walk, revision: Script, held: dict[int, data.TableData]) -> s
 
 
 def _data_loss(
-    walk: Walk, revision: Script, held: dict[int, data.TableData], now: dict[int, data.TableData]
+    walk: Walk, revision: Script, held: dict[int, data.TableData], declared: declarations.Declarations
 ) -> None:
-    declared = declarations.of_file(revision.path).get("data-loss")
-    if declared and declared.reason:
+    """Data-loss findings from what the changed tables held before and hold now."""
+    if declared.accepted("data-loss") or walk.rows is None:
         return
+    now = walk.rows.held
     by_name = {table.name: table for table in now.values()}
     losses = []
     for oid, before in held.items():
@@ -255,8 +281,8 @@ def _data_loss(
         for attnum, (column, non_null) in before.columns.items():
             if non_null and attnum not in after.columns:
                 losses.append(f"drops column {before.name}.{column}, which held data")
+    hint = declared.hint("data-loss") or LOSS_HINT
     for loss in losses:
-        hint = "; declare it in the revision file with '# mks-db: data-loss: <reason>' if intended"
         walk.finding("data-loss", revision, f"upgrade of {revision.revision} {loss}{hint}")
 
 
@@ -268,66 +294,39 @@ def _reported(walk: Walk, revision: Script) -> bool:
     )
 
 
-def _explain(walk: Walk, expected_revisions: list[Script]) -> list[str]:
-    """Diff the current schema against ``expected_revisions`` rebuilt in a second database."""
-    with walk.migrator.idle() as connection:
-        actual = catalog.snapshot(connection)
-    with (
-        _reference(walk, expected_revisions) as url,
-        Migrator(walk.project, url) as reference,
-        reference.idle() as connection,
-    ):
-        expected = catalog.snapshot(connection)
-    return catalog.diff(expected, actual)
-
-
-@contextlib.contextmanager
-def _reference(walk: Walk, revisions: list[Script]) -> Iterator[URL]:
-    with scratch_database(walk.server, "reference") as url:
-        with Migrator(walk.project, url) as migrator:
-            for revision in revisions:
-                migrator.upgrade(revision)
-        yield url
-
-
-def _format(lines: list[str]) -> str:
-    shown = lines[:MAX_DIFF_LINES]
-    more = len(lines) - len(shown)
-    return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
-
-
-def _down_to_base(walk: Walk, applied: list[Script], empty: str) -> None:
+def _down_to_base(walk: Walk, applied: list[Script], empty: int) -> None:
     for revision in reversed(applied):
         try:
-            walk.timed("downgrade", revision, walk.migrator.downgrade)
+            walk.step("downgrade", revision, walk.migrator.downgrade)
         except Exception as exc:
-            declared = declarations.of_file(revision.path).get("irreversible")
-            if not (declared and declared.reason) and not _reported(walk, revision):
+            irreversible = declarations.of_file(revision.path).accepted("irreversible")
+            if not irreversible and not _reported(walk, revision):
                 walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
             return
-    if walk.fingerprint() != empty and not any(_reported(walk, r) for r in applied):
-        with walk.migrator.idle() as connection:
-            leftovers = catalog.diff({}, catalog.snapshot(connection))
-        irreversible = [r.revision for r in applied if declarations.of_file(r.path).get("irreversible")]
+    if walk.schema.fingerprint != empty and not any(_reported(walk, r) for r in applied):
+        irreversible = [r.revision for r in applied if declarations.of_file(r.path).accepted("irreversible")]
+        leftovers = catalog.diff({}, walk.schema.snapshot())
         walk.finding(
             "roundtrip",
             applied[0],
             "downgrading every revision to base leaves objects behind"
             + (f" (irreversible: {', '.join(irreversible)})" if irreversible else "")
-            + ":"
-            + _format(leftovers),
+            + ":\n  "
+            + "\n  ".join(leftovers[:MAX_DIFF_LINES]),
             WARNING if irreversible else ERROR,
         )
 
 
-def failure_finding(check: str, revision: Script, exc: BaseException, project: Project) -> Finding:
+def failure_finding(
+    check: str, revision: Script, exc: BaseException, project: Project, note: str = ""
+) -> Finding:
     """A finding naming the revision, the step and the database's (or Python's) error."""
     error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
     return Finding(
         check=check,
         severity=ERROR,
         revision=revision.revision,
-        message=f"{check} of {revision.revision} failed: {error}",
+        message=f"{check} of {revision.revision} failed: {error}{note}",
         path=project.relpath(revision.path),
         line=_line_in(revision.path, exc),
     )
