@@ -194,6 +194,20 @@ FROM (SELECT xmin AS written FROM pg_namespace
 """
 )
 
+# The owners whose signature differs from the one stored last time; stores the new ones.
+_DIFF_SQL = f"""
+WITH current_signatures AS ({_CHANGES_SQL}),
+diff AS (
+    SELECT coalesce(cur.owner, old.owner) AS owner, cur.signature
+    FROM current_signatures cur FULL JOIN pg_temp.mks_db_signatures old ON old.owner = cur.owner
+    WHERE cur.signature IS DISTINCT FROM old.signature
+),
+forgotten AS (DELETE FROM pg_temp.mks_db_signatures s USING diff WHERE s.owner = diff.owner),
+stored AS (INSERT INTO pg_temp.mks_db_signatures
+           SELECT owner, signature FROM diff WHERE signature IS NOT NULL)
+SELECT owner FROM diff
+"""
+
 # Relations whose definitions name one of :oids (views, owned sequences, foreign keys,
 # defaults, triggers, policies): a rename of :oids changes what they display.
 _DEPENDENTS_SQL = """
@@ -242,8 +256,13 @@ class Tracker:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        # The last signatures stay on the server, in a temporary table (never part of a
+        # snapshot), so that only the owners whose signature changed come back.
+        connection.execute(
+            text("CREATE TEMP TABLE IF NOT EXISTS mks_db_signatures (owner oid, signature bigint)")
+        )
         # Prepared once per connection: planning these queries costs as much as running them.
-        _prepare(connection, "mks_db_signatures", _CHANGES_SQL)
+        _prepare(connection, "mks_db_changes", _DIFF_SQL)
         _prepare(
             connection,
             "mks_db_relations(oid[])",
@@ -253,33 +272,23 @@ class Tracker:
 
     def reset(self) -> None:
         """Read everything again (a new database, or a change that renames across relations)."""
-        self._signatures = self._read_signatures()
+        self.connection.execute(text("TRUNCATE pg_temp.mks_db_signatures"))
+        self.connection.execute(text("EXECUTE mks_db_changes"))
         self._parts: dict[int, Snapshot] = {}
         for owner, kind, name, definition in _relation_rows(self.connection):
             self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
         self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
         self._hashes = {owner: self._part_hash(part) for owner, part in self._parts.items()}
         self.fingerprint = sum(self._hashes.values())
+        self.connection.commit()
 
     def refresh(self) -> set[int]:
         """Bring the snapshot up to date; return the OIDs of the relations that changed."""
-        signatures = self._read_signatures()
-        if signatures.get(_GLOBAL_OWNER) != self._signatures.get(_GLOBAL_OWNER):
+        changed = {int(oid) for (oid,) in self.connection.execute(text("EXECUTE mks_db_changes"))}
+        if _GLOBAL_OWNER in changed:
             # A schema, type, function or extension changed: names shown anywhere may differ.
-            changed = {
-                oid
-                for oid in set(signatures) | set(self._signatures)
-                if signatures.get(oid) != self._signatures.get(oid)
-            }
             self.reset()
-            changed.discard(_GLOBAL_OWNER)
-            return changed
-        changed = {
-            oid
-            for oid in set(signatures) | set(self._signatures)
-            if signatures.get(oid) != self._signatures.get(oid)
-        }
-        self._signatures = signatures
+            return changed - {_GLOBAL_OWNER}
         if changed:
             rows = self.connection.execute(text(_DEPENDENTS_SQL), {"oids": sorted(changed)})
             changed |= {int(oid) for (oid,) in rows if oid}
@@ -298,6 +307,7 @@ class Tracker:
             if oid in self._parts:
                 self._hashes[oid] = self._part_hash(self._parts[oid])
                 self.fingerprint += self._hashes[oid]
+        self.connection.commit()
         return changed
 
     def snapshot(self) -> Snapshot:
@@ -313,10 +323,6 @@ class Tracker:
     @staticmethod
     def _part_hash(part: Snapshot) -> int:
         return sum(_hash(key, definition) for key, definition in part.items())
-
-    def _read_signatures(self) -> dict[int, int]:
-        rows = self.connection.execute(text("EXECUTE mks_db_signatures"))
-        return {int(owner): int(sig) for owner, sig in rows}
 
 
 def _prepare(connection: Connection, signature: str, sql: str) -> None:
