@@ -155,9 +155,12 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extnam
 # A signature per relation of its catalogue rows and those of everything that hangs off it
 # (columns, defaults, constraints, indexes, triggers, rules, policies, comments, sequence
 # ownership): the number of rows and the sum of their ``xmin``. A row added or changed brings
-# a new xmin; a row removed lowers the count. Owner 0 signs what renames across relations or
-# lies outside them (schemas, user-defined types, enum labels, functions, extensions).
-# Plain scans, no per-row functions beyond a cast: cheap.
+# a new xmin; a row removed lowers the count. (``age(ref) - age(xmin)`` is the xmin as a
+# number, computed without a slow text cast and numeric sum.) Owner 0 signs what renames across
+# relations or lies outside them (schemas, user-defined types, enum labels, functions,
+# extensions).
+# User objects have OIDs from 16384 (FirstNormalObjectId) on, so each catalogue is read
+# through its index from there, past the system's rows.
 _CHANGES_SQL = (
     """
 WITH ns AS ("""
@@ -166,23 +169,24 @@ WITH ns AS ("""
 owners AS (SELECT c.oid FROM pg_class c JOIN ns ON ns.oid = c.relnamespace),
 rows(owner, written) AS (
     SELECT oid, xmin FROM pg_class WHERE oid IN (SELECT oid FROM owners)
-    UNION ALL SELECT attrelid, xmin FROM pg_attribute WHERE attnum > 0
-    UNION ALL SELECT adrelid, xmin FROM pg_attrdef
-    UNION ALL SELECT conrelid, xmin FROM pg_constraint WHERE conrelid <> 0
-    UNION ALL SELECT indrelid, xmin FROM pg_index
-    UNION ALL SELECT tgrelid, xmin FROM pg_trigger
-    UNION ALL SELECT ev_class, xmin FROM pg_rewrite
+    UNION ALL SELECT attrelid, xmin FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0
+    UNION ALL SELECT adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384
+    UNION ALL SELECT conrelid, xmin FROM pg_constraint WHERE conrelid >= 16384
+    UNION ALL SELECT indrelid, xmin FROM pg_index WHERE indrelid >= 16384
+    UNION ALL SELECT tgrelid, xmin FROM pg_trigger WHERE tgrelid >= 16384
+    UNION ALL SELECT ev_class, xmin FROM pg_rewrite WHERE ev_class >= 16384
     UNION ALL SELECT polrelid, xmin FROM pg_policy
-    UNION ALL SELECT objoid, xmin FROM pg_description WHERE classoid = 'pg_class'::regclass
+    UNION ALL SELECT objoid, xmin FROM pg_description
+              WHERE objoid >= 16384 AND classoid = 'pg_class'::regclass
     UNION ALL SELECT objid, xmin FROM pg_depend
-              WHERE classid = 'pg_class'::regclass AND deptype IN ('a', 'i')
-    UNION ALL SELECT seqrelid, xmin FROM pg_sequence
+              WHERE classid = 'pg_class'::regclass AND objid >= 16384 AND deptype IN ('a', 'i')
+    UNION ALL SELECT seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384
 )
-SELECT owner, count(*) * 4294967296 + sum(written::text::bigint) AS signature
+SELECT owner, count(*) * 4294967296 + count(*) * age('3'::xid) - sum(age(written)) AS signature
 FROM rows WHERE owner IN (SELECT oid FROM owners)
 GROUP BY owner
 UNION ALL
-SELECT 0, count(*) * 4294967296 + coalesce(sum(written::text::bigint), 0)
+SELECT 0, count(*) * 4294967296 + count(*) * age('3'::xid) - coalesce(sum(age(written)), 0)
 FROM (SELECT xmin AS written FROM pg_namespace
       UNION ALL SELECT t.xmin FROM pg_type t WHERE t.typtype IN ('e', 'd', 'r', 'm')
         OR (t.typtype = 'c' AND t.typrelid <> 0
