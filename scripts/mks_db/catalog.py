@@ -155,12 +155,15 @@ FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extnam
 # A signature per relation of its catalogue rows and those of everything that hangs off it
 # (columns, defaults, constraints, indexes, triggers, rules, policies, comments, sequence
 # ownership): the number of rows and the sum of their ``xmin``. A row added or changed brings
-# a new xmin; a row removed lowers the count. (``age(ref) - age(xmin)`` is the xmin as a
-# number, computed without a slow text cast and numeric sum.) Owner 0 signs what renames across
+# a new xmin; a row removed lowers the count. Owner 0 signs what renames across
 # relations or lies outside them (schemas, user-defined types, enum labels, functions,
 # extensions).
 # User objects have OIDs from 16384 (FirstNormalObjectId) on, so each catalogue is read
 # through its index from there, past the system's rows.
+# The xmin as a number, without a slow text cast: the age of the first normal xid minus the
+# row's age. Frozen and bootstrap rows (age reported as INT_MAX) count as 0.
+_XMIN = "CASE WHEN age(written) < 2147483647 THEN age('3'::xid) - age(written) ELSE 0 END"
+
 _CHANGES_SQL = (
     """
 WITH ns AS ("""
@@ -182,11 +185,11 @@ rows(owner, written) AS (
               WHERE classid = 'pg_class'::regclass AND objid >= 16384 AND deptype IN ('a', 'i')
     UNION ALL SELECT seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384
 )
-SELECT owner, count(*) * 4294967296 + count(*) * age('3'::xid) - sum(age(written)) AS signature
+SELECT owner, count(*) * 4294967296 + sum(""" + _XMIN + """) AS signature
 FROM rows WHERE owner IN (SELECT oid FROM owners)
 GROUP BY owner
 UNION ALL
-SELECT 0, count(*) * 4294967296 + count(*) * age('3'::xid) - coalesce(sum(age(written)), 0)
+SELECT 0, count(*) * 4294967296 + coalesce(sum(""" + _XMIN + """), 0)
 FROM (SELECT xmin AS written FROM pg_namespace
       UNION ALL SELECT t.xmin FROM pg_type t WHERE t.typtype IN ('e', 'd', 'r', 'm')
         OR (t.typtype = 'c' AND t.typrelid <> 0

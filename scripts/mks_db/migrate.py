@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging.config
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
@@ -42,6 +42,7 @@ class Migrator:
         self.engine = create_engine(url, poolclass=NullPool)
         self.connection: Connection = self.engine.connect()
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
+        self.current = 0  # index of the step running (or failed) in the last run_steps
         self._plain_url = url.render_as_string(hide_password=False)
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
@@ -61,11 +62,63 @@ class Migrator:
 
     def upgrade(self, revision: Script) -> None:
         """Apply ``revision``'s upgrade(); its parents must be applied already."""
-        self._step(MigrationStep.upgrade_from_script(self.project.script.revision_map, revision))
+        self.run_steps([self.step("upgrade", revision)])
 
     def downgrade(self, revision: Script) -> None:
         """Apply ``revision``'s downgrade(); it must be a current head."""
-        self._step(MigrationStep.downgrade_from_script(self.project.script.revision_map, revision))
+        self.run_steps([self.step("downgrade", revision)])
+
+    def step(self, action: str, revision: Script) -> MigrationStep:
+        """The migration step of ``action`` (downgrade, or any kind of upgrade) for ``revision``."""
+        revision_map = self.project.script.revision_map
+        if action == "downgrade":
+            return MigrationStep.downgrade_from_script(revision_map, revision)
+        return MigrationStep.upgrade_from_script(revision_map, revision)
+
+    def run_steps(self, steps: list[MigrationStep], after: Callable[[int], bool] | None = None) -> None:
+        """Apply ``steps`` in order. Once step ``i`` has committed, ``after(i)`` runs; it may end
+        the sequence by returning False. ``after`` must not run migrations itself.
+
+        When env.py uses this connection and commits each migration on its own (as this
+        repository's does), the whole sequence runs in one env.py run, which saves Alembic's
+        per-run set-up at every step; otherwise each step gets a run of its own. On failure the
+        exception propagates and ``self.current`` is the index of the step that failed.
+        """
+        position = 0
+        while position < len(steps):
+            position = self._run_batch(steps, position, after or (lambda i: True))
+
+    def _run_batch(self, steps: list[MigrationStep], start: int, after: Callable[[int], bool]) -> int:
+        """Run steps from ``start`` in one env.py run; return the index to go on from."""
+        reached = {"next": len(steps), "batched": True}
+
+        def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
+            # Runs inside the step's transaction: its own row counts are still visible.
+            rows = ctx.connection.execute(text(_WRITTEN_SQL))
+            self.written |= {int(oid) for (oid,) in rows}
+
+        def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
+            context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, record_writes)
+            batched = context.connection is self.connection and bool(
+                context.opts.get("transaction_per_migration")
+            )
+            reached["batched"] = batched
+            for index in range(start, len(steps)):
+                self.current, self.written = index, set()
+                yield steps[index]
+                # Alembic asks for the next step only once this one has committed.
+                if not batched:
+                    reached["next"] = index + 1
+                    return
+                if not after(index):
+                    return
+            return
+
+        self.run_env(migrations)
+        # Unbatched, the step committed when env.py's run ended: only now may ``after`` look.
+        if not reached["batched"] and not after(self.current):
+            return len(steps)
+        return reached["next"]
 
     def heads(self) -> set[str]:
         """The revisions stamped in the database's version table (empty when none)."""
@@ -80,21 +133,7 @@ class Migrator:
         finally:
             self.connection.rollback()
 
-    def _step(self, step: MigrationStep) -> None:
-        self.written = set()
-
-        def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
-            # Runs inside the step's transaction: its own row counts are still visible.
-            rows = ctx.connection.execute(text(_WRITTEN_SQL))
-            self.written |= {int(oid) for (oid,) in rows}
-
-        def migrations(heads: tuple[str, ...], context: MigrationContext) -> list[MigrationStep]:
-            context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, record_writes)
-            return [step]
-
-        self.run_env(migrations)
-
-    def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], list]) -> None:
+    def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], Iterable]) -> None:
         """Run the project's env.py online against this database with migration function ``fn``."""
         script = self.project.script
         self.connection.rollback()  # env.py must find the connection outside a transaction

@@ -83,24 +83,39 @@ class Walk:
     def rebuild(self, applied: list[Script]) -> None:
         """Start again from a new scratch database with ``applied`` upgraded, without rows."""
         self._open()
-        for revision in applied:
-            self.migrator.upgrade(revision)
+        self.migrator.run_steps([self.migrator.step("upgrade", r) for r in applied])
         self._track()
 
-    def step(self, action: str, revision: Script, apply: Callable[[Script], None]) -> None:
-        """Run one step, record it, bring the schema up to date and note the tables it changed."""
-        started = time.perf_counter()
-        ok = False
+    def run(
+        self, steps: list[tuple[str, Script]], after: Callable[[str, Script], bool] | None = None
+    ) -> tuple[str, Script, Exception] | None:
+        """Run ``(action, revision)`` steps in order, recording each and bringing the trackers
+        up to date after it; then ``after(action, revision)`` may stop the sequence (False).
+
+        Returns the action, revision and error of a step that failed, else None.
+        """
+        clock = {"started": time.perf_counter()}
+
+        def done(index: int) -> bool:
+            action, revision = steps[index]
+            self._record(action, revision, clock["started"], ok=True)
+            go_on = after(action, revision) if after else True
+            clock["started"] = time.perf_counter()
+            return go_on
+
         try:
-            apply(revision)
-            ok = True
-        except Exception:
+            self.migrator.run_steps([self.migrator.step(a, r) for a, r in steps], done)
+        except Exception as exc:
             interrupt.raise_if_requested()
-            raise
-        finally:
-            self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
-            with self.migrator.idle():
-                self.dirty |= self.schema.refresh() | self.migrator.written
+            action, revision = steps[self.migrator.current]
+            self._record(action, revision, clock["started"], ok=False)
+            return action, revision, exc
+        return None
+
+    def _record(self, action: str, revision: Script, started: float, ok: bool) -> None:
+        self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
+        with self.migrator.idle():
+            self.dirty |= self.schema.refresh() | self.migrator.written
 
     def recount(self) -> dict[int, data.TableData]:
         """Count the rows of the tables changed since the last count; what they held before."""
@@ -122,8 +137,7 @@ class Walk:
             scratch_database(self.server, "reference") as url,
             Migrator(self.project, url) as reference,
         ):
-            for revision in expected_revisions:
-                reference.upgrade(revision)
+            reference.run_steps([reference.step("upgrade", r) for r in expected_revisions])
             with reference.idle() as connection:
                 expected = catalog.snapshot(connection)
         lines = catalog.diff(expected, actual)
@@ -165,40 +179,38 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
         for problem in walk.rows.fill():
             walk.finding("data-loss", revision, problem, WARNING)
     before = walk.schema.fingerprint
+    state: dict[str, object] = {}
 
-    if not _upgrade(walk, revision, declared):
-        return False
-    after = walk.schema.fingerprint
+    def check(action: str, _: Script) -> bool:
+        """Runs after each step has committed; False stops the sequence."""
+        if action == "upgrade":
+            _data_loss(walk, revision, walk.recount(), declared)
+            state["after"] = walk.schema.fingerprint
+            return True
+        expected = before if action == "downgrade" else state["after"]
+        if walk.schema.fingerprint != expected:
+            state["mismatch"] = action
+            return False
+        return True
+
+    sequence = [("upgrade", revision), ("downgrade", revision), ("re-upgrade", revision)]
+    failure = walk.run(sequence, check)
+    if failure and failure[0] == "upgrade":
+        if not _upgrade_without_rows(walk, revision, failure[2]):
+            return False
+        state["after"] = walk.schema.fingerprint
+        failure = walk.run(sequence[1:], check)
 
     irreversible = declared.accepted("irreversible")
-    severity = WARNING if irreversible else ERROR
     why = f" (declared irreversible: {irreversible.reason})" if irreversible else ""
     why += declared.hint("irreversible")
-
-    try:
-        walk.step("downgrade", revision, walk.migrator.downgrade)
-    except Exception as exc:
+    if failure and failure[0] == "downgrade":
         if irreversible:
             walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
             return True  # the database is still at R: go on from there
-        walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project, why))
-        walk.rebuild([*applied, revision])
-        return True
-    if walk.schema.fingerprint != before:
-        walk.finding(
-            "roundtrip",
-            revision,
-            f"downgrade of {revision.revision} does not restore the schema it started from{why}:"
-            + walk.explain(applied),
-            severity,
-        )
-        walk.rebuild([*applied, revision])
-        return True
-
-    try:
-        walk.step("re-upgrade", revision, walk.migrator.upgrade)
-    except Exception as exc:
-        error = failure_finding("roundtrip", revision, exc, walk.project)
+        walk.report.findings.append(failure_finding("downgrade", revision, failure[2], walk.project, why))
+    elif failure:  # the re-upgrade
+        error = failure_finding("roundtrip", revision, failure[2], walk.project)
         walk.report.findings.append(
             Finding(
                 "roundtrip",
@@ -211,28 +223,31 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
                 error.line,
             )
         )
-        walk.rebuild([*applied, revision])
-        return True
-    if walk.schema.fingerprint != after:
+    elif state.get("mismatch") == "downgrade":
+        walk.finding(
+            "roundtrip",
+            revision,
+            f"downgrade of {revision.revision} does not restore the schema it started from{why}:"
+            + walk.explain(applied),
+            WARNING if irreversible else ERROR,
+        )
+    elif state.get("mismatch"):
         walk.finding(
             "roundtrip",
             revision,
             f"upgrade of {revision.revision} after its downgrade builds a different schema:"
             + walk.explain([*applied, revision]),
         )
-        walk.rebuild([*applied, revision])
+    else:
+        return True
+    walk.rebuild([*applied, revision])
     return True
 
 
-def _upgrade(walk: Walk, revision: Script, declared: declarations.Declarations) -> bool:
-    """Upgrade with rows in place and judge what happened to them; on failure, tell a failure
-    caused by rows from any other. False when the revision cannot be upgraded at all."""
-    try:
-        walk.step("upgrade", revision, walk.migrator.upgrade)
-        _data_loss(walk, revision, walk.recount(), declared)
-        return True
-    except Exception as exc:
-        first = failure_finding("upgrade", revision, exc, walk.project)
+def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> bool:
+    """After an upgrade failed with rows in place, empty the tables and try again: success means
+    the rows caused it. False when the revision cannot be upgraded at all."""
+    first = failure_finding("upgrade", revision, error, walk.project)
     if not (walk.rows and walk.rows.any_rows()):
         walk.report.findings.append(first)
         return False
@@ -240,19 +255,17 @@ def _upgrade(walk: Walk, revision: Script, declared: declarations.Declarations) 
         data.truncate_all(connection)
     walk.rows.recount(None)
     walk.dirty = set()
-    try:
-        walk.step("upgrade", revision, walk.migrator.upgrade)
-    except Exception as exc:
-        walk.report.findings.append(failure_finding("upgrade", revision, exc, walk.project))
+    failure = walk.run([("upgrade", revision)])
+    if failure:
+        walk.report.findings.append(failure_finding("upgrade", revision, failure[2], walk.project))
         return False
-    cause = first.message.split(": ", 1)[1]
     walk.report.findings.append(
         Finding(
             "upgrade",
             ERROR,
             revision.revision,
             f"upgrade of {revision.revision} fails when the tables hold rows "
-            f"(it passes on empty tables): {cause}",
+            f"(it passes on empty tables): {first.message.split(': ', 1)[1]}",
             first.path,
             first.line,
         )
@@ -295,14 +308,13 @@ def _reported(walk: Walk, revision: Script) -> bool:
 
 
 def _down_to_base(walk: Walk, applied: list[Script], empty: int) -> None:
-    for revision in reversed(applied):
-        try:
-            walk.step("downgrade", revision, walk.migrator.downgrade)
-        except Exception as exc:
-            irreversible = declarations.of_file(revision.path).accepted("irreversible")
-            if not irreversible and not _reported(walk, revision):
-                walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
-            return
+    failure = walk.run([("downgrade", r) for r in reversed(applied)])
+    if failure:
+        _, revision, exc = failure
+        irreversible = declarations.of_file(revision.path).accepted("irreversible")
+        if not irreversible and not _reported(walk, revision):
+            walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
+        return
     if walk.schema.fingerprint != empty and not any(_reported(walk, r) for r in applied):
         irreversible = [r.revision for r in applied if declarations.of_file(r.path).accepted("irreversible")]
         leftovers = catalog.diff({}, walk.schema.snapshot())
