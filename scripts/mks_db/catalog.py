@@ -23,6 +23,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 VERSION_TABLE = "alembic_version"
 
@@ -185,11 +186,15 @@ rows(owner, written) AS (
               WHERE classid = 'pg_class'::regclass AND objid >= 16384 AND deptype IN ('a', 'i')
     UNION ALL SELECT seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384
 )
-SELECT owner, count(*) * 4294967296 + sum(""" + _XMIN + """) AS signature
+SELECT owner, count(*) * 4294967296 + sum("""
+    + _XMIN
+    + """) AS signature
 FROM rows WHERE owner IN (SELECT oid FROM owners)
 GROUP BY owner
 UNION ALL
-SELECT 0, count(*) * 4294967296 + coalesce(sum(""" + _XMIN + """), 0)
+SELECT 0, count(*) * 4294967296 + coalesce(sum("""
+    + _XMIN
+    + """), 0)
 FROM (SELECT xmin AS written FROM pg_namespace
       UNION ALL SELECT t.xmin FROM pg_type t WHERE t.typtype IN ('e', 'd', 'r', 'm')
         OR (t.typtype = 'c' AND t.typrelid <> 0
@@ -230,6 +235,63 @@ WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(CAST(:oids AS oid
 """
 
 _GLOBAL_OWNER = 0
+
+# The event log: with a superuser and migrations running on the tracker's own connection, an
+# event trigger writes down what each DDL command touched, so a refresh reads no catalogue
+# scan at all. Rows: (owner relation, scope, identity). Scope 'relation' names an owner;
+# 'index' a dropped index by identity; 'global' an object outside relations (re-read those);
+# 'all' a change that can rename what relations display (re-read everything); 'gone' a part
+# of a relation dropped with the relation (which is logged itself).
+_EVENT_LOG_SETUP = (
+    "CREATE TEMP TABLE IF NOT EXISTS mks_db_ddl (owner oid, scope text, identity text)",
+    """
+CREATE OR REPLACE FUNCTION pg_temp.mks_db_log_ddl() RETURNS event_trigger
+LANGUAGE plpgsql AS $log$
+BEGIN
+    IF TG_EVENT = 'ddl_command_end' THEN
+        INSERT INTO pg_temp.mks_db_ddl
+        SELECT owner,
+               CASE WHEN owner IS NOT NULL THEN 'relation'
+                    WHEN command_tag LIKE 'ALTER %' THEN 'all'
+                    ELSE 'global' END,
+               object_identity
+        FROM (SELECT command_tag, object_identity, CASE classid
+                WHEN 'pg_class'::regclass THEN
+                    coalesce((SELECT indrelid FROM pg_index WHERE indexrelid = objid), objid)
+                WHEN 'pg_constraint'::regclass THEN
+                    (SELECT nullif(conrelid, 0) FROM pg_constraint WHERE oid = objid)
+                WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = objid)
+                WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = objid)
+                WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = objid)
+                WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = objid)
+              END AS owner
+              FROM pg_event_trigger_ddl_commands()) AS commands;
+    ELSE
+        INSERT INTO pg_temp.mks_db_ddl
+        SELECT CASE WHEN classid = 'pg_class'::regclass AND object_type <> 'index' THEN objid
+                    WHEN object_type IN ('table constraint', 'trigger', 'policy', 'rule',
+                                         'default value')
+                    THEN to_regclass(quote_ident(address_names[1]) || '.'
+                                     || quote_ident(address_names[2]))
+               END,
+               CASE WHEN object_type = 'index' THEN 'index'
+                    WHEN classid = 'pg_class'::regclass THEN 'relation'
+                    WHEN object_type IN ('table constraint', 'trigger', 'policy', 'rule',
+                                         'default value')
+                    THEN CASE WHEN to_regclass(quote_ident(address_names[1]) || '.'
+                                               || quote_ident(address_names[2])) IS NULL
+                              THEN 'gone' ELSE 'relation' END
+                    ELSE 'global' END,
+               object_identity
+        FROM pg_event_trigger_dropped_objects();
+    END IF;
+END
+$log$
+""",
+    "CREATE EVENT TRIGGER mks_db_ddl_end ON ddl_command_end EXECUTE FUNCTION pg_temp.mks_db_log_ddl()",
+    "CREATE EVENT TRIGGER mks_db_sql_drop ON sql_drop EXECUTE FUNCTION pg_temp.mks_db_log_ddl()",
+)
+_READ_EVENT_LOG = "DELETE FROM pg_temp.mks_db_ddl RETURNING owner, scope, identity"
 
 
 def snapshot(connection: Connection) -> Snapshot:
@@ -275,15 +337,46 @@ class Tracker:
             "mks_db_relations(oid[])",
             _RELATION_SQL.format(only="AND c.oid = ANY($1)"),
         )
+        self.event_log = False
+        self._index_owner: dict[str, int] = {}
         self.reset()
+
+    def use_event_log(self) -> bool:
+        """Switch to the event log if this connection may create event triggers (superuser).
+
+        Only for migrations that run on this same connection: the trigger writes to this
+        session's temporary table. Returns whether the log is in use.
+        """
+        superuser = self.connection.execute(
+            text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        ).scalar()
+        if not superuser:
+            self.connection.rollback()
+            return False
+        try:
+            for statement in _EVENT_LOG_SETUP:
+                self.connection.execute(text(statement))
+            self.connection.commit()
+        except DBAPIError:
+            self.connection.rollback()
+            return False
+        self.event_log = True
+        self.reset()
+        return True
 
     def reset(self) -> None:
         """Read everything again (a new database, or a change that renames across relations)."""
-        self.connection.execute(text("TRUNCATE pg_temp.mks_db_signatures"))
-        self.connection.execute(text("EXECUTE mks_db_changes"))
+        if self.event_log:
+            self.connection.execute(text("TRUNCATE pg_temp.mks_db_ddl"))
+        else:
+            self.connection.execute(text("TRUNCATE pg_temp.mks_db_signatures"))
+            self.connection.execute(text("EXECUTE mks_db_changes"))
         self._parts: dict[int, Snapshot] = {}
+        self._index_owner = {}
         for owner, kind, name, definition in _relation_rows(self.connection):
             self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
+            if kind == "index":
+                self._index_owner[name] = owner
         self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
         self._hashes = {owner: self._part_hash(part) for owner, part in self._parts.items()}
         self.fingerprint = sum(self._hashes.values())
@@ -291,11 +384,23 @@ class Tracker:
 
     def refresh(self) -> set[int]:
         """Bring the snapshot up to date; return the OIDs of the relations that changed."""
-        changed = {int(oid) for (oid,) in self.connection.execute(text("EXECUTE mks_db_changes"))}
-        if _GLOBAL_OWNER in changed:
+        if self.event_log:
+            changed = self._changes_from_event_log()
+        else:
+            changed = {int(oid) for (oid,) in self.connection.execute(text("EXECUTE mks_db_changes"))}
+        if changed is None:
+            self.reset()
+            return set(self._parts) - {_GLOBAL_OWNER}  # anything may have changed
+        if _GLOBAL_OWNER in changed and not self.event_log:
             # A schema, type, function or extension changed: names shown anywhere may differ.
             self.reset()
             return changed - {_GLOBAL_OWNER}
+        if _GLOBAL_OWNER in changed:  # created or dropped outside relations: re-read those
+            changed.discard(_GLOBAL_OWNER)
+            self._drop_part(_GLOBAL_OWNER)
+            self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
+            self._hashes[_GLOBAL_OWNER] = self._part_hash(self._parts[_GLOBAL_OWNER])
+            self.fingerprint += self._hashes[_GLOBAL_OWNER]
         if changed:
             rows = self.connection.execute(text(_DEPENDENTS_SQL), {"oids": sorted(changed)})
             changed |= {int(oid) for (oid,) in rows if oid}
@@ -310,11 +415,32 @@ class Tracker:
         )
         for owner, kind, name, definition in rows:
             self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
+            if kind == "index":
+                self._index_owner[name] = owner
         for oid in changed:
             if oid in self._parts:
                 self._hashes[oid] = self._part_hash(self._parts[oid])
                 self.fingerprint += self._hashes[oid]
         self.connection.commit()
+        return changed
+
+    def _changes_from_event_log(self) -> set[int] | None:
+        """Owners the logged DDL touched; ``_GLOBAL_OWNER`` among them when objects outside
+        relations changed; None when a change may rename across relations (read everything)."""
+        changed: set[int] = set()
+        for owner, scope, identity in self.connection.execute(text(_READ_EVENT_LOG)):
+            if scope == "gone":
+                continue
+            if scope == "all":
+                return None
+            if scope == "global":
+                changed.add(_GLOBAL_OWNER)
+            elif scope == "index" and identity in self._index_owner:
+                changed.add(self._index_owner[identity])
+            elif owner is not None:
+                changed.add(int(owner))
+            else:
+                return None  # something unaccounted for: be safe
         return changed
 
     def snapshot(self) -> Snapshot:
@@ -324,7 +450,9 @@ class Tracker:
         return flat
 
     def _drop_part(self, oid: int) -> None:
-        self._parts.pop(oid, None)
+        for kind, name in self._parts.pop(oid, {}):
+            if kind == "index" and self._index_owner.get(name) == oid:
+                del self._index_owner[name]
         self.fingerprint -= self._hashes.pop(oid, 0)
 
     @staticmethod

@@ -43,6 +43,7 @@ class Migrator:
         self.connection: Connection = self.engine.connect()
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current = 0  # index of the step running (or failed) in the last run_steps
+        self.shares_connection = False  # env.py runs migrations on self.connection
         self._plain_url = url.render_as_string(hide_password=False)
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
@@ -120,6 +121,11 @@ class Migrator:
             return len(steps)
         return reached["next"]
 
+    def probe(self) -> bool:
+        """Run env.py once without migrating; whether it migrates on this connection."""
+        self.run_env(lambda heads, context: [])
+        return self.shares_connection
+
     def heads(self) -> set[str]:
         """The revisions stamped in the database's version table (empty when none)."""
         with self.idle():
@@ -136,11 +142,16 @@ class Migrator:
     def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], Iterable]) -> None:
         """Run the project's env.py online against this database with migration function ``fn``."""
         script = self.project.script
+
+        def observed(heads: tuple[str, ...], context: MigrationContext) -> Iterable:
+            self.shares_connection = context.connection is self.connection
+            return fn(heads, context)
+
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
             _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
-            EnvironmentContext(self._config, script, fn=fn, as_sql=False),
+            EnvironmentContext(self._config, script, fn=observed, as_sql=False),
         ):
             script.run_env()
 

@@ -56,6 +56,7 @@ class Walk:
         self.schema: catalog.Tracker
         self.rows: data.Rows | None = None
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
+        self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
 
     def __enter__(self) -> Walk:
         self._open()
@@ -72,8 +73,12 @@ class Walk:
         self._track()
 
     def _track(self) -> None:
+        if self.event_log is None:  # only when env.py migrates on our connection
+            self.event_log = self.migrator.probe()
         with self.migrator.idle() as connection:
             self.schema = catalog.Tracker(connection)
+            if self.event_log:
+                self.schema.use_event_log()
         unfillable = self.rows.unfillable if self.rows else set()
         self.rows = data.Rows(self.migrator.connection) if self.with_data else None
         self.dirty = set()
@@ -87,10 +92,14 @@ class Walk:
         self._track()
 
     def run(
-        self, steps: list[tuple[str, Script]], after: Callable[[str, Script], bool] | None = None
+        self,
+        steps: list[tuple[str, Script]],
+        after: Callable[[str, Script], bool] | None = None,
+        track: bool = True,
     ) -> tuple[str, Script, Exception] | None:
-        """Run ``(action, revision)`` steps in order, recording each and bringing the trackers
-        up to date after it; then ``after(action, revision)`` may stop the sequence (False).
+        """Run ``(action, revision)`` steps in order, recording each and (if ``track``) bringing
+        the trackers up to date after it; then ``after(action, revision)`` may stop the
+        sequence (False).
 
         Returns the action, revision and error of a step that failed, else None.
         """
@@ -98,7 +107,7 @@ class Walk:
 
         def done(index: int) -> bool:
             action, revision = steps[index]
-            self._record(action, revision, clock["started"], ok=True)
+            self._record(action, revision, clock["started"], ok=True, track=track)
             go_on = after(action, revision) if after else True
             clock["started"] = time.perf_counter()
             return go_on
@@ -108,12 +117,14 @@ class Walk:
         except Exception as exc:
             interrupt.raise_if_requested()
             action, revision = steps[self.migrator.current]
-            self._record(action, revision, clock["started"], ok=False)
+            self._record(action, revision, clock["started"], ok=False, track=track)
             return action, revision, exc
         return None
 
-    def _record(self, action: str, revision: Script, started: float, ok: bool) -> None:
+    def _record(self, action: str, revision: Script, started: float, ok: bool, track: bool) -> None:
         self.report.steps.append(Step(revision.revision, action, time.perf_counter() - started, ok))
+        if not track:
+            return
         with self.migrator.idle():
             self.dirty |= self.schema.refresh() | self.migrator.written
 
@@ -308,7 +319,10 @@ def _reported(walk: Walk, revision: Script) -> bool:
 
 
 def _down_to_base(walk: Walk, applied: list[Script], empty: int) -> None:
-    failure = walk.run([("downgrade", r) for r in reversed(applied)])
+    # Only the end state matters here: it is read once, not after every step.
+    failure = walk.run([("downgrade", r) for r in reversed(applied)], track=False)
+    with walk.migrator.idle():
+        walk.schema.reset()
     if failure:
         _, revision, exc = failure
         irreversible = declarations.of_file(revision.path).accepted("irreversible")
