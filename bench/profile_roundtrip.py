@@ -4,14 +4,14 @@
 
 Writes an N-revision chain (``bench/make_chain.py``) to a temporary directory and runs
 ``mks-db roundtrip`` on it in this process, with a timer around each kind of work the walk
-does: the Alembic steps (one env.py run each), the schema fingerprint query, the table and
-column read and the row inventory behind the data checks, and the generated INSERTs. Times are
+does: the Alembic steps (env.py runs), the schema tracker's refreshes, the table and column
+read and the row inventory behind the data checks, and the generated INSERTs. Times are
 exclusive (a call's time excludes the timed calls inside it), so the kinds add up to the walk.
 It prints each kind's total and, per revision, its cost over the first and the last 20
 revisions: a cost that grows along the chain is what makes the walk quadratic.
 
-This wraps functions internal to ``mks_db`` (``catalog.fingerprint``, ``data.read_tables``,
-``data.inventory``, ``data._fill_table``, ``Migrator.upgrade``/``downgrade``,
+This wraps functions internal to ``mks_db`` (``catalog.Tracker.refresh``/``reset``,
+``data.read_tables``, ``data.inventory``, ``data._fill_table``, ``Migrator.run_env``,
 ``roundtrip._one_revision``/``_down_to_base``); if one moves, the script says which and stops.
 """
 
@@ -32,9 +32,9 @@ from mks_db import catalog, cli, data, migrate  # noqa: E402
 from mks_db import roundtrip as walk  # noqa: E402
 
 KINDS = (
-    (migrate.Migrator, "upgrade", "Alembic upgrade step (one env.py run)"),
-    (migrate.Migrator, "downgrade", "Alembic downgrade step (one env.py run)"),
-    (catalog, "fingerprint", "schema fingerprint query"),
+    (migrate.Migrator, "run_env", "Alembic: env.py runs and the migration steps"),
+    (catalog.Tracker, "refresh", "schema tracker: re-read what a step changed"),
+    (catalog.Tracker, "reset", "schema tracker: full read"),
     (data, "read_tables", "read_tables: column and foreign-key queries"),
     (data, "inventory", "inventory: row and non-null counts of every table"),
     (data, "_fill_table", "fill: generated INSERTs"),
