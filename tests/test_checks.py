@@ -297,3 +297,17 @@ def test_this_repository_passes_check(capsys, server_url):
     assert report["findings"] == []
     assert code == 0
     assert report["revisions"] >= 7
+
+
+def test_server_default_drift_is_found_even_when_env_py_does_not_ask_for_it(check):
+    models = MODELS.format(extra=', sa.Column("plan", sa.String(10), server_default="free")')
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("plan", sa.String(10)))',
+        'op.drop_column("account", "plan")',
+    )
+    code, report = check([BASE, rev], models)  # the connection env.py compares no defaults
+    assert code == 1
+    [finding] = only(report, "drift")
+    assert "column account.plan: server default" in finding["message"]

@@ -1,7 +1,7 @@
 """The drift check: the models (the ``target_metadata`` of the project's env.py) against the
 schema the migrations build at head, through Alembic's own comparison, run by the project's
-env.py so its options apply (schemas, ``include_name``, ``compare_type``,
-``compare_server_default``).
+env.py so its options apply (schemas, ``include_name``, ``include_object``), with types and
+server defaults always compared.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def compare_models(migrator: Migrator) -> list[str] | None:
     def compare(heads: tuple[str, ...], context: MigrationContext) -> list:
         metadata = context.opts.get("target_metadata")
         if metadata is not None:
-            found["diffs"] = compare_metadata(context, metadata)
+            # env.py's own options (schemas, include_name/include_object), with types and
+            # server defaults always compared, whatever env.py chose for autogenerate.
+            opts = {**context.opts, "compare_type": True, "compare_server_default": True}
+            strict = MigrationContext.configure(connection=context.connection, opts=opts)
+            found["diffs"] = compare_metadata(strict, metadata)
         return []
 
     migrator.run_env(compare)
@@ -87,7 +91,7 @@ def describe(diff: tuple) -> str:
         return f"constraint {constraint.name} on {_table(table.schema, table.name)}: {where}"
     if kind.startswith("modify_"):
         schema, table, column, existing, old, new = diff[1:7]
-        what = kind.removeprefix("modify_").replace("_", " ")
+        what = {"default": "server default"}.get(kind.removeprefix("modify_"), kind.removeprefix("modify_"))
         return (
             f"column {_table(schema, table)}.{column}: {what} is {_show(old)} in the database, "
             f"{_show(new)} in the models"
@@ -96,6 +100,8 @@ def describe(diff: tuple) -> str:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "none"
     text = getattr(value, "arg", value)  # server defaults are DefaultClause objects
     text = getattr(text, "text", text)
     return repr(str(text)) if isinstance(text, str) else str(text)
