@@ -11,6 +11,7 @@ Types and server defaults are compared by autogenerate; offline SQL has literal 
 
 from __future__ import annotations
 
+import os
 from logging.config import fileConfig
 
 from alembic import context
@@ -53,6 +54,18 @@ COMMON_OPTIONS = dict(
 )
 
 
+# Every migration session waits at most this long for a lock (then fails instead of stalling
+# every request queued behind it) and runs no statement longer than this. Overridable by the
+# environment; they appear at the top of the offline SQL too.
+LOCK_TIMEOUT = os.environ.get("MKS_LOCK_TIMEOUT", "5s")
+STATEMENT_TIMEOUT = os.environ.get("MKS_STATEMENT_TIMEOUT", "5min")
+
+
+def set_timeouts() -> None:
+    context.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+    context.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+
+
 def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
@@ -80,12 +93,18 @@ def run_migrations_offline() -> None:
         transaction_per_migration=True,
         **COMMON_OPTIONS,
     )
+    set_timeouts()
     with context.begin_transaction():
         context.run_migrations()
 
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, transaction_per_migration=True, **COMMON_OPTIONS)
+    if connection.in_transaction():  # the caller's transaction: the settings live in it
+        set_timeouts()
+    else:
+        set_timeouts()
+        connection.commit()  # a session setting; the migrations' transactions start after it
     with context.begin_transaction():
         context.run_migrations()
 

@@ -21,6 +21,8 @@ Create Date: 2025-11-10 16:00:00.000000
 
 from collections.abc import Sequence
 
+# mks-db: allow prefer-robust-stmts: IF NOT EXISTS would silently keep an INVALID index left by a failed concurrent build; failing loudly is safer (see the docstring for the fix)
+
 from alembic import op
 
 # revision identifiers, used by Alembic.

@@ -9,14 +9,18 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from mks_db import interrupt
 from mks_db.drift import drift_findings
 from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
+from mks_db.immutability import check_immutability
+from mks_db.lint import lint
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
-from mks_db.project import load_project
+from mks_db.project import Project, load_project
+from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import FORMATS, Report, render
 from mks_db.roundtrip import roundtrip
 from mks_db.server import open_server, scratch_database
@@ -40,14 +44,42 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $DATABASE_URL, else an embedded server); checks never touch its databases",
     )
 
+    selection = argparse.ArgumentParser(add_help=False)
+    chosen = selection.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        help="the revisions added or changed against this ref (a pull request's base branch); "
+        "also checks that revisions on the ref did not change",
+    )
+    chosen.add_argument("--revision", metavar="REV", help="this revision only")
+    chosen.add_argument("--all", action="store_true", help="every revision (the default)")
+    selection.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=BUILD_DIR,
+        help=f"where the rendered SQL goes (default: {BUILD_DIR})",
+    )
+
     parser = argparse.ArgumentParser(
         prog="mks-db", description="Prove Alembic migrations safe before they merge."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "check",
-        parents=[common, database],
-        help="every check in one pass: heads, roundtrip with rows, drift",
+        parents=[common, database, selection],
+        help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, immutability",
+    )
+    commands.add_parser(
+        "sql",
+        parents=[common, selection],
+        help="render each revision's upgrade and downgrade SQL (offline) into files",
+    )
+    commands.add_parser(
+        "lint",
+        parents=[common, selection],
+        help="render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
     )
     commands.add_parser(
         "heads",
@@ -103,6 +135,28 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
         report.findings += drift_findings(migrator)
 
 
+def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]:
+    revisions = choose_revisions(project, args.since, args.revision, args.all)
+    return write_sql(project, revisions, args.out)
+
+
+def run_sql(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    rendered = _render_chosen(args, project)
+    report.revisions = len({r.revision.revision for r in rendered})
+    for r in rendered:
+        print(r.path, file=sys.stderr)
+
+
+def run_lint(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    rendered = _render_chosen(args, project)
+    report.revisions = len({r.revision.revision for r in rendered})
+    report.findings += lint(project, rendered, args.out)
+    if args.since:
+        report.findings += check_immutability(project, args.since)
+
+
 def run_check(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config, load_revisions=False)
     files = revision_files(project)
@@ -117,6 +171,9 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
 
     with _server(args) as server:
         roundtrip(project, server, report, at_head=at_head)
+    walked = report.revisions
+    run_lint(args, report)
+    report.revisions = walked
 
 
 COMMANDS = {
@@ -124,6 +181,8 @@ COMMANDS = {
     "heads": run_heads,
     "roundtrip": run_roundtrip,
     "drift": run_drift,
+    "sql": run_sql,
+    "lint": run_lint,
 }
 
 

@@ -35,8 +35,13 @@ def read_revision_file(path: Path) -> RevisionFile | None:
     Returns None for a Python file that declares no ``revision`` (not a revision file).
     Raises ConfigurationError when the file does not parse or the values are not literals.
     """
+    return parse_revision_source(path.read_text(encoding="utf-8"), path)
+
+
+def parse_revision_source(source: str, path: Path) -> RevisionFile | None:
+    """``read_revision_file`` for source text (``path`` names it in messages)."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise ConfigurationError(
             f"revision file {path}:{exc.lineno} does not parse ({exc.msg}); fix it, then run again"

@@ -1,0 +1,92 @@
+"""The immutability check: a revision file that exists on the base ref must not change.
+
+Production has already run what the base ref holds, so a change to one of its revision files
+would never reach production, and would make every other database differ from it. Allowed:
+changes to comments, docstrings and formatting only (the file's syntax tree without docstrings
+is the same). Anything else, or deleting the file, is an error naming it.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+from mks_db.findings import ERROR, Finding
+from mks_db.heads import parse_revision_source
+from mks_db.project import Project
+from mks_db.render import _git, git_root
+
+
+def check_immutability(project: Project, base: str) -> list[Finding]:
+    """Findings for revision files changed or deleted against git ref ``base``."""
+    root = git_root(project.root)
+    locations = [str(p) for p in project.version_locations()]
+    listing = _git(root, "diff", "--name-status", "--diff-filter=MDR", base, "--", *locations)
+    findings = []
+    for line in listing.splitlines():
+        status, *names = line.split("\t")
+        old_name = names[0]
+        path = root / names[-1]
+        if not old_name.endswith(".py"):
+            continue
+        old_source = _show(root, base, old_name)
+        if old_source is None or "revision" not in old_source:
+            continue
+        revision = _revision_id(old_source, old_name)
+        if status.startswith("M") and path.is_file():
+            if _same_code(old_source, path.read_text(encoding="utf-8")):
+                continue  # comments, docstrings or formatting only
+            what = "was changed"
+        elif status.startswith("R"):
+            what = f"was renamed to {names[-1]}"
+            if _same_code(old_source, path.read_text(encoding="utf-8")):
+                continue
+        else:
+            what = "was deleted"
+        findings.append(
+            Finding(
+                "immutability",
+                ERROR,
+                revision,
+                f"revision file {old_name} {what} after it reached {base}: production has run it; "
+                "restore it and put the change in a new revision (python3 -m alembic revision -m ...)",
+                project.relpath(path) if path.exists() else old_name,
+            )
+        )
+    return findings
+
+
+def _show(root: Path, ref: str, name: str) -> str | None:
+    result = subprocess.run(
+        ["git", "show", f"{ref}:{name}"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
+def _revision_id(source: str, name: str) -> str | None:
+    found = parse_revision_source(source, Path(name))
+    return found.revision if found else None
+
+
+def _same_code(old: str, new: str) -> bool:
+    """Whether two sources differ only in comments, docstrings and formatting."""
+    try:
+        return _code(old) == _code(new)
+    except SyntaxError:
+        return False
+
+
+def _code(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)

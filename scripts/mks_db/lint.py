@@ -1,0 +1,219 @@
+"""``mks-db lint``: the rendered SQL of the chosen revisions, checked in three layers, each
+finding mapped to the revision file the SQL came from.
+
+- ``sql-parse``: every statement parses with PostgreSQL's own grammar (pglast, in process);
+- ``sql-style``: sqlfluff with the repository's ``.sqlfluff`` (one process for all files; a
+  file sqlfluff skips or cannot parse is an error, never a silent pass);
+- ``safety``: squawk with the repository's ``.squawk.toml``, on upgrade SQL (what production
+  runs). ``# mks-db: allow <rule>: <reason>`` in the revision file turns that rule's findings
+  into acknowledged warnings.
+
+The style and safety layers run in parallel. Results are cached per file under the build
+directory, keyed by the SQL, the tool's configuration and the tool's version, so an unchanged
+revision is never linted twice.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pglast
+
+from mks_db import declarations
+from mks_db.errors import ConfigurationError
+from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.project import Project
+from mks_db.render import Rendered
+
+CACHE_DIR = ".lint-cache"
+
+
+def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Finding]:
+    """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files."""
+    cache = _Cache(out_dir / CACHE_DIR)
+    root = project.root
+    layers = {
+        "sql-style": (_style, rendered, _config_key(root / ".sqlfluff", "sqlfluff")),
+        "safety": (
+            _safety,
+            [r for r in rendered if r.direction == "upgrade"],
+            _config_key(root / ".squawk.toml", "squawk-cli"),
+        ),
+    }
+    findings = [f for r in rendered for f in _parse(project, r)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(layers)) as pool:
+        futures = []
+        for check, (run, files, key) in layers.items():
+            todo = [r for r in files if cache.get(check, key, r) is None]
+            futures.append((check, files, key, todo, pool.submit(run, root, todo) if todo else None))
+        for check, files, key, todo, future in futures:
+            raw = future.result() if future else {}
+            for r in todo:
+                cache.put(check, key, r, raw.get(r.path.resolve(), []))
+            for r in files:
+                findings += _to_findings(project, r, check, cache.get(check, key, r))
+    return findings
+
+
+def _parse(project: Project, r: Rendered) -> list[Finding]:
+    try:
+        pglast.parser.parse_sql(r.sql)
+        return []
+    except pglast.parser.ParseError as exc:
+        line = r.sql.count("\n", 0, exc.location) + 1 if exc.location else None
+        where = f"{r.path.name}:{line}" if line else r.path.name
+        return [
+            Finding(
+                "sql-parse",
+                ERROR,
+                r.revision.revision,
+                f"the {r.direction} SQL does not parse ({where}): {exc.args[0]}",
+                project.relpath(r.revision.path),
+            )
+        ]
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if not found:
+        raise ConfigurationError(f"{name} is not installed; install the project with pip install -e '.[dev]'")
+    return found
+
+
+_NO_SKIP = (
+    "[sqlfluff]\n# set by mks-db: sqlfluff must never skip a file for its size\n"
+    "large_file_skip_byte_limit = 0\n"
+)
+
+
+def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
+    """sqlfluff's violations per file; a file it skipped or did not report is a violation.
+
+    sqlfluff reads the project's ``.sqlfluff`` as usual (it runs from the project's root); an
+    extra configuration layered on top forbids skipping files over its size limit.
+    """
+    override = files[0].path.parent / ".sqlfluff-no-skip"
+    override.write_text(_NO_SKIP, encoding="utf-8")
+    command = [
+        _tool("sqlfluff"),
+        "lint",
+        "--format",
+        "json",
+        "--nofail",
+        "--disable-progress-bar",
+        "--dialect",
+        "postgres",
+        "--config",
+        str(override),
+    ]
+    result = subprocess.run(
+        command + [str(r.path) for r in files], capture_output=True, text=True, cwd=root, check=False
+    )
+    try:
+        reports = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        raise ConfigurationError(f"sqlfluff failed: {result.stderr.strip()[-300:]}") from None
+    out: dict[Path, list[dict]] = {}
+    for report in reports:
+        path = (root / report["filepath"]).resolve()
+        out[path] = [
+            {
+                "rule": v["code"],
+                "line": v.get("start_line_no"),
+                "message": v["description"],
+                "warning": bool(v.get("warning")),
+            }
+            for v in report["violations"]
+        ]
+    for r in files:
+        if r.path.resolve() not in out:
+            out[r.path.resolve()] = [
+                {
+                    "rule": "skipped",
+                    "line": None,
+                    "warning": False,
+                    "message": "sqlfluff did not lint this file (skipped)",
+                }
+            ]
+    return out
+
+
+def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
+    command = [_tool("squawk"), "--reporter", "json", "--no-error-on-unmatched-pattern"]
+    if (root / ".squawk.toml").is_file():
+        command += ["--config", str(root / ".squawk.toml")]
+    result = subprocess.run(
+        command + [str(r.path) for r in files], capture_output=True, text=True, cwd=root, check=False
+    )
+    try:
+        reports = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        raise ConfigurationError(f"squawk failed: {result.stderr.strip()[-300:]}") from None
+    out: dict[Path, list[dict]] = {r.path.resolve(): [] for r in files}
+    for v in reports:
+        out.setdefault((root / v["file"]).resolve(), []).append(
+            {
+                "rule": v["rule_name"],
+                "line": v.get("line"),
+                "warning": False,
+                "message": f"{v['message']} {v.get('help') or ''}".strip(),
+            }
+        )
+    return out
+
+
+def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> list[Finding]:
+    allowed = declarations.of_file(r.revision.path).allowed_rules()
+    findings = []
+    for v in raw:
+        where = f"{r.path.name}:{v['line']}" if v["line"] else r.path.name
+        message = f"{v['message']} ({where})"
+        severity = WARNING if v["warning"] else ERROR
+        ack = allowed.get(v["rule"]) if check == "safety" else None
+        if ack and ack.reason:
+            severity, message = WARNING, f"{message}; acknowledged in the revision: {ack.reason}"
+        elif ack:
+            message += declarations.Declarations((ack,)).hint(f"allow {v['rule']}")
+        findings.append(
+            Finding(
+                check,
+                severity,
+                r.revision.revision,
+                message,
+                project.relpath(r.revision.path),
+                ack.line if ack else None,
+                v["rule"],
+            )
+        )
+    return findings
+
+
+def _config_key(config: Path, package: str) -> str:
+    text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    return hashlib.sha256(f"{package} {version(package)}\n{text}".encode()).hexdigest()
+
+
+class _Cache:
+    """Lint results per (check, configuration, SQL), one small JSON file each."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, check: str, key: str, r: Rendered) -> Path:
+        digest = hashlib.sha256(f"{check}\n{key}\n{r.sql}".encode()).hexdigest()
+        return self.directory / f"{digest}.json"
+
+    def get(self, check: str, key: str, r: Rendered) -> list[dict] | None:
+        path = self._path(check, key, r)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def put(self, check: str, key: str, r: Rendered, raw: list[dict]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._path(check, key, r).write_text(json.dumps(raw))

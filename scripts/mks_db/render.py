@@ -1,0 +1,140 @@
+"""``mks-db sql``: each revision's offline SQL (Alembic's ``--sql`` mode), one file per revision
+and direction, rendered by the project's own env.py.
+
+Each file is rendered for exactly one step (``parent:revision`` up, ``revision:parent`` down),
+so branches and merges render too, and starts with a header naming the revision file, so every
+statement is traceable to it. Rendering is deterministic byte for byte; an autocommit block
+stays visible as the ``COMMIT;`` / ``BEGIN;`` pair Alembic writes around it.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationStep
+from alembic.script import Script
+
+from mks_db.errors import ConfigurationError
+from mks_db.migrate import _quiet_env_logging
+from mks_db.project import Project
+
+BUILD_DIR = Path("build") / "migration-sql"
+DIRECTIONS = ("upgrade", "downgrade")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    revision: Script
+    direction: str
+    path: Path
+    sql: str
+
+
+def render_step(project: Project, revision: Script, direction: str) -> str:
+    """The offline SQL of ``revision``'s ``direction``, with its header."""
+    script = project.script
+    revision_map = script.revision_map
+    if direction == "upgrade":
+        step = MigrationStep.upgrade_from_script(revision_map, revision)
+        start = revision._all_down_revisions or "base"
+    else:
+        step = MigrationStep.downgrade_from_script(revision_map, revision)
+        start = revision.revision
+    buffer = io.StringIO()
+    config = project.config()
+    config.output_buffer = buffer
+    if not config.get_main_option("sqlalchemy.url"):
+        # Offline rendering never connects; a stock env.py still wants a URL for its dialect.
+        config.set_main_option("sqlalchemy.url", "postgresql://")
+    with (
+        _quiet_env_logging(),
+        EnvironmentContext(
+            config,
+            script,
+            fn=lambda heads, context: [step],
+            as_sql=True,
+            starting_rev=start,
+            destination_rev=revision.revision,
+        ),
+    ):
+        script.run_env()
+    header = (
+        f"-- mks-db sql: {direction} of revision {revision.revision}\n"
+        f"-- source: {project.relpath(revision.path)}\n"
+    )
+    return header + buffer.getvalue()
+
+
+def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[Rendered]:
+    """Write ``<revision>.<direction>.sql`` for each revision under ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = []
+    for revision in revisions:
+        for direction in DIRECTIONS:
+            sql = render_step(project, revision, direction)
+            path = out_dir / f"{revision.revision}.{direction}.sql"
+            if not path.exists() or path.read_text(encoding="utf-8") != sql:
+                path.write_text(sql, encoding="utf-8")
+            rendered.append(Rendered(revision, direction, path, sql))
+    return rendered
+
+
+def choose_revisions(
+    project: Project, since: str | None = None, revision: str | None = None, all_: bool = False
+) -> list[Script]:
+    """The revisions a command works on: ``--revision R``, ``--all``, or those whose files were
+    added or changed against the git ref ``since`` (in the working tree)."""
+    order = project.revisions_in_order()
+    if revision:
+        try:
+            wanted = project.script.get_revision(revision)
+        except Exception:
+            raise ConfigurationError(
+                f"no revision {revision!r} in this project; see `alembic history`"
+            ) from None
+        return [wanted]
+    if all_ or not since:
+        return order
+    changed = changed_files(project, since)
+    return [r for r in order if Path(r.path).resolve() in changed]
+
+
+def changed_files(project: Project, since: str) -> set[Path]:
+    """Revision files added or modified against git ref ``since`` (committed or not)."""
+    root = git_root(project.root)
+    listing = _git(
+        root,
+        "diff",
+        "--name-only",
+        "--diff-filter=AM",
+        since,
+        "--",
+        *[str(p) for p in project.version_locations()],
+    )
+    untracked = _git(
+        root,
+        "ls-files",
+        "--others",
+        "--exclude-standard",
+        "--",
+        *[str(p) for p in project.version_locations()],
+    )
+    return {(root / line).resolve() for line in (listing + untracked).splitlines() if line.strip()}
+
+
+def git_root(start: Path) -> Path:
+    return Path(_git(start, "rev-parse", "--show-toplevel").strip())
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise ConfigurationError(
+            f"git {' '.join(args[:2])} failed: {message}; is {args[-1] if args else ''} a valid ref here?"
+        )
+    return result.stdout
