@@ -12,6 +12,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 INI = """\
 [alembic]
 script_location = %(here)s/migrations
@@ -44,9 +46,15 @@ if config.config_file_name is not None:
 
 {models}
 
+def set_timeouts():
+    context.execute("SET lock_timeout = '5s'")
+    context.execute("SET statement_timeout = '5min'")
+
+
 def run_migrations_offline():
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
                       literal_binds=True, include_schemas=True)
+    set_timeouts()
     with context.begin_transaction():
         context.run_migrations()
 
@@ -58,6 +66,7 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=target_metadata,
                           include_schemas=True, compare_server_default=True)
         with context.begin_transaction():
+            set_timeouts()
             context.run_migrations()
 
 
@@ -75,6 +84,11 @@ config = context.config
 
 {models}
 
+def set_timeouts():
+    context.execute("SET lock_timeout = '5s'")
+    context.execute("SET statement_timeout = '5min'")
+
+
 def run_migrations_online():
     connection = config.attributes.get("connection")
     if connection is None:
@@ -82,6 +96,8 @@ def run_migrations_online():
         connection = create_engine(url, poolclass=pool.NullPool).connect()
     context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,
                       transaction_per_migration=True)
+    set_timeouts()
+    connection.commit()
     with context.begin_transaction():
         context.run_migrations()
 
@@ -89,6 +105,7 @@ def run_migrations_online():
 if context.is_offline_mode():
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
                       literal_binds=True)
+    set_timeouts()
     with context.begin_transaction():
         context.run_migrations()
 else:
@@ -128,6 +145,8 @@ def make_project(root: Path, revisions: list[Rev], models: str = NO_MODELS, env:
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True)
     (root / "alembic.ini").write_text(INI)
+    for name in (".sqlfluff", ".squawk.toml"):  # the lint settings a project using mks-db keeps
+        (root / name).write_text((REPO / name).read_text())
     template = STOCK_ENV if env == "stock" else CONNECTION_ENV
     (root / "migrations" / "env.py").write_text(template.format(models=textwrap.dedent(models)))
     for rev in revisions:

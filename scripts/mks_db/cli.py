@@ -58,8 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         type=Path,
-        default=BUILD_DIR,
-        help=f"where the rendered SQL goes (default: {BUILD_DIR})",
+        help=f"where the rendered SQL goes (default: {BUILD_DIR} beside alembic.ini)",
     )
 
     parser = argparse.ArgumentParser(
@@ -137,6 +136,7 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
 
 def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]:
     revisions = choose_revisions(project, args.since, args.revision, args.all)
+    args.out = (args.out or project.root / BUILD_DIR).resolve()
     return write_sql(project, revisions, args.out)
 
 

@@ -119,7 +119,8 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     try:
         reports = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
-        raise ConfigurationError(f"sqlfluff failed: {result.stderr.strip()[-300:]}") from None
+        detail = (result.stderr.strip() or result.stdout.strip())[-300:]
+        raise ConfigurationError(f"sqlfluff failed: {detail}") from None
     out: dict[Path, list[dict]] = {}
     for report in reports:
         path = (root / report["filepath"]).resolve()
@@ -155,7 +156,8 @@ def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     try:
         reports = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
-        raise ConfigurationError(f"squawk failed: {result.stderr.strip()[-300:]}") from None
+        detail = (result.stderr.strip() or result.stdout.strip())[-300:]
+        raise ConfigurationError(f"squawk failed: {detail}") from None
     out: dict[Path, list[dict]] = {r.path.resolve(): [] for r in files}
     for v in reports:
         out.setdefault((root / v["file"]).resolve(), []).append(

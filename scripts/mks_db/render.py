@@ -135,6 +135,6 @@ def _git(cwd: Path, *args: str) -> str:
     if result.returncode != 0:
         message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
         raise ConfigurationError(
-            f"git {' '.join(args[:2])} failed: {message}; is {args[-1] if args else ''} a valid ref here?"
+            f"git {' '.join(args[:2])} failed: {message}; check the ref given to --since"
         )
     return result.stdout
