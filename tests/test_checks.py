@@ -323,3 +323,41 @@ def test_server_default_drift_is_found_even_when_env_py_does_not_ask_for_it(chec
     assert code == 1
     [finding] = only(report, "drift")
     assert "column account.plan: server default" in finding["message"]
+
+
+def test_dropping_a_table_that_held_rows_is_data_loss(check):
+    log = Rev(
+        "b2",
+        "a1",
+        'op.create_table("legacy_log", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("line", sa.Text))',
+        'op.drop_table("legacy_log")',
+    )
+    drop = Rev(
+        "c3",
+        "b2",
+        'op.drop_table("legacy_log")',
+        'op.create_table("legacy_log", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("line", sa.Text))',
+    )
+    code, report = check([BASE, log, drop])
+    [loss] = only(report, "data-loss")
+    assert loss["revision"] == "c3"
+    assert "drops table public.legacy_log, which held 3 rows" in loss["message"]
+    assert code == 1
+
+
+def test_enum_created_with_its_table_and_dropped_in_the_downgrade_passes(check):
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.create_table("feeling", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("mood", sa.Enum("ok", "bad", name="mood")))',
+        'op.drop_table("feeling")\nsa.Enum(name="mood").drop(op.get_bind())',
+    )
+    models = MODELS.format(extra="") + (
+        'sa.Table("feeling", target_metadata, sa.Column("id", sa.Integer, primary_key=True),\n'
+        '         sa.Column("mood", sa.Enum("ok", "bad", name="mood")))\n'
+    )
+    code, report = check([BASE, rev], models)
+    assert [f for f in report["findings"] if f["check"] in ("roundtrip", "upgrade", "downgrade")] == []

@@ -283,7 +283,8 @@ BEGIN
                               THEN 'gone' ELSE 'relation' END
                     ELSE 'global' END,
                object_identity
-        FROM pg_event_trigger_dropped_objects();
+        FROM pg_event_trigger_dropped_objects()
+        WHERE schema_name IS DISTINCT FROM 'pg_toast';  -- dropped with their table
     END IF;
 END
 $log$
@@ -389,8 +390,9 @@ class Tracker:
         else:
             changed = {int(oid) for (oid,) in self.connection.execute(text("EXECUTE mks_db_changes"))}
         if changed is None:
+            before = set(self._parts)
             self.reset()
-            return set(self._parts) - {_GLOBAL_OWNER}  # anything may have changed
+            return (before | set(self._parts)) - {_GLOBAL_OWNER}  # anything may have changed
         if _GLOBAL_OWNER in changed and not self.event_log:
             # A schema, type, function or extension changed: names shown anywhere may differ.
             self.reset()

@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("mks-db: interrupted; scratch databases were dropped", file=sys.stderr)
-        return 130
+        return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
     report.seconds = time.perf_counter() - started
     render(report, args.format)
     return report.exit_code

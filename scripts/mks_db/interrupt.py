@@ -15,6 +15,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 _requested = False
+signal_number = signal.SIGINT  # the last signal received
 
 
 def install() -> None:
@@ -27,8 +28,8 @@ def install() -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    global _requested
-    _requested = True
+    global _requested, signal_number
+    _requested, signal_number = True, signum
     raise KeyboardInterrupt
 
 

@@ -39,6 +39,8 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
     """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files."""
     cache = _Cache(out_dir / CACHE_DIR)
     root = project.root
+    findings = [_unrendered(project, r) for r in rendered if r.error]
+    rendered = [r for r in rendered if not r.error]
     layers = {
         "sql-style": (_style, rendered, _config_key(root / ".sqlfluff", "sqlfluff")),
         "safety": (
@@ -47,7 +49,7 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
             _config_key(root / ".squawk.toml", "squawk-cli"),
         ),
     }
-    findings = [f for r in rendered for f in _parse(project, r)]
+    findings += [f for r in rendered for f in _parse(project, r)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(layers)) as pool:
         futures = []
         for check, (run, files, key) in layers.items():
@@ -62,12 +64,25 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
     return findings
 
 
+def _unrendered(project: Project, r: Rendered) -> Finding:
+    irreversible = declarations.of_file(r.revision.path).accepted("irreversible")
+    severity = WARNING if irreversible and r.direction == "downgrade" else ERROR
+    return Finding(
+        "sql-parse",
+        severity,
+        r.revision.revision,
+        f"the {r.direction} SQL cannot be rendered offline: {r.error}",
+        project.relpath(r.revision.path),
+    )
+
+
 def _parse(project: Project, r: Rendered) -> list[Finding]:
     try:
         pglast.parser.parse_sql(r.sql)
         return []
     except pglast.parser.ParseError as exc:
-        line = r.sql.count("\n", 0, exc.location) + 1 if exc.location else None
+        index = exc.args[1] if len(exc.args) > 1 else None  # (message, character index)
+        line = r.sql.count("\n", 0, index) + 1 if isinstance(index, int) else None
         where = f"{r.path.name}:{line}" if line else r.path.name
         return [
             Finding(

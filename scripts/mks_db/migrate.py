@@ -113,6 +113,9 @@ class Migrator:
                     return
                 if not after(index):
                     return
+                # What Alembic remembers within one run (enum types it created, say) must not
+                # outlive the step, as it would not between separate runs.
+                context.impl.memo.clear()
             return
 
         self.run_env(migrations)

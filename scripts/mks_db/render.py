@@ -28,10 +28,13 @@ DIRECTIONS = ("upgrade", "downgrade")
 
 @dataclass(frozen=True)
 class Rendered:
+    """One file of SQL; ``error`` says why there is none (the step cannot run offline)."""
+
     revision: Script
     direction: str
     path: Path
     sql: str
+    error: str | None = None
 
 
 def render_step(project: Project, revision: Script, direction: str) -> str:
@@ -75,8 +78,13 @@ def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[
     rendered = []
     for revision in revisions:
         for direction in DIRECTIONS:
-            sql = render_step(project, revision, direction)
             path = out_dir / f"{revision.revision}.{direction}.sql"
+            try:
+                sql = render_step(project, revision, direction)
+            except Exception as exc:  # a step that raises offline: a finding, not a crash
+                path.unlink(missing_ok=True)
+                rendered.append(Rendered(revision, direction, path, "", f"{type(exc).__name__}: {exc}"))
+                continue
             if not path.exists() or path.read_text(encoding="utf-8") != sql:
                 path.write_text(sql, encoding="utf-8")
             rendered.append(Rendered(revision, direction, path, sql))

@@ -251,8 +251,27 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
         )
     else:
         return True
-    walk.rebuild([*applied, revision])
-    return True
+    return _rebuild(walk, [*applied, revision])
+
+
+def _rebuild(walk: Walk, revisions: list[Script]) -> bool:
+    """Go on from a fresh database at ``revisions``; False (with a finding) if that fails."""
+    try:
+        walk.rebuild(revisions)
+        return True
+    except Exception as exc:
+        interrupt.raise_if_requested()
+        revision = revisions[walk.migrator.current]
+        walk.report.findings.append(
+            failure_finding(
+                "upgrade",
+                revision,
+                exc,
+                walk.project,
+                " (upgrading a fresh database from base, to go on after the finding above)",
+            )
+        )
+        return False
 
 
 def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> bool:

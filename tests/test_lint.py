@@ -1,0 +1,201 @@
+"""Offline SQL and its lint: rendering, the PostgreSQL parser, sqlfluff, squawk, and the
+immutability of revisions that reached the base branch. No database needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from alembic_cases import Rev, add_revision, make_project
+from mks_db.cli import main
+
+BASE = Rev(
+    "a1",
+    None,
+    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+    '                sa.Column("email", sa.String(100), nullable=False))',
+    'op.drop_table("account")',
+)
+
+
+def lint(capsys, ini, *args):
+    code = main(["lint", "-c", str(ini), "--format", "json", *args])
+    captured = capsys.readouterr()
+    assert captured.out, f"exit {code}: {captured.err}"
+    return code, json.loads(captured.out)
+
+
+def findings(report, check):
+    return [f for f in report["findings"] if f["check"] == check]
+
+
+def test_rendering_is_deterministic_and_each_revision_has_its_own_files(tmp_path, capsys):
+    second = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    )
+    ini = make_project(tmp_path, [BASE, second])
+    out = tmp_path / "build" / "migration-sql"
+    assert main(["sql", "-c", str(ini), "--all"]) == 0
+    first = {p.name: p.read_bytes() for p in out.glob("*.sql")}
+    assert main(["sql", "-c", str(ini), "--all"]) == 0
+    assert {p.name: p.read_bytes() for p in out.glob("*.sql")} == first
+    assert set(first) == {"a1.upgrade.sql", "a1.downgrade.sql", "b2.upgrade.sql", "b2.downgrade.sql"}
+    assert b"CREATE TABLE account" in first["a1.upgrade.sql"]
+    assert b"CREATE TABLE account" not in first["b2.upgrade.sql"]
+    assert b"ADD COLUMN age INTEGER" in first["b2.upgrade.sql"]
+    assert b"DROP COLUMN age" in first["b2.downgrade.sql"]
+    assert b"-- source: " in first["b2.upgrade.sql"] and b"b2.py" in first["b2.upgrade.sql"]
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "rule"),
+    [
+        ('op.create_index("ix_email", "account", ["email"])', "require-concurrent-index-creation"),
+        ('op.add_column("account", sa.Column("age", sa.Integer, nullable=False))', "adding-required-field"),
+        ('op.alter_column("account", "email", type_=sa.Text)', "changing-column-type"),
+    ],
+)
+def test_dangerous_statement_gets_a_safety_finding_naming_the_rule_and_the_file(
+    tmp_path, capsys, upgrade, rule
+):
+    ini = make_project(tmp_path, [BASE, Rev("b2", "a1", upgrade, "pass")])
+    code, report = lint(capsys, ini)
+    assert code == 1
+    found = [f for f in findings(report, "safety") if f["rule"] == rule]
+    assert found, findings(report, "safety")
+    assert found[0]["revision"] == "b2" and found[0]["path"].endswith("b2.py")
+    assert found[0]["severity"] == "error"
+
+
+def test_acknowledging_a_rule_with_a_reason_turns_it_into_a_note(tmp_path, capsys):
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.create_index("ix_email", "account", ["email"])',
+        "pass",
+        header="# mks-db: allow require-concurrent-index-creation: account holds 40 rows",
+    )
+    ini = make_project(tmp_path, [BASE, rev])
+    code, report = lint(capsys, ini)
+    [note] = [f for f in report["findings"] if f["rule"] == "require-concurrent-index-creation"]
+    assert note["severity"] == "warning"
+    assert "acknowledged in the revision: account holds 40 rows" in note["message"]
+    assert note["line"] == 2
+    assert code == 0
+
+
+def test_sql_over_20000_bytes_is_still_linted(tmp_path, capsys):
+    rows = ", ".join(f"('user{i}@example.com')" for i in range(1200))
+    big = Rev(
+        "b2",
+        "a1",
+        f'op.execute("INSERT INTO account (email) VALUES {rows}")\n'
+        'op.create_index("ix_email", "account", ["email"])',
+        "pass",
+    )
+    ini = make_project(tmp_path, [BASE, big])
+    code, report = lint(capsys, ini, "--revision", "b2")
+    assert (tmp_path / "build/migration-sql/b2.upgrade.sql").stat().st_size > 20000
+    assert not [f for f in findings(report, "sql-style") if f["rule"] == "skipped"]
+    assert any(f["rule"] == "require-concurrent-index-creation" for f in findings(report, "safety"))
+    assert code == 1
+
+
+def test_sql_that_does_not_parse_names_the_revision(tmp_path, capsys):
+    typo = Rev("b2", "a1", 'op.execute("UPDATE account SET email = lower(email) WHER id > 0")', "pass")
+    ini = make_project(tmp_path, [BASE, typo])
+    code, report = lint(capsys, ini)
+    [finding] = findings(report, "sql-parse")
+    assert code == 1
+    assert finding["revision"] == "b2" and finding["path"].endswith("b2.py")
+    assert "syntax error" in finding["message"] and "b2.upgrade.sql" in finding["message"]
+
+
+def git(cwd, *args):
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@e",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@e",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+
+
+@pytest.fixture
+def repository(tmp_path):
+    ini = make_project(tmp_path, [BASE])
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    return ini
+
+
+def test_changing_a_merged_revision_fails_immutability(repository, capsys):
+    path = repository.parent / "migrations/versions/a1.py"
+    path.write_text(path.read_text().replace("sa.String(100)", "sa.String(200)"))
+    code, report = lint(capsys, repository, "--since", "main")
+    [finding] = findings(report, "immutability")
+    assert code == 1
+    assert finding["revision"] == "a1"
+    assert "was changed after it reached main" in finding["message"]
+
+
+def test_comment_only_change_passes_immutability(repository, capsys):
+    path = repository.parent / "migrations/versions/a1.py"
+    path.write_text("# the first table\n" + path.read_text().replace('"""revision a1"""', '"""Accounts."""'))
+    code, report = lint(capsys, repository, "--since", "main")
+    assert findings(report, "immutability") == []
+    assert code == 0
+
+
+def test_a_new_revision_passes_immutability_and_is_the_only_one_linted(repository, capsys):
+    add_revision(
+        repository,
+        Rev(
+            "b2",
+            "a1",
+            'op.add_column("account", sa.Column("age", sa.Integer))',
+            'op.drop_column("account", "age")',
+        ),
+    )
+    code, report = lint(capsys, repository, "--since", "main")
+    assert findings(report, "immutability") == []
+    assert report["revisions"] == 1
+    assert code == 0
+
+
+def test_a_downgrade_that_cannot_run_offline_is_a_finding_not_a_crash(tmp_path, capsys):
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'raise NotImplementedError("no way back")',
+        header="# mks-db: irreversible: ages are derived from a purged source",
+    )
+    ini = make_project(tmp_path, [BASE, rev])
+    code, report = lint(capsys, ini)
+    [finding] = [f for f in findings(report, "sql-parse") if f["revision"] == "b2"]
+    assert finding["severity"] == "warning"  # declared irreversible
+    assert "cannot be rendered offline: NotImplementedError: no way back" in finding["message"]
+    assert code == 0
+
+
+def test_lint_results_are_cached_by_content(tmp_path, capsys):
+    ini = make_project(tmp_path, [BASE])
+    lint(capsys, ini)
+    cache = tmp_path / "build/migration-sql/.lint-cache"
+    entries = set(cache.iterdir())
+    assert entries
+    lint(capsys, ini)
+    assert set(cache.iterdir()) == entries
