@@ -21,9 +21,9 @@ Create Date: 2025-11-10 16:00:00.000000
 
 from collections.abc import Sequence
 
-# mks-db: allow prefer-robust-stmts: IF NOT EXISTS would silently keep an INVALID index left by a failed concurrent build; failing loudly is safer (see the docstring for the fix)
-
 from alembic import op
+
+# mks-db: allow prefer-robust-stmts: IF NOT EXISTS would silently keep an INVALID index left by a failed concurrent build; failing loudly is safer (see the docstring for the fix)
 
 # revision identifiers, used by Alembic.
 revision: str = "9d3f6b8e2c14"

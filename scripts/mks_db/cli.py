@@ -20,10 +20,11 @@ from mks_db.lint import lint
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
 from mks_db.project import Project, load_project
-from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
+from mks_db.render import BUILD_DIR, Rendered, choose_revisions, ref_exists, write_sql
 from mks_db.report import FORMATS, Report, render
 from mks_db.roundtrip import roundtrip
 from mks_db.server import open_server, scratch_database
+from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_text
 
 
@@ -74,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         "sql",
         parents=[common, selection],
         help="render each revision's upgrade and downgrade SQL (offline) into files",
+    )
+    hook = commands.add_parser(
+        "hook",
+        parents=[common],
+        help="for pre-commit: static checks, heads, immutability, render and lint of FILES",
+    )
+    hook.add_argument("files", nargs="*", metavar="FILE", help="changed files (revision files are checked)")
+    hook.add_argument(
+        "--base",
+        metavar="GIT_REF",
+        help="the branch merged revisions live on (default: [tool.mks-db] base-ref, if it exists)",
     )
     commands.add_parser(
         "lint",
@@ -176,6 +188,23 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     report.revisions = walked
 
 
+def run_hook(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config, load_revisions=False)
+    paths = revision_paths(project, args.files)
+    report.revisions = len(paths)
+    report.findings += check_heads(project) + check_files(project, paths)
+    base = args.base or args.options.get("base-ref")
+    if base and ref_exists(project, base):
+        report.findings += check_immutability(project, base)
+    if not paths or not report.ok:
+        return  # nothing to render, or files that would not load
+    project = load_project(args.config)
+    by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
+    revisions = [by_path[p] for p in paths if p in by_path]
+    out = project.root / BUILD_DIR
+    report.findings += lint(project, write_sql(project, revisions, out), out)
+
+
 COMMANDS = {
     "check": run_check,
     "heads": run_heads,
@@ -183,6 +212,7 @@ COMMANDS = {
     "drift": run_drift,
     "sql": run_sql,
     "lint": run_lint,
+    "hook": run_hook,
 }
 
 
@@ -193,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         options = load_options()
+        args.options = options
         args.config = args.config or options.get("alembic-config")
         args.format = args.format or options.get("format", "human")
         if args.format not in FORMATS:

@@ -14,6 +14,7 @@ from mks_db.errors import ConfigurationError
 KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
+    "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
 }
 
 

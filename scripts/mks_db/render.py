@@ -134,6 +134,18 @@ def changed_files(project: Project, since: str) -> set[Path]:
     return {(root / line).resolve() for line in (listing + untracked).splitlines() if line.strip()}
 
 
+def ref_exists(project: Project, ref: str) -> bool:
+    """Whether ``ref`` names a commit in the project's git repository."""
+    result = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
 def git_root(start: Path) -> Path:
     return Path(_git(start, "rev-parse", "--show-toplevel").strip())
 

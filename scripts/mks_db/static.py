@@ -1,0 +1,80 @@
+"""Static checks of revision files, for pre-commit: no database, no import, milliseconds.
+
+Each file must define ``upgrade()`` and ``downgrade()`` at module level, declare ``revision``
+as an identifier, and name in ``down_revision`` only revisions that exist.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from mks_db.errors import ConfigurationError
+from mks_db.findings import ERROR, Finding
+from mks_db.heads import parse_revision_source, revision_files
+from mks_db.project import Project
+
+REVISION_ID = re.compile(r"^[0-9A-Za-z_]+$")
+
+
+def check_files(project: Project, paths: list[Path]) -> list[Finding]:
+    """Findings for the revision files ``paths`` (other files are ignored)."""
+    known = {r.revision for r in revision_files(project)}
+    findings = []
+    for path in paths:
+        findings += _check_file(project, path, known)
+    return findings
+
+
+def _check_file(project: Project, path: Path, known: set[str]) -> list[Finding]:
+    source = path.read_text(encoding="utf-8")
+    where = project.relpath(path)
+    try:
+        parsed = parse_revision_source(source, path)
+    except ConfigurationError as exc:
+        return [Finding("heads", ERROR, None, str(exc), where)]
+    if parsed is None:
+        return [
+            Finding(
+                "heads",
+                ERROR,
+                None,
+                'no module-level `revision = "..."`: not an Alembic revision file',
+                where,
+            )
+        ]
+    problems = []
+    if not REVISION_ID.match(parsed.revision):
+        problems.append(
+            ("heads", f"revision id {parsed.revision!r} is not an identifier (letters, digits, _)")
+        )
+    problems += [
+        ("heads", f"down_revision {parent!r} names no revision of this project")
+        for parent in parsed.parents
+        if parent not in known
+    ]
+    functions = {node.name for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)}
+    problems += [
+        (
+            name,
+            f"no {name}() function: every revision needs an upgrade() and an exact downgrade() "
+            "(or '# mks-db: irreversible: <reason>' and a downgrade that raises)",
+        )
+        for name in ("upgrade", "downgrade")
+        if name not in functions
+    ]
+    return [
+        Finding(check, ERROR, parsed.revision, message, where, parsed.line) for check, message in problems
+    ]
+
+
+def revision_paths(project: Project, names: list[str]) -> list[Path]:
+    """The files among ``names`` that lie in the project's version locations."""
+    locations = [p.resolve() for p in project.version_locations()]
+    chosen = []
+    for name in names:
+        path = Path(name).resolve()
+        if path.suffix == ".py" and path.exists() and any(path.is_relative_to(d) for d in locations):
+            chosen.append(path)
+    return chosen
