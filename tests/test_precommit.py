@@ -1,0 +1,118 @@
+"""The pre-commit hooks, run by real pre-commit in a git repository made from this one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+ENV = {
+    **os.environ,
+    # The hooks are `language: system`: they run the project's tools from its environment.
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    "GIT_AUTHOR_NAME": "dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+HEAD = "9d3f6b8e2c14"
+
+
+def run(cwd, *args, check=True):
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """This repository's files (as in the working tree) in a fresh git repository with the
+    hooks installed, its first commit standing for the main branch (origin/main)."""
+    root = tmp_path_factory.mktemp("repo")
+    files = run(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    env_home = tmp_path_factory.mktemp("pre-commit-home")
+    ENV["PRE_COMMIT_HOME"] = str(env_home)
+    run(root, "git", "init", "-q", "-b", "main")
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-q", "-m", "main", "--no-verify")
+    run(root, "git", "update-ref", "refs/remotes/origin/main", "HEAD")
+    run(root, sys.executable, "-m", "pre_commit", "install")
+    return root
+
+
+def new_revision(root: Path, rev: str, upgrade: str, downgrade: str | None) -> Path:
+    path = root / "migrations" / "versions" / f"{rev}_change.py"
+    body = '"""a change"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+    body += f'revision = "{rev}"\ndown_revision = "{HEAD}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+    body += f"def upgrade() -> None:\n    {upgrade}\n"
+    if downgrade is not None:
+        body += f"\n\ndef downgrade() -> None:\n    {downgrade}\n"
+    path.write_text(body)
+    return path
+
+
+def commit(root: Path, path: Path):
+    run(root, "git", "add", str(path))
+    result = run(root, "git", "commit", "-q", "-m", "add a revision", check=False)
+    if result.returncode != 0:
+        run(root, "git", "reset", "-q", "HEAD", "--", str(path))
+        path.unlink()
+    return result
+
+
+def test_pre_commit_passes_on_the_repository(clone):
+    result = run(clone, sys.executable, "-m", "pre_commit", "run", "--all-files", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mks-db: revisions" in result.stdout
+
+
+def test_a_revision_without_downgrade_is_rejected_with_the_reason(clone):
+    path = new_revision(clone, "aa11bb22cc33", 'op.add_column("knowledge", sa.Column("x", sa.Integer))', None)
+    result = commit(clone, path)
+    assert result.returncode != 0
+    assert "no downgrade() function" in result.stdout + result.stderr
+
+
+def test_a_dangerous_statement_is_rejected_with_the_rule(clone):
+    path = new_revision(
+        clone,
+        "bb22cc33dd44",
+        'op.create_index("idx_knowledge_summary", "knowledge", ["summary"])',
+        'op.drop_index("idx_knowledge_summary", "knowledge")',
+    )
+    result = commit(clone, path)
+    assert result.returncode != 0
+    assert "require-concurrent-index-creation" in result.stdout + result.stderr
+
+
+def test_editing_a_merged_revision_is_rejected(clone):
+    path = next((clone / "migrations" / "versions").glob("f3a9c2d17b40_*.py"))
+    original = path.read_text()
+    path.write_text(original.replace("sa.Date()", "sa.DateTime()"))
+    run(clone, "git", "add", str(path))
+    result = run(clone, "git", "commit", "-q", "-m", "edit", check=False)
+    run(clone, "git", "checkout", "-q", "HEAD", "--", str(path))
+    assert result.returncode != 0
+    assert "was changed after it reached origin/main" in result.stdout + result.stderr
+
+
+def test_a_clean_revision_is_accepted(clone):
+    path = new_revision(
+        clone,
+        "cc33dd44ee55",
+        'op.add_column("knowledge", sa.Column("review_note", sa.Text(), nullable=True))',
+        'op.drop_column("knowledge", "review_note")',
+    )
+    result = commit(clone, path)
+    assert result.returncode == 0, result.stdout + result.stderr
