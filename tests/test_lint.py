@@ -199,3 +199,31 @@ def test_lint_results_are_cached_by_content(tmp_path, capsys):
     assert entries
     lint(capsys, ini)
     assert set(cache.iterdir()) == entries
+
+
+def test_a_new_revision_behind_the_base_head_is_reported_by_heads(repository, capsys):
+    second = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    )
+    add_revision(repository, second)
+    git(repository.parent, "add", "-A")
+    git(repository.parent, "commit", "-q", "-m", "b2 merged")
+    # a branch written before b2 merged still revises a1
+    add_revision(
+        repository,
+        Rev(
+            "c3",
+            "a1",
+            'op.add_column("account", sa.Column("city", sa.Text))',
+            'op.drop_column("account", "city")',
+        ),
+    )
+    code, report = lint(capsys, repository, "--since", "main")
+    [finding] = [f for f in findings(report, "heads") if f["rule"] == "behind-base"]
+    assert finding["revision"] == "c3"
+    assert "c3 revises a1, but main is at b2" in finding["message"]
+    assert "down_revision = 'b2'" in finding["message"]
+    assert code == 1

@@ -15,7 +15,7 @@ from mks_db import interrupt
 from mks_db.drift import drift_findings
 from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
-from mks_db.immutability import check_immutability
+from mks_db.immutability import check_behind_base, check_immutability
 from mks_db.lint import lint
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
@@ -167,6 +167,7 @@ def run_lint(args: argparse.Namespace, report: Report) -> None:
     report.findings += lint(project, rendered, args.out)
     if args.since:
         report.findings += check_immutability(project, args.since)
+        report.findings += check_behind_base(project, args.since)
 
 
 def run_check(args: argparse.Namespace, report: Report) -> None:
@@ -195,7 +196,7 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
     report.findings += check_heads(project) + check_files(project, paths)
     base = args.base or args.options.get("base-ref")
     if base and ref_exists(project, base):
-        report.findings += check_immutability(project, base)
+        report.findings += check_immutability(project, base) + check_behind_base(project, base)
     if not paths or not report.ok:
         return  # nothing to render, or files that would not load
     project = load_project(args.config)
@@ -224,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = load_options()
         args.options = options
+        chosen = (
+            getattr(args, "since", None) or getattr(args, "revision", None) or getattr(args, "all", False)
+        )
+        if hasattr(args, "since") and not chosen and os.environ.get("GITHUB_BASE_REF"):
+            # In a pull request, the revisions new against the target branch by default.
+            args.since = f"origin/{os.environ['GITHUB_BASE_REF']}"
         args.config = args.config or options.get("alembic-config")
         args.format = args.format or options.get("format", "human")
         if args.format not in FORMATS:

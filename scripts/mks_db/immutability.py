@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from mks_db.findings import ERROR, Finding
-from mks_db.heads import parse_revision_source
+from mks_db.heads import parse_revision_source, revision_files
 from mks_db.project import Project
 from mks_db.render import _git, git_root
 
@@ -90,3 +90,37 @@ def _code(source: str) -> str:
         ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree, include_attributes=False)
+
+
+def check_behind_base(project: Project, base: str) -> list[Finding]:
+    """Heads findings for new revisions that revise something older than the base ref's head:
+    someone merged a revision meanwhile, and after this branch merges the chain has two heads."""
+    root = git_root(project.root)
+    on_base = {
+        (root / name).resolve()
+        for name in _git(
+            root, "ls-tree", "-r", "--name-only", base, "--", *[str(p) for p in project.version_locations()]
+        ).splitlines()
+    }
+    files = revision_files(project)
+    old = {f.revision: f for f in files if f.path.resolve() in on_base}
+    children = {parent for f in old.values() for parent in f.parents}
+    base_heads = sorted(r for r in old if r not in children)
+    findings = []
+    for new in (f for f in files if f.path.resolve() not in on_base):
+        behind = [p for p in new.parents if p in old and p not in base_heads]
+        if behind:
+            findings.append(
+                Finding(
+                    "heads",
+                    ERROR,
+                    new.revision,
+                    f"{new.revision} revises {', '.join(behind)}, but {base} is at "
+                    f"{', '.join(base_heads)}: merged, the chain would have two heads; set "
+                    f"down_revision = {base_heads[0]!r} (or run python3 -m alembic merge heads)",
+                    project.relpath(new.path),
+                    new.line,
+                    "behind-base",
+                )
+            )
+    return findings
