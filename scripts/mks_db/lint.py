@@ -18,6 +18,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,9 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         "postgres",
         "--config",
         str(override),
+        # Parallel across files once there are enough to pay for the workers' start-up.
+        "--processes",
+        str(max(1, min(os.cpu_count() or 1, len(files) // 20))),
     ]
     result = subprocess.run(
         command + [str(r.path) for r in files], capture_output=True, text=True, cwd=root, check=False

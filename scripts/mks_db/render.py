@@ -9,6 +9,7 @@ stays visible as the ``COMMIT;`` / ``BEGIN;`` pair Alembic writes around it.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import subprocess
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationStep
 from alembic.script import Script
 
+from mks_db import __version__
 from mks_db.errors import ConfigurationError
 from mks_db.migrate import _quiet_env_logging
 from mks_db.project import Project
@@ -72,15 +74,31 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
     return header + buffer.getvalue()
 
 
+def source_hash(project: Project, revision: Script) -> str:
+    """What a revision's SQL depends on: its file, env.py and alembic.ini (and mks-db)."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in (Path(revision.path), Path(project.script.dir) / "env.py", project.ini):
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()
+
+
 def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[Rendered]:
-    """Write ``<revision>.<direction>.sql`` for each revision under ``out_dir``."""
+    """Write ``<revision>.<direction>.sql`` for each revision under ``out_dir``.
+
+    A file whose recorded source hash still matches is reused without running env.py again.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered = []
     for revision in revisions:
+        stamp = f"-- source hash: {source_hash(project, revision)}\n"
         for direction in DIRECTIONS:
             path = out_dir / f"{revision.revision}.{direction}.sql"
+            previous = path.read_text(encoding="utf-8") if path.is_file() else ""
+            if previous.startswith(stamp):
+                rendered.append(Rendered(revision, direction, path, previous))
+                continue
             try:
-                sql = render_step(project, revision, direction)
+                sql = stamp + render_step(project, revision, direction)
             except Exception as exc:  # a step that raises offline: a finding, not a crash
                 path.unlink(missing_ok=True)
                 rendered.append(Rendered(revision, direction, path, "", f"{type(exc).__name__}: {exc}"))
