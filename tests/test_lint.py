@@ -227,3 +227,16 @@ def test_a_new_revision_behind_the_base_head_is_reported_by_heads(repository, ca
     assert "c3 revises a1, but main is at b2" in finding["message"]
     assert "down_revision = 'b2'" in finding["message"]
     assert code == 1
+
+
+def test_an_autocommit_block_stays_visible_in_the_rendered_sql():
+    from conftest import REPO
+
+    from mks_db.project import load_project
+    from mks_db.render import render_step
+
+    project = load_project(REPO / "alembic.ini")
+    sql = render_step(project, project.revision("9d3f6b8e2c14"), "upgrade")
+    block = sql[sql.index("COMMIT;") : sql.rindex("BEGIN;")]
+    assert "CREATE INDEX CONCURRENTLY idx_knowledge_created_by ON knowledge (created_by_id)" in block
+    assert sql.index("SET lock_timeout") < sql.index("BEGIN;")  # env.py's timeouts come first
