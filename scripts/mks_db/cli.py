@@ -171,10 +171,7 @@ def run_lint(args: argparse.Namespace, report: Report) -> None:
 
 
 def run_check(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config, load_revisions=False)
-    files = revision_files(project)
-    report.revisions = len(files)
-    report.findings += check_heads(project, files)
+    run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
     project = load_project(args.config)

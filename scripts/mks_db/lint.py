@@ -132,14 +132,7 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         "--processes",
         str(max(1, min(os.cpu_count() or 1, len(files) // 20))),
     ]
-    result = subprocess.run(
-        command + [str(r.path) for r in files], capture_output=True, text=True, cwd=root, check=False
-    )
-    try:
-        reports = json.loads(result.stdout or "[]")
-    except json.JSONDecodeError:
-        detail = (result.stderr.strip() or result.stdout.strip())[-300:]
-        raise ConfigurationError(f"sqlfluff failed: {detail}") from None
+    reports = _run_json(command, files, root, "sqlfluff")
     out: dict[Path, list[dict]] = {}
     for report in reports:
         path = (root / report["filepath"]).resolve()
@@ -165,18 +158,23 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     return out
 
 
-def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
-    command = [_tool("squawk"), "--reporter", "json", "--no-error-on-unmatched-pattern"]
-    if (root / ".squawk.toml").is_file():
-        command += ["--config", str(root / ".squawk.toml")]
+def _run_json(command: list[str], files: list[Rendered], root: Path, tool: str) -> list:
+    """Run a linter over ``files`` from ``root`` and return its JSON report."""
     result = subprocess.run(
         command + [str(r.path) for r in files], capture_output=True, text=True, cwd=root, check=False
     )
     try:
-        reports = json.loads(result.stdout or "[]")
+        return json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
         detail = (result.stderr.strip() or result.stdout.strip())[-300:]
-        raise ConfigurationError(f"squawk failed: {detail}") from None
+        raise ConfigurationError(f"{tool} failed: {detail}") from None
+
+
+def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
+    command = [_tool("squawk"), "--reporter", "json", "--no-error-on-unmatched-pattern"]
+    if (root / ".squawk.toml").is_file():
+        command += ["--config", str(root / ".squawk.toml")]
+    reports = _run_json(command, files, root, "squawk")
     out: dict[Path, list[dict]] = {r.path.resolve(): [] for r in files}
     for v in reports:
         out.setdefault((root / v["file"]).resolve(), []).append(
