@@ -75,9 +75,7 @@ LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 WHERE rel.relkind IN ('r', 'p', 'v', 'm', 'f')
 UNION ALL
 SELECT rel.oid, 'constraint', rel.qname || '.' || quote_ident(con.conname),
-       pg_get_constraintdef(con.oid)
-       || CASE WHEN con.condeferrable THEN ' DEFERRABLE' ELSE '' END
-       || CASE WHEN NOT con.convalidated THEN ' NOT VALID' ELSE '' END
+       pg_get_constraintdef(con.oid)  -- includes DEFERRABLE and NOT VALID
 FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
 UNION ALL
 SELECT rel.oid, 'index', quote_ident(rel.nspname) || '.' || quote_ident(i.relname),

@@ -194,7 +194,7 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
     base = args.base or args.options.get("base-ref")
     if base and ref_exists(project, base):
         report.findings += check_immutability(project, base) + check_behind_base(project, base)
-    if not paths or not report.ok:
+    if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load
     project = load_project(args.config)
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}

@@ -43,14 +43,20 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
     findings = [_unrendered(project, r) for r in rendered if r.error]
     rendered = [r for r in rendered if not r.error]
     layers = {
-        "sql-style": (_style, rendered, _config_key(root / ".sqlfluff", "sqlfluff")),
+        "sql-style": (
+            _style,
+            rendered,
+            _config_key([root / ".sqlfluff", root / ".sqlfluffignore"], "sqlfluff"),
+        ),
         "safety": (
             _safety,
             [r for r in rendered if r.direction == "upgrade"],
-            _config_key(root / ".squawk.toml", "squawk-cli"),
+            _config_key([root / ".squawk.toml"], "squawk-cli"),
         ),
     }
-    findings += [f for r in rendered for f in _parse(project, r)]
+    parse_findings = {r.path: _parse(project, r) for r in rendered}
+    unparsable = {path for path, found in parse_findings.items() if found}
+    findings += [f for found in parse_findings.values() for f in found]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(layers)) as pool:
         futures = []
         for check, (run, files, key) in layers.items():
@@ -61,7 +67,8 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
             for r in todo:
                 cache.put(check, key, r, raw.get(r.path.resolve(), []))
             for r in files:
-                findings += _to_findings(project, r, check, cache.get(check, key, r))
+                if r.path not in unparsable:  # one typo, one finding: not echoed by every tool
+                    findings += _to_findings(project, r, check, cache.get(check, key, r))
     return findings
 
 
@@ -180,7 +187,7 @@ def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         out.setdefault((root / v["file"]).resolve(), []).append(
             {
                 "rule": v["rule_name"],
-                "line": v.get("line"),
+                "line": v["line"] + 1 if isinstance(v.get("line"), int) else None,  # 0-based
                 "warning": False,
                 "message": f"{v['message']} {v.get('help') or ''}".strip(),
             }
@@ -199,7 +206,10 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
         if ack and ack.reason:
             severity, message = WARNING, f"{message}; acknowledged in the revision: {ack.reason}"
         elif ack:
-            message += declarations.Declarations((ack,)).hint(f"allow {v['rule']}")
+            message += (
+                f" (the '# mks-db: allow {v['rule']}' declaration on line {ack.line} is ignored: "
+                "write the reason after a colon)"
+            )
         findings.append(
             Finding(
                 check,
@@ -214,9 +224,11 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
     return findings
 
 
-def _config_key(config: Path, package: str) -> str:
-    text = config.read_text(encoding="utf-8") if config.is_file() else ""
-    return hashlib.sha256(f"{package} {version(package)}\n{text}".encode()).hexdigest()
+def _config_key(configs: list[Path], package: str) -> str:
+    digest = hashlib.sha256(f"{package} {version(package)}".encode())
+    for config in configs:
+        digest.update(config.read_bytes() if config.is_file() else b"-")
+    return digest.hexdigest()
 
 
 class _Cache:

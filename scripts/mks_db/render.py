@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +76,12 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
 
 
 def source_hash(project: Project, revision: Script) -> str:
-    """What a revision's SQL depends on: its file, env.py and alembic.ini (and mks-db)."""
+    """What a revision's SQL depends on: its file, env.py, alembic.ini, the MKS_* environment
+    and mks-db itself. (Modules they import are not followed: `mks-db sql` after such a
+    change, or removing build/, renders afresh.)"""
     digest = hashlib.sha256(__version__.encode())
+    # env.py may read settings from the environment (this repository's reads MKS_LOCK_TIMEOUT).
+    digest.update(repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("MKS_"))).encode())
     for path in (Path(revision.path), Path(project.script.dir) / "env.py", project.ini):
         digest.update(path.read_bytes() if path.is_file() else b"")
     return digest.hexdigest()
