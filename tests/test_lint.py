@@ -239,3 +239,14 @@ def test_an_autocommit_block_stays_visible_in_the_rendered_sql():
     block = sql[sql.index("COMMIT;") : sql.rindex("BEGIN;")]
     assert "CREATE INDEX CONCURRENTLY idx_knowledge_created_by ON knowledge (created_by_id)" in block
     assert sql.index("SET lock_timeout") < sql.index("BEGIN;")  # env.py's timeouts come first
+
+
+def test_heads_since_reports_a_revision_behind_the_base_head(repository, capsys):
+    add_revision(repository, Rev("b2", "a1", "pass", "pass"))
+    git(repository.parent, "add", "-A")
+    git(repository.parent, "commit", "-q", "-m", "b2 merged")
+    add_revision(repository, Rev("c3", "a1", "pass", "pass"))
+    code = main(["heads", "-c", str(repository), "--since", "main", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert {f["rule"] for f in report["findings"]} == {"behind-base", "multiple-heads"}

@@ -92,10 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, selection],
         help="render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
     )
-    commands.add_parser(
+    heads = commands.add_parser(
         "heads",
         parents=[common],
         help="exactly one head, no duplicate ids, missing parents or cycles (no database)",
+    )
+    heads.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        help="also report new revisions that revise something older than this ref's head",
     )
     roundtrip_parser = commands.add_parser(
         "roundtrip",
@@ -124,6 +129,8 @@ def run_heads(args: argparse.Namespace, report: Report) -> None:
     files = revision_files(project)
     report.revisions = len(files)
     report.findings += check_heads(project, files)
+    if args.command == "heads" and args.since:
+        report.findings += check_behind_base(project, args.since)
 
 
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
