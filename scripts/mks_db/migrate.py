@@ -1,9 +1,9 @@
-"""Apply exactly one revision, up or down, to a database through the project's own env.py.
+"""Apply revisions one step at a time, up or down, through the project's own env.py.
 
 ``alembic upgrade R`` and ``downgrade P`` move whole sets of revisions (downgrading to a parent
 also removes that parent's other active children); the checks need single steps on branched
-graphs too, so each step hands env.py a migration function that yields the one
-``MigrationStep`` wanted. env.py gets the database both ways the contract promises: the URL
+graphs too, so env.py gets a migration function that yields exactly the ``MigrationStep``s
+wanted, with the caller's checks running between them once each has committed. env.py gets the database both ways the contract promises: the URL
 in ``sqlalchemy.url`` and ``DATABASE_URL``, and an open Connection in
 ``config.attributes["connection"]`` (reused across steps, never inside a transaction when
 env.py receives it, so env.py's own ``begin_transaction`` and autocommit blocks work).
