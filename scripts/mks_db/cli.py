@@ -11,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import URL
+
 from mks_db import interrupt
+from mks_db.backup import backup, restore, verify
 from mks_db.drift import drift_findings
 from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
@@ -19,13 +22,14 @@ from mks_db.immutability import check_behind_base, check_immutability
 from mks_db.lint import lint
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
+from mks_db.plan import make_plan
 from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, ref_exists, write_sql
 from mks_db.report import FORMATS, Report, render
 from mks_db.roundtrip import roundtrip
 from mks_db.server import open_server, scratch_database
 from mks_db.static import check_files, revision_paths
-from mks_db.urls import mask_text
+from mks_db.urls import mask_text, mask_url, parse_url
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +121,75 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, database],
         help="the models match the schema the migrations build",
     )
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="the database to act on (default: $DATABASE_URL); in production, production's",
+    )
+    plan = commands.add_parser(
+        "plan",
+        parents=[common, target],
+        help="read only: the target database's revision, what a deploy would apply, schema drift",
+    )
+    plan.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
+    plan.add_argument(
+        "--scratch-url",
+        metavar="URL",
+        help="a server for the scratch database the expected schema is rebuilt in "
+        "(default: the embedded server; never the target's server unless named here)",
+    )
+    backup_parser = commands.add_parser(
+        "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
+    )
+    backup_parser.add_argument("--backup-dir", metavar="DIR", type=Path, help="default: ./backups")
+    restore_parser = commands.add_parser(
+        "restore", parents=[common, target], help="restore a verified backup (asks first)"
+    )
+    restore_parser.add_argument("file", type=Path, metavar="FILE", help="a .dump made by mks-db backup")
+    restore_parser.add_argument("--yes", action="store_true", help="do not ask before replacing")
     return parser
+
+
+def _target_url(args: argparse.Namespace) -> URL:
+    raw = args.database_url or os.environ.get("DATABASE_URL")
+    if not raw:
+        raise ConfigurationError(
+            "no database to act on: pass --database-url or set DATABASE_URL (this command, "
+            "unlike the checks, works on the database itself)"
+        )
+    return parse_url(raw, source="--database-url" if args.database_url else "DATABASE_URL")
+
+
+def run_plan(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    url = _target_url(args)
+    with open_server(args.scratch_url) as scratch:
+        plan = make_plan(project, url, scratch, args.to)
+    report.plan = plan
+    report.revisions = len(plan.pending)
+    report.failed = not plan.ok
+
+
+def run_backup(args: argparse.Namespace, report: Report) -> None:
+    record = backup(_target_url(args), args.backup_dir or Path("backups"))
+    report.lines.append(
+        f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} "
+        "(verified with pg_restore --list)"
+    )
+
+
+def run_restore(args: argparse.Namespace, report: Report) -> None:
+    url = _target_url(args)
+    verify(args.file)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(f"restoring replaces {mask_url(url)}: pass --yes to confirm")
+        answer = input(f"Replace the contents of {mask_url(url)} with {args.file}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise ConfigurationError("restore cancelled; nothing changed")
+    record = restore(args.file, url)
+    report.lines.append(f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}")
 
 
 def _server(args: argparse.Namespace):
@@ -218,6 +290,9 @@ COMMANDS = {
     "sql": run_sql,
     "lint": run_lint,
     "hook": run_hook,
+    "plan": run_plan,
+    "backup": run_backup,
+    "restore": run_restore,
 }
 
 

@@ -3,10 +3,11 @@
 ``alembic upgrade R`` and ``downgrade P`` move whole sets of revisions (downgrading to a parent
 also removes that parent's other active children); the checks need single steps on branched
 graphs too, so env.py gets a migration function that yields exactly the ``MigrationStep``s
-wanted, with the caller's checks running between them once each has committed. env.py gets the database both ways the contract promises: the URL
-in ``sqlalchemy.url`` and ``DATABASE_URL``, and an open Connection in
-``config.attributes["connection"]`` (reused across steps, never inside a transaction when
-env.py receives it, so env.py's own ``begin_transaction`` and autocommit blocks work).
+wanted, with the caller's checks running between them once each has committed. env.py gets
+the database both ways the contract promises: the URL in ``sqlalchemy.url`` and
+``DATABASE_URL``, and an open Connection in ``config.attributes["connection"]`` (reused across
+steps, never inside a transaction when env.py receives it, so env.py's own
+``begin_transaction`` and autocommit blocks work).
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from mks_db.findings import ERROR, Finding
 
-FORMATS = ("human", "json", "github")
+FORMATS = ("human", "json", "github", "markdown")
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,13 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     revisions: int = 0
     seconds: float = 0.0
+    plan: Any = None  # mks_db.plan.Plan, for `mks-db plan`
+    lines: list[str] = field(default_factory=list)  # what backup/restore did
+    failed: bool = False  # set by commands whose verdict is not a finding
 
     @property
     def ok(self) -> bool:
-        return not any(f.is_error for f in self.findings)
+        return not self.failed and not any(f.is_error for f in self.findings)
 
     @property
     def exit_code(self) -> int:
@@ -57,7 +60,15 @@ class Report:
 def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
     """Write ``report`` to ``out`` (default: standard output) in ``fmt`` (one of FORMATS)."""
     out = out or sys.stdout
-    if fmt == "json":
+    if report.plan is not None:
+        _render_plan(report.plan, fmt, out)
+        return
+    if report.lines and fmt != "json":
+        out.write("\n".join(report.lines) + "\n")
+        return
+    if fmt == "markdown":
+        out.write(markdown(report))
+    elif fmt == "json":
         out.write(json.dumps(report.as_dict(), indent=2) + "\n")
     elif fmt == "github":
         for finding in report.findings:
@@ -128,4 +139,58 @@ def markdown(report: Report) -> str:
             message = f.message.replace("|", "\\|").replace("\n", "<br>")
             lines.append(f"| {f.severity} | {f.check} | {f.revision or ''} | {message} |")
         lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _render_plan(plan: Any, fmt: str, out: TextIO) -> None:
+    if fmt == "json":
+        out.write(json.dumps(plan.as_dict(), indent=2) + "\n")
+        return
+    if fmt in ("markdown", "github"):
+        text = plan_markdown(plan)
+        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if fmt == "github" and summary_path:
+            with open(summary_path, "a", encoding="utf-8") as summary:
+                summary.write(text)
+        if fmt == "markdown":
+            out.write(text)
+            return
+    out.write(plan_text(plan))
+
+
+def plan_text(plan: Any) -> str:
+    lines = [
+        f"database: {plan.database}",
+        f"current revision: {', '.join(plan.current) or '(none)'}",
+        f"target revision: {', '.join(plan.target) or '(none)'}",
+    ]
+    if plan.pending:
+        lines.append(f"to apply, in order ({len(plan.pending)}):")
+        lines += [f"  {r.revision}  {r.doc}" for r in plan.pending]
+    elif plan.ok:
+        lines.append("nothing to apply: the database is at the target")
+    lines += [f"REFUSED: {problem}" for problem in plan.problems]
+    lines.append("plan: ok" if plan.ok else "plan: must not be applied")
+    return "\n".join(lines) + "\n"
+
+
+def plan_markdown(plan: Any) -> str:
+    icon = "✅" if plan.ok else "❌"
+    lines = [
+        f"### {icon} Migration plan for `{plan.database}`",
+        "",
+        f"- current revision: `{', '.join(plan.current) or 'none'}`",
+        f"- target revision: `{', '.join(plan.target) or 'none'}`",
+    ]
+    lines += [f"- **refused**: {problem}" for problem in plan.problems]
+    lines.append("")
+    for revision in plan.pending:
+        lines += [
+            f"#### `{revision.revision}` {revision.doc}",
+            "",
+            "```sql",
+            plan.sql.get(revision.revision, "").rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(lines) + "\n"

@@ -48,11 +48,3 @@ def mask_url(url: URL | str) -> str:
 def mask_text(text: str) -> str:
     """Replace every ``user:password@`` found in free text (an error message, a log line)."""
     return _PASSWORD_IN_TEXT.sub(r"\1***\2", text)
-
-
-def libpq_url(url: URL) -> str:
-    """The URL as libpq tools (pg_dump, psql) take it: plain ``postgresql://``, password included.
-
-    Pass it to a child process only through its environment or arguments, never print it.
-    """
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,0 +1,129 @@
+"""``mks-db plan``: what a deploy would do to the database a URL names, read only.
+
+It reads the database's revision, refuses one this repository does not know (or a database
+with tables but no version table), lists the revisions to apply in order with their SQL, and
+compares the live schema with the schema the migrations build at its current revision, rebuilt
+in a scratch database (never on the target server unless ``--scratch-url`` says so): a
+difference means someone changed production by hand, and the plan must not be applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from mks_db import catalog
+from mks_db.errors import InfrastructureError
+from mks_db.migrate import Migrator
+from mks_db.project import Project
+from mks_db.render import render_step
+from mks_db.server import Server, describe_db_error, scratch_database
+from mks_db.urls import mask_url
+
+
+@dataclass
+class Plan:
+    database: str  # masked URL
+    current: tuple[str, ...] = ()
+    target: tuple[str, ...] = ()
+    pending: list[Script] = field(default_factory=list)
+    sql: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "database": self.database,
+            "current": list(self.current),
+            "target": list(self.target),
+            "pending": [r.revision for r in self.pending],
+            "problems": self.problems,
+            "sql": self.sql,
+        }
+
+
+def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") -> Plan:
+    """The plan for bringing the database ``url`` names to ``to``; problems say why not."""
+    plan = Plan(database=mask_url(url))
+    heads = project.script.get_heads()
+    if len(heads) > 1 and to == "heads":
+        plan.problems.append(
+            f"the repository has {len(heads)} heads ({', '.join(sorted(heads))}); "
+            "merge them first: python3 -m alembic merge heads -m ..."
+        )
+        return plan
+    try:
+        target = project.script.get_revisions(to)
+    except Exception:
+        plan.problems.append(f"--to {to!r} names no revision of this repository")
+        return plan
+    plan.target = tuple(sorted(r.revision for r in target if r))
+    live, current, tables = _read_target(url)
+    plan.current = current
+    if not current and tables:
+        plan.problems.append(
+            f"the database has {len(tables)} tables but no alembic_version: find the revision "
+            "its schema matches (mks-db plan --to REV on a copy), then python3 -m alembic stamp REV"
+        )
+        return plan
+    known = {r.revision for r in project.script.walk_revisions()}
+    unknown = [r for r in current if r not in known]
+    if unknown:
+        plan.problems.append(
+            f"the database is at {', '.join(unknown)}, which this repository does not know: it is "
+            "ahead of this checkout or was stamped by hand; deploy from the branch that has it"
+        )
+        return plan
+    expected = _schema_at(project, scratch, current)
+    plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
+    plan.pending = _between(project, current, plan.target)
+    for revision in plan.pending:
+        plan.sql[revision.revision] = render_step(project, revision, "upgrade")
+    return plan
+
+
+def _read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SET TRANSACTION READ ONLY"))
+            heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+            tables = [t for t in inspect(connection).get_table_names() if t != catalog.VERSION_TABLE]
+            return catalog.snapshot(connection), heads, tables
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot read {mask_url(url)}: {describe_db_error(exc)}; check --database-url"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
+    """The schema the migrations build at ``revisions``, replayed in a scratch database."""
+    applied = _closure(project, revisions)
+    chain = [r for r in project.revisions_in_order() if r.revision in applied]
+    with scratch_database(scratch, "plan") as scratch_url, Migrator(project, scratch_url) as migrator:
+        migrator.run_steps([migrator.step("upgrade", r) for r in chain])
+        with migrator.idle() as connection:
+            return catalog.snapshot(connection)
+
+
+def _closure(project: Project, heads: tuple[str, ...]) -> set[str]:
+    """``heads`` and all their ancestors."""
+    return {r.revision for head in heads for r in project.script.iterate_revisions(head, "base")}
+
+
+def _between(project: Project, current: tuple[str, ...], target: tuple[str, ...]) -> list[Script]:
+    """The revisions to apply, in order, to go from ``current`` to ``target``."""
+    missing = _closure(project, target) - _closure(project, current)
+    return [r for r in project.revisions_in_order() if r.revision in missing]
