@@ -1,0 +1,159 @@
+"""mks-db plan, backup and restore against a real "production" database (a scratch database
+of the test server, migrated with plain Alembic as production was)."""
+
+from __future__ import annotations
+
+import json
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from conftest import REPO
+from mks_db.cli import main
+
+INI = str(REPO / "alembic.ini")
+
+
+def migrate(url, revision):
+    config = Config(INI)
+    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def execute(url, sql):
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        result = connection.execute(text(sql))
+        rows = result.all() if result.returns_rows else None
+    engine.dispose()
+    return rows
+
+
+def plan(capsys, url, server_url, *extra):
+    plain = url.render_as_string(hide_password=False)
+    code = main(
+        ["plan", "-c", INI, "--database-url", plain, "--scratch-url", server_url, "--format", "json", *extra]
+    )
+    captured = capsys.readouterr()
+    assert captured.out, f"exit {code}: {captured.err}"
+    return code, json.loads(captured.out)
+
+
+def test_plan_lists_the_pending_revisions_in_order_with_their_sql(scratch_url, server_url, capsys):
+    migrate(scratch_url, "e1f2a3b4c5d6")
+    code, report = plan(capsys, scratch_url, server_url)
+    assert code == 0, report["problems"]
+    assert report["current"] == ["e1f2a3b4c5d6"]
+    assert report["pending"] == ["f3a9c2d17b40", "8b1e5d2c9a37", "2c7d4e9f1a58", "9d3f6b8e2c14"]
+    assert "ALTER TABLE project_tasks ADD COLUMN end_date DATE" in report["sql"]["f3a9c2d17b40"]
+    assert execute(scratch_url, "SELECT version_num FROM alembic_version") == [("e1f2a3b4c5d6",)]
+
+
+def test_plan_refuses_a_schema_changed_by_hand(scratch_url, server_url, capsys):
+    migrate(scratch_url, "head")
+    execute(scratch_url, "ALTER TABLE knowledge ADD COLUMN hotfix text")
+    code, report = plan(capsys, scratch_url, server_url)
+    assert code == 1
+    assert "schema drift: + column public.knowledge.hotfix: text NULL" in report["problems"]
+
+
+def test_plan_refuses_an_unknown_revision(scratch_url, server_url, capsys):
+    migrate(scratch_url, "head")
+    execute(scratch_url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
+    code, report = plan(capsys, scratch_url, server_url)
+    assert code == 1
+    assert "abcdef123456, which this repository does not know" in report["problems"][0]
+
+
+def test_plan_refuses_tables_without_a_version_table_and_says_how_to_stamp(scratch_url, server_url, capsys):
+    migrate(scratch_url, "c1104acd2fa6")
+    execute(scratch_url, "DROP TABLE alembic_version")
+    code, report = plan(capsys, scratch_url, server_url)
+    assert code == 1
+    assert "no alembic_version" in report["problems"][0] and "alembic stamp" in report["problems"][0]
+
+
+def test_plan_of_an_unreachable_database_exits_3_without_the_password(capsys, server_url):
+    code = main(
+        [
+            "plan",
+            "-c",
+            INI,
+            "--database-url",
+            "postgresql://ops:s3cret@127.0.0.1:1/prod",
+            "--scratch-url",
+            server_url,
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "s3cret" not in captured.err + captured.out
+
+
+def count(url, table="auth.roles"):
+    return execute(url, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys):
+    migrate(scratch_url, "head")
+    plain = scratch_url.render_as_string(hide_password=False)
+    roles = count(scratch_url)
+    assert main(["backup", "--database-url", plain, "--backup-dir", str(tmp_path)]) == 0
+    [dump] = tmp_path.glob("*.dump")
+    record = json.loads((tmp_path / f"{dump.name}.json").read_text())
+    assert record["bytes"] == dump.stat().st_size and len(record["sha256"]) == 64
+    execute(scratch_url, "DELETE FROM auth.role_permissions; DELETE FROM auth.roles")
+    assert count(scratch_url) == 0
+    assert main(["restore", str(dump), "--database-url", plain, "--yes"]) == 0
+    assert count(scratch_url) == roles
+    assert "restored" in capsys.readouterr().out
+
+
+def test_restore_refuses_a_file_that_changed_since_its_backup(scratch_url, tmp_path, capsys):
+    migrate(scratch_url, "c1104acd2fa6")
+    plain = scratch_url.render_as_string(hide_password=False)
+    assert main(["backup", "--database-url", plain, "--backup-dir", str(tmp_path)]) == 0
+    [dump] = tmp_path.glob("*.dump")
+    with dump.open("ab") as handle:
+        handle.write(b"\0")
+    assert main(["restore", str(dump), "--database-url", plain, "--yes"]) == 2
+    assert "does not match its record" in capsys.readouterr().err
+
+
+def test_restore_asks_before_replacing_and_refuses_without_a_terminal(
+    scratch_url, tmp_path, capsys, monkeypatch
+):
+    migrate(scratch_url, "c1104acd2fa6")
+    plain = scratch_url.render_as_string(hide_password=False)
+    main(["backup", "--database-url", plain, "--backup-dir", str(tmp_path)])
+    [dump] = tmp_path.glob("*.dump")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["restore", str(dump), "--database-url", plain]) == 2
+    assert "pass --yes to confirm" in capsys.readouterr().err
+
+
+def test_a_failed_pg_dump_leaves_no_file_and_no_password(tmp_path, capsys):
+    code = main(
+        [
+            "backup",
+            "--database-url",
+            "postgresql://ops:s3cret@127.0.0.1:1/prod",
+            "--backup-dir",
+            str(tmp_path),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "pg_dump of postgresql+psycopg2://ops:***@127.0.0.1:1/prod failed" in err
+    assert "s3cret" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backup_into_a_path_that_is_a_file_fails_cleanly(scratch_url, tmp_path, capsys):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    plain = scratch_url.render_as_string(hide_password=False)
+    assert main(["backup", "--database-url", plain, "--backup-dir", str(blocker / "sub")]) == 3
+    assert "cannot create the backup directory" in capsys.readouterr().err
