@@ -4,7 +4,8 @@ A snapshot maps ``(kind, name)`` to a definition for every object a migration ca
 the user's schemas: schemas, tables, columns (type, nullability, default, identity, generated,
 collation), constraints and indexes (their definitions), sequences, enum/domain/composite/range
 types, views, functions, triggers, extensions, policies and comments. Objects owned by an
-extension and Alembic's version table are left out; nothing depends on OIDs or column order, so
+extension, Alembic's version table and mks-db's own schema (``mks_db``: the deploy history)
+are left out; nothing depends on OIDs or column order, so
 a table dropped and recreated the same way has the same snapshot.
 
 Reading the whole catalogue after every step would make a walk over N revisions cost N x N:
@@ -31,7 +32,7 @@ Snapshot = dict[tuple[str, str], str]
 
 _NS = """
     SELECT oid, nspname FROM pg_namespace
-    WHERE nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast')
+    WHERE nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast', 'mks_db')
       AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
 """
 

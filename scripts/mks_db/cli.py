@@ -6,6 +6,7 @@ Exit status: 0 clean, 1 error findings, 2 usage or configuration, 3 infrastructu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -15,6 +16,8 @@ from sqlalchemy.engine import URL
 
 from mks_db import interrupt
 from mks_db.backup import backup, restore, verify
+from mks_db.deploy import Settings as DeploySettings
+from mks_db.deploy import deploy
 from mks_db.drift import drift_findings
 from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
@@ -139,6 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a server for the scratch database the expected schema is rebuilt in "
         "(default: the embedded server; never the target's server unless named here)",
     )
+    deploy_parser = commands.add_parser(
+        "deploy",
+        parents=[common, target],
+        help="lock, back up, apply the plan revision by revision, verify, check health, record",
+    )
+    deploy_parser.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
+    deploy_parser.add_argument("--dry-run", action="store_true", help="lock and plan only; change nothing")
+    deploy_parser.add_argument("--on-failure", choices=("stop", "rollback"), help="default: stop")
+    deploy_parser.add_argument("--backup-dir", metavar="DIR")
+    deploy_parser.add_argument(
+        "--lock-wait", type=float, metavar="SECONDS", help="how long to wait for another deploy's lock"
+    )
+    deploy_parser.add_argument("--scratch-url", metavar="URL", help="as for plan")
     backup_parser = commands.add_parser(
         "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
     )
@@ -169,6 +185,49 @@ def run_plan(args: argparse.Namespace, report: Report) -> None:
     report.plan = plan
     report.revisions = len(plan.pending)
     report.failed = not plan.ok
+
+
+def deploy_settings(args: argparse.Namespace) -> DeploySettings:
+    """[tool.mks-db.deploy] (keys with dashes), then flags."""
+    configured = args.options.get("deploy", {})
+    fields = {f.name for f in dataclasses.fields(DeploySettings)}
+    values = {}
+    for key, value in configured.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise ConfigurationError(
+                f"unknown [tool.mks-db.deploy] setting {key}; known: "
+                + ", ".join(sorted(f.replace("_", "-") for f in fields))
+            )
+        values[name] = value
+    settings = DeploySettings(**values)
+    for flag, name in (
+        ("on_failure", "on_failure"),
+        ("backup_dir", "backup_dir"),
+        ("lock_wait", "lock_wait_seconds"),
+    ):
+        if getattr(args, flag, None) is not None:
+            setattr(settings, name, getattr(args, flag))
+    return settings
+
+
+def run_deploy(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    url = _target_url(args)
+    with open_server(args.scratch_url) as scratch:
+        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
+    if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
+        report.plan = outcome.plan
+    report.lines += [
+        f"{step['revision']}: applied in {step['seconds']}s "
+        f"({step['attempts']} attempt{'s' if step['attempts'] > 1 else ''})"
+        for step in outcome.applied
+    ]
+    if outcome.backup:
+        report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
+    report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.revisions = len(outcome.applied)
+    report.failed = not outcome.ok
 
 
 def run_backup(args: argparse.Namespace, report: Report) -> None:
@@ -291,6 +350,7 @@ COMMANDS = {
     "lint": run_lint,
     "hook": run_hook,
     "plan": run_plan,
+    "deploy": run_deploy,
     "backup": run_backup,
     "restore": run_restore,
 }

@@ -15,10 +15,11 @@ KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
+    "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
 }
 
 
-def load_options(directory: Path | None = None) -> dict[str, str]:
+def load_options(directory: Path | None = None) -> dict:
     """``[tool.mks-db]`` of ``directory``/pyproject.toml (default: the working directory)."""
     path = (directory or Path.cwd()) / "pyproject.toml"
     if not path.is_file():
@@ -32,7 +33,7 @@ def load_options(directory: Path | None = None) -> dict[str, str]:
         raise ConfigurationError(
             f"{path}: unknown [tool.mks-db] setting {', '.join(unknown)}; known: {', '.join(KNOWN)}"
         )
-    options = {key: str(value) for key, value in table.items()}
+    options = {key: value if isinstance(value, dict) else str(value) for key, value in table.items()}
     if "alembic-config" in options:
         options["alembic-config"] = str(path.parent / options["alembic-config"])
     return options

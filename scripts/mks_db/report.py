@@ -60,10 +60,17 @@ class Report:
 def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
     """Write ``report`` to ``out`` (default: standard output) in ``fmt`` (one of FORMATS)."""
     out = out or sys.stdout
+    if fmt == "json" and report.lines:  # deploy, backup, restore
+        document: dict = {"ok": report.ok, "messages": report.lines}
+        if report.plan is not None:
+            document["plan"] = report.plan.as_dict()
+        out.write(json.dumps(document, indent=2) + "\n")
+        return
     if report.plan is not None:
         _render_plan(report.plan, fmt, out)
-        return
-    if report.lines and fmt != "json":
+        if not report.lines:
+            return
+    if report.lines:
         out.write("\n".join(report.lines) + "\n")
         return
     if fmt == "markdown":

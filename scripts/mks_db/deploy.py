@@ -1,0 +1,301 @@
+"""``mks-db deploy``: the production procedure, made safe and repeatable.
+
+In order: refuse on any plan problem; take an advisory lock (a second deploy waits a bounded
+time, then fails without touching anything); back up with pg_dump and verify the file; run the
+optional stop command; apply the revisions one per transaction with ``lock_timeout`` and
+``statement_timeout`` (a lock timeout is retried with back-off; on any other failure the
+database stays at the last revision that committed, or with ``on_failure="rollback"`` goes back
+to where it started); verify the revision and the schema; run the optional start command and
+poll the health URL; record the run in ``mks_db.deploy_history`` (its own schema, never the
+application's). ``dry_run`` takes the lock and plans, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+import os
+import shlex
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from mks_db import catalog
+from mks_db.backup import Backup, backup
+from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
+from mks_db.migrate import Migrator
+from mks_db.plan import Plan, _schema_at, make_plan
+from mks_db.project import Project
+from mks_db.server import Server, describe_db_error
+
+LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
+HISTORY_DDL = """
+CREATE SCHEMA IF NOT EXISTS mks_db;
+CREATE TABLE IF NOT EXISTS mks_db.deploy_history (
+    id bigserial PRIMARY KEY,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL,
+    revision_from text,
+    revision_to text,
+    target text,
+    outcome text NOT NULL,
+    steps jsonb NOT NULL,
+    backup_file text,
+    backup_sha256 text,
+    git_commit text,
+    actor text,
+    message text
+)
+"""
+
+
+@dataclass
+class Settings:
+    """The deploy section of ``[tool.mks-db]``, overridden by flags."""
+
+    backup_dir: str = "backups"
+    lock_wait_seconds: float = 30.0
+    lock_timeout: str = "5s"
+    statement_timeout: str = "5min"
+    lock_retries: int = 3
+    stop_command: str | None = None
+    start_command: str | None = None
+    health_url: str | None = None
+    health_timeout_seconds: float = 60.0
+    on_failure: str = "stop"
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    message: str
+    plan: Plan | None = None
+    applied: list[dict] = field(default_factory=list)
+    backup: Backup | None = None
+    at_revision: tuple[str, ...] = ()
+
+
+class DeployRefused(MksDbError):
+    """The deploy did not start (another deploy holds the lock): nothing was changed."""
+
+    exit_code = EXIT_FINDINGS
+
+
+def deploy(
+    project: Project, url: URL, scratch: Server, settings: Settings, to: str = "heads", dry_run: bool = False
+) -> Outcome:
+    started = datetime.datetime.now(datetime.UTC)
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        lock = engine.connect()
+    except DBAPIError as exc:
+        raise InfrastructureError(f"cannot connect: {describe_db_error(exc)}") from None
+    try:
+        _take_lock(lock, settings.lock_wait_seconds)
+        plan = make_plan(project, url, scratch, to)
+        if not plan.ok:
+            return Outcome(False, "refused: " + "; ".join(plan.problems), plan, at_revision=plan.current)
+        if dry_run or not plan.pending:
+            what = "dry run: nothing changed" if dry_run else "nothing to apply"
+            return Outcome(True, what, plan, at_revision=plan.current)
+        record = backup(url, Path(settings.backup_dir))
+        _command(settings.stop_command, "stop command")
+        outcome = _apply(project, url, plan, settings)
+        outcome.backup = record
+        if outcome.ok:
+            outcome = _verify(project, url, scratch, plan, outcome)
+        if outcome.ok:
+            _command(settings.start_command, "start command")
+            health = _poll_health(settings, plan.target)
+            if health:
+                outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
+        _record(lock, started, plan, outcome, to)
+        return outcome
+    finally:
+        lock.close()
+        engine.dispose()
+
+
+def _take_lock(connection: Connection, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+            return
+        if time.monotonic() >= deadline:
+            raise DeployRefused(
+                f"another deploy holds the lock on this database (waited {wait_seconds:g}s); "
+                "nothing was changed: try again when it has finished"
+            )
+        time.sleep(0.2)
+
+
+def _command(command: str | None, what: str) -> None:
+    if not command:
+        return
+    result = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise InfrastructureError(
+            f"the {what} `{command}` failed ({result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-200:]}"
+        )
+
+
+def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcome:
+    """Apply the pending revisions one at a time; stop (or roll back) at the first failure."""
+    options = f"-c lock_timeout={settings.lock_timeout} -c statement_timeout={settings.statement_timeout}"
+    saved = {k: os.environ.get(k) for k in ("PGOPTIONS", "MKS_LOCK_TIMEOUT", "MKS_STATEMENT_TIMEOUT")}
+    os.environ["PGOPTIONS"] = options  # every connection env.py opens gets the timeouts too
+    # ... and an env.py that sets its own (this repository's) reads these.
+    os.environ["MKS_LOCK_TIMEOUT"] = settings.lock_timeout
+    os.environ["MKS_STATEMENT_TIMEOUT"] = settings.statement_timeout
+    applied: list[dict] = []
+    try:
+        with Migrator(project, url) as migrator:
+            with migrator.idle() as connection:
+                connection.execute(text(f"SET lock_timeout = '{settings.lock_timeout}'"))
+                connection.execute(text(f"SET statement_timeout = '{settings.statement_timeout}'"))
+                connection.commit()
+            for revision in plan.pending:
+                error = _apply_one(migrator, revision, settings, applied)
+                if error:
+                    at = applied[-1]["revision"] if applied else ",".join(plan.current) or "base"
+                    message = (
+                        f"revision {revision.revision} failed: {error}; the database is at "
+                        f"{at}, the last revision that committed"
+                    )
+                    if settings.on_failure == "rollback":
+                        message += _roll_back(migrator, project, plan, applied)
+                    else:
+                        message += (
+                            "; options: fix the revision and deploy again (it resumes "
+                            "there), or deploy --on-failure rollback, or restore the backup"
+                        )
+                    return Outcome(False, message, plan, applied, at_revision=tuple(sorted(migrator.heads())))
+            return Outcome(
+                True,
+                f"applied {len(applied)} revisions",
+                plan,
+                applied,
+                at_revision=tuple(sorted(migrator.heads())),
+            )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[dict]) -> str | None:
+    for attempt in range(settings.lock_retries + 1):
+        started = time.perf_counter()
+        try:
+            migrator.upgrade(revision)
+        except DBAPIError as exc:
+            lock_wait = getattr(exc.orig, "pgcode", None) == "55P03"  # lock_not_available
+            if lock_wait and attempt < settings.lock_retries:
+                time.sleep(min(2**attempt, 30))
+                continue
+            reason = describe_db_error(exc)
+            return f"{reason} (after {attempt + 1} attempts)" if lock_wait else reason
+        except Exception as exc:  # the revision's own code
+            return f"{type(exc).__name__}: {exc}"
+        applied.append(
+            {
+                "revision": revision.revision,
+                "seconds": round(time.perf_counter() - started, 3),
+                "attempts": attempt + 1,
+            }
+        )
+        return None
+    return None
+
+
+def _roll_back(migrator: Migrator, project: Project, plan: Plan, applied: list[dict]) -> str:
+    by_id = {r.revision: r for r in plan.pending}
+    try:
+        for step in reversed(applied):
+            migrator.downgrade(by_id[step["revision"]])
+    except Exception as exc:
+        return (
+            f"; rolling back failed too ({type(exc).__name__}: {exc}); the database is at "
+            f"{', '.join(sorted(migrator.heads()))}: restore the backup"
+        )
+    return f"; rolled back to the starting revision {', '.join(plan.current) or 'base'}"
+
+
+def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Outcome) -> Outcome:
+    if set(outcome.at_revision) != set(plan.target):
+        outcome.ok = False
+        outcome.message += f"; but the database is at {outcome.at_revision}, not {plan.target}"
+        return outcome
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.connect() as connection:
+        live = catalog.snapshot(connection)
+    engine.dispose()
+    differences = catalog.diff(_schema_at(project, scratch, plan.target), live)
+    if differences:
+        outcome.ok = False
+        outcome.message += "; but the schema differs from the target's: " + "; ".join(differences[:10])
+    return outcome
+
+
+def _poll_health(settings: Settings, target: tuple[str, ...]) -> str | None:
+    """None when the health URL answers 200 with the target revision in time, else why not."""
+    if not settings.health_url:
+        return None
+    deadline = time.monotonic() + settings.health_timeout_seconds
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(settings.health_url, timeout=5) as response:  # noqa: S310
+                body = json.loads(response.read() or b"{}")
+                revision = str((body.get("database") or {}).get("revision") or "")
+                if response.status == 200 and set(revision.split(",")) == set(target):
+                    return None
+                last = f"{response.status} at revision {revision or 'unknown'}"
+        except Exception as exc:  # HTTP errors, refused connections: keep polling
+            last = getattr(exc, "code", None) and f"HTTP {exc.code}" or type(exc).__name__
+        time.sleep(1)
+    return (
+        f"the health check {settings.health_url} did not answer 200 with the target revision "
+        f"within {settings.health_timeout_seconds:g}s (last: {last}); the migration stays applied"
+    )
+
+
+def _record(connection: Connection, started, plan: Plan, outcome: Outcome, target: str) -> None:
+    connection.execute(text(HISTORY_DDL))
+    connection.execute(
+        text("""INSERT INTO mks_db.deploy_history (started_at, finished_at, revision_from, revision_to,
+                target, outcome, steps, backup_file, backup_sha256, git_commit, actor, message)
+                VALUES (:started, now(), :frm, :to, :target, :outcome, CAST(:steps AS jsonb), :file,
+                :sha, :commit, :actor, :message)"""),
+        {
+            "started": started,
+            "frm": ",".join(plan.current) or None,
+            "to": ",".join(outcome.at_revision) or None,
+            "target": target,
+            "outcome": "success" if outcome.ok else "failure",
+            "steps": json.dumps(outcome.applied),
+            "file": outcome.backup.path if outcome.backup else None,
+            "sha": outcome.backup.sha256 if outcome.backup else None,
+            "commit": _git_commit(),
+            "actor": os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
+            "message": outcome.message,
+        },
+    )
+
+
+def _git_commit() -> str | None:
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or None
