@@ -1,0 +1,290 @@
+"""mks-db deploy against a real "production" database: failures leave it at the last revision
+that committed (or roll back), locks are bounded, nothing runs without a verified backup, and
+every run is recorded. Real PostgreSQL and real pg_dump, nothing mocked."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from alembic_cases import Rev, make_project
+from mks_db.cli import main
+from mks_db.deploy import LOCK_KEY, DeployRefused, Settings, deploy
+from mks_db.project import load_project
+
+A1 = Rev(
+    "a1",
+    None,
+    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+    '                sa.Column("email", sa.String(100), nullable=False))',
+    'op.drop_table("account")',
+)
+B2 = Rev(
+    "b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', 'op.drop_column("account", "age")'
+)
+C3 = Rev(
+    "c3",
+    "b2",
+    'op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))',
+    'op.drop_table("audit")',
+)
+D4_FAILS = Rev(
+    "d4",
+    "c3",
+    'op.execute("ALTER TABLE account ADD COLUMN city text")\nop.execute("SELECT 1/0")',
+    'op.drop_column("account", "city")',
+)
+D4 = Rev(
+    "d4", "c3", 'op.add_column("account", sa.Column("city", sa.Text))', 'op.drop_column("account", "city")'
+)
+
+
+def sql(url, statement):
+    engine = create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        result = connection.execute(text(statement))
+        rows = result.all() if result.returns_rows else None
+    engine.dispose()
+    return rows
+
+
+@pytest.fixture
+def production(tmp_path, scratch_url):
+    """A project with revisions a1..d4 and a database at a1 holding 50 accounts."""
+
+    def build(last=D4):
+        ini = make_project(tmp_path / "project", [A1, B2, C3, last])
+        project = load_project(ini)
+        from mks_db.migrate import Migrator
+
+        with Migrator(project, scratch_url) as migrator:
+            migrator.upgrade(project.revision("a1"))
+        sql(scratch_url, "INSERT INTO account (email) SELECT 'u' || g || '@x' FROM generate_series(1, 50) g")
+        return project
+
+    return build
+
+
+def fingerprint(url):
+    return sql(url, "SELECT count(*), md5(string_agg(email, ',' ORDER BY id)) FROM account")[0]
+
+
+def revision(url):
+    return sql(url, "SELECT version_num FROM alembic_version")
+
+
+def settings(tmp_path, **kw):
+    return Settings(backup_dir=str(tmp_path / "backups"), lock_wait_seconds=1, **kw)
+
+
+def test_a_failing_third_revision_leaves_the_second_applied_and_the_rows_intact(
+    production, scratch_url, pg_server, tmp_path
+):
+    project = production(D4_FAILS)
+    before = fingerprint(scratch_url)
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    assert not outcome.ok
+    assert "revision d4 failed: division by zero" in outcome.message
+    assert "the database is at c3" in outcome.message
+    assert revision(scratch_url) == [("c3",)]
+    assert fingerprint(scratch_url) == before
+    assert [s["revision"] for s in outcome.applied] == ["b2", "c3"]
+    assert outcome.backup and (tmp_path / "backups").is_dir()
+    history = sql(scratch_url, "SELECT outcome, revision_from, revision_to FROM mks_db.deploy_history")
+    assert history == [("failure", "a1", "c3")]
+
+
+def test_on_failure_rollback_returns_to_the_starting_revision(production, scratch_url, pg_server, tmp_path):
+    project = production(D4_FAILS)
+    before = fingerprint(scratch_url)
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path, on_failure="rollback"))
+    assert not outcome.ok
+    assert "rolled back to the starting revision a1" in outcome.message
+    assert revision(scratch_url) == [("a1",)]
+    assert fingerprint(scratch_url) == before
+
+
+def test_a_second_deploy_waits_a_bounded_time_and_changes_nothing(
+    production, scratch_url, pg_server, tmp_path
+):
+    project = production()
+    holder = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT").connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+    try:
+        with pytest.raises(DeployRefused, match="another deploy holds the lock"):
+            deploy(project, scratch_url, pg_server, settings(tmp_path))
+    finally:
+        holder.close()
+    assert revision(scratch_url) == [("a1",)]
+    assert not (tmp_path / "backups").exists()
+
+
+def test_a_lock_held_by_a_long_transaction_times_out_is_retried_then_fails_cleanly(
+    production, scratch_url, pg_server, tmp_path
+):
+    project = production()
+    reader = create_engine(scratch_url, poolclass=NullPool).connect()
+    reader.execute(text("SELECT count(*) FROM account"))  # an open transaction holding ACCESS SHARE
+    try:
+        outcome = deploy(
+            project, scratch_url, pg_server, settings(tmp_path, lock_timeout="300ms", lock_retries=1)
+        )
+    finally:
+        reader.close()
+    assert not outcome.ok
+    assert "lock timeout" in outcome.message and "after 2 attempts" in outcome.message
+    assert revision(scratch_url) == [("a1",)]
+
+
+def test_a_failing_backup_stops_the_deploy_before_any_ddl(production, scratch_url, pg_server, tmp_path):
+    project = production()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(Exception, match="cannot create the backup directory"):
+        deploy(project, scratch_url, pg_server, Settings(backup_dir=str(blocker / "dir")))
+    assert revision(scratch_url) == [("a1",)]
+
+
+def test_a_schema_changed_by_hand_is_refused(production, scratch_url, pg_server, tmp_path):
+    project = production()
+    sql(scratch_url, "ALTER TABLE account ADD COLUMN hotfix text")
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    assert not outcome.ok and "schema drift: + column public.account.hotfix" in outcome.message
+    assert revision(scratch_url) == [("a1",)]
+
+
+def test_dry_run_plans_and_changes_nothing(production, scratch_url, pg_server, tmp_path):
+    project = production()
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path), dry_run=True)
+    assert outcome.ok and [r.revision for r in outcome.plan.pending] == ["b2", "c3", "d4"]
+    assert revision(scratch_url) == [("a1",)]
+    assert not (tmp_path / "backups").exists()
+
+
+def test_a_successful_deploy_reaches_head_and_records_the_run(production, scratch_url, pg_server, tmp_path):
+    project = production()
+    before = fingerprint(scratch_url)
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    assert outcome.ok, outcome.message
+    assert revision(scratch_url) == [("d4",)]
+    assert fingerprint(scratch_url) == before
+    [(result, steps, sha)] = sql(
+        scratch_url, "SELECT outcome, steps, backup_sha256 FROM mks_db.deploy_history"
+    )
+    assert result == "success" and [s["revision"] for s in steps] == ["b2", "c3", "d4"]
+    assert sha == outcome.backup.sha256
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+    revision = "d4"
+
+    def do_GET(self):  # noqa: N802 - the handler API
+        body = json.dumps({"database": {"revision": self.revision}}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def health_server():
+    servers = []
+
+    def start(status):
+        handler = type("H", (Health,), {"status": status})
+        server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/api/v1/health"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(("status", "ok"), [(200, True), (503, False)])
+def test_the_health_check_decides_the_verdict_and_the_migration_stays(
+    production, scratch_url, pg_server, tmp_path, health_server, status, ok
+):
+    project = production()
+    url = health_server(status)
+    outcome = deploy(
+        project, scratch_url, pg_server, settings(tmp_path, health_url=url, health_timeout_seconds=2)
+    )
+    assert outcome.ok is ok
+    assert revision(scratch_url) == [("d4",)]
+    if not ok:
+        assert "did not answer 200 with the target revision" in outcome.message
+        assert "the migration stays applied" in outcome.message
+
+
+def test_deploy_from_the_command_line_prints_steps_and_never_the_password(
+    production, scratch_url, server_url, tmp_path, capsys
+):
+    project = production()
+    plain = scratch_url.render_as_string(hide_password=False)
+    code = main(
+        [
+            "deploy",
+            "-c",
+            str(project.ini),
+            "--database-url",
+            plain,
+            "--scratch-url",
+            server_url,
+            "--backup-dir",
+            str(tmp_path / "b"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "b2: applied in" in out and "deploy: applied 3 revisions" in out
+
+
+def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_deploy_finishes(
+    production, scratch_url, pg_server, tmp_path
+):
+    slow = Rev(
+        "d4",
+        "c3",
+        'op.add_column("account", sa.Column("city", sa.Text))\nop.execute("SELECT pg_sleep(3)")',
+        'op.drop_column("account", "city")',
+    )
+    project = production(slow)
+    before = fingerprint(scratch_url)
+    killer_engine = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+    def kill_the_sleeper():
+        with killer_engine.connect() as killer:
+            for _ in range(100):
+                killed = killer.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE 'SELECT pg_sleep(3)%' AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+                if killed:
+                    return
+                threading.Event().wait(0.1)
+
+    killer = threading.Thread(target=kill_the_sleeper)
+    killer.start()
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    killer.join()
+    killer_engine.dispose()
+    assert not outcome.ok
+    assert "revision d4 failed" in outcome.message and "the database is at c3" in outcome.message
+    assert revision(scratch_url) == [("c3",)]
+    assert fingerprint(scratch_url) == before
+    again = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    assert again.ok, again.message
+    assert revision(scratch_url) == [("d4",)]
