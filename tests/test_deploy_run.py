@@ -288,3 +288,18 @@ def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_de
     again = deploy(project, scratch_url, pg_server, settings(tmp_path))
     assert again.ok, again.message
     assert revision(scratch_url) == [("d4",)]
+
+
+def test_dry_run_from_the_command_line_prints_the_sql_it_would_run(
+    production, scratch_url, server_url, capsys
+):
+    project = production()
+    plain = scratch_url.render_as_string(hide_password=False)
+    code = main(
+        ["deploy", "--dry-run", "-c", str(project.ini), "--database-url", plain, "--scratch-url", server_url]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ALTER TABLE account ADD COLUMN age INTEGER" in out
+    assert "deploy: dry run: nothing changed" in out
+    assert revision(scratch_url) == [("a1",)]

@@ -177,6 +177,8 @@ def plan_text(plan: Any) -> str:
     elif plan.ok:
         lines.append("nothing to apply: the database is at the target")
     lines += [f"REFUSED: {problem}" for problem in plan.problems]
+    for revision in plan.pending:  # the SQL that would run, as rendered offline
+        lines += ["", f"-- {revision.revision}: {revision.doc}", plan.sql.get(revision.revision, "").rstrip()]
     lines.append("plan: ok" if plan.ok else "plan: must not be applied")
     return "\n".join(lines) + "\n"
 
