@@ -303,3 +303,39 @@ def test_dry_run_from_the_command_line_prints_the_sql_it_would_run(
     assert "ALTER TABLE account ADD COLUMN age INTEGER" in out
     assert "deploy: dry run: nothing changed" in out
     assert revision(scratch_url) == [("a1",)]
+
+
+def test_while_the_deploy_waits_for_a_lock_other_sessions_wait_no_longer_than_lock_timeout(
+    production, scratch_url, pg_server, tmp_path
+):
+    import time
+
+    project = production()
+    holder = create_engine(scratch_url, poolclass=NullPool).connect()
+    holder.execute(text("SELECT count(*) FROM account"))  # a long transaction: ACCESS SHARE held
+    waits: list[float] = []
+    done = threading.Event()
+
+    def application():  # reads behind the deploy's queued ACCESS EXCLUSIVE request
+        engine = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("SET statement_timeout = '10s'"))
+            while not done.is_set():
+                started = time.monotonic()
+                connection.execute(text("SELECT count(*) FROM account"))
+                waits.append(time.monotonic() - started)
+                time.sleep(0.05)
+        engine.dispose()
+
+    reader = threading.Thread(target=application)
+    reader.start()
+    try:
+        outcome = deploy(
+            project, scratch_url, pg_server, settings(tmp_path, lock_timeout="500ms", lock_retries=2)
+        )
+    finally:
+        done.set()
+        reader.join()
+        holder.close()
+    assert not outcome.ok and "lock timeout" in outcome.message
+    assert waits and max(waits) < 2.0, f"the application waited {max(waits):.2f}s"

@@ -159,10 +159,10 @@ def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcom
     applied: list[dict] = []
     try:
         with Migrator(project, url) as migrator:
-            with migrator.idle() as connection:
-                connection.execute(text(f"SET lock_timeout = '{settings.lock_timeout}'"))
-                connection.execute(text(f"SET statement_timeout = '{settings.statement_timeout}'"))
-                connection.commit()
+            migrator.session_settings = {
+                "lock_timeout": settings.lock_timeout,
+                "statement_timeout": settings.statement_timeout,
+            }
             for revision in plan.pending:
                 error = _apply_one(migrator, revision, settings, applied)
                 if error:

@@ -45,6 +45,8 @@ class Migrator:
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current = 0  # index of the step running (or failed) in the last run_steps
         self.shares_connection = False  # env.py runs migrations on self.connection
+        # Session settings applied after env.py's own, so they win (the deploy's timeouts).
+        self.session_settings: dict[str, str] = {}
         self._plain_url = url.render_as_string(hide_password=False)
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
@@ -101,6 +103,7 @@ class Migrator:
 
         def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
             context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, record_writes)
+            _apply_settings(context.connection, self.session_settings)
             batched = context.connection is self.connection and bool(
                 context.opts.get("transaction_per_migration")
             )
@@ -158,6 +161,16 @@ class Migrator:
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
         ):
             script.run_env()
+
+
+def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> None:
+    if not settings or connection is None:
+        return
+    outside = not connection.in_transaction()
+    for name, value in settings.items():
+        connection.execute(text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value})
+    if outside:  # a session setting: leave the connection as env.py handed it over
+        connection.commit()
 
 
 @contextlib.contextmanager
