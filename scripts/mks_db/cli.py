@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scratch-url",
         metavar="URL",
         help="a server for the scratch database the expected schema is rebuilt in "
-        "(default: the embedded server; never the target's server unless named here)",
+        "(default: $MKS_DB_SCRATCH_URL, else the embedded server; never the target's server "
+        "unless named here)",
     )
     deploy_parser = commands.add_parser(
         "deploy",
@@ -180,7 +181,7 @@ def _target_url(args: argparse.Namespace) -> URL:
 def run_plan(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config)
     url = _target_url(args)
-    with open_server(args.scratch_url) as scratch:
+    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
         plan = make_plan(project, url, scratch, args.to)
     report.plan = plan
     report.revisions = len(plan.pending)
@@ -214,7 +215,7 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config)
     url = _target_url(args)
-    with open_server(args.scratch_url) as scratch:
+    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
         outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
         report.plan = outcome.plan
