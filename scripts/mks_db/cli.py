@@ -23,6 +23,10 @@ from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
 from mks_db.immutability import check_behind_base, check_immutability
 from mks_db.lint import lint
+from mks_db.locks import Settings as LockSettings
+from mks_db.locks import analyse
+from mks_db.locks import findings as lock_findings
+from mks_db.locks import table as lock_table
 from mks_db.migrate import Migrator
 from mks_db.options import load_options
 from mks_db.plan import make_plan
@@ -83,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, selection],
         help="render each revision's upgrade and downgrade SQL (offline) into files",
     )
+    locks_parser = commands.add_parser(
+        "locks",
+        parents=[common, database, selection],
+        help="measure each revision's locks, rewrites and time on tables holding N rows",
+    )
+    locks_parser.add_argument("--rows", type=int, metavar="N", help="rows per touched table (default 100000)")
     hook = commands.add_parser(
         "hook",
         parents=[common],
@@ -322,7 +332,38 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
         roundtrip(project, server, report, at_head=at_head)
     walked = report.revisions
     run_lint(args, report)
+    if args.since or args.revision:  # the new revisions' locks (all of them would take long)
+        run_locks(args, report)
     report.revisions = walked
+
+
+def lock_settings(args: argparse.Namespace) -> LockSettings:
+    """[tool.mks-db.locks] (rows, budget-seconds, rewrite-rows, production-rows), then flags."""
+    configured = dict(args.options.get("locks", {}))
+    settings = LockSettings(
+        rows=int(configured.pop("rows", 100_000)),
+        budget_seconds=float(configured.pop("budget-seconds", 2.0)),
+        rewrite_rows=int(configured.pop("rewrite-rows", 1_000_000)),
+        production_rows={k: int(v) for k, v in configured.pop("production-rows", {}).items()},
+    )
+    if configured:
+        raise ConfigurationError(f"unknown [tool.mks-db.locks] setting {', '.join(configured)}")
+    if getattr(args, "rows", None):
+        settings.rows = args.rows
+    return settings
+
+
+def run_locks(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    revisions = choose_revisions(project, args.since, args.revision, args.all)
+    settings = lock_settings(args)
+    report.revisions = report.revisions or len(revisions)
+    if not revisions:
+        return
+    with _server(args) as live:
+        measured = analyse(project, live, revisions, settings)
+    report.findings += lock_findings(project, measured, settings)
+    report.extra_markdown = lock_table(measured, settings)
 
 
 def run_hook(args: argparse.Namespace, report: Report) -> None:
@@ -350,6 +391,7 @@ COMMANDS = {
     "sql": run_sql,
     "lint": run_lint,
     "hook": run_hook,
+    "locks": run_locks,
     "plan": run_plan,
     "deploy": run_deploy,
     "backup": run_backup,

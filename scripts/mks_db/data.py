@@ -230,15 +230,32 @@ def _parents_first(tables: dict[int, Table]) -> list[Table]:
     return ordered
 
 
-def _fill_table(connection: Connection, table: Table, rows: int) -> str | None:
-    """Try the three strategies in turn, each in a savepoint; None when one worked."""
+def bulk_fill(connection: Connection, oids: Iterable[int], rows: int) -> list[str]:
+    """Add ``rows`` generated rows to each table of ``oids`` (after ``Rows.fill``: their parents
+    hold rows), in one ``INSERT ... SELECT generate_series`` each, and commit."""
+    tables = read_tables(connection, oids)
+    problems = []
+    for table in _parents_first(tables):
+        error = _fill_table(connection, table, rows, first=1_000)
+        if error:
+            problems.append(f"could not generate {rows} rows for {table.name}: {error}")
+    connection.commit()
+    return problems
+
+
+def _fill_table(connection: Connection, table: Table, rows: int, first: int = 1) -> str | None:
+    """Try the three strategies in turn, each in a savepoint; None when one worked.
+
+    Row numbers start at ``first``, so a second fill does not collide with the first's
+    unique values."""
     last_error = None
     for strategy in ("all", "no-defaults", "required"):
         columns = [c for c in table.columns.values() if _include(c, strategy)]
         names = ", ".join(c.name for c in columns)
         values = ", ".join(_value(c) for c in columns)
         sql = (
-            f"INSERT INTO {table.name} ({names}) SELECT {values} FROM generate_series(1, {rows}) g"
+            f"INSERT INTO {table.name} ({names}) SELECT {values} "
+            f"FROM generate_series({first}, {first + rows - 1}) g"
             if columns
             else f"INSERT INTO {table.name} SELECT FROM generate_series(1, {rows})"
         )
@@ -265,8 +282,9 @@ def _value(column: Column) -> str:
     if column.references:
         parent, key = column.references
         return (
+            # among the parent's first 100 rows: a bounded offset keeps large fills linear
             f"(SELECT {key} FROM {parent} ORDER BY {key} "
-            f"OFFSET ((g - 1) % greatest((SELECT count(*) FROM {parent}), 1)) LIMIT 1)"
+            f"OFFSET ((g - 1) % least(greatest((SELECT count(*) FROM {parent}), 1), 100)) LIMIT 1)"
         )
     if column.category == "A" and column.elem_type:
         element = _scalar(

@@ -45,6 +45,7 @@ class Migrator:
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current = 0  # index of the step running (or failed) in the last run_steps
         self.shares_connection = False  # env.py runs migrations on self.connection
+        self.extra_callbacks: tuple = ()  # more on_version_apply callbacks (the lock analysis)
         # Session settings applied after env.py's own, so they win (the deploy's timeouts).
         self.session_settings: dict[str, str] = {}
         self._plain_url = url.render_as_string(hide_password=False)
@@ -102,7 +103,11 @@ class Migrator:
             self.written |= {int(oid) for (oid,) in rows}
 
         def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
-            context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, record_writes)
+            context.on_version_apply_callbacks = (
+                *context.on_version_apply_callbacks,
+                record_writes,
+                *self.extra_callbacks,
+            )
             _apply_settings(context.connection, self.session_settings)
             batched = context.connection is self.connection and bool(
                 context.opts.get("transaction_per_migration")

@@ -16,6 +16,7 @@ KNOWN = {
     "format": "the default report format: human, json or github",
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
+    "locks": "a table of lock-analysis settings (rows, budget-seconds, rewrite-rows, production-rows)",
 }
 
 

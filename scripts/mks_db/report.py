@@ -39,6 +39,7 @@ class Report:
     plan: Any = None  # mks_db.plan.Plan, for `mks-db plan`
     lines: list[str] = field(default_factory=list)  # what backup/restore did
     failed: bool = False  # set by commands whose verdict is not a finding
+    extra_markdown: str = ""  # more for the step summary (the locks table)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +105,8 @@ def human(report: Report, colour: bool = False) -> str:
         return f"\033[{code}m{text}\033[0m" if colour else text
 
     lines = []
+    if report.extra_markdown:
+        lines.append(report.extra_markdown.rstrip())
     for step in report.steps:
         mark = paint("ok", "32") if step.ok else paint("FAILED", "31")
         lines.append(f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}")
@@ -146,6 +149,8 @@ def markdown(report: Report) -> str:
             message = f.message.replace("|", "\\|").replace("\n", "<br>")
             lines.append(f"| {f.severity} | {f.check} | {f.revision or ''} | {message} |")
         lines.append("")
+    if report.extra_markdown:
+        lines += [report.extra_markdown, ""]
     return "\n".join(lines) + "\n"
 
 

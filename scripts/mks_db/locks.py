@@ -1,0 +1,299 @@
+"""``mks-db locks``: what each revision really locks, rewrites and costs on tables that hold data.
+
+For each chosen revision R, in a scratch database at R's parents: R is first applied to empty
+tables to learn which existing relations it touches; then, in a fresh scratch database, those
+tables are filled (a few rows everywhere, N rows in the touched tables, one
+``INSERT ... SELECT generate_series`` each) and R is applied while a second connection polls
+``pg_locks`` for the migration's backend, and, inside the migration's own transaction, its
+locks are read once more before commit. Relation file nodes before and after tell a rewrite.
+The same is done at N/10 rows, and the two times give the trend used to estimate the time at
+production's row counts.
+
+Findings (check ``locks``): an error when a lock that blocks writes (SHARE or stronger) or
+reads (ACCESS EXCLUSIVE) on a pre-existing table would be held longer than the budget at
+production's row count, or when a table with more than the rewrite limit of rows is rewritten;
+a warning for any other lock that blocks writes or reads (ACCESS EXCLUSIVE included) on a
+pre-existing table. Each names the table, the lock, the measured time and the safe pattern.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alembic.script import Script
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from mks_db import catalog, data
+from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.migrate import Migrator
+from mks_db.project import Project
+from mks_db.server import Server, scratch_database
+
+# PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
+MODES = [
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+]
+BLOCKS = {
+    "ShareLock": "writes",
+    "ShareRowExclusiveLock": "writes",
+    "ExclusiveLock": "writes",
+    "AccessExclusiveLock": "reads and writes",
+}
+SAFE_PATTERN = {
+    "index": "build the index with CREATE INDEX CONCURRENTLY in an autocommit block, alone in its revision",
+    "constraint": "add the constraint NOT VALID, then VALIDATE CONSTRAINT in a later revision",
+    "type": "add a new column, backfill it in batches, then switch over in a later revision",
+    "default": "add the column nullable, backfill in batches, then add NOT NULL via a NOT VALID check",
+}
+
+
+@dataclass
+class Settings:
+    rows: int = 100_000
+    budget_seconds: float = 2.0
+    rewrite_rows: int = 1_000_000
+    production_rows: dict[str, int] = field(default_factory=dict)  # table -> rows in production
+
+
+@dataclass
+class TableLocks:
+    table: str
+    mode: str
+    rewritten: bool
+
+
+@dataclass
+class Measurement:
+    revision: Script
+    seconds: float
+    seconds_small: float
+    tables: list[TableLocks]
+
+
+def _strongest(modes: set[str]) -> str:
+    return max(modes, key=MODES.index)
+
+
+def analyse(
+    project: Project, server: Server, revisions: list[Script], settings: Settings
+) -> list[Measurement]:
+    return [_measure(project, server, r, settings) for r in revisions]
+
+
+def _parents(project: Project, revision: Script) -> list[Script]:
+    wanted = {
+        r.revision
+        for head in revision._all_down_revisions
+        for r in project.script.iterate_revisions(head, "base")
+    }
+    return [r for r in project.revisions_in_order() if r.revision in wanted]
+
+
+def _touched(project: Project, server: Server, revision: Script, parents: list[Script]) -> set[str]:
+    """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
+    with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
+        migrator.run_steps([migrator.step("upgrade", r) for r in parents])
+        with migrator.idle() as connection:
+            before = {t.oid: t.name for t in data.read_tables(connection).values()}
+            tracker = catalog.Tracker(connection)
+        migrator.upgrade(revision)
+        with migrator.idle():
+            changed = tracker.refresh() | migrator.written
+    return {before[oid] for oid in changed if oid in before}
+
+
+def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
+    parents = _parents(project, revision)
+    touched = _touched(project, server, revision, parents)
+    seconds, locks = _run(project, server, revision, parents, touched, settings.rows)
+    small, _ = _run(project, server, revision, parents, touched, max(settings.rows // 10, 1))
+    return Measurement(revision, seconds, small, locks)
+
+
+def _run(project, server, revision, parents, touched: set[str], rows: int):
+    with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
+        migrator.run_steps([migrator.step("upgrade", r) for r in parents])
+        with migrator.idle() as connection:
+            tables = data.read_tables(connection)
+            data.Rows(connection).fill()
+            data.bulk_fill(connection, [t.oid for t in tables.values() if t.name in touched], rows)
+            nodes = _filenodes(connection)
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            connection.execute(text("ANALYZE"))
+            connection.commit()
+        seen: dict[int, set[str]] = {}
+        stop = threading.Event()
+        poller = threading.Thread(target=_poll, args=(url, pid, seen, stop))
+        poller.start()
+
+        held = [0.0]
+
+        def inside(ctx, **kwargs):  # before commit: every lock the transaction holds, and since when
+            for oid, mode in ctx.connection.execute(text(_LOCKS_SQL), {"pid": pid}):
+                seen.setdefault(int(oid), set()).add(mode)
+            held[0] = max(held[0], ctx.connection.execute(text(_HELD_SQL), {"pid": pid}).scalar() or 0.0)
+
+        migrator.extra_callbacks = (inside,)
+        started = time.perf_counter()
+        try:
+            migrator.upgrade(revision)
+        finally:
+            elapsed = time.perf_counter() - started
+            stop.set()
+            poller.join()
+            migrator.extra_callbacks = ()
+        with migrator.idle() as connection:
+            after = _filenodes(connection)
+    results = []
+    for oid, (name, node, kind, _) in nodes.items():
+        if kind != "r" or oid not in seen or name.endswith(f".{catalog.VERSION_TABLE}"):
+            continue
+        rewritten = after.get(oid, (None, node))[1] != node or any(
+            after.get(i, (None, n))[1] != n for i, (_, n, k, t) in nodes.items() if k == "i" and t == oid
+        )
+        results.append(TableLocks(name, _strongest(seen[oid]), rewritten))
+    # Transactional DDL holds its locks for the whole transaction: its duration is the time the
+    # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
+    # no such transaction: their wall time is used.
+    return (held[0] or elapsed), results
+
+
+_HELD_SQL = """
+SELECT extract(epoch FROM clock_timestamp() - xact_start)::float
+FROM pg_stat_activity WHERE pid = :pid
+"""
+
+_LOCKS_SQL = """
+SELECT relation, mode FROM pg_locks
+WHERE pid = :pid AND locktype = 'relation' AND granted AND relation IS NOT NULL
+"""
+
+
+def _poll(url: URL, pid: int, seen: dict[int, set[str]], stop: threading.Event) -> None:
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        while not stop.is_set():
+            for oid, mode in connection.execute(text(_LOCKS_SQL), {"pid": pid}):
+                seen.setdefault(int(oid), set()).add(mode)
+            time.sleep(0.005)
+    engine.dispose()
+
+
+def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
+    """oid -> (name, relfilenode, relkind, table oid for indexes) of user tables and indexes."""
+    rows = connection.execute(
+        text("""
+        SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relfilenode,
+               c.relkind, coalesce(x.indrelid, 0)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_index x ON x.indexrelid = c.oid
+        WHERE c.relkind IN ('r', 'i') AND n.nspname NOT LIKE 'pg\\_%'
+          AND n.nspname <> 'information_schema'
+    """)
+    )
+    return {int(oid): (name, int(node), kind, int(table)) for oid, name, node, kind, table in rows}
+
+
+def findings(project: Project, measurements: list[Measurement], settings: Settings) -> list[Finding]:
+    out = []
+    for m in measurements:
+        growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
+        for t in m.tables:
+            blocks = BLOCKS.get(t.mode)
+            production = settings.production_rows.get(t.table, settings.rows)
+            estimate = _estimate(m, settings.rows, production)
+            hint = _hint(m.revision, t)
+            base = (
+                f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
+                f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
+                f"{settings.rows:,} rows ({m.seconds_small:.2f}s at {settings.rows // 10:,}, "
+                f"x{growth:.1f}), about {estimate:.1f}s at {production:,} rows"
+            )
+            if t.rewritten:
+                base += "; the table is rewritten"
+            if blocks and estimate > settings.budget_seconds:
+                out.append(
+                    _finding(
+                        project, m, ERROR, f"{base}: over the {settings.budget_seconds:g}s budget; {hint}"
+                    )
+                )
+            elif t.rewritten and production > settings.rewrite_rows:
+                out.append(
+                    _finding(
+                        project,
+                        m,
+                        ERROR,
+                        f"{base}: rewrites more than {settings.rewrite_rows:,} rows; {hint}",
+                    )
+                )
+            elif blocks:  # within budget, still worth knowing: it blocks the application
+                out.append(_finding(project, m, WARNING, f"{base}; {hint}"))
+    return out
+
+
+def _estimate(m: Measurement, rows: int, production: int) -> float:
+    """The time at ``production`` rows, extrapolated along the line through the two
+    measurements; constant when ten times the rows did not add half the time (metadata-only
+    work, whose differences are noise)."""
+    if production <= rows or m.seconds < 1.5 * m.seconds_small:
+        return m.seconds
+    per_row = (m.seconds - m.seconds_small) / (rows - rows // 10)
+    return m.seconds + per_row * (production - rows)
+
+
+def _finding(project: Project, m: Measurement, severity: str, message: str) -> Finding:
+    return Finding("locks", severity, m.revision.revision, message, project.relpath(m.revision.path))
+
+
+def _mode_name(mode: str) -> str:
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+def _hint(revision: Script, lock: TableLocks) -> str:
+    source = Path(revision.path).read_text(encoding="utf-8").lower()
+    if "foreign" in source or "constraint" in source:
+        pattern = SAFE_PATTERN["constraint"]
+    elif "index" in source and lock.mode in ("ShareLock", "ShareRowExclusiveLock"):
+        pattern = SAFE_PATTERN["index"]
+    elif lock.rewritten:
+        pattern = SAFE_PATTERN["type"]
+    elif "nullable=false" in source:
+        pattern = SAFE_PATTERN["default"]
+    else:
+        pattern = (
+            "a metadata-only change: keep lock_timeout set (env.py does) so it fails fast "
+            "instead of queueing behind a long transaction"
+        )
+    return "safe pattern: " + pattern
+
+
+def table(measurements: list[Measurement], settings: Settings) -> str:
+    """The measurements as a Markdown table, for the workflow's step summary."""
+    lines = [
+        f"#### Locks and rewrites ({settings.rows:,} rows per touched table)",
+        "",
+        "| revision | table | strongest lock | blocks | rewritten | time | time at 1/10 |",
+        "| --- | --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for m in measurements:
+        for t in m.tables:
+            lines.append(
+                f"| {m.revision.revision} | {t.table} | {_mode_name(t.mode)} "
+                f"| {BLOCKS.get(t.mode, 'nothing')} "
+                f"| {'yes' if t.rewritten else 'no'} | {m.seconds:.2f}s | {m.seconds_small:.2f}s |"
+            )
+    return "\n".join(lines) + "\n"

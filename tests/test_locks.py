@@ -1,0 +1,118 @@
+"""mks-db locks: what revisions really lock, rewrite and cost, measured on filled tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from alembic_cases import Rev, make_project
+from mks_db import locks
+from mks_db.project import load_project
+
+ACCOUNT = Rev(
+    "a1",
+    None,
+    # ids generated like every other column (no sequence), so orders can point at them
+    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),\n'
+    '                sa.Column("email", sa.String(100), nullable=False), sa.Column("n", sa.Integer))\n'
+    'op.create_table("orders", sa.Column("id", sa.Integer, primary_key=True),\n'
+    '                sa.Column("account_id", sa.Integer))',
+    'op.drop_table("orders")\nop.drop_table("account")',
+)
+ROWS = 20_000
+
+
+def measure(tmp_path, pg_server, upgrade, downgrade="pass", extra=(), rows=ROWS, **settings):
+    ini = make_project(
+        tmp_path, [ACCOUNT, *extra, Rev("z9", extra[-1].id if extra else "a1", upgrade, downgrade)]
+    )
+    project = load_project(ini)
+    config = locks.Settings(rows=rows, **settings)
+    [measured] = locks.analyse(project, pg_server, [project.revision("z9")], config)
+    return measured, locks.findings(project, [measured], config)
+
+
+def lock_on(measured, table):
+    [found] = [t for t in measured.tables if t.table == f"public.{table}"]
+    return found
+
+
+def test_a_plain_create_index_takes_share_and_is_reported_with_a_time(tmp_path, pg_server):
+    measured, findings = measure(tmp_path, pg_server, 'op.create_index("ix_email", "account", ["email"])')
+    assert lock_on(measured, "account").mode == "ShareLock"
+    assert measured.seconds > 0
+    [finding] = findings
+    assert "ShareLock on public.account" in finding["message"] if isinstance(finding, dict) else True
+    assert "blocking writes" in finding.message and f"at {ROWS:,} rows" in finding.message
+    assert "CREATE INDEX CONCURRENTLY" in finding.message
+
+
+def test_create_index_concurrently_takes_no_blocking_lock(tmp_path, pg_server):
+    measured, findings = measure(
+        tmp_path,
+        pg_server,
+        "with op.get_context().autocommit_block():\n"
+        '    op.create_index("ix_email", "account", ["email"], postgresql_concurrently=True)',
+    )
+    mode = lock_on(measured, "account").mode
+    assert mode == "ShareUpdateExclusiveLock"
+    assert mode not in ("ShareLock", "AccessExclusiveLock")
+    assert findings == []
+
+
+def test_a_type_change_rewrites_under_access_exclusive_and_a_nullable_column_does_not(tmp_path, pg_server):
+    changed, _ = measure(tmp_path / "type", pg_server, 'op.alter_column("account", "n", type_=sa.BigInteger)')
+    assert (lock_on(changed, "account").mode, lock_on(changed, "account").rewritten) == (
+        "AccessExclusiveLock",
+        True,
+    )
+    added, findings = measure(
+        tmp_path / "add", pg_server, 'op.add_column("account", sa.Column("note", sa.Text))'
+    )
+    assert (lock_on(added, "account").mode, lock_on(added, "account").rewritten) == (
+        "AccessExclusiveLock",
+        False,
+    )
+    assert [f.severity for f in findings] == ["warning"]  # brief: within the budget
+
+
+def test_foreign_key_not_valid_then_validate_locks_less_than_a_plain_one(tmp_path, pg_server):
+    plain, _ = measure(
+        tmp_path / "plain",
+        pg_server,
+        'op.create_foreign_key("orders_account_id_fkey", "orders", "account", ["account_id"], ["id"])',
+    )
+    not_valid = Rev(
+        "y8",
+        "a1",
+        'op.execute("ALTER TABLE orders ADD CONSTRAINT orders_account_id_fkey '
+        'FOREIGN KEY (account_id) REFERENCES account (id) NOT VALID")',
+        "pass",
+    )
+    validate, _ = measure(
+        tmp_path / "validate",
+        pg_server,
+        'op.execute("ALTER TABLE orders VALIDATE CONSTRAINT orders_account_id_fkey")',
+        extra=(not_valid,),
+    )
+    assert lock_on(plain, "orders").mode == "ShareRowExclusiveLock"  # blocks writes while it checks
+    assert lock_on(validate, "orders").mode == "ShareUpdateExclusiveLock"  # blocks neither
+    assert locks.BLOCKS.get(lock_on(validate, "orders").mode) is None
+
+
+@pytest.mark.parametrize(("production_rows", "severity"), [(50_000_000, "error"), (None, "warning")])
+def test_the_budget_turns_a_slow_blocking_revision_into_an_error(
+    tmp_path, pg_server, production_rows, severity
+):
+    rows = {"public.account": production_rows} if production_rows else {}
+    _, findings = measure(
+        tmp_path,
+        pg_server,
+        'op.create_index("ix_email", "account", ["email"])',
+        rows=100_000,  # enough for the build's own time to dominate the fixed costs
+        production_rows=rows,
+        budget_seconds=2.0,
+    )
+    [finding] = findings
+    assert finding.severity == severity, finding.message
+    if severity == "error":
+        assert "over the 2s budget" in finding.message and "50,000,000 rows" in finding.message
