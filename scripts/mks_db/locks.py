@@ -167,7 +167,8 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
     # Transactional DDL holds its locks for the whole transaction: its duration is the time the
     # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
     # no such transaction: their wall time is used.
-    return (held[0] or elapsed), results
+    autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
+    return (elapsed if autocommit or not held[0] else held[0]), results
 
 
 _HELD_SQL = """
