@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check",
         parents=[common, database, selection],
-        help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, immutability",
+        help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
+        "--since the immutability of merged revisions and the new revisions' locks",
     )
     commands.add_parser(
         "sql",
