@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(
-        prog="mks-db", description="Prove Alembic migrations safe before they merge."
+        prog="mks-db",
+        description="Prove Alembic migrations safe before they merge; apply them to production safely.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
