@@ -20,8 +20,6 @@ of per-object hashes, so comparing two states costs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -301,11 +299,9 @@ def snapshot(connection: Connection) -> Snapshot:
     return result
 
 
-def _relation_rows(connection: Connection, oids: Iterable[int] | None = None) -> list:
-    if oids is None:
-        return connection.execute(text(_RELATION_SQL.format(only=""))).all()
-    statement = text(_RELATION_SQL.format(only="AND c.oid = ANY(CAST(:oids AS oid[]))"))
-    return connection.execute(statement, {"oids": sorted(oids)}).all()
+def _relation_rows(connection: Connection) -> list:
+    """Every relation's objects (the tracker re-reads some through a prepared statement)."""
+    return connection.execute(text(_RELATION_SQL.format(only=""))).all()
 
 
 def _global_rows(connection: Connection) -> Snapshot:

@@ -32,7 +32,7 @@ from mks_db import catalog
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
-from mks_db.plan import Plan, _schema_at, make_plan
+from mks_db.plan import Plan, _read_target, _schema_at, make_plan
 from mks_db.project import Project
 from mks_db.server import Server, describe_db_error
 
@@ -151,11 +151,10 @@ def _command(command: str | None, what: str) -> None:
 def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcome:
     """Apply the pending revisions one at a time; stop (or roll back) at the first failure."""
     options = f"-c lock_timeout={settings.lock_timeout} -c statement_timeout={settings.statement_timeout}"
-    saved = {k: os.environ.get(k) for k in ("PGOPTIONS", "MKS_LOCK_TIMEOUT", "MKS_STATEMENT_TIMEOUT")}
-    os.environ["PGOPTIONS"] = options  # every connection env.py opens gets the timeouts too
-    # ... and an env.py that sets its own (this repository's) reads these.
-    os.environ["MKS_LOCK_TIMEOUT"] = settings.lock_timeout
-    os.environ["MKS_STATEMENT_TIMEOUT"] = settings.statement_timeout
+    saved = os.environ.get("PGOPTIONS")
+    # For connections env.py opens itself; on the migrator's own connection the settings are
+    # applied after env.py's (Migrator.session_settings), so they win over an env.py's SET.
+    os.environ["PGOPTIONS"] = options
     applied: list[dict] = []
     try:
         with Migrator(project, url) as migrator:
@@ -187,11 +186,10 @@ def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcom
                 at_revision=tuple(sorted(migrator.heads())),
             )
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop("PGOPTIONS", None)
+        else:
+            os.environ["PGOPTIONS"] = saved
 
 
 def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[dict]) -> str | None:
@@ -237,10 +235,7 @@ def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Ou
         outcome.ok = False
         outcome.message += f"; but the database is at {outcome.at_revision}, not {plan.target}"
         return outcome
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.connect() as connection:
-        live = catalog.snapshot(connection)
-    engine.dispose()
+    live, _, _ = _read_target(url)
     differences = catalog.diff(_schema_at(project, scratch, plan.target), live)
     if differences:
         outcome.ok = False

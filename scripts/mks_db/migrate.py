@@ -24,7 +24,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
+from mks_db.catalog import Snapshot, snapshot
 from mks_db.project import Project
+from mks_db.server import Server, scratch_database
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
@@ -176,6 +178,14 @@ def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> 
         connection.execute(text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value})
     if outside:  # a session setting: leave the connection as env.py handed it over
         connection.commit()
+
+
+def replayed_snapshot(project: Project, server: Server, revisions: list[Script], label: str) -> Snapshot:
+    """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``."""
+    with scratch_database(server, label) as url, Migrator(project, url) as migrator:
+        migrator.run_steps([migrator.step("upgrade", r) for r in revisions])
+        with migrator.idle() as connection:
+            return snapshot(connection)
 
 
 @contextlib.contextmanager

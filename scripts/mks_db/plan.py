@@ -20,10 +20,10 @@ from sqlalchemy.pool import NullPool
 
 from mks_db import catalog
 from mks_db.errors import InfrastructureError
-from mks_db.migrate import Migrator
+from mks_db.migrate import replayed_snapshot
 from mks_db.project import Project
 from mks_db.render import render_step
-from mks_db.server import Server, describe_db_error, scratch_database
+from mks_db.server import Server, describe_db_error
 from mks_db.urls import mask_url
 
 
@@ -112,10 +112,7 @@ def _schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) ->
     """The schema the migrations build at ``revisions``, replayed in a scratch database."""
     applied = _closure(project, revisions)
     chain = [r for r in project.revisions_in_order() if r.revision in applied]
-    with scratch_database(scratch, "plan") as scratch_url, Migrator(project, scratch_url) as migrator:
-        migrator.run_steps([migrator.step("upgrade", r) for r in chain])
-        with migrator.idle() as connection:
-            return catalog.snapshot(connection)
+    return replayed_snapshot(project, scratch, chain, "plan")
 
 
 def _closure(project: Project, heads: tuple[str, ...]) -> set[str]:

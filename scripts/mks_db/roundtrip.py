@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db import catalog, data, declarations, interrupt
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator
+from mks_db.migrate import Migrator, replayed_snapshot
 from mks_db.project import Project
 from mks_db.report import Report, Step
 from mks_db.server import Server, describe_db_error, scratch_database
@@ -143,15 +143,8 @@ class Walk:
 
     def explain(self, expected_revisions: list[Script]) -> str:
         """The current schema against ``expected_revisions`` rebuilt in a second database."""
-        actual = self.schema.snapshot()
-        with (
-            scratch_database(self.server, "reference") as url,
-            Migrator(self.project, url) as reference,
-        ):
-            reference.run_steps([reference.step("upgrade", r) for r in expected_revisions])
-            with reference.idle() as connection:
-                expected = catalog.snapshot(connection)
-        lines = catalog.diff(expected, actual)
+        expected = replayed_snapshot(self.project, self.server, expected_revisions, "reference")
+        lines = catalog.diff(expected, self.schema.snapshot())
         shown = lines[:MAX_DIFF_LINES]
         more = len(lines) - len(shown)
         return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
