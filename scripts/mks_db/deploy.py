@@ -32,7 +32,7 @@ from mks_db import catalog
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
-from mks_db.plan import Plan, _read_target, _schema_at, make_plan
+from mks_db.plan import Plan, make_plan, read_target, schema_at
 from mks_db.project import Project
 from mks_db.server import Server, describe_db_error
 
@@ -235,8 +235,8 @@ def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Ou
         outcome.ok = False
         outcome.message += f"; but the database is at {outcome.at_revision}, not {plan.target}"
         return outcome
-    live, _, _ = _read_target(url)
-    differences = catalog.diff(_schema_at(project, scratch, plan.target), live)
+    live, _, _ = read_target(url)
+    differences = catalog.diff(schema_at(project, scratch, plan.target), live)
     if differences:
         outcome.ok = False
         outcome.message += "; but the schema differs from the target's: " + "; ".join(differences[:10])

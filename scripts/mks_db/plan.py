@@ -68,7 +68,7 @@ def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") ->
         plan.problems.append(f"--to {to!r} names no revision of this repository")
         return plan
     plan.target = tuple(sorted(r.revision for r in target if r))
-    live, current, tables = _read_target(url)
+    live, current, tables = read_target(url)
     plan.current = current
     if not current and tables:
         plan.problems.append(
@@ -84,7 +84,7 @@ def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") ->
             "ahead of this checkout or was stamped by hand; deploy from the branch that has it"
         )
         return plan
-    expected = _schema_at(project, scratch, current)
+    expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = _between(project, current, plan.target)
     for revision in plan.pending:
@@ -92,7 +92,7 @@ def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") ->
     return plan
 
 
-def _read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
+def read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -108,7 +108,7 @@ def _read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]
         engine.dispose()
 
 
-def _schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
+def schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
     """The schema the migrations build at ``revisions``, replayed in a scratch database."""
     applied = _closure(project, revisions)
     chain = [r for r in project.revisions_in_order() if r.revision in applied]
