@@ -4,8 +4,9 @@ For each chosen revision R, in a scratch database at R's parents: R is first app
 tables to learn which existing relations it touches; then, in a fresh scratch database, those
 tables are filled (a few rows everywhere, N rows in the touched tables, one
 ``INSERT ... SELECT generate_series`` each) and R is applied while a second connection polls
-``pg_locks`` for the migration's backend, and, inside the migration's own transaction, its
-locks are read once more before commit. Relation file nodes before and after tell a rewrite.
+``pg_locks`` for the migration's backend (gating the touched tables for autocommit blocks, see
+``_Observer``), and, inside the migration's own transaction, its locks are read once more
+before commit. Relation file nodes before and after tell a rewrite.
 The same is done at N/10 rows, and the two times give the trend used to estimate the time at
 production's row counts.
 
@@ -123,21 +124,21 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
 
 
 def _run(project, server, revision, parents, touched: set[str], rows: int):
+    autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
         migrator.run_steps([migrator.step("upgrade", r) for r in parents])
         with migrator.idle() as connection:
             tables = data.read_tables(connection)
+            filled = [t.oid for t in tables.values() if t.name in touched]
             data.Rows(connection).fill()
-            data.bulk_fill(connection, [t.oid for t in tables.values() if t.name in touched], rows)
+            data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
             pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             connection.execute(text("ANALYZE"))
             connection.commit()
-        seen: dict[int, set[str]] = {}
-        stop = threading.Event()
-        poller = threading.Thread(target=_poll, args=(url, pid, seen, stop))
-        poller.start()
-
+        # An autocommit block leaves no transaction to read before commit: gate its tables.
+        observer = _Observer(url, pid, gated=filled if autocommit else [])
+        seen = observer.seen
         held = [0.0]
 
         def inside(ctx, **kwargs):  # before commit: every lock the transaction holds, and since when
@@ -148,11 +149,10 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
         migrator.extra_callbacks = (inside,)
         started = time.perf_counter()
         try:
-            migrator.upgrade(revision)
+            with observer:
+                migrator.upgrade(revision)
         finally:
-            elapsed = time.perf_counter() - started
-            stop.set()
-            poller.join()
+            elapsed = time.perf_counter() - started - observer.gated_seconds
             migrator.extra_callbacks = ()
         with migrator.idle() as connection:
             after = _filenodes(connection)
@@ -166,8 +166,7 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
         results.append(TableLocks(name, _strongest(seen[oid]), rewritten))
     # Transactional DDL holds its locks for the whole transaction: its duration is the time the
     # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
-    # no such transaction: their wall time is used.
-    autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
+    # no such transaction: their wall time is used, less the time spent at the gates.
     return (elapsed if autocommit or not held[0] else held[0]), results
 
 
@@ -181,15 +180,79 @@ SELECT relation, mode FROM pg_locks
 WHERE pid = :pid AND locktype = 'relation' AND granted AND relation IS NOT NULL
 """
 
+# Granted and awaited relation locks of the migration's backend, with how long each has waited
+# (pg_locks.waitstart, PostgreSQL 14+), and whether the backend waits for any lock at all.
+_WATCH_SQL = """
+SELECT l.relation, l.mode, l.granted,
+       coalesce(extract(epoch FROM clock_timestamp() - l.waitstart), 0)::float AS waited,
+       a.wait_event_type = 'Lock' AS waiting
+FROM pg_stat_activity a
+LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'relation' AND l.relation IS NOT NULL
+WHERE a.pid = :pid
+"""
 
-def _poll(url: URL, pid: int, seen: dict[int, set[str]], stop: threading.Event) -> None:
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        while not stop.is_set():
-            for oid, mode in connection.execute(text(_LOCKS_SQL), {"pid": pid}):
-                seen.setdefault(int(oid), set()).add(mode)
-            time.sleep(0.005)
-    engine.dispose()
+
+class _Observer:
+    """A second connection that records the relation locks the migration's backend holds or
+    awaits, polling ``pg_locks`` while the revision runs.
+
+    Polling alone can miss a lock held for a few milliseconds, and a statement in an autocommit
+    block leaves no transaction to read before commit. So for those the observer first holds
+    SHARE UPDATE EXCLUSIVE on each ``gated`` table from a gate transaction of its own: a
+    statement that wants that lock or a stronger one on the table (CREATE INDEX CONCURRENTLY,
+    any ALTER TABLE) must wait until the observer has seen the request, and the gate is then
+    released. The time spent at the gates is counted in ``gated_seconds``, for the caller to
+    take off its measurement. Should the migration wait for any other lock, every gate opens,
+    so a gate can never deadlock it.
+    """
+
+    def __init__(self, url: URL, pid: int, gated: list[int]):
+        self.seen: dict[int, set[str]] = {}
+        self.gated_seconds = 0.0
+        self._pid = pid
+        self._engine = create_engine(url, poolclass=NullPool)
+        self._gates: dict[int, object] = {}
+        for oid in gated:
+            gate = self._engine.connect()
+            name = gate.execute(text("SELECT CAST(CAST(:oid AS oid) AS regclass)::text"), {"oid": oid})
+            gate.execute(text(f"LOCK TABLE {name.scalar_one()} IN SHARE UPDATE EXCLUSIVE MODE"))
+            self._gates[oid] = gate
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll)
+
+    def __enter__(self) -> _Observer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._open(list(self._gates))
+        self._engine.dispose()
+
+    def _open(self, oids: list[int]) -> None:
+        for oid in oids:
+            self._gates.pop(oid).close()  # closing rolls the gate's transaction back
+
+    def _poll(self) -> None:
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            elsewhere = 0  # consecutive polls that found the migration waiting, not at a gate
+            while not self._stop.is_set():
+                polled = time.perf_counter()
+                rows = connection.execute(text(_WATCH_SQL), {"pid": self._pid}).all()
+                at_gate = {}
+                for row in rows:
+                    if row.relation is not None:
+                        self.seen.setdefault(int(row.relation), set()).add(row.mode)
+                        if not row.granted and int(row.relation) in self._gates:
+                            at_gate[int(row.relation)] = row.waited
+                elsewhere = elsewhere + 1 if not at_gate and any(row.waiting for row in rows) else 0
+                if at_gate:
+                    self._open(list(at_gate))
+                    self.gated_seconds += max(at_gate.values()) + time.perf_counter() - polled
+                elif elsewhere > 1:  # seen twice: not a request caught on its way to a gate
+                    self._open(list(self._gates))
+                time.sleep(0.005)
 
 
 def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
