@@ -263,9 +263,11 @@ def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_de
     before = fingerprint(scratch_url)
     killer_engine = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
-    def kill_the_sleeper():
+    finished = threading.Event()
+
+    def kill_the_sleeper():  # however long the plan and backup take on a loaded machine
         with killer_engine.connect() as killer:
-            for _ in range(100):
+            while not finished.is_set():
                 killed = killer.execute(
                     text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -274,12 +276,15 @@ def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_de
                 ).all()
                 if killed:
                     return
-                threading.Event().wait(0.1)
+                finished.wait(0.1)
 
     killer = threading.Thread(target=kill_the_sleeper)
     killer.start()
-    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
-    killer.join()
+    try:
+        outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    finally:
+        finished.set()
+        killer.join()
     killer_engine.dispose()
     assert not outcome.ok
     assert "revision d4 failed" in outcome.message and "the database is at c3" in outcome.message
