@@ -291,8 +291,21 @@ def test_declared_data_loss_is_accepted(check):
     assert code == 0
 
 
-def test_deleting_rows_is_data_loss(check):
-    rev = Rev("b2", "a1", 'op.execute("DELETE FROM account")', "pass")
+@pytest.mark.parametrize(
+    "upgrade",
+    [
+        'op.execute("DELETE FROM account")',
+        # behind DDL that touches another table, in one string: the DDL does not hide the DELETE
+        'op.create_table("log", sa.Column("id", sa.Integer, primary_key=True))\n'
+        'op.execute("CREATE INDEX ix_log ON log (id); DELETE FROM account")',
+        # through a function: any SELECT may write
+        'op.execute("CREATE FUNCTION purge() RETURNS void LANGUAGE sql AS \'DELETE FROM account\'")\n'
+        'op.execute("SELECT purge()")',
+    ],
+    ids=["delete", "after-ddl", "function"],
+)
+def test_deleting_rows_is_data_loss(check, upgrade):
+    rev = Rev("b2", "a1", upgrade, "pass")
     code, report = check([BASE, rev])
     assert code == 1
     [finding] = only(report, "data-loss")

@@ -217,8 +217,8 @@ stored AS (INSERT INTO pg_temp.mks_db_signatures
 SELECT owner FROM diff
 """
 
-# Relations whose definitions name one of :oids (views, owned sequences, foreign keys,
-# defaults, triggers, policies): a rename of :oids changes what they display.
+# Relations whose definitions name one of $1 (views, owned sequences, foreign keys,
+# defaults, triggers, policies): a rename of those changes what they display.
 _DEPENDENTS_SQL = """
 SELECT DISTINCT CASE d.classid
     WHEN 'pg_class'::regclass THEN d.objid
@@ -228,7 +228,7 @@ SELECT DISTINCT CASE d.classid
     WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
     WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid) END
 FROM pg_depend d
-WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY(CAST(:oids AS oid[]))
+WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1)
 """
 
 _GLOBAL_OWNER = 0
@@ -326,13 +326,11 @@ class Tracker:
         connection.execute(
             text("CREATE TEMP TABLE IF NOT EXISTS mks_db_signatures (owner oid, signature bigint)")
         )
-        # Prepared once per connection: planning these queries costs as much as running them.
-        _prepare(connection, "mks_db_changes", _DIFF_SQL)
-        _prepare(
-            connection,
-            "mks_db_relations(oid[])",
-            _RELATION_SQL.format(only="AND c.oid = ANY($1)"),
+        self._changes = text(prepared(connection, "mks_db_changes", _DIFF_SQL))
+        self._relations = text(
+            prepared(connection, "mks_db_relations(oid[])", _RELATION_SQL.format(only="AND c.oid = ANY($1)"))
         )
+        self._dependents = text(prepared(connection, "mks_db_dependents(oid[])", _DEPENDENTS_SQL))
         self.event_log = False
         self._index_owner: dict[str, int] = {}
         self.reset()
@@ -366,7 +364,7 @@ class Tracker:
             self.connection.execute(text("TRUNCATE pg_temp.mks_db_ddl"))
         else:
             self.connection.execute(text("TRUNCATE pg_temp.mks_db_signatures"))
-            self.connection.execute(text("EXECUTE mks_db_changes"))
+            self.connection.execute(self._changes)
         self._parts: dict[int, Snapshot] = {}
         self._index_owner = {}
         for owner, kind, name, definition in _relation_rows(self.connection):
@@ -383,7 +381,7 @@ class Tracker:
         if self.event_log:
             changed = self._changes_from_event_log()
         else:
-            changed = {int(oid) for (oid,) in self.connection.execute(text("EXECUTE mks_db_changes"))}
+            changed = {int(oid) for (oid,) in self.connection.execute(self._changes)}
         if changed is None:
             before = set(self._parts)
             self.reset()
@@ -399,17 +397,11 @@ class Tracker:
             self._hashes[_GLOBAL_OWNER] = self._part_hash(self._parts[_GLOBAL_OWNER])
             self.fingerprint += self._hashes[_GLOBAL_OWNER]
         if changed:
-            rows = self.connection.execute(text(_DEPENDENTS_SQL), {"oids": sorted(changed)})
+            rows = self.connection.execute(self._dependents, {"p0": sorted(changed)})
             changed |= {int(oid) for (oid,) in rows if oid}
         for oid in changed:
             self._drop_part(oid)
-        rows = (
-            self.connection.execute(
-                text("EXECUTE mks_db_relations(CAST(:oids AS oid[]))"), {"oids": sorted(changed)}
-            )
-            if changed
-            else []
-        )
+        rows = self.connection.execute(self._relations, {"p0": sorted(changed)}) if changed else []
         for owner, kind, name, definition in rows:
             self._parts.setdefault(owner, {})[(kind, name)] = definition or ""
             if kind == "index":
@@ -457,13 +449,20 @@ class Tracker:
         return sum(_hash(key, definition) for key, definition in part.items())
 
 
-def _prepare(connection: Connection, signature: str, sql: str) -> None:
-    name = signature.split("(")[0]
-    known = connection.execute(
-        text("SELECT 1 FROM pg_prepared_statements WHERE name = :name"), {"name": name}
-    ).first()
-    if not known:
+def prepared(connection: Connection, signature: str, sql: str) -> str:
+    """``EXECUTE`` of ``sql``, PREPAREd once per database session as ``signature`` (say
+    ``name(oid[])``, parameters ``$1``...): planning these catalogue queries costs more than
+    running them, and the walk runs them at every step. Prepared statements outlive
+    transactions, rolled back or not; the names prepared are kept with the DBAPI connection."""
+    name, _, types = signature.partition("(")
+    known = connection.info.setdefault("mks_db_prepared", set())
+    if name not in known:
         connection.execute(text(f"PREPARE {signature} AS {sql}"))
+        known.add(name)
+    arguments = ", ".join(
+        f"CAST(:p{i} AS {t.strip()})" for i, t in enumerate(types.rstrip(")").split(",")) if t
+    )
+    return f"EXECUTE {name}({arguments})" if arguments else f"EXECUTE {name}"
 
 
 def diff(expected: Snapshot, actual: Snapshot) -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db.catalog import VERSION_TABLE
+from mks_db.catalog import VERSION_TABLE, prepared
 from mks_db.server import describe_db_error
 
 ROWS_PER_TABLE = 3
@@ -94,12 +94,22 @@ def read_tables(
     """Every user table (or those of ``oids`` that exist) with its columns and (unless
     ``foreign_keys`` is false) its single-column foreign keys, by OID."""
     tables: dict[int, Table] = {}
-    params = {} if oids is None else {"oids": sorted(oids)}
-
-    def only(column: str) -> str:
-        return "" if oids is None else f"AND {column} = ANY(CAST(:oids AS oid[]))"
-
-    for row in connection.execute(text(_COLUMNS_SQL.format(only=only("c.oid"))), params):
+    if oids is None:
+        columns, foreign = text(_COLUMNS_SQL.format(only="")), text(_FOREIGN_KEYS_SQL.format(only=""))
+        params = {}
+    else:  # the walk reads a few tables at every step: plan those queries once
+        columns = text(
+            prepared(connection, "mks_db_columns(oid[])", _COLUMNS_SQL.format(only="AND c.oid = ANY($1)"))
+        )
+        foreign = text(
+            prepared(
+                connection,
+                "mks_db_foreign_keys(oid[])",
+                _FOREIGN_KEYS_SQL.format(only="AND con.conrelid = ANY($1)"),
+            )
+        )
+        params = {"p0": sorted(oids)}
+    for row in connection.execute(columns, params):
         table = tables.setdefault(row.oid, Table(row.oid, row.qname))
         table.columns[row.attnum] = Column(
             row.attnum,
@@ -118,8 +128,7 @@ def read_tables(
         )
     if not (foreign_keys and tables):
         return tables
-    query = text(_FOREIGN_KEYS_SQL.format(only=only("con.conrelid")))
-    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(query, params):
+    for child, attnum, parent_name, parent_col, parent_oid in connection.execute(foreign, params):
         if child in tables and attnum in tables[child].columns:
             tables[child].columns[attnum].references = (parent_name, parent_col)
             if parent_oid != child:

@@ -15,22 +15,32 @@ from __future__ import annotations
 import contextlib
 import logging.config
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
-from mks_db.catalog import Snapshot, snapshot
+from mks_db.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.project import Project
 from mks_db.server import Server, scratch_database
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
 """
+# Statements that write no rows of the user's tables: DDL (not CREATE ... AS a query), session
+# and savepoint commands, and Alembic's own version-table updates. A step made of these alone
+# needs no look at the row statistics above, which cost a scan of every table's counters.
+# (Expressions inside DDL, a volatile column default say, are taken not to write elsewhere.)
+_WRITES_NO_ROWS = re.compile(
+    r"\s*(?:(?:CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE)\b(?!.*\bAS\s*\(?\s*(?:SELECT|WITH|VALUES|TABLE)\b)"
+    rf"|(?:SET|RESET|SHOW|SAVEPOINT|RELEASE)\b|(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+{VERSION_TABLE}\b)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class Migrator:
@@ -54,6 +64,8 @@ class Migrator:
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
         self._config.attributes["connection"] = self.connection
+        self._rows_may_change = True  # whether the running step sent a statement that can write rows
+        event.listen(self.connection, "before_cursor_execute", self._note_statement)
 
     def __enter__(self) -> Migrator:
         return self
@@ -66,6 +78,11 @@ class Migrator:
             self.connection.rollback()
         self.connection.close()
         self.engine.dispose()
+
+    def _note_statement(self, connection, cursor, statement: str, *args: object) -> None:
+        several = ";" in statement.strip().rstrip(";")  # op.execute("ALTER ...; DELETE ...")
+        if several or not _WRITES_NO_ROWS.match(statement):
+            self._rows_may_change = True
 
     def upgrade(self, revision: Script) -> None:
         """Apply ``revision``'s upgrade(); its parents must be applied already."""
@@ -101,6 +118,8 @@ class Migrator:
 
         def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
             # Runs inside the step's transaction: its own row counts are still visible.
+            if ctx.connection is self.connection and not self._rows_may_change:
+                return  # every statement of the step went through this connection, none wrote rows
             rows = ctx.connection.execute(text(_WRITTEN_SQL))
             self.written |= {int(oid) for (oid,) in rows}
 
@@ -116,7 +135,7 @@ class Migrator:
             )
             reached["batched"] = batched
             for index in range(start, len(steps)):
-                self.current, self.written = index, set()
+                self.current, self.written, self._rows_may_change = index, set(), False
                 yield steps[index]
                 # Alembic asks for the next step only once this one has committed.
                 if not batched:
