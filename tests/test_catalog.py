@@ -11,6 +11,9 @@ from mks_db import catalog
 
 STATEMENTS = [
     "CREATE SCHEMA auth",
+    "CREATE TYPE pair AS (a int, b int)",
+    "CREATE TYPE span AS RANGE (subtype = int4)",
+    "CREATE DOMAIN positive AS int CHECK (VALUE > 0)",
     "CREATE TYPE auth.mood AS ENUM ('a', 'b')",
     "CREATE TABLE auth.t (id serial PRIMARY KEY, m auth.mood NOT NULL DEFAULT 'a', n text UNIQUE)",
     "CREATE TABLE auth.c (id int REFERENCES auth.t (id), note varchar(20))",
@@ -42,6 +45,9 @@ STATEMENTS = [
     "DROP TABLE auth.t2",
     "DROP TYPE auth.mood2",
     "DROP FUNCTION g",
+    "DROP TYPE pair",
+    "DROP TYPE span",  # its multirange type goes with it
+    "DROP DOMAIN positive",
     "DROP SCHEMA auth",
 ]
 

@@ -273,6 +273,8 @@ BEGIN
                END,
                CASE WHEN object_type = 'index' THEN 'index'
                     WHEN classid = 'pg_class'::regclass THEN 'relation'
+                    -- a table's row type, an array type: internal parts of what is logged
+                    WHEN object_type = 'type' AND NOT original AND NOT normal THEN 'gone'
                     WHEN object_type IN ('table constraint', 'trigger', 'policy', 'rule',
                                          'default value')
                     THEN CASE WHEN to_regclass(quote_ident(address_names[1]) || '.'
