@@ -299,7 +299,7 @@ def test_declared_data_loss_is_accepted(check):
         'op.create_table("log", sa.Column("id", sa.Integer, primary_key=True))\n'
         'op.execute("CREATE INDEX ix_log ON log (id); DELETE FROM account")',
         # through a function: any SELECT may write
-        'op.execute("CREATE FUNCTION purge() RETURNS void LANGUAGE sql AS \'DELETE FROM account\'")\n'
+        "op.execute(\"CREATE FUNCTION purge() RETURNS void LANGUAGE sql AS 'DELETE FROM account'\")\n"
         'op.execute("SELECT purge()")',
     ],
     ids=["delete", "after-ddl", "function"],

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from mks_db import interrupt
+from mks_db import git, interrupt
 from mks_db.backup import backup, restore, verify
 from mks_db.deploy import Settings as DeploySettings
 from mks_db.deploy import deploy
@@ -31,7 +31,7 @@ from mks_db.migrate import Migrator
 from mks_db.options import load_options
 from mks_db.plan import make_plan
 from mks_db.project import Project, load_project
-from mks_db.render import BUILD_DIR, Rendered, choose_revisions, ref_exists, write_sql
+from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import FORMATS, Report, render
 from mks_db.roundtrip import roundtrip
 from mks_db.server import open_server, scratch_database
@@ -374,7 +374,7 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
     report.revisions = len(paths)
     report.findings += check_heads(project) + check_files(project, paths)
     base = args.base or args.options.get("base-ref")
-    if base and ref_exists(project, base):
+    if base and git.ref_exists(project.root, base):
         report.findings += check_immutability(project, base) + check_behind_base(project, base)
     if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load

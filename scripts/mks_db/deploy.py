@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db import catalog
+from mks_db import catalog, git
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
@@ -282,15 +282,8 @@ def _record(connection: Connection, started, plan: Plan, outcome: Outcome, targe
             "steps": json.dumps(outcome.applied),
             "file": outcome.backup.path if outcome.backup else None,
             "sha": outcome.backup.sha256 if outcome.backup else None,
-            "commit": _git_commit(),
+            "commit": git.head_commit(),
             "actor": os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
             "message": outcome.message,
         },
     )
-
-
-def _git_commit() -> str | None:
-    if os.environ.get("GITHUB_SHA"):
-        return os.environ["GITHUB_SHA"]
-    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
-    return result.stdout.strip() or None

@@ -9,20 +9,19 @@ is the same). Anything else, or deleting the file, is an error naming it.
 from __future__ import annotations
 
 import ast
-import subprocess
 from pathlib import Path
 
+from mks_db import git
 from mks_db.findings import ERROR, Finding
 from mks_db.heads import parse_revision_source, revision_files
 from mks_db.project import Project
-from mks_db.render import _git, git_root
 
 
 def check_immutability(project: Project, base: str) -> list[Finding]:
     """Findings for revision files changed or deleted against git ref ``base``."""
-    root = git_root(project.root)
+    root = git.root(project.root)
     locations = [str(p) for p in project.version_locations()]
-    listing = _git(root, "diff", "--name-status", "--diff-filter=MDR", base, "--", *locations)
+    listing = git.run(root, "diff", "--name-status", "--diff-filter=MDR", base, "--", *locations)
     findings = []
     for line in listing.splitlines():
         status, *names = line.split("\t")
@@ -30,7 +29,7 @@ def check_immutability(project: Project, base: str) -> list[Finding]:
         path = root / names[-1]
         if not old_name.endswith(".py"):
             continue
-        old_source = _show(root, base, old_name)
+        old_source = git.show(root, base, old_name)
         if old_source is None or "revision" not in old_source:
             continue
         revision = _revision_id(old_source, old_name)
@@ -55,13 +54,6 @@ def check_immutability(project: Project, base: str) -> list[Finding]:
             )
         )
     return findings
-
-
-def _show(root: Path, ref: str, name: str) -> str | None:
-    result = subprocess.run(
-        ["git", "show", f"{ref}:{name}"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout if result.returncode == 0 else None
 
 
 def _revision_id(source: str, name: str) -> str | None:
@@ -95,10 +87,10 @@ def _code(source: str) -> str:
 def check_behind_base(project: Project, base: str) -> list[Finding]:
     """Heads findings for new revisions that revise something older than the base ref's head:
     someone merged a revision meanwhile, and after this branch merges the chain has two heads."""
-    root = git_root(project.root)
+    root = git.root(project.root)
     on_base = {
         (root / name).resolve()
-        for name in _git(
+        for name in git.run(
             root, "ls-tree", "-r", "--name-only", base, "--", *[str(p) for p in project.version_locations()]
         ).splitlines()
     }

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationStep
 from alembic.script import Script
 
-from mks_db import __version__
+from mks_db import __version__, git
 from mks_db.errors import ConfigurationError
 from mks_db.migrate import _quiet_env_logging
 from mks_db.project import Project
@@ -130,54 +129,5 @@ def choose_revisions(
         return [wanted]
     if all_ or not since:
         return order
-    changed = changed_files(project, since)
+    changed = git.changed_files(project.root, since, project.version_locations())
     return [r for r in order if Path(r.path).resolve() in changed]
-
-
-def changed_files(project: Project, since: str) -> set[Path]:
-    """Revision files added or modified against git ref ``since`` (committed or not)."""
-    root = git_root(project.root)
-    listing = _git(
-        root,
-        "diff",
-        "--name-only",
-        "--diff-filter=AM",
-        since,
-        "--",
-        *[str(p) for p in project.version_locations()],
-    )
-    untracked = _git(
-        root,
-        "ls-files",
-        "--others",
-        "--exclude-standard",
-        "--",
-        *[str(p) for p in project.version_locations()],
-    )
-    return {(root / line).resolve() for line in (listing + untracked).splitlines() if line.strip()}
-
-
-def ref_exists(project: Project, ref: str) -> bool:
-    """Whether ``ref`` names a commit in the project's git repository."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-        cwd=project.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
-def git_root(start: Path) -> Path:
-    return Path(_git(start, "rev-parse", "--show-toplevel").strip())
-
-
-def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise ConfigurationError(
-            f"git {' '.join(args[:2])} failed: {message}; check the ref given to --since"
-        )
-    return result.stdout

@@ -1,0 +1,62 @@
+"""The few questions the commands ask git: the repository's root, whether a ref exists, which
+files changed against a ref, a file as a ref holds it, the commit checked out.
+
+A failing git command that the caller cannot do without is a configuration error (exit 2)
+naming the command and git's own last line; the rest answer None or False.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from mks_db.errors import ConfigurationError
+
+
+def run(cwd: Path, *args: str) -> str:
+    """git's standard output; ConfigurationError when git fails."""
+    result = _git(cwd, *args)
+    if result.returncode != 0:
+        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise ConfigurationError(
+            f"git {' '.join(args[:2])} failed: {message}; check the ref given to --since"
+        )
+    return result.stdout
+
+
+def root(start: Path) -> Path:
+    """The top of the working tree ``start`` is in."""
+    return Path(run(start, "rev-parse", "--show-toplevel").strip())
+
+
+def ref_exists(cwd: Path, ref: str) -> bool:
+    """Whether ``ref`` names a commit."""
+    return _git(cwd, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0
+
+
+def changed_files(cwd: Path, since: str, paths: list[Path]) -> set[Path]:
+    """Files under ``paths`` added or modified against ``since`` (committed or not), or
+    untracked, as resolved paths."""
+    top = root(cwd)
+    names = [str(p) for p in paths]
+    listing = run(top, "diff", "--name-only", "--diff-filter=AM", since, "--", *names)
+    untracked = run(top, "ls-files", "--others", "--exclude-standard", "--", *names)
+    return {(top / line).resolve() for line in (listing + untracked).splitlines() if line.strip()}
+
+
+def show(cwd: Path, ref: str, name: str) -> str | None:
+    """File ``name`` (relative to the root) as ``ref`` holds it; None when it holds none."""
+    result = _git(cwd, "show", f"{ref}:{name}")
+    return result.stdout if result.returncode == 0 else None
+
+
+def head_commit() -> str | None:
+    """The commit being deployed: the workflow's ``GITHUB_SHA``, else the checkout's HEAD."""
+    if os.environ.get("GITHUB_SHA"):
+        return os.environ["GITHUB_SHA"]
+    return _git(Path.cwd(), "rev-parse", "HEAD").stdout.strip() or None
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
