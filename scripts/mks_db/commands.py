@@ -1,0 +1,258 @@
+"""The commands ``mks-db`` runs: each takes the parsed flags and fills the report.
+
+``COMMANDS`` maps each subcommand's name to its runner; ``mks_db.cli`` parses and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from mks_db import git
+from mks_db.backup import backup, restore, verify
+from mks_db.deploy import Settings as DeploySettings
+from mks_db.deploy import deploy
+from mks_db.drift import drift_findings
+from mks_db.errors import ConfigurationError
+from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
+from mks_db.immutability import check_behind_base, check_immutability
+from mks_db.lint import lint
+from mks_db.locks import Settings as LockSettings
+from mks_db.locks import analyse
+from mks_db.locks import findings as lock_findings
+from mks_db.locks import table as lock_table
+from mks_db.migrate import Migrator
+from mks_db.plan import make_plan
+from mks_db.project import Project, load_project
+from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
+from mks_db.report import Report
+from mks_db.roundtrip import roundtrip
+from mks_db.server import open_server, scratch_database
+from mks_db.static import check_files, revision_paths
+from mks_db.urls import mask_url, parse_url
+
+
+def _target_url(args: argparse.Namespace) -> URL:
+    raw = args.database_url or os.environ.get("DATABASE_URL")
+    if not raw:
+        raise ConfigurationError(
+            "no database to act on: pass --database-url or set DATABASE_URL (this command, "
+            "unlike the checks, works on the database itself)"
+        )
+    return parse_url(raw, source="--database-url" if args.database_url else "DATABASE_URL")
+
+
+def run_plan(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    url = _target_url(args)
+    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
+        plan = make_plan(project, url, scratch, args.to)
+    report.plan = plan
+    report.revisions = len(plan.pending)
+    report.failed = not plan.ok
+
+
+def deploy_settings(args: argparse.Namespace) -> DeploySettings:
+    """[tool.mks-db.deploy] (keys with dashes), then flags."""
+    configured = args.options.get("deploy", {})
+    fields = {f.name for f in dataclasses.fields(DeploySettings)}
+    values = {}
+    for key, value in configured.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise ConfigurationError(
+                f"unknown [tool.mks-db.deploy] setting {key}; known: "
+                + ", ".join(sorted(f.replace("_", "-") for f in fields))
+            )
+        values[name] = value
+    settings = DeploySettings(**values)
+    for flag, name in (
+        ("on_failure", "on_failure"),
+        ("backup_dir", "backup_dir"),
+        ("lock_wait", "lock_wait_seconds"),
+    ):
+        if getattr(args, flag, None) is not None:
+            setattr(settings, name, getattr(args, flag))
+    return settings
+
+
+def run_deploy(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    url = _target_url(args)
+    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
+        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
+    if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
+        report.plan = outcome.plan
+    report.lines += [
+        f"{step['revision']}: applied in {step['seconds']}s "
+        f"({step['attempts']} attempt{'s' if step['attempts'] > 1 else ''})"
+        for step in outcome.applied
+    ]
+    if outcome.backup:
+        report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
+    report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.revisions = len(outcome.applied)
+    report.failed = not outcome.ok
+
+
+def run_backup(args: argparse.Namespace, report: Report) -> None:
+    record = backup(_target_url(args), args.backup_dir or Path("backups"))
+    report.lines.append(
+        f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} "
+        "(verified with pg_restore --list)"
+    )
+
+
+def run_restore(args: argparse.Namespace, report: Report) -> None:
+    url = _target_url(args)
+    verify(args.file)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(f"restoring replaces {mask_url(url)}: pass --yes to confirm")
+        answer = input(f"Replace the contents of {mask_url(url)} with {args.file}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise ConfigurationError("restore cancelled; nothing changed")
+    record = restore(args.file, url)
+    report.lines.append(f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}")
+
+
+def _server(args: argparse.Namespace):
+    return open_server(args.database_url or os.environ.get("DATABASE_URL"))
+
+
+def run_heads(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config, load_revisions=False)
+    files = revision_files(project)
+    report.revisions = len(files)
+    report.findings += check_heads(project, files)
+    if args.command == "heads" and args.since:
+        report.findings += check_behind_base(project, args.since)
+
+
+def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    with _server(args) as server:
+        roundtrip(project, server, report, with_data=not args.no_data)
+
+
+def run_drift(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    order = project.revisions_in_order()
+    report.revisions = len(order)
+    with (
+        _server(args) as server,
+        scratch_database(server, "drift") as url,
+        Migrator(project, url) as migrator,
+    ):
+        for revision in order:
+            migrator.upgrade(revision)
+        report.findings += drift_findings(migrator)
+
+
+def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]:
+    revisions = choose_revisions(project, args.since, args.revision, args.all)
+    args.out = (args.out or project.root / BUILD_DIR).resolve()
+    return write_sql(project, revisions, args.out)
+
+
+def run_sql(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    rendered = _render_chosen(args, project)
+    report.revisions = len({r.revision.revision for r in rendered})
+    for r in rendered:
+        print(r.path, file=sys.stderr)
+
+
+def run_lint(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    rendered = _render_chosen(args, project)
+    report.revisions = len({r.revision.revision for r in rendered})
+    report.findings += lint(project, rendered, args.out)
+    if args.since:
+        report.findings += check_immutability(project, args.since)
+        report.findings += check_behind_base(project, args.since)
+
+
+def run_check(args: argparse.Namespace, report: Report) -> None:
+    run_heads(args, report)
+    if any(f.rule in BROKEN_GRAPH for f in report.findings):
+        return  # the graph itself is broken: nothing can be migrated
+    project = load_project(args.config)
+
+    def at_head(migrator: Migrator) -> None:
+        report.findings.extend(drift_findings(migrator))
+
+    with _server(args) as server:
+        roundtrip(project, server, report, at_head=at_head)
+    walked = report.revisions
+    run_lint(args, report)
+    if args.since or args.revision:  # the new revisions' locks (all of them would take long)
+        run_locks(args, report)
+    report.revisions = walked
+
+
+def lock_settings(args: argparse.Namespace) -> LockSettings:
+    """[tool.mks-db.locks] (rows, budget-seconds, rewrite-rows, production-rows), then flags."""
+    configured = dict(args.options.get("locks", {}))
+    settings = LockSettings(
+        rows=int(configured.pop("rows", 100_000)),
+        budget_seconds=float(configured.pop("budget-seconds", 2.0)),
+        rewrite_rows=int(configured.pop("rewrite-rows", 1_000_000)),
+        production_rows={k: int(v) for k, v in configured.pop("production-rows", {}).items()},
+    )
+    if configured:
+        raise ConfigurationError(f"unknown [tool.mks-db.locks] setting {', '.join(configured)}")
+    if getattr(args, "rows", None):
+        settings.rows = args.rows
+    return settings
+
+
+def run_locks(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config)
+    revisions = choose_revisions(project, args.since, args.revision, args.all)
+    settings = lock_settings(args)
+    report.revisions = report.revisions or len(revisions)
+    if not revisions:
+        return
+    with _server(args) as live:
+        measured = analyse(project, live, revisions, settings)
+    report.findings += lock_findings(project, measured, settings)
+    report.extra_markdown = lock_table(measured, settings)
+
+
+def run_hook(args: argparse.Namespace, report: Report) -> None:
+    project = load_project(args.config, load_revisions=False)
+    paths = revision_paths(project, args.files)
+    report.revisions = len(paths)
+    report.findings += check_heads(project) + check_files(project, paths)
+    base = args.base or args.options.get("base-ref")
+    if base and git.ref_exists(project.root, base):
+        report.findings += check_immutability(project, base) + check_behind_base(project, base)
+    if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
+        return  # nothing to render, or files that would not load
+    project = load_project(args.config)
+    by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
+    revisions = [by_path[p] for p in paths if p in by_path]
+    out = project.root / BUILD_DIR
+    report.findings += lint(project, write_sql(project, revisions, out), out)
+
+
+COMMANDS = {
+    "check": run_check,
+    "heads": run_heads,
+    "roundtrip": run_roundtrip,
+    "drift": run_drift,
+    "sql": run_sql,
+    "lint": run_lint,
+    "hook": run_hook,
+    "locks": run_locks,
+    "plan": run_plan,
+    "deploy": run_deploy,
+    "backup": run_backup,
+    "restore": run_restore,
+}
