@@ -26,7 +26,7 @@ from pathlib import Path
 
 from alembic.script import Script
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
 from mks_db import catalog, data
@@ -211,14 +211,15 @@ class _Observer:
         self.gated_seconds = 0.0
         self._pid = pid
         self._engine = create_engine(url, poolclass=NullPool)
-        self._gates: dict[int, object] = {}
+        self._gates: dict[int, Connection] = {}
         for oid in gated:
             gate = self._engine.connect()
             name = gate.execute(text("SELECT CAST(CAST(:oid AS oid) AS regclass)::text"), {"oid": oid})
             gate.execute(text(f"LOCK TABLE {name.scalar_one()} IN SHARE UPDATE EXCLUSIVE MODE"))
             self._gates[oid] = gate
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll)
+        self._failed: Exception | None = None
+        self._thread = threading.Thread(target=self._watch)
 
     def __enter__(self) -> _Observer:
         self._thread.start()
@@ -229,10 +230,19 @@ class _Observer:
         self._thread.join()
         self._open(list(self._gates))
         self._engine.dispose()
+        if self._failed and not exc[0]:
+            raise self._failed
 
     def _open(self, oids: list[int]) -> None:
         for oid in oids:
             self._gates.pop(oid).close()  # closing rolls the gate's transaction back
+
+    def _watch(self) -> None:
+        try:
+            self._poll()
+        except Exception as exc:  # never leave the migration waiting at a gate
+            self._failed = exc
+            self._open(list(self._gates))
 
     def _poll(self) -> None:
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
