@@ -19,6 +19,7 @@ pre-existing table. Each names the table, the lock, the measured time and the sa
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,15 +94,6 @@ def analyse(
     return [_measure(project, server, r, settings) for r in revisions]
 
 
-def _parents(project: Project, revision: Script) -> list[Script]:
-    wanted = {
-        r.revision
-        for head in revision._all_down_revisions
-        for r in project.script.iterate_revisions(head, "base")
-    }
-    return [r for r in project.revisions_in_order() if r.revision in wanted]
-
-
 def _touched(project: Project, server: Server, revision: Script, parents: list[Script]) -> set[str]:
     """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
@@ -116,7 +108,7 @@ def _touched(project: Project, server: Server, revision: Script, parents: list[S
 
 
 def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
-    parents = _parents(project, revision)
+    parents = project.in_order(project.ancestry(revision._all_down_revisions))
     touched = _touched(project, server, revision, parents)
     seconds, locks = _run(project, server, revision, parents, touched, settings.rows)
     small, _ = _run(project, server, revision, parents, touched, max(settings.rows // 10, 1))
@@ -332,8 +324,6 @@ def _finding(project: Project, m: Measurement, severity: str, message: str) -> F
 
 
 def _mode_name(mode: str) -> str:
-    import re
-
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
 
 

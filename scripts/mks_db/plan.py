@@ -110,17 +110,9 @@ def read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]
 
 def schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
     """The schema the migrations build at ``revisions``, replayed in a scratch database."""
-    applied = _closure(project, revisions)
-    chain = [r for r in project.revisions_in_order() if r.revision in applied]
-    return replayed_snapshot(project, scratch, chain, "plan")
-
-
-def _closure(project: Project, heads: tuple[str, ...]) -> set[str]:
-    """``heads`` and all their ancestors."""
-    return {r.revision for head in heads for r in project.script.iterate_revisions(head, "base")}
+    return replayed_snapshot(project, scratch, project.in_order(project.ancestry(revisions)), "plan")
 
 
 def _between(project: Project, current: tuple[str, ...], target: tuple[str, ...]) -> list[Script]:
     """The revisions to apply, in order, to go from ``current`` to ``target``."""
-    missing = _closure(project, target) - _closure(project, current)
-    return [r for r in project.revisions_in_order() if r.revision in missing]
+    return project.in_order(project.ancestry(target) - project.ancestry(current))

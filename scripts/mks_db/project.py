@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,14 @@ class Project:
     def revisions_in_order(self) -> list[Script]:
         """Every revision, each after all of its parents (base first)."""
         return list(reversed(list(self.script.walk_revisions("base", "heads"))))
+
+    def ancestry(self, heads: Iterable[str]) -> set[str]:
+        """The ids of ``heads`` and of all their ancestors."""
+        return {r.revision for head in heads for r in self.script.iterate_revisions(head, "base")}
+
+    def in_order(self, ids: set[str]) -> list[Script]:
+        """The revisions of ``ids``, each after all of its parents."""
+        return [r for r in self.revisions_in_order() if r.revision in ids]
 
     def revision(self, rev_id: str) -> Script:
         return self.script.get_revision(rev_id)
