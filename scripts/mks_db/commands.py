@@ -37,6 +37,23 @@ from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_url, parse_url
 
 
+def _project(args: argparse.Namespace) -> Project:
+    """The project with its revisions, loaded once per command (``check`` runs several runners)."""
+    if getattr(args, "project", None) is None:
+        args.project = load_project(args.config)
+    return args.project
+
+
+def _server(args: argparse.Namespace):
+    """The server the checks make scratch databases on."""
+    return open_server(args.database_url or os.environ.get("DATABASE_URL"))
+
+
+def _scratch_server(args: argparse.Namespace):
+    """The server plan and deploy rebuild the expected schema on (never the target's, unless named)."""
+    return open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL"))
+
+
 def _target_url(args: argparse.Namespace) -> URL:
     raw = args.database_url or os.environ.get("DATABASE_URL")
     if not raw:
@@ -48,9 +65,9 @@ def _target_url(args: argparse.Namespace) -> URL:
 
 
 def run_plan(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     url = _target_url(args)
-    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
+    with _scratch_server(args) as scratch:
         plan = make_plan(project, url, scratch, args.to)
     report.plan = plan
     report.revisions = len(plan.pending)
@@ -82,9 +99,9 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 
 
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     url = _target_url(args)
-    with open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")) as scratch:
+    with _scratch_server(args) as scratch:
         outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
         report.plan = outcome.plan
@@ -121,27 +138,23 @@ def run_restore(args: argparse.Namespace, report: Report) -> None:
     report.lines.append(f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}")
 
 
-def _server(args: argparse.Namespace):
-    return open_server(args.database_url or os.environ.get("DATABASE_URL"))
-
-
 def run_heads(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config, load_revisions=False)
     files = revision_files(project)
     report.revisions = len(files)
     report.findings += check_heads(project, files)
     if args.command == "heads" and args.since:
-        report.findings += check_behind_base(project, args.since)
+        report.findings += check_behind_base(project, args.since, files)
 
 
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     with _server(args) as server:
         roundtrip(project, server, report, with_data=not args.no_data)
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     order = project.revisions_in_order()
     report.revisions = len(order)
     with (
@@ -161,7 +174,7 @@ def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]
 
 
 def run_sql(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     rendered = _render_chosen(args, project)
     report.revisions = len({r.revision.revision for r in rendered})
     for r in rendered:
@@ -169,7 +182,7 @@ def run_sql(args: argparse.Namespace, report: Report) -> None:
 
 
 def run_lint(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     rendered = _render_chosen(args, project)
     report.revisions = len({r.revision.revision for r in rendered})
     report.findings += lint(project, rendered, args.out)
@@ -182,7 +195,7 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
-    project = load_project(args.config)
+    project = _project(args)
 
     def at_head(migrator: Migrator) -> None:
         report.findings.extend(drift_findings(migrator))
@@ -213,7 +226,7 @@ def lock_settings(args: argparse.Namespace) -> LockSettings:
 
 
 def run_locks(args: argparse.Namespace, report: Report) -> None:
-    project = load_project(args.config)
+    project = _project(args)
     revisions = choose_revisions(project, args.since, args.revision, args.all)
     settings = lock_settings(args)
     report.revisions = report.revisions or len(revisions)
@@ -228,14 +241,15 @@ def run_locks(args: argparse.Namespace, report: Report) -> None:
 def run_hook(args: argparse.Namespace, report: Report) -> None:
     project = load_project(args.config, load_revisions=False)
     paths = revision_paths(project, args.files)
+    files = revision_files(project)
     report.revisions = len(paths)
-    report.findings += check_heads(project) + check_files(project, paths)
+    report.findings += check_heads(project, files) + check_files(project, paths)
     base = args.base or args.options.get("base-ref")
     if base and git.ref_exists(project.root, base):
-        report.findings += check_immutability(project, base) + check_behind_base(project, base)
+        report.findings += check_immutability(project, base) + check_behind_base(project, base, files)
     if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load
-    project = load_project(args.config)
+    project = _project(args)
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
     out = project.root / BUILD_DIR

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mks_db import git
 from mks_db.findings import ERROR, Finding
-from mks_db.heads import parse_revision_source, revision_files
+from mks_db.heads import RevisionFile, parse_revision_source, revision_files
 from mks_db.project import Project
 
 
@@ -84,9 +84,10 @@ def _code(source: str) -> str:
     return ast.dump(tree, include_attributes=False)
 
 
-def check_behind_base(project: Project, base: str) -> list[Finding]:
+def check_behind_base(project: Project, base: str, files: list[RevisionFile] | None = None) -> list[Finding]:
     """Heads findings for new revisions that revise something older than the base ref's head:
-    someone merged a revision meanwhile, and after this branch merges the chain has two heads."""
+    someone merged a revision meanwhile, and after this branch merges the chain has two heads.
+    ``files`` are the project's revision files, when the caller has read them already."""
     root = git.root(project.root)
     on_base = {
         (root / name).resolve()
@@ -94,7 +95,7 @@ def check_behind_base(project: Project, base: str) -> list[Finding]:
             root, "ls-tree", "-r", "--name-only", base, "--", *[str(p) for p in project.version_locations()]
         ).splitlines()
     }
-    files = revision_files(project)
+    files = revision_files(project) if files is None else files
     old = {f.revision: f for f in files if f.path.resolve() in on_base}
     children = {parent for f in old.values() for parent in f.parents}
     base_heads = sorted(r for r in old if r not in children)

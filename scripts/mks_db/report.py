@@ -82,12 +82,17 @@ def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
         for finding in report.findings:
             out.write(github_annotation(finding) + "\n")
         out.write(summary_line(report) + "\n")
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if summary_path:
-            with open(summary_path, "a", encoding="utf-8") as summary:
-                summary.write(markdown(report))
+        _append_step_summary(markdown(report))
     else:
         out.write(human(report, colour=out.isatty() and "NO_COLOR" not in os.environ))
+
+
+def _append_step_summary(text: str) -> None:
+    """Add ``text`` to the workflow's step summary, when running in GitHub Actions."""
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as summary:
+            summary.write(text)
 
 
 def summary_line(report: Report) -> str:
@@ -160,10 +165,8 @@ def _render_plan(plan: Any, fmt: str, out: TextIO) -> None:
         return
     if fmt in ("markdown", "github"):
         text = plan_markdown(plan)
-        summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if fmt == "github" and summary_path:
-            with open(summary_path, "a", encoding="utf-8") as summary:
-                summary.write(text)
+        if fmt == "github":
+            _append_step_summary(text)
         if fmt == "markdown":
             out.write(text)
             return
