@@ -72,12 +72,15 @@ def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(t
     leaky = Rev("b2", "a1", 'op.create_index("ix_id", "account", ["id"])', "pass")
     ini = make_project(tmp_path / "project", [BASE, leaky])
     summary = tmp_path / "summary.md"
+    report = tmp_path / "build" / "report.json"  # the same run's JSON, for the artifact
     result = mks_db(
         "roundtrip",
         "-c",
         str(ini),
         "--format",
         "github",
+        "--json-report",
+        str(report),
         "--database-url",
         server_url,
         env={"GITHUB_STEP_SUMMARY": str(summary)},
@@ -89,6 +92,9 @@ def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(t
     assert "title=mks-db roundtrip b2" in annotation
     markdown = summary.read_text()
     assert "| error | roundtrip | b2 |" in markdown
+    written = json.loads(report.read_text())
+    assert written["ok"] is False
+    assert [(f["check"], f["revision"]) for f in written["findings"]] == [("roundtrip", "b2")]
 
 
 def test_heads_reports_a_missing_parent_duplicate_ids_and_cycles(tmp_path, capsys):

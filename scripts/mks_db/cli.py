@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the project's alembic.ini (default: ./alembic.ini)",
     )
     common.add_argument("--format", choices=FORMATS, help="report format (default: human)")
+    common.add_argument(
+        "--json-report",
+        metavar="FILE",
+        type=Path,
+        help="also write the report as JSON to FILE (one run for annotations and an artifact)",
+    )
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument(
         "--database-url",
@@ -152,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup_parser = commands.add_parser(
         "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
     )
-    backup_parser.add_argument("--backup-dir", metavar="DIR", type=Path, help="default: ./backups")
+    backup_parser.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        type=Path,
+        help="default: [tool.mks-db.deploy] backup-dir, else ./backups",
+    )
     restore_parser = commands.add_parser(
         "restore", parents=[common, target], help="restore a verified backup (asks first)"
     )
@@ -188,4 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
     report.seconds = time.perf_counter() - started
     render(report, args.format)
+    if args.json_report:
+        args.json_report.parent.mkdir(parents=True, exist_ok=True)
+        with args.json_report.open("w", encoding="utf-8") as out:
+            render(report, "json", out)
     return report.exit_code
