@@ -111,6 +111,19 @@ def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys)
     assert "restored" in capsys.readouterr().out
 
 
+def test_backup_goes_to_the_configured_backup_dir_unless_the_flag_says_otherwise(
+    scratch_url, tmp_path, monkeypatch
+):
+    plain = scratch_url.render_as_string(hide_password=False)
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nbackup-dir = "vault"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["backup", "--database-url", plain]) == 0
+    assert len(list((tmp_path / "vault").glob("*.dump"))) == 1
+    assert main(["backup", "--database-url", plain, "--backup-dir", str(tmp_path / "flag")]) == 0
+    assert len(list((tmp_path / "flag").glob("*.dump"))) == 1
+    assert not (tmp_path / "backups").exists()
+
+
 def test_restore_refuses_a_file_that_changed_since_its_backup(scratch_url, tmp_path, capsys):
     migrate(scratch_url, "c1104acd2fa6")
     plain = scratch_url.render_as_string(hide_password=False)

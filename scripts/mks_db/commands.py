@@ -118,7 +118,8 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
 
 
 def run_backup(args: argparse.Namespace, report: Report) -> None:
-    record = backup(_target_url(args), args.backup_dir or Path("backups"))
+    # --backup-dir, else [tool.mks-db.deploy] backup-dir (where deploy puts its backups too)
+    record = backup(_target_url(args), Path(deploy_settings(args).backup_dir))
     report.lines.append(
         f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} "
         "(verified with pg_restore --list)"
