@@ -100,10 +100,9 @@ def run_migrations_offline() -> None:
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, transaction_per_migration=True, **COMMON_OPTIONS)
-    if connection.in_transaction():  # the caller's transaction: the settings live in it
-        set_timeouts()
-    else:
-        set_timeouts()
+    callers = connection.in_transaction()  # the caller's transaction: the settings live in it
+    set_timeouts()
+    if not callers:
         connection.commit()  # a session setting; the migrations' transactions start after it
     with context.begin_transaction():
         context.run_migrations()
