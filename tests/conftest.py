@@ -6,16 +6,26 @@ embedded PostgreSQL 16 started for the session and removed afterwards.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
 from sqlalchemy.engine import URL
 
 from mks_db.server import Server, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def alembic_config(url: URL | None = None, output: io.StringIO | None = None) -> Config:
+    """This repository's alembic.ini, pointed at ``url`` (offline when None)."""
+    config = Config(str(REPO / "alembic.ini"), output_buffer=output)
+    if url is not None:  # a %-encoded password must survive the ini file's interpolation
+        config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
+    return config
 
 
 @pytest.fixture(scope="session")

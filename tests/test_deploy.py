@@ -6,20 +6,17 @@ from __future__ import annotations
 import json
 
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from conftest import REPO
+from conftest import REPO, alembic_config
 from mks_db.cli import main
 
 INI = str(REPO / "alembic.ini")
 
 
 def migrate(url, revision):
-    config = Config(INI)
-    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
-    command.upgrade(config, revision)
+    command.upgrade(alembic_config(url), revision)
 
 
 def execute(url, sql):

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import URL
 
-from conftest import REPO
+from conftest import alembic_config
 from mks.health import create_app, migration_heads
-
-
-def alembic_config(url: URL) -> Config:
-    config = Config(str(REPO / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False))
-    return config
 
 
 def get(url, path="/health"):

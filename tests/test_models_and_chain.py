@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
@@ -22,12 +20,12 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.pool import NullPool
 
+from conftest import alembic_config
 from mks.models import Base
 from mks_db.catalog import Snapshot, diff, snapshot
 from mks_db.server import Server, scratch_database
 from production_schema import production_metadata
 
-ROOT = Path(__file__).resolve().parent.parent
 INITIAL = "c1104acd2fa6"
 MFA = "d4e5f6a7b8c9"
 MS365 = "e1f2a3b4c5d6"
@@ -81,15 +79,6 @@ def db_url(pg_server: Server) -> Iterator[URL]:
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def alembic_config(url: URL | None = None, output: io.StringIO | None = None) -> Config:
-    """The project's alembic.ini, pointed at ``url`` (offline when None)."""
-    config = Config(str(ROOT / "alembic.ini"), output_buffer=output)
-    if url is not None:
-        rendered = url.render_as_string(hide_password=False)
-        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
-    return config
 
 
 def connect(url: URL) -> Connection:

@@ -11,12 +11,11 @@ import sys
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, revision_source
-from conftest import REPO
+from conftest import REPO, alembic_config
 from workflow_rehearsal import rehearse
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -140,9 +139,7 @@ def test_the_pull_request_workflow_fails_on_a_bad_migration(checkout, server_url
 
 @pytest.fixture
 def production(scratch_url):
-    config = Config(str(REPO / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", scratch_url.render_as_string(hide_password=False))
-    command.upgrade(config, "e1f2a3b4c5d6")
+    command.upgrade(alembic_config(scratch_url), "e1f2a3b4c5d6")
     return scratch_url
 
 
