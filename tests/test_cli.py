@@ -121,6 +121,16 @@ def scratch_databases(server) -> set[str]:
         return {n for n in names if n.startswith(SCRATCH_PREFIX)}
 
 
+def sleeping(server) -> bool:
+    """Whether a scratch database's session is running the slow revision's pg_sleep(60)."""
+    with admin_engine(server.url).connect() as conn:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE query LIKE 'SELECT pg_sleep(60)%' AND datname LIKE :scratch"
+        )
+        return bool(conn.execute(text(query), {"scratch": SCRATCH_PREFIX + "%"}).scalar())
+
+
 def test_interrupted_check_drops_its_scratch_databases(tmp_path, pg_server, server_url):
     slow = Rev("b2", "a1", 'op.execute("SELECT pg_sleep(60)")', "pass")
     ini = make_project(tmp_path, [BASE, slow])
@@ -131,12 +141,12 @@ def test_interrupted_check_drops_its_scratch_databases(tmp_path, pg_server, serv
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while not scratch_databases(pg_server) - before and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while not sleeping(pg_server) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert sleeping(pg_server), "the check never reached the slow upgrade"
     assert scratch_databases(pg_server) - before, "the check never created its scratch database"
-    time.sleep(1.0)  # inside the slow upgrade now
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)  # inside the slow upgrade now
     _, stderr = process.communicate(timeout=30)  # the 60 s statement is cancelled, not awaited
     assert process.returncode == 143  # 128 + SIGTERM
     assert "interrupted" in stderr
