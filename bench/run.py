@@ -73,7 +73,8 @@ try:
     from sqlalchemy import text
     from sqlalchemy.engine import URL
 
-    from mks_db.server import Server, admin_engine, open_server, postgres_bin_dir, scratch_database
+    from mks_db.backup import libpq_environment, tool
+    from mks_db.server import Server, admin_engine, open_server, scratch_database
     from mks_db.urls import mask_text
 except ImportError as exc:  # run with a Python that lacks the project
     sys.exit(
@@ -228,28 +229,15 @@ def render_offline_sql(ini: Path, work: Path) -> tuple[Path, Path]:
     return files[0], files[1]
 
 
-def psql_binary() -> Path:
-    bundled = postgres_bin_dir() / "psql"
-    if bundled.exists():
-        return bundled
-    found = shutil.which("psql")
-    if not found:
-        raise BenchError("no psql next to pg_ctl nor on PATH")
-    return Path(found)
-
-
 def time_raw_ddl(ini: Path, server: Server, work: Path) -> tuple[float, float, float]:
     """Seconds of psql applying the offline SQL up, down and up again into a fresh database."""
     up, down = render_offline_sql(ini, work)
-    psql = psql_binary()
+    psql = tool("psql")  # next to the server's binaries, else on PATH
     with scratch_database(server, "rawddl") as url:
-        env = dict(os.environ)
-        if url.password:
-            env["PGPASSWORD"] = str(url.password)
-        target = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+        env = libpq_environment(url)  # the connection, password included, as libpq's variables
         passes = []
         for sql in (up, down, up):
-            command = [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target, "-f", str(sql)]
+            command = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(sql)]
             seconds, result = run_timed(command, env=env)
             if result.returncode != 0:
                 raise BenchError(f"psql -f {sql.name} failed (exit {result.returncode}):\n{tail(result)}")
