@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from sqlalchemy import text
 
 from alembic_cases import Rev, make_project
@@ -131,25 +132,39 @@ def sleeping(server) -> bool:
         return bool(conn.execute(text(query), {"scratch": SCRATCH_PREFIX + "%"}).scalar())
 
 
-def test_interrupted_check_drops_its_scratch_databases(tmp_path, pg_server, server_url):
+@pytest.mark.parametrize(
+    ("jobs", "signum", "whole_group"),
+    [
+        ("1", signal.SIGTERM, False),
+        ("2", signal.SIGTERM, False),  # the slow revision is walked in a worker: it is passed on
+        ("2", signal.SIGINT, True),  # Ctrl-C in a terminal reaches every process of the group
+    ],
+)
+def test_interrupted_check_drops_its_scratch_databases(
+    tmp_path, pg_server, server_url, jobs, signum, whole_group
+):
     slow = Rev("b2", "a1", 'op.execute("SELECT pg_sleep(60)")', "pass")
     ini = make_project(tmp_path, [BASE, slow])
     before = scratch_databases(pg_server)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mks_db", "check", "-c", str(ini), "--database-url", server_url],
+        [sys.executable, "-m", "mks_db", "check", "-c", str(ini), "--database-url", server_url, "-j", jobs],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while not sleeping(pg_server) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sleeping(pg_server), "the check never reached the slow upgrade"
     assert scratch_databases(pg_server) - before, "the check never created its scratch database"
-    process.send_signal(signal.SIGTERM)  # inside the slow upgrade now
+    if whole_group:  # inside the slow upgrade now
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)  # the 60 s statement is cancelled, not awaited
-    assert process.returncode == 143  # 128 + SIGTERM
-    assert "interrupted" in stderr
+    assert process.returncode == 128 + signum  # 143 for SIGTERM, 130 for Ctrl-C
+    assert stderr.count("interrupted") == 1, stderr
     assert scratch_databases(pg_server) - before == set()
 
 

@@ -17,7 +17,15 @@ from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.options import load_options
 from mks_db.render import BUILD_DIR
 from mks_db.report import FORMATS, Report, render
+from mks_db.roundtrip import MIN_PART
 from mks_db.urls import mask_text
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="a PostgreSQL server to create scratch databases on "
         "(default: $DATABASE_URL, else an embedded server); checks never touch its databases",
+    )
+    walk = argparse.ArgumentParser(add_help=False)
+    walk.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive,
+        metavar="N",
+        help="walk a long chain in at most N parts at once, one process each "
+        f"(default: one per CPU, each of at least {MIN_PART} revisions)",
     )
 
     selection = argparse.ArgumentParser(add_help=False)
@@ -67,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "check",
-        parents=[common, database, selection],
+        parents=[common, database, walk, selection],
         help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
         "--since the immutability of merged revisions and the new revisions' locks",
     )
@@ -110,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     roundtrip_parser = commands.add_parser(
         "roundtrip",
-        parents=[common, database],
+        parents=[common, database, walk],
         help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
     )
     roundtrip_parser.add_argument(

@@ -151,7 +151,7 @@ def run_heads(args: argparse.Namespace, report: Report) -> None:
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
     project = _project(args)
     with _server(args) as server:
-        roundtrip(project, server, report, with_data=not args.no_data)
+        roundtrip(project, server, report, with_data=not args.no_data, jobs=args.jobs)
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
@@ -197,12 +197,8 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
     project = _project(args)
-
-    def at_head(migrator: Migrator) -> None:
-        report.findings.extend(drift_findings(migrator))
-
     with _server(args) as server:
-        roundtrip(project, server, report, at_head=at_head)
+        roundtrip(project, server, report, at_head=drift_findings, jobs=args.jobs)
     walked = report.revisions
     run_lint(args, report)
     if args.since or args.revision:  # the new revisions' locks (all of them would take long)

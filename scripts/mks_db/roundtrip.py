@@ -19,6 +19,12 @@ its square. A difference is explained object by object from full snapshots, buil
 the expected state is rebuilt in a second scratch database. After a failure the walk goes on
 from a freshly rebuilt database, so one bad revision does not hide the next one's problems.
 At the end everything is downgraded to base, which must leave the database as it started.
+
+A long chain is walked in parts at once, one process each (``mks_db.workers``): a part starts
+from a database upgraded from base through the revisions before it (without rows, without
+checks), walks its revisions as above, and at the end downgrades them and must be back at the
+schema it started from. Together the parts check what one walk would, in about the time of the
+longest part.
 """
 
 from __future__ import annotations
@@ -26,31 +32,46 @@ from __future__ import annotations
 import contextlib
 import time
 import traceback
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.script import Script
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, data, declarations, interrupt
+from mks_db import catalog, data, declarations, interrupt, workers
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, replayed_snapshot
 from mks_db.project import Project
 from mks_db.report import Report, Step
-from mks_db.server import Server, describe_db_error, scratch_database
+from mks_db.server import Server, describe_db_error, drop_scratch_databases, scratch_database
 
 MAX_DIFF_LINES = 40
+# Splitting the walk: a plain upgrade step costs about a tenth of the checked steps of one
+# revision (bench/profile_roundtrip.py), and below MIN_PART revisions a part saves less time
+# than its process and scratch database cost.
+PREFIX_COST = 0.1
+MIN_PART = 20
+GO_ON = " (upgrading a fresh database from base, to go on after the finding above)"
+PART_START = " (upgrading a fresh database from base, where this part of the walk starts)"
 LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
 
 class Walk:
-    """One roundtrip walk: the scratch database, its migrator and trackers, the report."""
+    """One roundtrip walk: the scratch database, its migrator and trackers, the report.
 
-    def __init__(self, project: Project, server: Server, report: Report, with_data: bool) -> None:
+    Use as a context manager; ``rebuild`` makes the database.
+    """
+
+    def __init__(
+        self, project: Project, server: Server, report: Report, with_data: bool, marker: str = ""
+    ) -> None:
         self.project = project
         self.server = server
         self.report = report
         self.with_data = with_data
+        self.marker = marker  # in the scratch databases' names, so a sweep can find them
         self._stack = contextlib.ExitStack()
         self.migrator: Migrator
         self.schema: catalog.Tracker
@@ -59,18 +80,27 @@ class Walk:
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
 
     def __enter__(self) -> Walk:
-        self._open()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
-    def _open(self) -> None:
+    def rebuild(self, applied: list[Script]) -> tuple[Script, Exception] | None:
+        """Start (again) from a new scratch database with ``applied`` upgraded, without rows.
+
+        Returns the revision whose upgrade failed and the error, else None.
+        """
         self._stack.close()
         self._stack = contextlib.ExitStack()
-        url = self._stack.enter_context(scratch_database(self.server, "roundtrip"))
+        url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
         self.migrator = self._stack.enter_context(Migrator(self.project, url))
+        try:
+            self.migrator.run_steps([self.migrator.step("upgrade", r) for r in applied])
+        except Exception as exc:
+            interrupt.raise_if_requested()
+            return applied[self.migrator.current], exc
         self._track()
+        return None
 
     def _track(self) -> None:
         if self.event_log is None:  # only when env.py migrates on our connection
@@ -84,12 +114,6 @@ class Walk:
         self.dirty = set()
         if self.rows:
             self.rows.unfillable = unfillable
-
-    def rebuild(self, applied: list[Script]) -> None:
-        """Start again from a new scratch database with ``applied`` upgraded, without rows."""
-        self._open()
-        self.migrator.run_steps([self.migrator.step("upgrade", r) for r in applied])
-        self._track()
 
     def run(
         self,
@@ -143,7 +167,7 @@ class Walk:
 
     def explain(self, expected_revisions: list[Script]) -> str:
         """The current schema against ``expected_revisions`` rebuilt in a second database."""
-        expected = replayed_snapshot(self.project, self.server, expected_revisions, "reference")
+        expected = replayed_snapshot(self.project, self.server, expected_revisions, f"reference{self.marker}")
         lines = catalog.diff(expected, self.schema.snapshot())
         shown = lines[:MAX_DIFF_LINES]
         more = len(lines) - len(shown)
@@ -155,24 +179,100 @@ def roundtrip(
     server: Server,
     report: Report,
     with_data: bool = True,
-    at_head: Callable[[Migrator], None] | None = None,
+    at_head: Callable[[Migrator], list[Finding]] | None = None,
+    jobs: int | None = None,
 ) -> None:
     """Run the roundtrip walk over every revision of ``project`` and add findings to ``report``.
 
-    ``at_head`` runs once every revision is applied, before the walk back down to base.
+    ``at_head`` runs once every revision is applied, before the walk back down; its findings
+    join the report. ``jobs`` is the most parts walked at once (default: see ``split``).
     """
     order = project.revisions_in_order()
     report.revisions = len(order)
-    with Walk(project, server, report, with_data) as walk:
-        empty = walk.schema.fingerprint
-        applied: list[Script] = []
-        for revision in order:
+    parts = split(len(order), jobs)
+    marker = f"_{uuid.uuid4().hex[:8]}" if len(parts) > 1 else ""
+
+    def task(part: Part) -> Callable[[], Outcome]:
+        last = part.stop == len(order)
+        return lambda: _walk_part(project, server, order, part, with_data, at_head if last else None, marker)
+
+    def sweep() -> None:  # what a worker killed outright could not drop
+        drop_scratch_databases(server, marker)
+
+    outcomes = workers.run_all([task(part) for part in parts], sweep if marker else None)
+    earlier_errors = False
+    for outcome in outcomes:
+        if outcome.blocked and earlier_errors:
+            continue  # a part before it found why the chain does not upgrade
+        report.findings += outcome.findings
+        report.steps += outcome.steps
+        earlier_errors = earlier_errors or any(f.is_error for f in outcome.findings)
+
+
+@dataclass(frozen=True)
+class Part:
+    """Revisions ``order[start:stop]``, walked in a database upgraded through ``order[:start]``."""
+
+    start: int
+    stop: int
+
+
+@dataclass
+class Outcome:
+    """What walking one part found; ``blocked`` when its database could not be upgraded to its start."""
+
+    findings: list[Finding] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    blocked: bool = False
+
+
+def split(count: int, jobs: int | None = None) -> list[Part]:
+    """The walk of ``count`` revisions in at most ``jobs`` parts that take about as long each.
+
+    By default one part per CPU, each of at least ``MIN_PART`` revisions (one part where
+    processes cannot be forked). Every part but the first also upgrades plainly through the
+    revisions before it, at ``PREFIX_COST`` of a walked revision each, so later parts are shorter.
+    """
+    if not workers.available():
+        jobs = 1
+    elif jobs is None:
+        jobs = min(workers.cpus(), count // MIN_PART)
+    jobs = max(1, min(jobs, count))
+    # Part k costs PREFIX_COST * start_k + length_k, in walked revisions: equal for every k.
+    lengths, start = [], 0.0
+    for _ in range(jobs):
+        lengths.append(1 - PREFIX_COST * start)
+        start += lengths[-1]
+    bounds = [round(count * sum(lengths[:k]) / start) for k in range(jobs + 1)]
+    return [Part(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a] or [Part(0, count)]
+
+
+def _walk_part(
+    project: Project,
+    server: Server,
+    order: list[Script],
+    part: Part,
+    with_data: bool,
+    at_head: Callable[[Migrator], list[Finding]] | None,
+    marker: str,
+) -> Outcome:
+    """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process)."""
+    report = Report(command="roundtrip")
+    outcome = Outcome(report.findings, report.steps)
+    with Walk(project, server, report, with_data, marker) as walk:
+        applied = order[: part.start]
+        if not _rebuild(walk, applied, PART_START):
+            outcome.blocked = True
+            return outcome
+        start = walk.schema.snapshot(), walk.schema.fingerprint
+        for revision in order[part.start : part.stop]:
             if not _one_revision(walk, revision, applied):
-                return
+                return outcome
             applied.append(revision)
         if at_head:
-            at_head(walk.migrator)
-        _down_to_base(walk, applied, empty)
+            report.findings += at_head(walk.migrator)
+        _walk_down(walk, order[part.start : part.stop], start, order[part.start - 1] if part.start else None)
+    return outcome
 
 
 def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
@@ -247,24 +347,14 @@ def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
     return _rebuild(walk, [*applied, revision])
 
 
-def _rebuild(walk: Walk, revisions: list[Script]) -> bool:
+def _rebuild(walk: Walk, revisions: list[Script], note: str = GO_ON) -> bool:
     """Go on from a fresh database at ``revisions``; False (with a finding) if that fails."""
-    try:
-        walk.rebuild(revisions)
+    failure = walk.rebuild(revisions)
+    if failure is None:
         return True
-    except Exception as exc:
-        interrupt.raise_if_requested()
-        revision = revisions[walk.migrator.current]
-        walk.report.findings.append(
-            failure_finding(
-                "upgrade",
-                revision,
-                exc,
-                walk.project,
-                " (upgrading a fresh database from base, to go on after the finding above)",
-            )
-        )
-        return False
+    revision, exc = failure
+    walk.report.findings.append(failure_finding("upgrade", revision, exc, walk.project, note))
+    return False
 
 
 def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> bool:
@@ -330,9 +420,13 @@ def _reported(walk: Walk, revision: Script) -> bool:
     )
 
 
-def _down_to_base(walk: Walk, applied: list[Script], empty: int) -> None:
+def _walk_down(
+    walk: Walk, revisions: list[Script], start: tuple[catalog.Snapshot, int], below: Script | None
+) -> None:
+    """Downgrade ``revisions`` from the last; the schema must be back at ``start`` (snapshot and
+    fingerprint), the schema at ``below`` (base when None)."""
     # Only the end state matters here: it is read once, not after every step.
-    failure = walk.run([("downgrade", r) for r in reversed(applied)], track=False)
+    failure = walk.run([("downgrade", r) for r in reversed(revisions)], track=False)
     with walk.migrator.idle():
         walk.schema.reset()
     if failure:
@@ -341,16 +435,23 @@ def _down_to_base(walk: Walk, applied: list[Script], empty: int) -> None:
         if not irreversible and not _reported(walk, revision):
             walk.report.findings.append(failure_finding("downgrade", revision, exc, walk.project))
         return
-    if walk.schema.fingerprint != empty and not any(_reported(walk, r) for r in applied):
-        irreversible = [r.revision for r in applied if declarations.of_file(r.path).accepted("irreversible")]
-        leftovers = catalog.diff({}, walk.schema.snapshot())
+    if walk.schema.fingerprint != start[1] and not any(_reported(walk, r) for r in revisions):
+        irreversible = [
+            r.revision for r in revisions if declarations.of_file(r.path).accepted("irreversible")
+        ]
+        what = (
+            "downgrading every revision to base leaves objects behind"
+            if below is None
+            else f"downgrading every revision from head to {below.revision} does not restore its schema"
+        )
+        differences = catalog.diff(start[0], walk.schema.snapshot())
         walk.finding(
             "roundtrip",
-            applied[0],
-            "downgrading every revision to base leaves objects behind"
+            revisions[0],
+            what
             + (f" (irreversible: {', '.join(irreversible)})" if irreversible else "")
             + ":\n  "
-            + "\n  ".join(leftovers[:MAX_DIFF_LINES]),
+            + "\n  ".join(differences[:MAX_DIFF_LINES]),
             WARNING if irreversible else ERROR,
         )
 

@@ -125,6 +125,24 @@ def drop_database(server: Server, name: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
+def drop_scratch_databases(server: Server, marker: str) -> None:
+    """Drop every scratch database whose name contains ``marker`` (what a killed process left)."""
+    with admin_engine(server.url).connect() as conn:
+        names = (
+            conn.execute(
+                text(
+                    "SELECT datname FROM pg_database"
+                    " WHERE left(datname, length(:prefix)) = :prefix AND strpos(datname, :marker) > 0"
+                ),
+                {"prefix": SCRATCH_PREFIX, "marker": marker},
+            )
+            .scalars()
+            .all()
+        )
+    for name in names:
+        drop_database(server, name)
+
+
 def postgres_bin_dir() -> Path:
     """Where initdb and pg_ctl are: ``MKS_DB_PG_BIN``, else pgserver's bundled PostgreSQL 16."""
     configured = os.environ.get("MKS_DB_PG_BIN")

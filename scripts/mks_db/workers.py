@@ -1,0 +1,108 @@
+"""Run independent pieces of work at once: the first in this process, the others in forked ones.
+
+The roundtrip walk splits a long chain into parts (``mks_db.roundtrip``); each part needs its
+own Alembic run, and Alembic keeps its ``context`` and ``op`` proxies in module globals, so the
+parts run in processes, not threads. Forking (Linux only: elsewhere ``available()`` is False and
+the walk stays in one process) shares the loaded project and Python's string hashes, which the
+schema fingerprints are made of.
+
+A task returns a picklable value. An exception in any task is raised here (the first by task
+order) after the other processes have stopped. Ctrl-C reaches every process of the group and
+SIGTERM is passed on to the children: each unwinds its ``with`` blocks, so the scratch
+databases it made are dropped; ``cleanup`` runs last, for what a child killed outright left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from mks_db import interrupt
+
+STOP_SECONDS = 30  # how long a child gets to unwind after SIGTERM before it is killed
+
+
+def available() -> bool:
+    """Whether tasks can run in forked processes here (fork is safe on Linux only)."""
+    return sys.platform.startswith("linux")
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_all(tasks: list[Callable[[], Any]], cleanup: Callable[[], None] | None = None) -> list[Any]:
+    """Run ``tasks`` at once (the first here) and return their results in order."""
+    if len(tasks) == 1 and cleanup is None:
+        return [tasks[0]()]
+    context = multiprocessing.get_context("fork")
+    children: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    try:
+        for task in tasks[1:]:
+            receiver, sender = context.Pipe(duplex=False)
+            child = context.Process(target=_child, args=(task, sender), daemon=True)
+            child.start()
+            sender.close()
+            children.append((child, receiver))
+        results = [tasks[0]()]
+        results += [_receive(child, receiver) for child, receiver in children]
+        return results
+    finally:
+        _stop(children)
+        if cleanup:
+            cleanup()
+
+
+def _child(task: Callable[[], Any], sender: Connection) -> None:
+    interrupt.install(once=True)  # a second signal must not cut the unwinding short
+    try:
+        outcome: tuple[str, Any] = ("ok", task())
+    except KeyboardInterrupt:
+        outcome = ("interrupted", int(interrupt.signal_number))
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        outcome = ("error", exc)
+    try:
+        sender.send(outcome)
+    except Exception:  # the result or the exception does not pickle
+        if outcome[0] != "error":
+            raise
+        text = "".join(traceback.format_exception(outcome[1]))
+        sender.send(("error", RuntimeError(f"a worker process failed:\n{text}")))
+
+
+def _receive(child: multiprocessing.process.BaseProcess, receiver: Connection) -> Any:
+    try:
+        status, value = receiver.recv()
+    except EOFError:
+        child.join()
+        status = child.exitcode
+        raise RuntimeError(f"a worker process ended without a result (exit status {status})") from None
+    if status == "interrupted":
+        interrupt.requested(value)
+        raise KeyboardInterrupt
+    if status == "error":
+        raise value
+    return value
+
+
+def _stop(children: list[tuple[multiprocessing.process.BaseProcess, Connection]]) -> None:
+    """Let every child finish: signal those still running, kill those that do not unwind."""
+    for child, _ in children:
+        if child.is_alive():
+            os.kill(child.pid, signal.SIGTERM)
+    for child, receiver in children:
+        child.join(STOP_SECONDS)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        receiver.close()
