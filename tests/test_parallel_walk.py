@@ -50,7 +50,7 @@ def test_parts_cover_the_chain_and_cost_about_the_same():
         assert len(parts) == min(jobs, count) and all(p.stop > p.start for p in parts)
         costs = [PREFIX_COST * p.start + p.stop - p.start for p in parts]
         assert max(costs) - min(costs) <= 1 + PREFIX_COST, (count, jobs, parts)
-    assert split(200, 2) == [Part(0, 105), Part(105, 200)]  # the later part also upgrades 105
+    assert split(200, 2) == [Part(0, 118), Part(118, 200)]  # the later part also upgrades 118
     assert split(2 * MIN_PART - 1) == [Part(0, 2 * MIN_PART - 1)]  # too short to be worth a process
     assert split(0, 4) == [Part(0, 0)]
 

@@ -48,10 +48,11 @@ from mks_db.report import Report, Step
 from mks_db.server import Server, describe_db_error, drop_scratch_databases, scratch_database
 
 MAX_DIFF_LINES = 40
-# Splitting the walk: a plain upgrade step costs about a tenth of the checked steps of one
-# revision (bench/profile_roundtrip.py), and below MIN_PART revisions a part saves less time
+# Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
+# then generated rows for every table at once) costs about 0.3 of a walked revision each,
+# measured on bench/make_chain.py's chains; below MIN_PART revisions a part saves less time
 # than its process and scratch database cost.
-PREFIX_COST = 0.1
+PREFIX_COST = 0.3
 MIN_PART = 20
 GO_ON = " (upgrading a fresh database from base, to go on after the finding above)"
 PART_START = " (upgrading a fresh database from base, where this part of the walk starts)"
@@ -243,8 +244,11 @@ def split(count: int, jobs: int | None = None) -> list[Part]:
     for _ in range(jobs):
         lengths.append(1 - PREFIX_COST * start)
         start += lengths[-1]
-    bounds = [round(count * sum(lengths[:k]) / start) for k in range(jobs + 1)]
-    return [Part(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a] or [Part(0, count)]
+    bounds = [0]
+    for k in range(1, jobs + 1):  # at least one revision per part
+        ideal = round(count * sum(lengths[:k]) / start)
+        bounds.append(min(max(ideal, bounds[-1] + 1), count - (jobs - k)))
+    return [Part(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _walk_part(

@@ -55,7 +55,9 @@ def run_all(tasks: list[Callable[[], Any]], cleanup: Callable[[], None] | None =
             sender.close()
             children.append((child, receiver))
         results = [tasks[0]()]
-        results += [_receive(child, receiver) for child, receiver in children]
+        for child, receiver in children:
+            results.append(_receive(child, receiver))
+            child.join()  # it has nothing left to do but exit
         return results
     finally:
         _stop(children)
@@ -71,6 +73,9 @@ def _child(task: Callable[[], Any], sender: Connection) -> None:
         outcome = ("interrupted", int(interrupt.signal_number))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         outcome = ("error", exc)
+    # Whatever happens now, the parent is told: a signal must not interrupt the sending.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         sender.send(outcome)
     except Exception:  # the result or the exception does not pickle
@@ -96,9 +101,9 @@ def _receive(child: multiprocessing.process.BaseProcess, receiver: Connection) -
 
 
 def _stop(children: list[tuple[multiprocessing.process.BaseProcess, Connection]]) -> None:
-    """Let every child finish: signal those still running, kill those that do not unwind."""
+    """Let every child finish: signal those still working, kill those that do not unwind."""
     for child, _ in children:
-        if child.is_alive():
+        if child.exitcode is None:
             os.kill(child.pid, signal.SIGTERM)
     for child, receiver in children:
         child.join(STOP_SECONDS)
