@@ -162,8 +162,8 @@ def test_interrupted_check_drops_its_scratch_databases(
         os.killpg(process.pid, signum)
     else:
         process.send_signal(signum)
-    _, stderr = process.communicate(timeout=30)  # the 60 s statement is cancelled, not awaited
-    assert process.returncode == 128 + signum  # 143 for SIGTERM, 130 for Ctrl-C
+    stdout, stderr = process.communicate(timeout=30)  # the 60 s statement is cancelled, not awaited
+    assert process.returncode == 128 + signum, stdout + stderr  # 143 for SIGTERM, 130 for Ctrl-C
     assert stderr.count("interrupted") == 1, stderr
     assert scratch_databases(pg_server) - before == set()
 

@@ -24,6 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from mks_db import interrupt
+
 VERSION_TABLE = "alembic_version"
 
 Snapshot = dict[tuple[str, str], str]
@@ -354,6 +356,7 @@ class Tracker:
                 self.connection.execute(text(statement))
             self.connection.commit()
         except DBAPIError:
+            interrupt.raise_if_requested()
             self.connection.rollback()
             return False
         self.event_log = True

@@ -211,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     except MksDbError as exc:
         print(f"mks-db: error: {mask_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        # A statement cancelled by the signal fails wherever it was: that is the interruption too.
+        if not (isinstance(exc, KeyboardInterrupt) or interrupt.was_requested()):
+            raise
         print("mks-db: interrupted; scratch databases were dropped", file=sys.stderr)
         return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
     report.seconds = time.perf_counter() - started

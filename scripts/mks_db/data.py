@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from mks_db import interrupt
 from mks_db.catalog import VERSION_TABLE, prepared
 from mks_db.server import describe_db_error
 
@@ -273,6 +274,7 @@ def _fill_table(connection: Connection, table: Table, rows: int, first: int = 1)
                 connection.execute(text(sql))
             return None
         except DBAPIError as exc:
+            interrupt.raise_if_requested()
             last_error = describe_db_error(exc)
     return last_error
 

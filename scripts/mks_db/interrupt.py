@@ -1,18 +1,20 @@
 """Ctrl-C and SIGTERM end a command promptly, even inside a long statement, and cleanly.
 
-psycopg2 normally blocks signals until the server answers; with its ``wait_select`` callback a
-KeyboardInterrupt cancels the running statement instead (psycopg2's documented way). The
-cancelled statement then fails like any other, so the checks ask ``raise_if_requested()``
-before turning a failure into a finding: an interruption is never reported as the revision's
-fault, and every ``with`` block (scratch databases included) unwinds.
+psycopg2 normally blocks signals until the server answers; with a wait callback like its
+``wait_select`` a KeyboardInterrupt cancels the running statement instead (psycopg2's
+documented way). The cancelled statement then fails like any other, so the checks ask
+``raise_if_requested()`` before turning a failure into a finding: an interruption is never
+reported as the revision's fault, and every ``with`` block (scratch databases included)
+unwinds. A statement that ends before the cancel reaches the server raises KeyboardInterrupt
+itself (``wait_select`` would lose the interruption there).
 """
 
 from __future__ import annotations
 
+import select
 import signal
 
 import psycopg2.extensions
-import psycopg2.extras
 
 _requested = False
 _once = False  # whether signals after the first are ignored (worker processes)
@@ -27,9 +29,30 @@ def install(once: bool = False) -> None:
     """
     global _requested, _once
     _requested, _once = False, once
-    psycopg2.extensions.set_wait_callback(psycopg2.extras.wait_select)
+    psycopg2.extensions.set_wait_callback(_wait)
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _wait(connection: psycopg2.extensions.connection) -> None:
+    """Wait for the server's answer; a signal meanwhile cancels the statement (see above)."""
+    cancelled = False
+    while True:
+        try:
+            state = connection.poll()
+            if state == psycopg2.extensions.POLL_OK:
+                break
+            if state == psycopg2.extensions.POLL_READ:
+                select.select([connection.fileno()], [], [])
+            elif state == psycopg2.extensions.POLL_WRITE:
+                select.select([], [connection.fileno()], [])
+            else:
+                raise connection.OperationalError(f"bad state from poll: {state}")
+        except KeyboardInterrupt:
+            connection.cancel()  # the server ends the statement with an error, unless it is done
+            cancelled = True
+    if cancelled:
+        raise KeyboardInterrupt
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -43,6 +66,11 @@ def requested(signum: int) -> None:
     """Record that signal ``signum`` asked the command to stop (also when a worker received it)."""
     global _requested, signal_number
     _requested, signal_number = True, signum
+
+
+def was_requested() -> bool:
+    """Whether a signal asked the command to stop (any failure since may be its echo)."""
+    return _requested
 
 
 def raise_if_requested() -> None:

@@ -56,6 +56,7 @@ def run_all(tasks: list[Callable[[], Any]], cleanup: Callable[[], None] | None =
             children.append((child, receiver))
         results = [tasks[0]()]
         for child, receiver in children:
+            interrupt.raise_if_requested()  # not wait for the others if a signal came
             results.append(_receive(child, receiver))
             child.join()  # it has nothing left to do but exit
         return results
@@ -69,10 +70,11 @@ def _child(task: Callable[[], Any], sender: Connection) -> None:
     interrupt.install(once=True)  # a second signal must not cut the unwinding short
     try:
         outcome: tuple[str, Any] = ("ok", task())
-    except KeyboardInterrupt:
-        outcome = ("interrupted", int(interrupt.signal_number))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
-        outcome = ("error", exc)
+        if isinstance(exc, KeyboardInterrupt) or interrupt.was_requested():
+            outcome = ("interrupted", int(interrupt.signal_number))
+        else:
+            outcome = ("error", exc)
     # Whatever happens now, the parent is told: a signal must not interrupt the sending.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
