@@ -7,9 +7,10 @@ One PostgreSQL server serves the whole run (``DATABASE_URL`` if set, else the em
 ``bench/make_chain.py``, and three things are timed on it, each in a fresh database:
 
 1. ``mks-db roundtrip`` (a subprocess, ``--database-url`` naming the server; it creates and
-   drops its own scratch database): every revision upgraded with generated rows in every
+   drops its own scratch databases): every revision upgraded with generated rows in every
    table, checked for data loss, downgraded and re-upgraded, the schema fingerprinted after
-   each step, then everything downgraded to base;
+   each step, then everything downgraded to base; as users run it (the chain in parts walked
+   at once, one per CPU) and in one process (``--jobs 1``);
 2. pytest-alembic's four default tests (``test_single_head_revision``, ``test_upgrade``,
    ``test_model_definitions_match_ddl``, ``test_up_down_consistency``), run by pytest in
    ``bench/.venv`` (pytest-alembic does not run under pytest 9; the venv is created on first
@@ -94,6 +95,7 @@ class Result:
     n: int
     roundtrip: list[float] = field(default_factory=list)
     roundtrip_reported: list[float] = field(default_factory=list)  # mks-db's own "seconds"
+    one_process: list[float] = field(default_factory=list)  # mks-db roundtrip --jobs 1
     peer: list[float] = field(default_factory=list)
     peer_tests: dict[str, list[float]] = field(default_factory=dict)
     raw: list[float] = field(default_factory=list)
@@ -124,7 +126,7 @@ def tail(result: subprocess.CompletedProcess, lines: int = 25) -> str:
     return mask_text("\n".join(output.strip().splitlines()[-lines:]))
 
 
-def time_roundtrip(ini: Path, server: Server) -> tuple[float, float]:
+def time_roundtrip(ini: Path, server: Server, *flags: str) -> tuple[float, float]:
     """Wall time of ``mks-db roundtrip`` on the chain, and the time mks-db reports itself."""
     command = [
         *mks_db_command(),
@@ -135,6 +137,7 @@ def time_roundtrip(ini: Path, server: Server) -> tuple[float, float]:
         server.url.render_as_string(hide_password=False),
         "--format",
         "json",
+        *flags,
     ]
     seconds, result = run_timed(command, cwd=ini.parent)
     try:
@@ -271,6 +274,9 @@ def measure(
         result.roundtrip.append(wall)
         result.roundtrip_reported.append(reported)
         print(f"  {label}: mks-db roundtrip {wall:.2f}s", flush=True)
+        wall, _ = time_roundtrip(ini, server, "--jobs", "1")
+        result.one_process.append(wall)
+        print(f"  {label}: mks-db roundtrip --jobs 1 {wall:.2f}s", flush=True)
         wall, tests = time_peer(python, ini, server, work)
         result.peer.append(wall)
         for name, seconds in tests.items():
@@ -383,7 +389,8 @@ def scaling_rows(results: dict[int, Result]) -> list[str]:
         a, b = results[small], results[large]
         lines.append(
             f"N = {large} / N = {small} ({large / small:.2g}x the revisions): "
-            f"mks-db roundtrip {b.median(b.roundtrip) / a.median(a.roundtrip):.2f}x, "
+            f"mks-db roundtrip {b.median(b.roundtrip) / a.median(a.roundtrip):.2f}x "
+            f"(--jobs 1: {b.median(b.one_process) / a.median(a.one_process):.2f}x), "
             f"pytest-alembic {b.median(b.peer) / a.median(a.peer):.2f}x, "
             f"raw DDL {b.median(b.raw) / a.median(a.raw):.2f}x"
         )
@@ -393,14 +400,16 @@ def scaling_rows(results: dict[int, Result]) -> list[str]:
 def table(results: dict[int, Result]) -> list[str]:
     lines = [
         "| N | mks-db roundtrip | pytest-alembic (4 tests) | raw DDL (psql up, down, up) "
-        "| roundtrip / pytest-alembic | roundtrip / raw DDL |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| roundtrip / pytest-alembic | roundtrip / raw DDL | roundtrip `--jobs 1` | `--jobs 1` / raw DDL |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for n in sorted(results):
         r = results[n]
         rt, peer, raw = r.median(r.roundtrip), r.median(r.peer), r.median(r.raw)
+        one = r.median(r.one_process)
         lines.append(
-            f"| {n} | {rt:.2f} s | {peer:.2f} s | {raw:.2f} s | {rt / peer:.2f}x | {rt / raw:.2f}x |"
+            f"| {n} | {rt:.2f} s | {peer:.2f} s | {raw:.2f} s | {rt / peer:.2f}x | {rt / raw:.2f}x "
+            f"| {one:.2f} s | {one / raw:.2f}x |"
         )
     return lines
 
@@ -421,6 +430,7 @@ def details(results: dict[int, Result]) -> list[str]:
         if len(r.roundtrip) > 1:
             lines.append(
                 f"  Every run: roundtrip {', '.join(f'{x:.2f}' for x in r.roundtrip)}; "
+                f"roundtrip --jobs 1 {', '.join(f'{x:.2f}' for x in r.one_process)}; "
                 f"pytest-alembic {', '.join(f'{x:.2f}' for x in r.peer)}; "
                 f"raw DDL {', '.join(f'{x:.2f}' for x in r.raw)}."
             )
