@@ -12,7 +12,8 @@ revisions: a cost that grows along the chain is what makes the walk quadratic.
 
 This wraps functions internal to ``mks_db`` (``catalog.Tracker.refresh``/``reset``,
 ``data.read_tables``, ``data.inventory``, ``data._fill_table``, ``Migrator.run_env``,
-``roundtrip._one_revision``/``_down_to_base``); if one moves, the script says which and stops.
+``roundtrip._RevisionCheck``/``_walk_down``); if one moves, the script says which and stops.
+The walk runs in this one process (``--jobs 1``), so that every timer sees it.
 """
 
 from __future__ import annotations
@@ -74,18 +75,29 @@ class Timers:
 
         setattr(owner, name, timed)
 
+    def switch(self, revision: int) -> None:
+        """From now on, time goes to ``revision``: what the open calls took so far goes to the
+        revision before (one env.py run spans many revisions)."""
+        now = time.perf_counter()
+        for frame in self.stack:
+            kind, started, children = frame
+            self.total[kind] += now - started - children
+            self.by_revision[self.revision][kind] += now - started - children
+            frame[1:] = [now, 0.0]
+        self.revision = revision
+
     def follow_revisions(self) -> None:
-        one, down = walk._one_revision, walk._down_to_base
+        start, down = walk._RevisionCheck.__init__, walk._walk_down
 
-        def one_revision(w, revision, applied):
-            self.revision = len(applied) + 1
-            return one(w, revision, applied)
+        def revision_check(check, w, revision, applied):
+            self.switch(len(applied) + 1)
+            return start(check, w, revision, applied)
 
-        def down_to_base(*args):
-            self.revision = DOWN_TO_BASE
+        def walk_down(*args):
+            self.switch(DOWN_TO_BASE)
             return down(*args)
 
-        walk._one_revision, walk._down_to_base = one_revision, down_to_base
+        walk._RevisionCheck.__init__, walk._walk_down = revision_check, walk_down
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="mks-db-profile-") as work:
         ini = make_chain.write_chain(args.n, Path(work))
-        command = ["roundtrip", "-c", str(ini), "--format", "json"]
+        command = ["roundtrip", "-c", str(ini), "--format", "json", "--jobs", "1"]
         url = args.database_url or os.environ.get("DATABASE_URL")
         if url:
             command += ["--database-url", url]

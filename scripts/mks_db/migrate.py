@@ -101,7 +101,8 @@ class Migrator:
 
     def run_steps(self, steps: list[MigrationStep], after: Callable[[int], bool] | None = None) -> None:
         """Apply ``steps`` in order. Once step ``i`` has committed, ``after(i)`` runs; it may end
-        the sequence by returning False. ``after`` must not run migrations itself.
+        the sequence by returning False, or append to ``steps``. ``after`` must not run
+        migrations itself.
 
         When env.py uses this connection and commits each migration on its own (as this
         repository's does), the whole sequence runs in one env.py run, which saves Alembic's
@@ -114,7 +115,7 @@ class Migrator:
 
     def _run_batch(self, steps: list[MigrationStep], start: int, after: Callable[[int], bool]) -> int:
         """Run steps from ``start`` in one env.py run; return the index to go on from."""
-        reached = {"next": len(steps), "batched": True}
+        reached: dict[str, object] = {"next": None, "batched": True}  # next None: all done
 
         def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
             # Runs inside the step's transaction: its own row counts are still visible.
@@ -134,7 +135,8 @@ class Migrator:
                 context.opts.get("transaction_per_migration")
             )
             reached["batched"] = batched
-            for index in range(start, len(steps)):
+            index = start
+            while index < len(steps):  # ``after`` may add steps
                 self.current, self.written, self._rows_may_change = index, set(), False
                 yield steps[index]
                 # Alembic asks for the next step only once this one has committed.
@@ -146,13 +148,14 @@ class Migrator:
                 # What Alembic remembers within one run (enum types it created, say) must not
                 # outlive the step, as it would not between separate runs.
                 context.impl.memo.clear()
+                index += 1
             return
 
         self.run_env(migrations)
         # Unbatched, the step committed when env.py's run ended: only now may ``after`` look.
         if not reached["batched"] and not after(self.current):
             return len(steps)
-        return reached["next"]
+        return len(steps) if reached["next"] is None else int(reached["next"])
 
     def probe(self) -> bool:
         """Run env.py once without migrating; whether it migrates on this connection."""

@@ -124,21 +124,24 @@ class Walk:
     ) -> tuple[str, Script, Exception] | None:
         """Run ``(action, revision)`` steps in order, recording each and (if ``track``) bringing
         the trackers up to date after it; then ``after(action, revision)`` may stop the
-        sequence (False).
+        sequence (False) or append more steps to ``steps``, which run next, in the same env.py
+        run when it allows.
 
         Returns the action, revision and error of a step that failed, else None.
         """
         clock = {"started": time.perf_counter()}
+        migration_steps = [self.migrator.step(a, r) for a, r in steps]
 
         def done(index: int) -> bool:
             action, revision = steps[index]
             self._record(action, revision, clock["started"], ok=True, track=track)
             go_on = after(action, revision) if after else True
+            migration_steps.extend(self.migrator.step(a, r) for a, r in steps[len(migration_steps) :])
             clock["started"] = time.perf_counter()
             return go_on
 
         try:
-            self.migrator.run_steps([self.migrator.step(a, r) for a, r in steps], done)
+            self.migrator.run_steps(migration_steps, done)
         except Exception as exc:
             interrupt.raise_if_requested()
             action, revision = steps[self.migrator.current]
@@ -269,86 +272,125 @@ def _walk_part(
             outcome.blocked = True
             return outcome
         start = walk.schema.snapshot(), walk.schema.fingerprint
-        for revision in order[part.start : part.stop]:
-            if not _one_revision(walk, revision, applied):
-                return outcome
-            applied.append(revision)
+        if not _walk_up(walk, order[part.start : part.stop], applied):
+            return outcome
         if at_head:
             report.findings += at_head(walk.migrator)
         _walk_down(walk, order[part.start : part.stop], start, order[part.start - 1] if part.start else None)
     return outcome
 
 
-def _one_revision(walk: Walk, revision: Script, applied: list[Script]) -> bool:
-    """Steps 1-4 for ``revision``; False when the walk cannot go on."""
-    declared = declarations.of_file(revision.path)
-    if walk.rows:
-        walk.recount()
-        for problem in walk.rows.fill():
-            walk.finding("data-loss", revision, problem, WARNING)
-    before = walk.schema.fingerprint
-    state: dict[str, object] = {}
+def _walk_up(walk: Walk, revisions: list[Script], applied: list[Script]) -> bool:
+    """Steps 1-4 for each of ``revisions``, appended to ``applied`` as they pass; False when
+    the walk cannot go on.
 
-    def check(action: str, _: Script) -> bool:
-        """Runs after each step has committed; False stops the sequence."""
-        if action == "upgrade":
-            _data_loss(walk, revision, walk.recount(), declared)
-            state["after"] = walk.schema.fingerprint
+    Revisions run one after another in one env.py run (when env.py allows) as long as they
+    pass: each one's rows are generated between the previous one's last step and its own
+    first. A failure ends the run; the walk judges it and goes on in a new one.
+    """
+    pending = list(revisions)
+    while pending:
+        current = _RevisionCheck(walk, pending.pop(0), applied)
+        steps = current.sequence()
+
+        def after(action: str, revision: Script, steps: list = steps) -> bool:
+            nonlocal current
+            if not current.after_step(action):
+                return False
+            if action == "re-upgrade" and pending:  # it passed: the next one follows in this run
+                applied.append(current.revision)
+                current = _RevisionCheck(walk, pending.pop(0), applied)
+                steps.extend(current.sequence())
             return True
-        expected = before if action == "downgrade" else state["after"]
+
+        failure = walk.run(steps, after)
+        if not current.conclude(failure):
+            return False
+        applied.append(current.revision)
+    return True
+
+
+class _RevisionCheck:
+    """Steps 1-4 for one revision: its rows, its three steps and what is found about them."""
+
+    def __init__(self, walk: Walk, revision: Script, applied: list[Script]) -> None:
+        self.walk = walk
+        self.revision = revision
+        self.applied = applied  # the revisions before it, in order
+        self.declared = declarations.of_file(revision.path)
+        if walk.rows:
+            walk.recount()
+            for problem in walk.rows.fill():
+                walk.finding("data-loss", revision, problem, WARNING)
+        self.before = walk.schema.fingerprint
+        self.after: int | None = None
+        self.mismatch: str | None = None
+
+    def sequence(self, start: int = 0) -> list[tuple[str, Script]]:
+        return [(action, self.revision) for action in ("upgrade", "downgrade", "re-upgrade")[start:]]
+
+    def after_step(self, action: str) -> bool:
+        """Runs after each step has committed; False stops the sequence."""
+        walk = self.walk
+        if action == "upgrade":
+            _data_loss(walk, self.revision, walk.recount(), self.declared)
+            self.after = walk.schema.fingerprint
+            return True
+        expected = self.before if action == "downgrade" else self.after
         if walk.schema.fingerprint != expected:
-            state["mismatch"] = action
+            self.mismatch = action
             return False
         return True
 
-    sequence = [("upgrade", revision), ("downgrade", revision), ("re-upgrade", revision)]
-    failure = walk.run(sequence, check)
-    if failure and failure[0] == "upgrade":
-        if not _upgrade_without_rows(walk, revision, failure[2]):
-            return False
-        state["after"] = walk.schema.fingerprint
-        failure = walk.run(sequence[1:], check)
+    def conclude(self, failure: tuple[str, Script, Exception] | None) -> bool:
+        """Findings from how the steps went; False when the walk cannot go on."""
+        walk, revision, declared = self.walk, self.revision, self.declared
+        if failure and failure[0] == "upgrade":
+            if not _upgrade_without_rows(walk, revision, failure[2]):
+                return False
+            self.after = walk.schema.fingerprint
+            failure = walk.run(self.sequence(1), lambda action, _: self.after_step(action))
 
-    irreversible = declared.accepted("irreversible")
-    why = f" (declared irreversible: {irreversible.reason})" if irreversible else ""
-    why += declared.hint("irreversible")
-    if failure and failure[0] == "downgrade":
-        if irreversible:
-            walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
-            return True  # the database is still at R: go on from there
-        walk.report.findings.append(failure_finding("downgrade", revision, failure[2], walk.project, why))
-    elif failure:  # the re-upgrade
-        error = failure_finding("roundtrip", revision, failure[2], walk.project)
-        walk.report.findings.append(
-            Finding(
-                "roundtrip",
-                ERROR,
-                revision.revision,
-                f"upgrade of {revision.revision} fails after its own downgrade: "
-                + error.message.split(": ", 1)[1]
-                + " (the downgrade leaves something behind that the upgrade creates)",
-                error.path,
-                error.line,
+        irreversible = declared.accepted("irreversible")
+        why = f" (declared irreversible: {irreversible.reason})" if irreversible else ""
+        why += declared.hint("irreversible")
+        if failure and failure[0] == "downgrade":
+            if irreversible:
+                walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
+                return True  # the database is still at R: go on from there
+            walk.report.findings.append(failure_finding("downgrade", revision, failure[2], walk.project, why))
+        elif failure:  # the re-upgrade
+            error = failure_finding("roundtrip", revision, failure[2], walk.project)
+            walk.report.findings.append(
+                Finding(
+                    "roundtrip",
+                    ERROR,
+                    revision.revision,
+                    f"upgrade of {revision.revision} fails after its own downgrade: "
+                    + error.message.split(": ", 1)[1]
+                    + " (the downgrade leaves something behind that the upgrade creates)",
+                    error.path,
+                    error.line,
+                )
             )
-        )
-    elif state.get("mismatch") == "downgrade":
-        walk.finding(
-            "roundtrip",
-            revision,
-            f"downgrade of {revision.revision} does not restore the schema it started from{why}:"
-            + walk.explain(applied),
-            WARNING if irreversible else ERROR,
-        )
-    elif state.get("mismatch"):
-        walk.finding(
-            "roundtrip",
-            revision,
-            f"upgrade of {revision.revision} after its downgrade builds a different schema:"
-            + walk.explain([*applied, revision]),
-        )
-    else:
-        return True
-    return _rebuild(walk, [*applied, revision])
+        elif self.mismatch == "downgrade":
+            walk.finding(
+                "roundtrip",
+                revision,
+                f"downgrade of {revision.revision} does not restore the schema it started from{why}:"
+                + walk.explain(self.applied),
+                WARNING if irreversible else ERROR,
+            )
+        elif self.mismatch:
+            walk.finding(
+                "roundtrip",
+                revision,
+                f"upgrade of {revision.revision} after its downgrade builds a different schema:"
+                + walk.explain([*self.applied, revision]),
+            )
+        else:
+            return True
+        return _rebuild(walk, [*self.applied, revision])
 
 
 def _rebuild(walk: Walk, revisions: list[Script], note: str = GO_ON) -> bool:
