@@ -96,18 +96,10 @@ def read_tables(
     ``foreign_keys`` is false) its single-column foreign keys, by OID."""
     tables: dict[int, Table] = {}
     if oids is None:
-        columns, foreign = text(_COLUMNS_SQL.format(only="")), text(_FOREIGN_KEYS_SQL.format(only=""))
-        params = {}
-    else:  # the walk reads a few tables at every step: plan those queries once
+        columns, params = text(_COLUMNS_SQL.format(only="")), {}
+    else:  # the walk reads a few tables at every step: plan that query once
         columns = text(
             prepared(connection, "mks_db_columns(oid[])", _COLUMNS_SQL.format(only="AND c.oid = ANY($1)"))
-        )
-        foreign = text(
-            prepared(
-                connection,
-                "mks_db_foreign_keys(oid[])",
-                _FOREIGN_KEYS_SQL.format(only="AND con.conrelid = ANY($1)"),
-            )
         )
         params = {"p0": sorted(oids)}
     for row in connection.execute(columns, params):
@@ -127,14 +119,33 @@ def read_tables(
             row.elem_type,
             row.atttypmod,
         )
-    if not (foreign_keys and tables):
-        return tables
+    if foreign_keys and tables:
+        read_foreign_keys(connection, tables, everything=oids is None)
+    return tables
+
+
+def read_foreign_keys(connection: Connection, tables: dict[int, Table], everything: bool = False) -> None:
+    """Set the single-column foreign keys of ``tables`` (``everything``: all the user's tables)."""
+    if everything:
+        foreign, params = text(_FOREIGN_KEYS_SQL.format(only="")), {}
+    else:
+        foreign = text(
+            prepared(
+                connection,
+                "mks_db_foreign_keys(oid[])",
+                _FOREIGN_KEYS_SQL.format(only="AND con.conrelid = ANY($1)"),
+            )
+        )
+        params = {"p0": sorted(tables)}
+    for table in tables.values():
+        table.parents = set()
+        for column in table.columns.values():
+            column.references = None
     for child, attnum, parent_name, parent_col, parent_oid in connection.execute(foreign, params):
         if child in tables and attnum in tables[child].columns:
             tables[child].columns[attnum].references = (parent_name, parent_col)
             if parent_oid != child:
                 tables[child].parents.add(parent_oid)
-    return tables
 
 
 def inventory(connection: Connection, tables: dict[int, Table] | None = None) -> dict[int, TableData]:
@@ -159,13 +170,18 @@ def inventory(connection: Connection, tables: dict[int, Table] | None = None) ->
 
 class Rows:
     """What every table of the scratch database held at the last look, kept current by
-    recounting only the tables a step changed, and the generated rows that fill new tables."""
+    recounting only the tables a step changed, and the generated rows that fill new tables.
+
+    The columns of every table are kept as last read: a table is read again whenever it is
+    recounted, which every change to it (its DDL, or rows written) makes happen first.
+    """
 
     def __init__(self, connection: Connection, rows_per_table: int = ROWS_PER_TABLE) -> None:
         self.connection = connection
         self.rows_per_table = rows_per_table
         self.unfillable: set[str] = set()
         self.held: dict[int, TableData] = {}
+        self.tables: dict[int, Table] = {}
         self.recount(None)
 
     def recount(self, oids: Iterable[int] | None) -> dict[int, TableData]:
@@ -175,15 +191,18 @@ class Rows:
         """
         if oids is None:
             before = self.held
-            self.held = inventory(self.connection, read_tables(self.connection, foreign_keys=False))
+            self.tables = read_tables(self.connection, foreign_keys=False)
+            self.held = inventory(self.connection, self.tables)
             self.connection.commit()
             return before
         oids = set(oids)
         before = {oid: self.held.pop(oid) for oid in oids if oid in self.held}
         if oids:
-            self.held.update(
-                inventory(self.connection, read_tables(self.connection, oids, foreign_keys=False))
-            )
+            fresh = read_tables(self.connection, oids, foreign_keys=False)
+            for oid in oids - fresh.keys():
+                self.tables.pop(oid, None)
+            self.tables.update(fresh)
+            self.held.update(inventory(self.connection, fresh))
             self.connection.commit()
         return before
 
@@ -192,20 +211,20 @@ class Rows:
 
         Returns one message per table that accepted no generated row (once per table).
         """
-        empty = [oid for oid, held in self.held.items() if not held.rows]
+        empty = {oid: self.tables[oid] for oid, held in self.held.items() if not held.rows}
         if not empty:
             return []
-        tables = read_tables(self.connection, empty)
+        read_foreign_keys(self.connection, empty)
         problems = []
-        for table in _parents_first(tables):
+        for table in _parents_first(empty):
             if table.name in self.unfillable:
                 continue
             error = _fill_table(self.connection, table, self.rows_per_table)
             if error:
                 self.unfillable.add(table.name)
                 problems.append(f"could not generate rows for {table.name}: {error}")
+        self.held.update(inventory(self.connection, empty))
         self.connection.commit()
-        self.recount(tables)
         return problems
 
     def any_rows(self) -> bool:
