@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from mks_db.server import Server, open_server, scratch_database
+from mks_db.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,6 +27,13 @@ def alembic_config(url: URL | None = None, output: io.StringIO | None = None) ->
     if url is not None:  # a %-encoded password must survive the ini file's interpolation
         config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+def scratch_databases(server: Server) -> set[str]:
+    """The names of the scratch databases on ``server`` now."""
+    with admin_engine(server.url).connect() as conn:
+        names = conn.execute(text("SELECT datname FROM pg_database")).scalars()
+        return {n for n in names if n.startswith(SCRATCH_PREFIX)}
 
 
 @pytest.fixture(scope="session")

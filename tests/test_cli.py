@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from alembic_cases import Rev, make_project
+from conftest import scratch_databases
 from mks_db.server import SCRATCH_PREFIX, admin_engine
 
 BASE = Rev(
@@ -114,12 +115,6 @@ def test_heads_reports_a_missing_parent_duplicate_ids_and_cycles(tmp_path, capsy
     assert any("revision id a1 is used by 2 files" in m for m in messages)
     assert any("b2 has down_revision 'zz', which no revision file defines" in m for m in messages)
     assert any("revisions form a cycle" in m for m in messages)
-
-
-def scratch_databases(server) -> set[str]:
-    with admin_engine(server.url).connect() as conn:
-        names = conn.execute(text("SELECT datname FROM pg_database")).scalars()
-        return {n for n in names if n.startswith(SCRATCH_PREFIX)}
 
 
 def sleeping(server) -> bool:

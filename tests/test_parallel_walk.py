@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
 
 from alembic_cases import Rev, make_project
+from conftest import scratch_databases
 from mks_db import workers
 from mks_db.cli import main
 from mks_db.roundtrip import MIN_PART, PREFIX_COST, Part, split
-from mks_db.server import SCRATCH_PREFIX, admin_engine
 
 pytestmark = pytest.mark.skipif(not workers.available(), reason="parts run in forked processes (Linux)")
 
@@ -34,12 +33,6 @@ def walk(capsys, ini, server_url, jobs):
     code = main(["roundtrip", "-c", str(ini), "--format", "json", "--database-url", server_url, "-j", jobs])
     report = json.loads(capsys.readouterr().out)
     return code, sorted((f["revision"], f["check"], f["severity"], f["message"]) for f in report["findings"])
-
-
-def scratch_databases(server) -> set[str]:
-    with admin_engine(server.url).connect() as conn:
-        names = conn.execute(text("SELECT datname FROM pg_database")).scalars()
-        return {n for n in names if n.startswith(SCRATCH_PREFIX)}
 
 
 def test_parts_cover_the_chain_and_cost_about_the_same():
