@@ -80,11 +80,12 @@ def _child(task: Callable[[], Any], sender: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         sender.send(outcome)
-    except Exception:  # the result or the exception does not pickle
-        if outcome[0] != "error":
-            raise
-        text = "".join(traceback.format_exception(outcome[1]))
-        sender.send(("error", RuntimeError(f"a worker process failed:\n{text}")))
+    except Exception as exc:  # the result or the exception does not pickle
+        if outcome[0] == "error":
+            text = "a worker process failed:\n" + "".join(traceback.format_exception(outcome[1]))
+        else:
+            text = f"a worker process could not send its result: {type(exc).__name__}: {exc}"
+        sender.send(("error", RuntimeError(text)))
 
 
 def _receive(child: multiprocessing.process.BaseProcess, receiver: Connection) -> Any:
