@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,20 @@ from sqlalchemy.engine import URL
 from mks_db.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
+# For git and the project's tools in the tests' own repositories: this environment's tools
+# first, a fixed identity, and none of the caller's GIT_* variables (a hook's GIT_DIR, say).
+GIT_ENV = {
+    **{name: value for name, value in os.environ.items() if not name.startswith("GIT_")},
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    "GIT_AUTHOR_NAME": "dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
 
 
 def alembic_config(url: URL | None = None, output: io.StringIO | None = None) -> Config:

@@ -4,11 +4,11 @@ immutability of revisions that reached the base branch. No database needed."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from alembic_cases import Rev, add_revision, make_project
+from conftest import git
 from mks_db.cli import main
 
 BASE = Rev(
@@ -114,22 +114,6 @@ def test_sql_that_does_not_parse_names_the_revision(tmp_path, capsys):
     assert code == 1
     assert finding["revision"] == "b2" and finding["path"].endswith("b2.py")
     assert "syntax error" in finding["message"] and "b2.upgrade.sql" in finding["message"]
-
-
-def git(cwd, *args):
-    subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        env={
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@e",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@e",
-            "PATH": "/usr/bin:/bin",
-        },
-    )
 
 
 @pytest.fixture

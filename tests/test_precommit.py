@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import GIT_ENV, REPO
 
-ENV = {
-    **os.environ,
-    # The hooks are `language: system`: they run the project's tools from its environment.
-    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    "GIT_AUTHOR_NAME": "dev",
-    "GIT_AUTHOR_EMAIL": "dev@example.com",
-    "GIT_COMMITTER_NAME": "dev",
-    "GIT_COMMITTER_EMAIL": "dev@example.com",
-}
+ENV = dict(GIT_ENV)  # the hooks are `language: system`: they run this environment's tools
 HEAD = "9d3f6b8e2c14"
 
 

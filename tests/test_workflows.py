@@ -15,18 +15,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, revision_source
-from conftest import REPO, alembic_config
+from conftest import REPO, alembic_config, git
 from workflow_rehearsal import rehearse
 
 WORKFLOWS = REPO / ".github" / "workflows"
 BIN = os.path.dirname(sys.executable)
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "ci",
-    "GIT_AUTHOR_EMAIL": "ci@example.com",
-    "GIT_COMMITTER_NAME": "ci",
-    "GIT_COMMITTER_EMAIL": "ci@example.com",
-}
 
 
 def tool(*args, cwd=REPO):
@@ -51,10 +44,6 @@ def test_zizmor_finds_nothing_offline():
     result = tool("zizmor", "--offline", ".github/")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings to report" in result.stdout + result.stderr
-
-
-def git(cwd, *args):
-    subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
 
 
 @pytest.fixture
