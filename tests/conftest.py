@@ -7,6 +7,7 @@ embedded PostgreSQL 16 started for the session and removed afterwards.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from mks_db.cli import main
 from mks_db.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +45,14 @@ def alembic_config(url: URL | None = None, output: io.StringIO | None = None) ->
     if url is not None:  # a %-encoded password must survive the ini file's interpolation
         config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+def run_json(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
+    """``mks-db ARGS --format json`` in this process: its exit status and its report."""
+    code = main([*args, "--format", "json"])
+    captured = capsys.readouterr()
+    assert captured.out, f"exit {code}: {captured.err}"
+    return code, json.loads(captured.out)
 
 
 def scratch_databases(server: Server) -> set[str]:

@@ -6,12 +6,10 @@ the verdict, the check that caught the defect, the revision it names and the mes
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from alembic_cases import Rev, make_project
-from mks_db.cli import main
+from conftest import run_json
 
 TABLE = """
 op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),
@@ -29,10 +27,7 @@ sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=Tru
 
 
 def run(capsys, ini, command="check", *extra, server_url):
-    code = main([command, "-c", str(ini), "--format", "json", "--database-url", server_url, *extra])
-    captured = capsys.readouterr()
-    assert captured.out, f"exit {code}: {captured.err}"
-    return code, json.loads(captured.out)
+    return run_json(capsys, command, "-c", str(ini), "--database-url", server_url, *extra)
 
 
 def only(report, check):

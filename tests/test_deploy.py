@@ -9,7 +9,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from conftest import REPO, alembic_config
+from conftest import REPO, alembic_config, run_json
 from mks_db.cli import main
 
 INI = str(REPO / "alembic.ini")
@@ -30,12 +30,7 @@ def execute(url, sql):
 
 def plan(capsys, url, server_url, *extra):
     plain = url.render_as_string(hide_password=False)
-    code = main(
-        ["plan", "-c", INI, "--database-url", plain, "--scratch-url", server_url, "--format", "json", *extra]
-    )
-    captured = capsys.readouterr()
-    assert captured.out, f"exit {code}: {captured.err}"
-    return code, json.loads(captured.out)
+    return run_json(capsys, "plan", "-c", INI, "--database-url", plain, "--scratch-url", server_url, *extra)
 
 
 def test_plan_lists_the_pending_revisions_in_order_with_their_sql(scratch_url, server_url, capsys):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from alembic_cases import Rev, add_revision, make_project
-from conftest import git
+from conftest import git, run_json
 from mks_db.cli import main
 
 BASE = Rev(
@@ -21,10 +21,7 @@ BASE = Rev(
 
 
 def lint(capsys, ini, *args):
-    code = main(["lint", "-c", str(ini), "--format", "json", *args])
-    captured = capsys.readouterr()
-    assert captured.out, f"exit {code}: {captured.err}"
-    return code, json.loads(captured.out)
+    return run_json(capsys, "lint", "-c", str(ini), *args)
 
 
 def findings(report, check):

@@ -6,14 +6,11 @@ database behind.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from alembic_cases import Rev, make_project
-from conftest import scratch_databases
+from conftest import run_json, scratch_databases
 from mks_db import workers
-from mks_db.cli import main
 from mks_db.roundtrip import MIN_PART, PREFIX_COST, Part, split
 
 pytestmark = pytest.mark.skipif(not workers.available(), reason="parts run in forked processes (Linux)")
@@ -30,8 +27,7 @@ def table(name: str, parent: str | None) -> Rev:
 
 
 def walk(capsys, ini, server_url, jobs):
-    code = main(["roundtrip", "-c", str(ini), "--format", "json", "--database-url", server_url, "-j", jobs])
-    report = json.loads(capsys.readouterr().out)
+    code, report = run_json(capsys, "roundtrip", "-c", str(ini), "--database-url", server_url, "-j", jobs)
     return code, sorted((f["revision"], f["check"], f["severity"], f["message"]) for f in report["findings"])
 
 
