@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -45,6 +46,28 @@ def alembic_config(url: URL | None = None, output: io.StringIO | None = None) ->
     if url is not None:  # a %-encoded password must survive the ini file's interpolation
         config.set_main_option("sqlalchemy.url", url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
+
+
+def repository_copy(root: Path) -> Path:
+    """This repository's files (as in the working tree, untracked ones too) in a new git
+    repository at ``root``, committed on main, which also stands for origin/main."""
+    names = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        env=GIT_ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in names:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "main", "--no-verify")
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return root
 
 
 def run_json(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import GIT_ENV, REPO
+from conftest import GIT_ENV, repository_copy
 
 ENV = dict(GIT_ENV)  # the hooks are `language: system`: they run this environment's tools
 HEAD = "9d3f6b8e2c14"
@@ -26,18 +25,8 @@ def run(cwd, *args, check=True):
 def clone(tmp_path_factory):
     """This repository's files (as in the working tree) in a fresh git repository with the
     hooks installed, its first commit standing for the main branch (origin/main)."""
-    root = tmp_path_factory.mktemp("repo")
-    files = run(REPO, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    env_home = tmp_path_factory.mktemp("pre-commit-home")
-    ENV["PRE_COMMIT_HOME"] = str(env_home)
-    run(root, "git", "init", "-q", "-b", "main")
-    run(root, "git", "add", "-A")
-    run(root, "git", "commit", "-q", "-m", "main", "--no-verify")
-    run(root, "git", "update-ref", "refs/remotes/origin/main", "HEAD")
+    root = repository_copy(tmp_path_factory.mktemp("repo"))
+    ENV["PRE_COMMIT_HOME"] = str(tmp_path_factory.mktemp("pre-commit-home"))
     run(root, sys.executable, "-m", "pre_commit", "install")
     return root
 

@@ -5,7 +5,6 @@ production workflow plans and deploys a stand-in production database."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, revision_source
-from conftest import REPO, alembic_config, git
+from conftest import REPO, alembic_config, git, repository_copy
 from workflow_rehearsal import rehearse
 
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -49,22 +48,7 @@ def test_zizmor_finds_nothing_offline():
 @pytest.fixture
 def checkout(tmp_path):
     """A working copy of this repository: main at its current state, plus a pull-request branch."""
-    root = tmp_path / "repo"
-    names = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for name in names:
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "main", "--no-verify")
-    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    root = repository_copy(tmp_path / "repo")
     git(root, "checkout", "-q", "-b", "feature")
     return root
 
