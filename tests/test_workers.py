@@ -52,3 +52,15 @@ def test_an_error_that_does_not_pickle_comes_back_as_its_traceback():
 
     with pytest.raises(RuntimeError, match="a worker process failed:(.|\n)*odd failure"):
         workers.run_all([lambda: 1, fails])
+
+
+def test_cpus_stay_within_a_containers_quota(tmp_path, monkeypatch):
+    available = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    monkeypatch.setattr(workers, "CPU_MAX", quota)
+    quota.write_text("max 100000\n")  # no quota
+    assert workers.cpus() == available
+    quota.write_text("150000 100000\n")  # one and a half CPUs: two processes may share them
+    assert workers.cpus() == min(available, 2)
+    quota.write_text("50000 100000\n")
+    assert workers.cpus() == 1

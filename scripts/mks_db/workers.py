@@ -14,6 +14,7 @@ databases it made are dropped; ``cleanup`` runs last, for what a child killed ou
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from mks_db import interrupt
@@ -33,12 +35,21 @@ def available() -> bool:
     return sys.platform.startswith("linux")
 
 
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # a container's CPU quota (cgroup v2): "QUOTA PERIOD"
+
+
 def cpus() -> int:
-    """The CPUs this process may run on."""
+    """The CPUs this process may use: those it may run on, within its container's quota."""
     try:
-        return len(os.sched_getaffinity(0))
+        count = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    try:
+        quota, period = CPU_MAX.read_text().split()
+        count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):  # no quota ("max"), or no cgroup v2
+        pass
+    return count
 
 
 def run_all(tasks: list[Callable[[], Any]], cleanup: Callable[[], None] | None = None) -> list[Any]:
