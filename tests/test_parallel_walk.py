@@ -44,7 +44,8 @@ def test_parts_cover_the_chain_and_cost_about_the_same():
     assert split(0, 4) == [Part(0, 0)]
 
 
-def test_split_walk_finds_what_one_walk_finds(capsys, tmp_path, pg_server, server_url):
+@pytest.mark.parametrize("env", ["connection", "stock"])  # env.py on mks-db's connection, or its own
+def test_split_walk_finds_what_one_walk_finds(capsys, tmp_path, pg_server, server_url, env):
     leaves_index = Rev(  # part 1 of 2: its downgrade forgets the index
         "b2",
         "a1",
@@ -57,7 +58,7 @@ def test_split_walk_finds_what_one_walk_finds(capsys, tmp_path, pg_server, serve
         'op.drop_column("c3", "note")',
         'op.add_column("c3", sa.Column("note", sa.String(20)))',
     )
-    ini = make_project(tmp_path, [table("a1", None), leaves_index, table("c3", "b2"), drops_data])
+    ini = make_project(tmp_path, [table("a1", None), leaves_index, table("c3", "b2"), drops_data], env=env)
     before = scratch_databases(pg_server)
     one = walk(capsys, ini, server_url, "1")
     split_walk = walk(capsys, ini, server_url, "2")
