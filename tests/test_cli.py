@@ -42,6 +42,14 @@ def test_missing_alembic_ini_is_a_usage_error_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("jobs", ["0", "two"])
+def test_a_bad_jobs_value_is_a_usage_error(jobs):
+    result = mks_db("roundtrip", "--jobs", jobs)
+    assert result.returncode == 2
+    assert f"argument --jobs/-j: must be a whole number of 1 or more, not '{jobs}'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_run_without_c_finds_alembic_ini_in_the_current_directory(tmp_path, server_url):
     make_project(tmp_path, [BASE])
     result = mks_db("heads", cwd=tmp_path)
