@@ -163,8 +163,7 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
         scratch_database(server, "drift") as url,
         Migrator(project, url) as migrator,
     ):
-        for revision in order:
-            migrator.upgrade(revision)
+        migrator.upgrade(*order)
         report.findings += drift_findings(migrator)
 
 

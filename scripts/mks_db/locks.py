@@ -97,7 +97,7 @@ def analyse(
 def _touched(project: Project, server: Server, revision: Script, parents: list[Script]) -> set[str]:
     """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
-        migrator.run_steps([migrator.step("upgrade", r) for r in parents])
+        migrator.upgrade(*parents)
         with migrator.idle() as connection:
             before = {t.oid: t.name for t in data.read_tables(connection).values()}
             tracker = catalog.Tracker(connection)
@@ -118,7 +118,7 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
 def _run(project, server, revision, parents, touched: set[str], rows: int):
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
-        migrator.run_steps([migrator.step("upgrade", r) for r in parents])
+        migrator.upgrade(*parents)
         with migrator.idle() as connection:
             tables = data.read_tables(connection)
             filled = [t.oid for t in tables.values() if t.name in touched]

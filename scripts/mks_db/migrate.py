@@ -84,9 +84,10 @@ class Migrator:
         if several or not _WRITES_NO_ROWS.match(statement):
             self._rows_may_change = True
 
-    def upgrade(self, revision: Script) -> None:
-        """Apply ``revision``'s upgrade(); its parents must be applied already."""
-        self.run_steps([self.step("upgrade", revision)])
+    def upgrade(self, *revisions: Script) -> None:
+        """Apply the upgrade() of ``revisions`` in order (in one env.py run when env.py allows);
+        the parents of each must be applied already or come before it."""
+        self.run_steps([self.step("upgrade", r) for r in revisions])
 
     def downgrade(self, revision: Script) -> None:
         """Apply ``revision``'s downgrade(); it must be a current head."""
@@ -205,7 +206,7 @@ def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> 
 def replayed_snapshot(project: Project, server: Server, revisions: list[Script], label: str) -> Snapshot:
     """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``."""
     with scratch_database(server, label) as url, Migrator(project, url) as migrator:
-        migrator.run_steps([migrator.step("upgrade", r) for r in revisions])
+        migrator.upgrade(*revisions)
         with migrator.idle() as connection:
             return snapshot(connection)
 

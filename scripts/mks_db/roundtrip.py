@@ -96,7 +96,7 @@ class Walk:
         url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
         self.migrator = self._stack.enter_context(Migrator(self.project, url))
         try:
-            self.migrator.run_steps([self.migrator.step("upgrade", r) for r in applied])
+            self.migrator.upgrade(*applied)
         except Exception as exc:
             interrupt.raise_if_requested()
             return applied[self.migrator.current], exc
