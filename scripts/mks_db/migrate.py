@@ -94,11 +94,7 @@ class Migrator:
         self.run_steps([self.step("downgrade", revision)])
 
     def step(self, action: str, revision: Script) -> MigrationStep:
-        """The migration step of ``action`` (downgrade, or any kind of upgrade) for ``revision``."""
-        revision_map = self.project.script.revision_map
-        if action == "downgrade":
-            return MigrationStep.downgrade_from_script(revision_map, revision)
-        return MigrationStep.upgrade_from_script(revision_map, revision)
+        return migration_step(self.project, action, revision)
 
     def run_steps(self, steps: list[MigrationStep], after: Callable[[int], bool] | None = None) -> None:
         """Apply ``steps`` in order. Once step ``i`` has committed, ``after(i)`` runs; it may end
@@ -191,6 +187,14 @@ class Migrator:
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
         ):
             script.run_env()
+
+
+def migration_step(project: Project, action: str, revision: Script) -> MigrationStep:
+    """The migration step of ``action`` (downgrade, or any kind of upgrade) for ``revision``."""
+    revision_map = project.script.revision_map
+    if action == "downgrade":
+        return MigrationStep.downgrade_from_script(revision_map, revision)
+    return MigrationStep.upgrade_from_script(revision_map, revision)
 
 
 def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> None:

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationStep
 from alembic.script import Script
 
 from mks_db import __version__, git
 from mks_db.errors import ConfigurationError
-from mks_db.migrate import _quiet_env_logging
+from mks_db.migrate import _quiet_env_logging, migration_step
 from mks_db.project import Project
 
 BUILD_DIR = Path("build") / "migration-sql"
@@ -42,13 +41,8 @@ class Rendered:
 def render_step(project: Project, revision: Script, direction: str) -> str:
     """The offline SQL of ``revision``'s ``direction``, with its header."""
     script = project.script
-    revision_map = script.revision_map
-    if direction == "upgrade":
-        step = MigrationStep.upgrade_from_script(revision_map, revision)
-        start = revision._all_down_revisions or "base"
-    else:
-        step = MigrationStep.downgrade_from_script(revision_map, revision)
-        start = revision.revision
+    step = migration_step(project, direction, revision)
+    start = (revision._all_down_revisions or "base") if direction == "upgrade" else revision.revision
     buffer = io.StringIO()
     config = project.config()
     config.output_buffer = buffer
