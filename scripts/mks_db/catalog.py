@@ -354,13 +354,15 @@ class Tracker:
         try:
             for statement in _EVENT_LOG_SETUP:
                 self.connection.execute(text(statement))
+            # The snapshot read at construction is still current (the setup's objects live in
+            # pg_temp, outside it); only a log left by an earlier tracker of this session goes.
+            self.connection.execute(text("TRUNCATE pg_temp.mks_db_ddl"))
             self.connection.commit()
         except DBAPIError:
             interrupt.raise_if_requested()
             self.connection.rollback()
             return False
         self.event_log = True
-        self.reset()
         return True
 
     def reset(self) -> None:
