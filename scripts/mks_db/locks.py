@@ -99,7 +99,7 @@ def _touched(project: Project, server: Server, revision: Script, parents: list[S
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
         migrator.upgrade(*parents)
         with migrator.idle() as connection:
-            before = {t.oid: t.name for t in data.read_tables(connection).values()}
+            before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
             tracker = catalog.Tracker(connection)
         migrator.upgrade(revision)
         with migrator.idle():
@@ -120,9 +120,9 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
     with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
         migrator.upgrade(*parents)
         with migrator.idle() as connection:
-            tables = data.read_tables(connection)
-            filled = [t.oid for t in tables.values() if t.name in touched]
-            data.Rows(connection).fill()
+            few = data.Rows(connection)  # a few rows everywhere, then N in the touched tables
+            filled = [t.oid for t in few.tables.values() if t.name in touched]
+            few.fill()
             data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
             pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
