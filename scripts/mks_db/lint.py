@@ -18,7 +18,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import pglast
 
-from mks_db import declarations
+from mks_db import declarations, workers
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.project import Project
@@ -137,7 +136,7 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         str(override),
         # Parallel across files once there are enough to pay for the workers' start-up.
         "--processes",
-        str(max(1, min(os.cpu_count() or 1, len(files) // 20))),
+        str(max(1, min(workers.cpus(), len(files) // 20))),
     ]
     reports = _run_json(command, files, root, "sqlfluff")
     out: dict[Path, list[dict]] = {}
