@@ -132,6 +132,30 @@ def test_changing_a_merged_revision_fails_immutability(repository, capsys):
     assert "was changed after it reached main" in finding["message"]
 
 
+def test_deleting_or_renaming_a_merged_revision_with_a_change_fails_immutability(repository, capsys):
+    versions = repository.parent / "migrations/versions"
+    source = (versions / "a1.py").read_text()
+    (versions / "a1.py").unlink()
+    code, report = lint(capsys, repository, "--since", "main")
+    [finding] = findings(report, "immutability")
+    assert code == 1 and "a1.py was deleted after it reached main" in finding["message"]
+
+    (versions / "a1_accounts.py").write_text(source.replace("sa.String(100)", "sa.String(200)"))
+    git(repository.parent, "add", "-A")  # git sees a rename once both sides are staged
+    code, report = lint(capsys, repository, "--since", "main")
+    [finding] = findings(report, "immutability")
+    assert code == 1 and "was renamed to migrations/versions/a1_accounts.py" in finding["message"]
+
+
+def test_renaming_a_merged_revision_without_changing_its_code_passes_immutability(repository, capsys):
+    versions = repository.parent / "migrations/versions"
+    (versions / "a1.py").rename(versions / "a1_accounts.py")
+    git(repository.parent, "add", "-A")
+    code, report = lint(capsys, repository, "--since", "main")
+    assert findings(report, "immutability") == []
+    assert code == 0
+
+
 def test_comment_only_change_passes_immutability(repository, capsys):
     path = repository.parent / "migrations/versions/a1.py"
     path.write_text("# the first table\n" + path.read_text().replace('"""revision a1"""', '"""Accounts."""'))

@@ -33,16 +33,12 @@ def check_immutability(project: Project, base: str) -> list[Finding]:
         if old_source is None or "revision" not in old_source:
             continue
         revision = _revision_id(old_source, old_name)
-        if status.startswith("M") and path.is_file():
-            if _same_code(old_source, path.read_text(encoding="utf-8")):
-                continue  # comments, docstrings or formatting only
-            what = "was changed"
-        elif status.startswith("R"):
-            what = f"was renamed to {names[-1]}"
-            if _same_code(old_source, path.read_text(encoding="utf-8")):
-                continue
-        else:
+        if status.startswith("D") or not path.is_file():
             what = "was deleted"
+        elif _same_code(old_source, path.read_text(encoding="utf-8")):
+            continue  # comments, docstrings or formatting only, under its name or a new one
+        else:
+            what = "was changed" if status.startswith("M") else f"was renamed to {names[-1]}"
         findings.append(
             Finding(
                 "immutability",
