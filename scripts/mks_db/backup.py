@@ -33,7 +33,8 @@ class Backup:
 
 
 def tool(name: str) -> str:
-    """pg_dump or pg_restore: next to the embedded server's binaries, else on PATH."""
+    """A PostgreSQL client tool (pg_dump, pg_restore, psql): next to the embedded server's
+    binaries, else on PATH."""
     for candidate in (postgres_bin_dir() / name, shutil.which(name)):
         if candidate and Path(candidate).is_file():
             return str(candidate)
