@@ -1,3 +1,5 @@
-from mks_db.cli import main
+import sys
 
-raise SystemExit(main())
+from mks_db.cli import entry
+
+sys.exit(entry())

@@ -1,24 +1,30 @@
 """``mks-db``: the command line. Parses flags, runs one command, renders its report.
 
 Exit status: 0 clean, 1 error findings, 2 usage or configuration, 3 infrastructure.
+
+Standard output carries the report and nothing else: while the command runs, whatever the
+project's env.py, revisions, logging or subprocesses print goes to standard error. Every
+ending is a report: an error that stops the command is one line on standard error, and with
+``--format json`` or ``github`` it is in the report too, with the exit status it stands for.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from mks_db import interrupt
 from mks_db.commands import COMMANDS
-from mks_db.errors import ConfigurationError, MksDbError
+from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
 from mks_db.options import load_options
 from mks_db.render import BUILD_DIR
-from mks_db.report import FORMATS, Report, render
+from mks_db.report import FORMATS, Report, error_line, render
 from mks_db.roundtrip import MIN_PART
-from mks_db.urls import mask_text
 
 
 def _positive(value: str) -> int:
@@ -48,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="a PostgreSQL server to create scratch databases on "
         "(default: $DATABASE_URL, else an embedded server); checks never touch its databases",
+    )
+    database.add_argument(
+        "--statement-timeout",
+        metavar="DURATION",
+        help="the longest any statement may run in a scratch database, e.g. 90s or 5min "
+        "(default: [tool.mks-db] statement-timeout, else 60s)",
+    )
+    database.add_argument(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="the longest any statement may wait for a lock there (default: [tool.mks-db] "
+        "lock-timeout, else 10s)",
     )
     walk = argparse.ArgumentParser(add_help=False)
     walk.add_argument(
@@ -189,37 +207,93 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``mks-db ARGV``; the report goes to the standard output found at the start."""
     args = build_parser().parse_args(argv)
     interrupt.install()
     report = Report(command=args.command)
     started = time.perf_counter()
+    out = sys.stdout
     try:
-        options = load_options()
-        args.options = options
-        chosen = (
-            getattr(args, "since", None) or getattr(args, "revision", None) or getattr(args, "all", False)
-        )
-        if hasattr(args, "since") and not chosen and os.environ.get("GITHUB_BASE_REF"):
-            # In a pull request, the revisions new against the target branch by default.
-            args.since = f"origin/{os.environ['GITHUB_BASE_REF']}"
-        args.config = args.config or options.get("alembic-config")
-        args.format = args.format or options.get("format", "human")
-        if args.format not in FORMATS:
-            raise ConfigurationError(f"[tool.mks-db] format must be one of {', '.join(FORMATS)}")
-        COMMANDS[args.command](args, report)
+        with contextlib.redirect_stdout(sys.stderr):
+            _run(args, report)
+    except Stop:
+        pass  # the report holds why
     except MksDbError as exc:
-        print(f"mks-db: error: {mask_text(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        report.error = exc
     except BaseException as exc:
         # A statement cancelled by the signal fails wherever it was: that is the interruption too.
-        if not (isinstance(exc, KeyboardInterrupt) or interrupt.was_requested()):
+        if isinstance(exc, KeyboardInterrupt) or interrupt.was_requested():
+            print("mks-db: interrupted; scratch databases were dropped", file=sys.stderr)
+            return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
+        if not isinstance(exc, Exception):
             raise
-        print("mks-db: interrupted; scratch databases were dropped", file=sys.stderr)
-        return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
+        report.error = _internal_error(exc)
     report.seconds = time.perf_counter() - started
-    render(report, args.format)
-    if args.json_report:
-        args.json_report.parent.mkdir(parents=True, exist_ok=True)
-        with args.json_report.open("w", encoding="utf-8") as out:
-            render(report, "json", out)
+    fmt = args.format if args.format in FORMATS else "human"
+    try:
+        render(report, fmt, out)
+        if args.json_report:
+            _write_json_report(report, args.json_report)
+    except MksDbError as exc:
+        report.error = report.error or exc
+        print(f"mks-db: error: {error_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    if report.error is not None:
+        print(f"mks-db: error: {error_line(report.error)}", file=sys.stderr)
     return report.exit_code
+
+
+def _run(args: argparse.Namespace, report: Report) -> None:
+    options = load_options()
+    args.options = options
+    chosen = getattr(args, "since", None) or getattr(args, "revision", None) or getattr(args, "all", False)
+    if hasattr(args, "since") and not chosen and os.environ.get("GITHUB_BASE_REF"):
+        # In a pull request, the revisions new against the target branch by default.
+        args.since = f"origin/{os.environ['GITHUB_BASE_REF']}"
+    args.config = args.config or options.get("alembic-config")
+    args.format = args.format or options.get("format", "human")
+    if args.format not in FORMATS:
+        raise ConfigurationError(f"[tool.mks-db] format must be one of {', '.join(FORMATS)}")
+    COMMANDS[args.command](args, report)
+
+
+def _write_json_report(report: Report, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            render(report, "json", out)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the JSON report to {path} ({exc.strerror or exc}); choose a writable path"
+        ) from None
+
+
+class InternalError(MksDbError):
+    exit_code = EXIT_INFRASTRUCTURE
+
+
+def _internal_error(exc: Exception) -> InternalError:
+    """A failure mks-db did not foresee: one line (the traceback with MKS_DB_DEBUG=1)."""
+    if os.environ.get("MKS_DB_DEBUG"):
+        traceback.print_exception(exc, file=sys.stderr)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return InternalError(
+        f"mks-db failed unexpectedly ({type(exc).__name__}: {first}); "
+        "run again with MKS_DB_DEBUG=1 for the traceback and report it"
+    )
+
+
+def entry() -> int:
+    """The ``mks-db`` console script: ``main`` with the report on the process's standard
+    output, and file descriptor 1 pointed at standard error while the command runs, so that
+    subprocesses and C code started by the project's env.py cannot write into the report."""
+    sys.stdout.flush()
+    report_fd = os.dup(1)
+    os.dup2(2, 1)
+    with os.fdopen(report_fd, "w", encoding="utf-8") as report_out:
+        sys.stdout = report_out
+        try:
+            return main()
+        finally:
+            report_out.flush()
+            sys.stdout = sys.__stdout__

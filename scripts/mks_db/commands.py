@@ -18,7 +18,7 @@ from mks_db.backup import backup, restore, verify
 from mks_db.deploy import Settings as DeploySettings
 from mks_db.deploy import deploy
 from mks_db.drift import drift_findings
-from mks_db.errors import ConfigurationError
+from mks_db.errors import ConfigurationError, Stop
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
 from mks_db.immutability import check_behind_base, check_immutability
 from mks_db.lint import lint
@@ -32,21 +32,37 @@ from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
 from mks_db.roundtrip import roundtrip
-from mks_db.server import open_server, scratch_database
+from mks_db.server import Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_url, parse_url
 
 
-def _project(args: argparse.Namespace) -> Project:
-    """The project with its revisions, loaded once per command (``check`` runs several runners)."""
+def _project(args: argparse.Namespace, report: Report) -> Project:
+    """The project with its revisions, loaded once per command (``check`` runs several runners).
+
+    The revision graph is read first, from the files' syntax (as ``heads`` does): duplicate
+    ids, missing parents and cycles stop every command with their findings, before Alembic
+    would silently keep one of two revisions of the same id.
+    """
     if getattr(args, "project", None) is None:
+        graph = check_heads(load_project(args.config, load_revisions=False))
+        broken = [f for f in graph if f.rule in BROKEN_GRAPH]
+        if broken:
+            report.findings += [f for f in broken if f not in report.findings]
+            raise Stop
         args.project = load_project(args.config)
     return args.project
 
 
 def _server(args: argparse.Namespace):
-    """The server the checks make scratch databases on."""
-    return open_server(args.database_url or os.environ.get("DATABASE_URL"))
+    """The server the checks make scratch databases on, with their time bounds."""
+    options = args.options
+    timeouts = Timeouts.parse(
+        args.statement_timeout or options.get("statement-timeout"),
+        args.lock_timeout or options.get("lock-timeout"),
+        "--" if args.statement_timeout or args.lock_timeout else "[tool.mks-db] ",
+    )
+    return open_server(args.database_url or os.environ.get("DATABASE_URL"), timeouts)
 
 
 def _scratch_server(args: argparse.Namespace):
@@ -65,7 +81,7 @@ def _target_url(args: argparse.Namespace) -> URL:
 
 
 def run_plan(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     url = _target_url(args)
     with _scratch_server(args) as scratch:
         plan = make_plan(project, url, scratch, args.to)
@@ -99,7 +115,7 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 
 
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     url = _target_url(args)
     with _scratch_server(args) as scratch:
         outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
@@ -149,19 +165,19 @@ def run_heads(args: argparse.Namespace, report: Report) -> None:
 
 
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     with _server(args) as server:
         roundtrip(project, server, report, with_data=not args.no_data, jobs=args.jobs)
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     order = project.revisions_in_order()
     report.revisions = len(order)
     with (
         _server(args) as server,
         scratch_database(server, "drift") as url,
-        Migrator(project, url) as migrator,
+        Migrator(project, url, server.timeouts) as migrator,
     ):
         migrator.upgrade(*order)
         report.findings += drift_findings(migrator)
@@ -174,7 +190,7 @@ def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]
 
 
 def run_sql(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     rendered = _render_chosen(args, project)
     report.revisions = len({r.revision.revision for r in rendered})
     for r in rendered:
@@ -182,7 +198,7 @@ def run_sql(args: argparse.Namespace, report: Report) -> None:
 
 
 def run_lint(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     rendered = _render_chosen(args, project)
     report.revisions = len({r.revision.revision for r in rendered})
     report.findings += lint(project, rendered, args.out)
@@ -195,7 +211,7 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
-    project = _project(args)
+    project = _project(args, report)
     with _server(args) as server:
         roundtrip(project, server, report, at_head=drift_findings, jobs=args.jobs)
     walked = report.revisions
@@ -222,7 +238,7 @@ def lock_settings(args: argparse.Namespace) -> LockSettings:
 
 
 def run_locks(args: argparse.Namespace, report: Report) -> None:
-    project = _project(args)
+    project = _project(args, report)
     revisions = choose_revisions(project, args.since, args.revision, args.all)
     settings = lock_settings(args)
     report.revisions = report.revisions or len(revisions)
@@ -245,7 +261,7 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
         report.findings += check_immutability(project, base) + check_behind_base(project, base, files)
     if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load
-    project = _project(args)
+    project = _project(args, report)
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
     out = project.root / BUILD_DIR

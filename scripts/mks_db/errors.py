@@ -26,3 +26,21 @@ class InfrastructureError(MksDbError):
     """A database server could not be reached, started or asked to create a scratch database."""
 
     exit_code = EXIT_INFRASTRUCTURE
+
+
+class ProjectCodeError(ConfigurationError):
+    """The project's own code failed before any migration ran: env.py raised on import or while
+    setting up, or it migrates a database other than the one it was given. ``path`` and
+    ``line`` name the file (for annotations)."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+
+    def __reduce__(self):  # keeps path and line when a worker process sends it back
+        return (type(self), (str(self), self.path, self.line))
+
+
+class Stop(Exception):  # noqa: N818 - not an error: the report already says why
+    """Ends a command early with the findings already in its report (a broken revision graph)."""

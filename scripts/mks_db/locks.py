@@ -26,15 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.script import Script
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.pool import NullPool
 
 from mks_db import catalog, data
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator
 from mks_db.project import Project
-from mks_db.server import Server, scratch_database
+from mks_db.server import Server, own_engine, scratch_database
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [
@@ -96,7 +95,7 @@ def analyse(
 
 def _touched(project: Project, server: Server, revision: Script, parents: list[Script]) -> set[str]:
     """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
-    with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
+    with scratch_database(server, "locks") as url, Migrator(project, url, server.timeouts) as migrator:
         migrator.upgrade(*parents)
         with migrator.idle() as connection:
             before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
@@ -117,7 +116,7 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
 
 def _run(project, server, revision, parents, touched: set[str], rows: int):
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
-    with scratch_database(server, "locks") as url, Migrator(project, url) as migrator:
+    with scratch_database(server, "locks") as url, Migrator(project, url, server.timeouts) as migrator:
         migrator.upgrade(*parents)
         with migrator.idle() as connection:
             few = data.Rows(connection)  # a few rows everywhere, then N in the touched tables
@@ -125,18 +124,17 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
             few.fill()
             data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
-            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
             connection.execute(text("ANALYZE"))
             connection.commit()
         # An autocommit block leaves no transaction to read before commit: gate its tables.
-        observer = _Observer(url, pid, gated=filled if autocommit else [])
+        observer = _Observer(url, gated=filled if autocommit else [])
         seen = observer.seen
         held = [0.0]
 
         def inside(ctx, **kwargs):  # before commit: every lock the transaction holds, and since when
-            for oid, mode in ctx.connection.execute(text(_LOCKS_SQL), {"pid": pid}):
+            for oid, mode in ctx.connection.execute(text(_LOCKS_SQL)):
                 seen.setdefault(int(oid), set()).add(mode)
-            held[0] = max(held[0], ctx.connection.execute(text(_HELD_SQL), {"pid": pid}).scalar() or 0.0)
+            held[0] = max(held[0], ctx.connection.execute(text(_HELD_SQL)).scalar() or 0.0)
 
         migrator.extra_callbacks = (inside,)
         started = time.perf_counter()
@@ -164,29 +162,37 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
 
 _HELD_SQL = """
 SELECT extract(epoch FROM clock_timestamp() - xact_start)::float
-FROM pg_stat_activity WHERE pid = :pid
+FROM pg_stat_activity WHERE pid = pg_backend_pid()
 """
 
 _LOCKS_SQL = """
 SELECT relation, mode FROM pg_locks
-WHERE pid = :pid AND locktype = 'relation' AND granted AND relation IS NOT NULL
+WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted AND relation IS NOT NULL
 """
 
-# Granted and awaited relation locks of the migration's backend, with how long each has waited
-# (pg_locks.waitstart, PostgreSQL 14+), and whether the backend waits for any lock at all.
+# Granted and awaited relation locks of every other backend on the scratch database (the one
+# migrating may be env.py's own connection, not mks-db's), with how long each has waited
+# (pg_locks.waitstart, PostgreSQL 14+), and whether the backend waits for any lock at all. The
+# observer's own connections (this one and the gates) are left out, so it never sees itself.
 _WATCH_SQL = """
 SELECT l.relation, l.mode, l.granted,
        coalesce(extract(epoch FROM clock_timestamp() - l.waitstart), 0)::float AS waited,
        a.wait_event_type = 'Lock' AS waiting
 FROM pg_stat_activity a
 LEFT JOIN pg_locks l ON l.pid = a.pid AND l.locktype = 'relation' AND l.relation IS NOT NULL
-WHERE a.pid = :pid
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND NOT a.pid = ANY(:mine)
+  AND a.backend_type = 'client backend'
 """
+# However the waits look, the gates open after this long: a gate can delay a migration, never
+# stop it.
+MAX_GATE_SECONDS = 5.0
 
 
 class _Observer:
-    """A second connection that records the relation locks the migration's backend holds or
-    awaits, polling ``pg_locks`` while the revision runs.
+    """A second connection that records the relation locks the migrating backend holds or
+    awaits, polling ``pg_locks`` while the revision runs. The migrating backend is any session
+    on the scratch database but the observer's own: mks-db's connection, or the one env.py
+    opened itself.
 
     Polling alone can miss a lock held for a few milliseconds, and a statement in an autocommit
     block leaves no transaction to read before commit. So for those the observer first holds
@@ -198,16 +204,17 @@ class _Observer:
     so a gate can never deadlock it.
     """
 
-    def __init__(self, url: URL, pid: int, gated: list[int]):
+    def __init__(self, url: URL, gated: list[int]):
         self.seen: dict[int, set[str]] = {}
         self.gated_seconds = 0.0
-        self._pid = pid
-        self._engine = create_engine(url, poolclass=NullPool)
+        self._engine = own_engine(url)
         self._gates: dict[int, Connection] = {}
+        self._mine: list[int] = []  # the gates' backends
         for oid in gated:
             gate = self._engine.connect()
             name = gate.execute(text("SELECT CAST(CAST(:oid AS oid) AS regclass)::text"), {"oid": oid})
             gate.execute(text(f"LOCK TABLE {name.scalar_one()} IN SHARE UPDATE EXCLUSIVE MODE"))
+            self._mine.append(gate.execute(text("SELECT pg_backend_pid()")).scalar_one())
             self._gates[oid] = gate
         self._stop = threading.Event()
         self._failed: Exception | None = None
@@ -239,9 +246,12 @@ class _Observer:
     def _poll(self) -> None:
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             elsewhere = 0  # consecutive polls that found the migration waiting, not at a gate
+            deadline = time.perf_counter() + MAX_GATE_SECONDS
             while not self._stop.is_set():
                 polled = time.perf_counter()
-                rows = connection.execute(text(_WATCH_SQL), {"pid": self._pid}).all()
+                if polled > deadline and self._gates:
+                    self._open(list(self._gates))
+                rows = connection.execute(text(_WATCH_SQL), {"mine": self._mine}).all()
                 at_gate = {}
                 for row in rows:
                     if row.relation is not None:

@@ -4,10 +4,17 @@
 also removes that parent's other active children); the checks need single steps on branched
 graphs too, so env.py gets a migration function that yields exactly the ``MigrationStep``s
 wanted, with the caller's checks running between them once each has committed. env.py gets
-the database both ways the contract promises: the URL in ``sqlalchemy.url`` and
-``DATABASE_URL``, and an open Connection in ``config.attributes["connection"]`` (reused across
-steps, never inside a transaction when env.py receives it, so env.py's own
-``begin_transaction`` and autocommit blocks work).
+the database every way env.py files take it: the URL in ``sqlalchemy.url`` and
+``DATABASE_URL`` (with the project's driver: asyncpg stays asyncpg), and an open Connection in
+``config.attributes["connection"]`` (reused across steps, never inside a transaction when
+env.py receives it, so env.py's own ``begin_transaction`` and autocommit blocks work). That
+Connection also serves env.py files that expect an Engine there: see ``SharedConnection``.
+
+Whatever connection env.py migrates on, it must be the scratch database's: a run on any other
+database is refused before its first step. A failure of env.py itself (at import, or before it
+reaches the migrations) is a ``ProjectCodeError`` naming env.py, not a revision's failure.
+Every step runs under the scratch server's time bound (``server.Timeouts``) unless env.py set
+a stricter one.
 """
 
 from __future__ import annotations
@@ -16,18 +23,21 @@ import contextlib
 import logging.config
 import os
 import re
+import traceback
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.pool import NullPool
 
+from mks_db import interrupt
 from mks_db.catalog import VERSION_TABLE, Snapshot, snapshot
+from mks_db.errors import MksDbError, ProjectCodeError
 from mks_db.project import Project
-from mks_db.server import Server, scratch_database
+from mks_db.server import Server, Timeouts, own_engine, scratch_database
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
@@ -43,24 +53,65 @@ _WRITES_NO_ROWS = re.compile(
 )
 
 
+class SharedConnection(Connection):
+    """mks-db's connection as env.py finds it in ``config.attributes["connection"]``.
+
+    env.py files read that attribute in one of two ways: as a Connection to configure Alembic
+    with (Alembic's cookbook), or as an Engine to open one from (pytest-alembic's documented
+    env.py: ``with connectable.connect() as connection:``). This Connection is both: its
+    ``connect()`` lends the same connection to a ``with`` block that does not close it, so
+    either way env.py migrates on it.
+    """
+
+    def connect(self) -> _Lent:
+        return _Lent(self)
+
+    def dispose(self, close: bool = True) -> None:
+        """An Engine's ``dispose()``: nothing to do, the connection stays mks-db's to close."""
+
+
+class _Lent:
+    """``SharedConnection.connect()``: the connection itself, for a ``with`` block or directly;
+    closing it is left to its owner."""
+
+    def __init__(self, connection: SharedConnection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> SharedConnection:
+        return self._connection
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __getattr__(self, name: str):
+        return getattr(self._connection, name)
+
+
 class Migrator:
     """One scratch database, one connection, single-revision steps.
 
-    Use as a context manager; the connection is closed on exit.
+    Use as a context manager; the connection is closed on exit. ``timeouts`` bound every step
+    (checks pass their server's; the deploy, which sets its own, passes None).
     """
 
-    def __init__(self, project: Project, url: URL) -> None:
+    def __init__(self, project: Project, url: URL, timeouts: Timeouts | None = None) -> None:
         self.project = project
         self.url = url
-        self.engine = create_engine(url, poolclass=NullPool)
-        self.connection: Connection = self.engine.connect()
+        self.timeouts = timeouts
+        self.engine = own_engine(url)
+        self.connection: Connection = SharedConnection(self.engine)
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current = 0  # index of the step running (or failed) in the last run_steps
         self.shares_connection = False  # env.py runs migrations on self.connection
         self.extra_callbacks: tuple = ()  # more on_version_apply callbacks (the lock analysis)
         # Session settings applied after env.py's own, so they win (the deploy's timeouts).
         self.session_settings: dict[str, str] = {}
-        self._plain_url = url.render_as_string(hide_password=False)
+        # env.py gets the URL with the project's driver; mks-db's own connections use psycopg2.
+        env_url = url.set(drivername=project.driver(url.drivername))
+        self._plain_url = env_url.render_as_string(hide_password=False)
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
         self._config.attributes["connection"] = self.connection
@@ -127,6 +178,8 @@ class Migrator:
                 record_writes,
                 *self.extra_callbacks,
             )
+            if self.timeouts:
+                _bound_time(context.connection, self.timeouts)
             _apply_settings(context.connection, self.session_settings)
             batched = context.connection is self.connection and bool(
                 context.opts.get("transaction_per_migration")
@@ -175,9 +228,13 @@ class Migrator:
     def run_env(self, fn: Callable[[tuple[str, ...], MigrationContext], Iterable]) -> None:
         """Run the project's env.py online against this database with migration function ``fn``."""
         script = self.project.script
+        reached = []
 
         def observed(heads: tuple[str, ...], context: MigrationContext) -> Iterable:
+            reached.append(True)
             self.shares_connection = context.connection is self.connection
+            if not self.shares_connection:
+                self._refuse_other_database(context.connection)
             return fn(heads, context)
 
         self.connection.rollback()  # env.py must find the connection outside a transaction
@@ -185,8 +242,50 @@ class Migrator:
             _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
+            env_failures(self.project, reached),
         ):
             script.run_env()
+
+    def _refuse_other_database(self, connection: Connection | None) -> None:
+        """Raise ProjectCodeError unless env.py's own connection is on this scratch database."""
+        if connection is None:
+            return
+        name = connection.execute(text("SELECT current_database()")).scalar_one()
+        if name != self.url.database:
+            raise ProjectCodeError(
+                f"{self.project.relpath(self.project.env_py)} migrates database {name!r}, not the "
+                "scratch database mks-db gave it, so mks-db stopped before any step; let env.py "
+                "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection']",
+                self.project.relpath(self.project.env_py),
+            )
+
+
+@contextlib.contextmanager
+def env_failures(project: Project, reached: list) -> Iterator[None]:
+    """Turn a failure of env.py itself (before it asked for the first step: at import, while
+    connecting or configuring) into a ProjectCodeError naming env.py; a failure once steps
+    run is the steps' own, and propagates unchanged."""
+    try:
+        yield
+    except MksDbError:
+        raise
+    except (Exception, SystemExit) as exc:
+        if reached or interrupt.was_requested():
+            raise
+        env = project.env_py.resolve()
+        line = next(
+            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if Path(f.filename) == env),
+            None,
+        )
+        where = project.relpath(env) + (f":{line}" if line else "")
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ProjectCodeError(
+            f"{where} failed before running any migration ({type(exc).__name__}"
+            + (f": {error}" if error else "")
+            + "); `python -m alembic upgrade head` fails the same way: fix env.py, then run again",
+            project.relpath(env),
+            line,
+        ) from None
 
 
 def migration_step(project: Project, action: str, revision: Script) -> MigrationStep:
@@ -195,6 +294,26 @@ def migration_step(project: Project, action: str, revision: Script) -> Migration
     if action == "downgrade":
         return MigrationStep.downgrade_from_script(revision_map, revision)
     return MigrationStep.upgrade_from_script(revision_map, revision)
+
+
+_BOUND_SQL = """
+SELECT set_config(s.name, v.ms || 'ms', false)
+FROM pg_settings s
+JOIN (VALUES ('statement_timeout', CAST(:statement AS bigint)), ('lock_timeout', CAST(:lock AS bigint)))
+  AS v (name, ms) ON v.name = s.name
+WHERE s.setting::bigint = 0 OR s.setting::bigint > v.ms
+"""
+
+
+def _bound_time(connection: Connection | None, timeouts: Timeouts) -> None:
+    """Bound the migrating session's statements and lock waits by ``timeouts``, unless env.py
+    already set a stricter bound (0, PostgreSQL's "no limit", is never stricter)."""
+    if connection is None:
+        return
+    outside = not connection.in_transaction()
+    connection.execute(text(_BOUND_SQL), {"statement": timeouts.statement_ms, "lock": timeouts.lock_ms})
+    if outside:  # a session setting: leave the connection as env.py handed it over
+        connection.commit()
 
 
 def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> None:
@@ -209,7 +328,7 @@ def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> 
 
 def replayed_snapshot(project: Project, server: Server, revisions: list[Script], label: str) -> Snapshot:
     """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``."""
-    with scratch_database(server, label) as url, Migrator(project, url) as migrator:
+    with scratch_database(server, label) as url, Migrator(project, url, server.timeouts) as migrator:
         migrator.upgrade(*revisions)
         with migrator.idle() as connection:
             return snapshot(connection)

@@ -1,22 +1,33 @@
 """An Alembic project as the pipeline sees it: its ``Config`` and its revision graph.
 
-Loaded once per command. Any Alembic project works: the stock ``alembic init`` env.py (URL from
-``sqlalchemy.url``) or one that takes a Connection from ``config.attributes["connection"]``.
+Loaded once per command, the way ``python -m alembic -c alembic.ini`` run from the project's
+root loads it: the working directory is on ``sys.path`` (as ``python -m`` puts it there),
+``prepend_sys_path`` is applied, ``script_location`` may be a path (relative to the working
+directory, or to alembic.ini's folder when only that exists), ``%(here)s/...`` or
+``package:path``, and ``[tool.alembic]`` in pyproject.toml is read as Alembic reads it.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
+import re
+import sys
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
-from mks_db.errors import ConfigurationError
+from mks_db.errors import ConfigurationError, ProjectCodeError
+
+# env.py builds an asyncio engine: its URL must name an async driver.
+_ASYNC_ENV = re.compile(r"\b(async_engine_from_config|create_async_engine|AsyncEngine)\b")
+_SYNC_DRIVERS = ("postgresql", "postgresql+psycopg2")
 
 
 @dataclass
@@ -33,6 +44,36 @@ class Project:
     def config(self) -> Config:
         """A fresh Config for one Alembic command (attributes are not shared between commands)."""
         return _make_config(self.ini)
+
+    @property
+    def env_py(self) -> Path:
+        return Path(self.script.dir) / "env.py"
+
+    @cached_property
+    def _configured_driver(self) -> str | None:
+        """The PostgreSQL driver the project names: in ``sqlalchemy.url``, else an async one
+        when env.py builds an asyncio engine; None when it names none."""
+        from sqlalchemy.engine import make_url
+
+        with_driver = None
+        try:
+            url = make_url(self.config().get_main_option("sqlalchemy.url") or "")
+            if url.get_backend_name() == "postgresql":
+                with_driver = url.drivername
+        except Exception:  # empty, Alembic's placeholder, or not a URL: it names no driver
+            pass
+        if with_driver and with_driver != "postgresql":
+            return with_driver
+        source = self.env_py.read_text(encoding="utf-8") if self.env_py.is_file() else ""
+        return "postgresql+asyncpg" if _ASYNC_ENV.search(source) else None
+
+    def driver(self, named: str) -> str:
+        """The driver env.py is given a URL with: ``named`` when the user named one on the
+        command line or in DATABASE_URL, else the one the project names (asyncpg stays
+        asyncpg), else psycopg2."""
+        if named not in _SYNC_DRIVERS:
+            return named
+        return self._configured_driver or named
 
     def version_locations(self) -> list[Path]:
         """The directories holding revision files (``version_locations`` or ``versions/``)."""
@@ -63,12 +104,30 @@ class Project:
 
 
 def _make_config(ini: Path) -> Config:
-    config = Config(str(ini))
-    # Alembic resolves script_location relative to the working directory unless %(here)s is used.
-    location = config.get_main_option("script_location")
-    if location and not os.path.isabs(location):
-        config.set_main_option("script_location", str((ini.parent / location).resolve()))
+    """The Config ``alembic -c ini`` builds, with ``script_location`` made absolute (so that
+    no later change of directory matters)."""
+    toml = ini.parent / "pyproject.toml"
+    if not toml.is_file():
+        toml = Path.cwd() / "pyproject.toml"  # where the alembic command looks for it
+    if ini.name == "pyproject.toml":
+        config = Config(toml_file=str(ini))
+    else:
+        config = Config(str(ini), toml_file=str(toml) if toml.is_file() else None)
+    location = config.get_alembic_option("script_location")
+    if location and ":" not in location and not os.path.isabs(location):
+        # Alembic resolves it against the working directory; alembic.ini's folder serves
+        # too, for a project checked from elsewhere with -c.
+        here = Path.cwd() / location
+        chosen = here if here.exists() or not (ini.parent / location).exists() else ini.parent / location
+        config.set_main_option("script_location", str(chosen.resolve()))
     return config
+
+
+def _on_sys_path(directory: Path) -> None:
+    """Put ``directory`` first on ``sys.path``, as ``python -m alembic`` run there has it."""
+    entry = str(directory)
+    if entry not in sys.path and "" not in sys.path:
+        sys.path.insert(0, entry)
 
 
 def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> Project:
@@ -81,13 +140,21 @@ def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> 
     path = Path(ini) if ini else Path.cwd() / "alembic.ini"
     if path.is_dir():
         path = path / "alembic.ini"
+    if not path.is_file() and not ini and _has_tool_alembic(Path.cwd() / "pyproject.toml"):
+        path = Path.cwd() / "pyproject.toml"  # a project configured in pyproject.toml alone
     if not path.is_file():
         raise ConfigurationError(
             f"no Alembic configuration at {path}; run from the project's root or pass -c alembic.ini"
         )
     path = path.resolve()
-    config = _make_config(path)
-    if not config.get_main_option("script_location"):
+    _on_sys_path(Path.cwd())
+    try:
+        config = _make_config(path)
+        location = config.get_alembic_option("script_location")
+    except (configparser.Error, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigurationError(f"{path} is not a valid Alembic configuration ({first}); fix it") from None
+    if not location:
         raise ConfigurationError(f"{path} has no [alembic] script_location; add one")
     try:
         script = ScriptDirectory.from_config(config)
@@ -96,12 +163,22 @@ def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> 
     except CommandError as exc:
         raise ConfigurationError(f"{path}: {exc}") from None
     except Exception as exc:  # a revision file that raises at import
-        raise ConfigurationError(_import_failure(exc, config)) from None
+        raise _import_failure(exc, config) from None
     return Project(ini=path, script=script)
 
 
-def _import_failure(exc: BaseException, config: Config) -> str:
-    versions = Path(config.get_main_option("script_location") or ".").resolve()
+def _has_tool_alembic(toml: Path) -> bool:
+    return toml.is_file() and "[tool.alembic]" in toml.read_text(encoding="utf-8", errors="replace")
+
+
+def _import_failure(exc: BaseException, config: Config) -> ProjectCodeError:
+    location = config.get_alembic_option("script_location") or "."
+    try:
+        from alembic.util import coerce_resource_to_filename
+
+        versions = Path(coerce_resource_to_filename(location)).resolve()
+    except Exception:
+        versions = Path(location).resolve()
     culprit = getattr(exc, "filename", None)
     line = getattr(exc, "lineno", None)
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
@@ -109,4 +186,8 @@ def _import_failure(exc: BaseException, config: Config) -> str:
             culprit, line = frame.filename, frame.lineno
             break
     where = f"{culprit}:{line}" if culprit else str(versions)
-    return f"revision file {where} does not import ({type(exc).__name__}: {exc}); fix it, then run again"
+    return ProjectCodeError(
+        f"revision file {where} does not import ({type(exc).__name__}: {exc}); fix it, then run again",
+        str(culprit) if culprit else None,
+        line,
+    )

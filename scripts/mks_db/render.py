@@ -17,10 +17,11 @@ from pathlib import Path
 
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script
+from sqlalchemy.engine import make_url
 
 from mks_db import __version__, git
-from mks_db.errors import ConfigurationError
-from mks_db.migrate import _quiet_env_logging, migration_step
+from mks_db.errors import ConfigurationError, MksDbError
+from mks_db.migrate import _quiet_env_logging, env_failures, migration_step
 from mks_db.project import Project
 
 BUILD_DIR = Path("build") / "migration-sql"
@@ -46,19 +47,27 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
     buffer = io.StringIO()
     config = project.config()
     config.output_buffer = buffer
-    if not config.get_main_option("sqlalchemy.url"):
-        # Offline rendering never connects; a stock env.py still wants a URL for its dialect.
+    if not _postgresql_url(config.get_main_option("sqlalchemy.url")):
+        # Offline rendering never connects; a stock env.py still wants a URL for its dialect
+        # (and alembic.ini may still hold Alembic's placeholder, driver://user:pass@...).
         config.set_main_option("sqlalchemy.url", "postgresql://")
+    reached: list = []
+
+    def steps(heads: tuple, context: object) -> list:
+        reached.append(True)
+        return [step]
+
     with (
         _quiet_env_logging(),
         EnvironmentContext(
             config,
             script,
-            fn=lambda heads, context: [step],
+            fn=steps,
             as_sql=True,
             starting_rev=start,
             destination_rev=revision.revision,
         ),
+        env_failures(project, reached),
     ):
         script.run_env()
     header = (
@@ -66,6 +75,13 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         f"-- source: {project.relpath(revision.path)}\n"
     )
     return header + buffer.getvalue()
+
+
+def _postgresql_url(text: str | None) -> bool:
+    try:
+        return make_url(text or "").get_backend_name() == "postgresql"
+    except Exception:  # empty, or not a URL at all
+        return False
 
 
 def source_hash(project: Project, revision: Script) -> str:
@@ -97,6 +113,8 @@ def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[
                 continue
             try:
                 sql = stamp + render_step(project, revision, direction)
+            except MksDbError:
+                raise  # env.py itself fails: no revision renders
             except Exception as exc:  # a step that raises offline: a finding, not a crash
                 path.unlink(missing_ok=True)
                 rendered.append(Rendered(revision, direction, path, "", f"{type(exc).__name__}: {exc}"))

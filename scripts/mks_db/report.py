@@ -14,7 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.findings import ERROR, Finding
+from mks_db.urls import mask_text
 
 FORMATS = ("human", "json", "github", "markdown")
 
@@ -40,27 +42,40 @@ class Report:
     lines: list[str] = field(default_factory=list)  # what backup/restore did
     failed: bool = False  # set by commands whose verdict is not a finding
     extra_markdown: str = ""  # more for the step summary (the locks table)
+    error: MksDbError | None = None  # what stopped the command before its verdict
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not any(f.is_error for f in self.findings)
+        return not self.failed and self.error is None and not any(f.is_error for f in self.findings)
 
     @property
     def exit_code(self) -> int:
+        if self.error is not None:
+            return self.error.exit_code
         return 0 if self.ok else 1
 
     def as_dict(self) -> dict:
-        return {
+        document = {
             "ok": self.ok,
             "findings": [f.as_dict() for f in self.findings],
             "revisions": self.revisions,
             "seconds": round(self.seconds, 3),
         }
+        if self.error is not None:
+            document["error"] = error_line(self.error)
+        return document
+
+
+def error_line(error: MksDbError) -> str:
+    """The one line that says what stopped the command (never a password)."""
+    return mask_text(str(error))
 
 
 def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
     """Write ``report`` to ``out`` (default: standard output) in ``fmt`` (one of FORMATS)."""
     out = out or sys.stdout
+    if report.error is not None and fmt == "human":
+        return  # the error line on stderr is the whole report
     if fmt == "json" and report.lines:  # deploy, backup, restore
         document: dict = {"ok": report.ok, "messages": report.lines}
         if report.plan is not None:
@@ -81,6 +96,8 @@ def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
     elif fmt == "github":
         for finding in report.findings:
             out.write(github_annotation(finding) + "\n")
+        if report.error is not None:
+            out.write(error_annotation(report.error) + "\n")
         out.write(summary_line(report) + "\n")
         _append_step_summary(markdown(report))
     else:
@@ -91,8 +108,14 @@ def _append_step_summary(text: str) -> None:
     """Add ``text`` to the workflow's step summary, when running in GitHub Actions."""
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as summary:
-            summary.write(text)
+        try:
+            with open(summary_path, "a", encoding="utf-8") as summary:
+                summary.write(text)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot append the report to GITHUB_STEP_SUMMARY={summary_path} "
+                f"({exc.strerror or exc}); point it at a writable file or unset it"
+            ) from None
 
 
 def summary_line(report: Report) -> str:
@@ -144,10 +167,20 @@ def github_annotation(finding: Finding) -> str:
     return f"::{finding.severity} {','.join(properties)}::{_escape_data(finding.message)}"
 
 
+def error_annotation(error: MksDbError) -> str:
+    """A workflow error command for what stopped the command, on the file it names if any."""
+    path, line = getattr(error, "path", None), getattr(error, "line", None)
+    properties = [f"file={_escape_property(path)}", f"line={line or 1}"] if path else []
+    properties.append("title=mks-db")
+    return f"::error {','.join(properties)}::{_escape_data(error_line(error))}"
+
+
 def markdown(report: Report) -> str:
     """The report as a Markdown section for the workflow's step summary."""
     icon = "✅" if report.ok else "❌"
     lines = [f"### {icon} {summary_line(report)}", ""]
+    if report.error is not None:
+        lines += [f"**stopped**: {error_line(report.error)}", ""]
     if report.findings:
         lines += ["| severity | check | revision | message |", "| --- | --- | --- | --- |"]
         for f in report.findings:

@@ -41,6 +41,7 @@ from alembic.script import Script
 from sqlalchemy.exc import DBAPIError
 
 from mks_db import catalog, data, declarations, interrupt, workers
+from mks_db.errors import MksDbError
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, replayed_snapshot
 from mks_db.project import Project
@@ -94,9 +95,11 @@ class Walk:
         self._stack.close()
         self._stack = contextlib.ExitStack()
         url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
-        self.migrator = self._stack.enter_context(Migrator(self.project, url))
+        self.migrator = self._stack.enter_context(Migrator(self.project, url, self.server.timeouts))
         try:
             self.migrator.upgrade(*applied)
+        except MksDbError:
+            raise
         except Exception as exc:
             interrupt.raise_if_requested()
             return applied[self.migrator.current], exc
@@ -142,6 +145,8 @@ class Walk:
 
         try:
             self.migrator.run_steps(migration_steps, done)
+        except MksDbError:
+            raise
         except Exception as exc:
             interrupt.raise_if_requested()
             action, revision = steps[self.migrator.current]
@@ -507,6 +512,7 @@ def failure_finding(
 ) -> Finding:
     """A finding naming the revision, the step and the database's (or Python's) error."""
     error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+    error += timed_out(exc)
     return Finding(
         check=check,
         severity=ERROR,
@@ -514,6 +520,28 @@ def failure_finding(
         message=f"{check} of {revision.revision} failed: {error}{note}",
         path=project.relpath(revision.path),
         line=_line_in(revision.path, exc),
+    )
+
+
+# SQLSTATEs of a statement cancelled by statement_timeout and of a lock wait over lock_timeout.
+_TIMEOUTS = {"57014": "statement-timeout", "55P03": "lock-timeout"}
+
+
+def timed_out(exc: BaseException) -> str:
+    """For a statement stopped by a time bound: what it was running, and how to allow more."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    setting = _TIMEOUTS.get(str(code))
+    if setting is None:
+        return ""
+    statement = " ".join(str(getattr(exc, "statement", "") or "").split())
+    if len(statement) > 200:
+        statement = statement[:200] + "..."
+    waited = "waiting for a lock" if setting == "lock-timeout" else "running"
+    return (
+        f" (stopped by the time bound while {waited}"
+        + (f": {statement}" if statement else "")
+        + f"; if it really needs longer, raise --{setting} or [tool.mks-db] {setting})"
     )
 
 

@@ -3,7 +3,13 @@
 ``open_server(url)`` yields the server ``url`` names, or, with no URL, a throwaway server started
 from pgserver's bundled PostgreSQL 16 (or binaries named by ``MKS_DB_PG_BIN``) in a temporary
 directory, stopped and deleted when the block ends. ``scratch_database(server)`` creates a
-database nobody else uses and drops it when the block ends, even on Ctrl-C.
+database nobody else uses and drops it when the block ends, even on Ctrl-C; every session on it
+runs under the server's ``Timeouts`` (its defaults, set on the database), so no statement that
+a check causes can wait without end.
+
+A URL may name any PostgreSQL driver (``postgresql+asyncpg://`` for an async project): the
+URLs handed around keep it, for the project's env.py; mks-db's own connections
+(``own_engine``) always use psycopg2.
 
 pgserver's own ``get_server`` is not used to run the server: it listens on a Unix socket only,
 keeps a process registry in the user's runtime directory and leaves the data directory behind
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -32,10 +39,42 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db.errors import InfrastructureError
+from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.urls import mask_text, mask_url, parse_url
 
 SCRATCH_PREFIX = "mks_scratch_"
+OWN_DRIVER = "postgresql+psycopg2"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long any statement in a scratch database may run, and wait for a lock (ms)."""
+
+    statement_ms: int = 60_000
+    lock_ms: int = 10_000
+
+    @classmethod
+    def parse(cls, statement: str | None, lock: str | None, source: str = "") -> Timeouts:
+        """From durations like ``90s``, ``5min``, ``500ms`` (a bare number is seconds)."""
+        default = cls()
+        return cls(
+            _milliseconds(statement, f"{source}statement-timeout") if statement else default.statement_ms,
+            _milliseconds(lock, f"{source}lock-timeout") if lock else default.lock_ms,
+        )
+
+
+def _milliseconds(value: str | int | float, name: str) -> int:
+    match = _DURATION.match(str(value))
+    ms = round(float(match.group(1)) * _UNIT_MS[match.group(2) or "s"]) if match else 0
+    if ms < 1:
+        raise ConfigurationError(
+            f"{name} must be a positive duration such as 500ms, 30s, 5min or 1h, not {value!r}"
+        )
+    return ms
+
+
 _ROOT_RUN_AS = "pgserver"  # the user pgserver itself runs PostgreSQL as when started by root
 
 
@@ -46,6 +85,7 @@ class Server:
     url: URL
     version_num: int
     embedded: bool
+    timeouts: Timeouts = Timeouts()
 
     @property
     def major(self) -> int:
@@ -55,9 +95,15 @@ class Server:
         return self.url.set(database=name)
 
 
+def own_engine(url: URL, **options: object) -> Engine:
+    """An engine for mks-db's own connections to ``url``: psycopg2, whatever driver the URL
+    names for the project (the interrupt handling and the row statistics rely on it)."""
+    return create_engine(url.set(drivername=OWN_DRIVER), poolclass=NullPool, **options)
+
+
 def admin_engine(url: URL) -> Engine:
     """An engine in autocommit mode, for CREATE/DROP DATABASE and catalogue reads."""
-    return create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    return own_engine(url, isolation_level="AUTOCOMMIT")
 
 
 def describe_db_error(exc: BaseException) -> str:
@@ -79,15 +125,16 @@ def _probe(url: URL) -> int:
 
 
 @contextlib.contextmanager
-def open_server(database_url: str | URL | None) -> Iterator[Server]:
+def open_server(database_url: str | URL | None, timeouts: Timeouts | None = None) -> Iterator[Server]:
     """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty."""
+    timeouts = timeouts or Timeouts()
     if database_url:
         url = parse_url(database_url) if isinstance(database_url, str) else database_url
         # Scratch databases are created from the server's maintenance database.
-        yield Server(url=url, version_num=_probe(url), embedded=False)
+        yield Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
         return
     with EmbeddedServer() as embedded:
-        yield Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True)
+        yield Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts)
 
 
 @contextlib.contextmanager
@@ -101,6 +148,11 @@ def scratch_database(server: Server, label: str = "check") -> Iterator[URL]:
     try:
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+            for setting, ms in (
+                ("statement_timeout", server.timeouts.statement_ms),
+                ("lock_timeout", server.timeouts.lock_ms),
+            ):
+                conn.execute(text(f'ALTER DATABASE "{name}" SET {setting} = {int(ms)}'))
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot create a scratch database on {mask_url(server.url)}: "
