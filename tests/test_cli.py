@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from alembic_cases import Rev, make_project
 from conftest import scratch_databases
+from mks_db.cli import main
 from mks_db.server import SCRATCH_PREFIX, admin_engine
 
 BASE = Rev(
@@ -187,3 +188,26 @@ def test_unknown_pyproject_setting_is_a_usage_error(tmp_path):
     result = mks_db("heads", cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown [tool.mks-db] setting alembic_config" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--statement-timeout", "--lock-timeout"])
+def test_a_time_bound_that_is_not_a_duration_is_a_usage_error_in_one_line(tmp_path, capsys, flag):
+    ini = make_project(tmp_path, [BASE])
+    code = main(["roundtrip", "-c", str(ini), flag, "soon", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.count("\n") == 1
+    assert f"{flag.removeprefix('--')} must be a positive duration" in captured.err
+    report = json.loads(captured.out)  # the JSON report is still the whole of stdout
+    assert report["ok"] is False and "positive duration" in report["error"]
+
+
+def test_an_unwritable_json_report_is_a_usage_error_after_the_report(tmp_path, capsys, server_url):
+    ini = make_project(tmp_path, [BASE])
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("")
+    code = main(["heads", "-c", str(ini), "--json-report", str(blocker / "report.json")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "mks-db heads: ok" in captured.out
+    assert captured.err.count("\n") == 1 and "cannot write the JSON report" in captured.err
