@@ -109,8 +109,6 @@ def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(t
 
 
 def test_heads_reports_a_missing_parent_duplicate_ids_and_cycles(tmp_path, capsys):
-    from mks_db.cli import main
-
     ini = make_project(
         tmp_path,
         [BASE, Rev("b2", "zz"), Rev("c3", "d4"), Rev("d4", "c3")],
