@@ -176,10 +176,20 @@ def _run_json(command: list[str], files: list[Rendered], root: Path, tool: str) 
         raise ConfigurationError(f"{tool} failed: {detail}") from None
 
 
+# squawk's rules that give advice rather than prove a defect, so warnings: a migration
+# session's timeouts are set by env.py for every statement, not by the revision's SQL (this
+# repository's env.py sets both; mks-db's own checks run every statement under a time bound).
+ADVICE_RULES = {"require-lock-timeout", "require-statement-timeout"}
+# Opinions about column types and style, off unless the project configures squawk itself.
+OPINION_RULES = ("prefer-bigint-over-int", "prefer-identity", "prefer-text-field", "prefer-timestamp-tz")
+
+
 def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     command = [_tool("squawk"), "--reporter", "json", "--no-error-on-unmatched-pattern"]
     if (root / ".squawk.toml").is_file():
         command += ["--config", str(root / ".squawk.toml")]
+    else:
+        command += ["--exclude", ",".join(OPINION_RULES)]
     reports = _run_json(command, files, root, "squawk")
     out: dict[Path, list[dict]] = {r.path.resolve(): [] for r in files}
     for v in reports:
@@ -187,7 +197,7 @@ def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
             {
                 "rule": v["rule_name"],
                 "line": v["line"] + 1 if isinstance(v.get("line"), int) else None,  # 0-based
-                "warning": False,
+                "warning": v["rule_name"] in ADVICE_RULES,
                 "message": f"{v['message']} {v.get('help') or ''}".strip(),
             }
         )
