@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import subprocess
 import threading
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
 from mks_db.cli import main
 from mks_db.deploy import LOCK_KEY, DeployRefused, Settings, deploy
+from mks_db.libpq import tool
 from mks_db.project import load_project
 
 A1 = Rev(
@@ -344,3 +348,113 @@ def test_while_the_deploy_waits_for_a_lock_other_sessions_wait_no_longer_than_lo
         holder.close()
     assert not outcome.ok and "lock timeout" in outcome.message
     assert waits and max(waits) < 2.0, f"the application waited {max(waits):.2f}s"
+
+
+def dump_listing(path) -> str:
+    """``pg_restore --list`` of a dump: its header names the database, then one line per entry."""
+    command = [tool("pg_restore"), "--list", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def socket_directory(pg_server, port) -> str:
+    """The test server's Unix socket directory, or skip when the socket is not on this machine."""
+    with create_engine(pg_server.url, poolclass=NullPool).connect() as connection:
+        directory = connection.execute(text("SHOW unix_socket_directories")).scalar_one()
+    directory = directory.split(",")[0].strip()
+    if not os.path.exists(os.path.join(directory, f".s.PGSQL.{port}")):
+        pytest.skip("the test server's Unix socket is not on this machine")
+    return directory
+
+
+@pytest.fixture
+def socket_url(scratch_url, pg_server):
+    """``scratch_url`` as ``postgresql://user@/db?host=/socket/dir&port=N``: over the Unix socket."""
+    port = scratch_url.port or 5432
+    return URL.create(
+        "postgresql+psycopg2",
+        username=scratch_url.username,
+        password=scratch_url.password,
+        database=scratch_url.database,
+        query={"host": socket_directory(pg_server, port), "port": str(port)},
+    )
+
+
+def test_a_deploy_over_a_unix_socket_url_backs_up_and_migrates(
+    production, scratch_url, socket_url, pg_server, tmp_path
+):
+    project = production()
+    outcome = deploy(project, socket_url, pg_server, settings(tmp_path))
+    assert outcome.ok, outcome.message
+    assert revision(scratch_url) == [("d4",)]
+    listing = dump_listing(outcome.backup.path)
+    assert f"dbname: {scratch_url.database}" in listing and "TABLE DATA public account" in listing
+    assert outcome.backup.rows["public.account"] == 50 and outcome.backup.revision == ["a1"]
+
+
+@pytest.fixture
+def decoy(pg_server):
+    """Another database on the same server with a table of its own, and a role that may log in."""
+    from mks_db.server import admin_engine, scratch_database
+
+    with scratch_database(pg_server, "decoy") as url:
+        sql(url, "CREATE TABLE decoy_only (id int)")
+        with admin_engine(pg_server.url).connect() as connection:
+            connection.execute(text("DROP ROLE IF EXISTS mks_decoy_role"))
+            connection.execute(text("CREATE ROLE mks_decoy_role LOGIN"))
+        try:
+            yield url
+        finally:
+            with admin_engine(pg_server.url).connect() as connection:
+                connection.execute(text("DROP ROLE IF EXISTS mks_decoy_role"))
+
+
+def point_libpq_at(monkeypatch, url, user="mks_decoy_role"):
+    monkeypatch.setenv("PGHOST", url.host or "")
+    monkeypatch.setenv("PGPORT", str(url.port or 5432))
+    monkeypatch.setenv("PGDATABASE", url.database)
+    monkeypatch.setenv("PGUSER", user)
+
+
+@pytest.mark.parametrize("form", ["host-port-database", "everything-in-the-query"])
+def test_pg_variables_naming_another_database_do_not_change_what_is_backed_up_or_migrated(
+    production, scratch_url, pg_server, decoy, tmp_path, monkeypatch, form
+):
+    project = production()
+    url = scratch_url
+    if form == "everything-in-the-query":  # postgresql://@/?host=/dir&port=N&dbname=D&user=U
+        port = str(scratch_url.port or 5432)
+        query = {"host": socket_directory(pg_server, port), "port": port}
+        query |= {"dbname": scratch_url.database, "user": scratch_url.username}
+        url = URL.create("postgresql+psycopg2", password=scratch_url.password, query=query)
+    point_libpq_at(monkeypatch, decoy)
+    outcome = deploy(project, url, pg_server, settings(tmp_path))
+    assert outcome.ok, outcome.message
+    listing = dump_listing(outcome.backup.path)
+    assert f"dbname: {scratch_url.database}" in listing
+    assert "TABLE DATA public account" in listing and "decoy_only" not in listing
+    assert outcome.backup.database == scratch_url.database
+    assert revision(scratch_url) == [("d4",)]
+    assert sql(decoy, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(1,)]
+
+
+def test_a_url_that_leaves_the_database_to_pgdatabase_is_refused_before_any_ddl(
+    production, scratch_url, server_url, tmp_path, monkeypatch, capsys
+):
+    project = production()
+    # No database in the URL: psycopg2 takes PGDATABASE (production), the client tools, which
+    # never inherit PG* variables, the user's default database: two databases, so no deploy.
+    monkeypatch.setenv("PGDATABASE", scratch_url.database)
+    without_database = scratch_url._replace(database=None).render_as_string(hide_password=False)
+    backups = tmp_path / "b"
+    code = main(
+        ["deploy", "-c", str(project.ini), "--database-url", without_database]
+        + ["--scratch-url", server_url, "--backup-dir", str(backups)]
+    )
+    captured = capsys.readouterr()
+    err = captured.err
+    assert code == 2, captured.out
+    assert "the client tools reach database postgres" in err
+    assert f"SQLAlchemy reaches database {scratch_url.database}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert revision(scratch_url) == [("a1",)]
+    assert list(backups.iterdir()) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from mks_db import git
-from mks_db.backup import backup, restore, verify
+from mks_db.backup import backup, verify
 from mks_db.deploy import Settings as DeploySettings
 from mks_db.deploy import deploy
 from mks_db.drift import drift_findings
@@ -31,6 +31,7 @@ from mks_db.plan import make_plan
 from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
+from mks_db.restore import restore
 from mks_db.roundtrip import roundtrip
 from mks_db.server import open_server, scratch_database
 from mks_db.static import check_files, revision_paths

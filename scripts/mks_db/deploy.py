@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db import catalog, git
+from mks_db import catalog, git, identity
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
@@ -107,6 +107,9 @@ def deploy(
             what = "dry run: nothing changed" if dry_run else "nothing to apply"
             return Outcome(True, what, plan, at_revision=plan.current)
         record = backup(url, Path(settings.backup_dir))
+        # The backup's snapshot was read through this URL too, but by another connection:
+        # the database about to be migrated must be the one it was taken of.
+        identity.require_same(record.identity, identity.read(lock))
         _command(settings.stop_command, "stop command")
         outcome = _apply(project, url, plan, settings)
         outcome.backup = record
