@@ -114,7 +114,7 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
             f"{found}; no backup was taken. Put host, port, user and database in the URL itself "
             "(libpq fills what it leaves out from PGHOST, PGPORT, PGDATABASE, PGUSER, PGSERVICE)"
         )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
     with _partial_file(directory, f"{_safe(found.database)}-{stamp}") as (partial, final):
         run_tool(
             [tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}", "--file", str(partial)],
@@ -146,6 +146,11 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
         final.unlink(missing_ok=True)
         raise
     return record
+
+
+def now() -> datetime.datetime:
+    """The time a backup is named after (UTC, to the second)."""
+    return datetime.datetime.now(datetime.UTC)
 
 
 def row_counts(connection: Connection) -> dict[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -126,8 +127,11 @@ def run_tool(command: list[str], url: URL | None, what: str) -> subprocess.Compl
         raise InfrastructureError(f"{what} could not start ({command[0]}): {exc.strerror}") from None
     if result.returncode != 0:
         target = f" of {mask_url(url)}" if url is not None else ""
+        status = f"exit {result.returncode}"
+        if result.returncode < 0:  # SIGXFSZ: the file size limit (a quota, say); SIGKILL: OOM
+            status = f"killed by {signal.Signals(-result.returncode).name}"
         detail = error_text(result, url)
-        raise InfrastructureError(f"{what}{target} failed (exit {result.returncode}):\n{detail}")
+        raise InfrastructureError(f"{what}{target} failed ({status}):\n{detail}")
     return result
 
 
