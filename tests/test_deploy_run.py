@@ -16,9 +16,11 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
+from mks_db.backup import backup
 from mks_db.cli import main
 from mks_db.deploy import LOCK_KEY, DeployRefused, Settings, deploy
 from mks_db.libpq import tool
+from mks_db.migrate import Migrator
 from mks_db.project import load_project
 
 A1 = Rev(
@@ -458,3 +460,70 @@ def test_a_url_that_leaves_the_database_to_pgdatabase_is_refused_before_any_ddl(
     assert len([line for line in err.splitlines() if line.startswith("mks-db:")]) == 1
     assert revision(scratch_url) == [("a1",)]
     assert list(backups.iterdir()) == []
+
+
+C3_REFERENCES_ACCOUNT = Rev(
+    "c3",
+    "b2",
+    'op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True),\n'
+    '                sa.Column("account_id", sa.Integer, sa.ForeignKey("account.id")))',
+    'op.drop_table("audit")',
+)
+
+
+def databases_named(pg_server, pattern):
+    with create_engine(pg_server.url, poolclass=NullPool).connect() as connection:
+        query = text("SELECT datname FROM pg_database WHERE datname LIKE :p ORDER BY 1")
+        return connection.execute(query, {"p": pattern}).scalars().all()
+
+
+def test_restore_after_a_deploy_brings_back_the_revision_and_rows_and_removes_the_later_tables(
+    tmp_path, scratch_url, pg_server, capsys
+):
+    ini = make_project(tmp_path / "project", [A1, B2, C3_REFERENCES_ACCOUNT, D4])
+    project = load_project(ini)
+    with Migrator(project, scratch_url) as migrator:
+        migrator.upgrade(project.revision("a1"))
+    sql(scratch_url, "INSERT INTO account (email) SELECT 'u' || g || '@x' FROM generate_series(1, 50) g")
+    before = fingerprint(scratch_url)
+    outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
+    assert outcome.ok, outcome.message
+    # After the deploy the application goes on: a row in the new table refers to an account.
+    sql(scratch_url, "INSERT INTO audit (id, account_id) VALUES (1, 1); DELETE FROM account WHERE id > 40")
+    sql(scratch_url, f"ALTER DATABASE \"{scratch_url.database}\" SET work_mem = '7MB'")
+    plain = scratch_url.render_as_string(hide_password=False)
+    assert main(["restore", outcome.backup.path, "--database-url", plain, "--yes"]) == 0, capsys.readouterr()
+    out = capsys.readouterr().out
+    [kept] = databases_named(pg_server, f"{scratch_url.database}_before_restore_%")
+    try:
+        assert revision(scratch_url) == [("a1",)]
+        assert fingerprint(scratch_url) == before
+        tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+        assert sql(scratch_url, tables) == [("account",), ("alembic_version",)]
+        columns = "SELECT column_name FROM information_schema.columns WHERE table_name = 'account'"
+        assert sql(scratch_url, columns) == [("id",), ("email",)]
+        assert sql(scratch_url, "SHOW work_mem") == [("7MB",)]  # the database's own settings follow
+        assert revision(scratch_url.set(database=kept)) == [("d4",)]  # kept until the operator drops it
+        assert "revision a1" in out and f'DROP DATABASE "{kept}"' in out
+        assert databases_named(pg_server, f"{scratch_url.database}_restore_%") == []
+    finally:
+        from mks_db.server import drop_database
+
+        drop_database(pg_server, kept)
+
+
+def test_a_restore_that_fails_shows_pg_restores_whole_error_and_leaves_the_target_as_it_was(
+    production, scratch_url, pg_server, decoy, tmp_path, capsys
+):
+    production()
+    sql(scratch_url, "GRANT SELECT ON account TO mks_decoy_role")
+    record = backup(scratch_url, tmp_path / "b")
+    sql(scratch_url, "REVOKE SELECT ON account FROM mks_decoy_role; DROP ROLE mks_decoy_role")
+    sql(scratch_url, "DELETE FROM account WHERE id > 10")
+    plain = scratch_url.render_as_string(hide_password=False)
+    assert main(["restore", record.path, "--database-url", plain, "--yes"]) == 3
+    err = capsys.readouterr().err
+    assert "pg_restore into" in err and 'role "mks_decoy_role" does not exist' in err
+    assert "Command was: GRANT SELECT ON TABLE public.account TO mks_decoy_role" in err
+    assert sql(scratch_url, "SELECT count(*) FROM account") == [(10,)]
+    assert databases_named(pg_server, f"{scratch_url.database}_%") == []

@@ -136,8 +136,15 @@ def run_restore(args: argparse.Namespace, report: Report) -> None:
         answer = input(f"Replace the contents of {mask_url(url)} with {args.file}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise ConfigurationError("restore cancelled; nothing changed")
-    record = restore(args.file, url)
-    report.lines.append(f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}")
+    restored = restore(args.file, url)
+    record = restored.backup
+    report.lines += [
+        f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}: database "
+        f"{restored.database} is now at revision {', '.join(record.revision) or '(none)'} with "
+        f"the row counts of the backup ({len(record.rows)} tables checked)",
+        f"the database as it was before is kept as {restored.kept}; drop it once it is no longer "
+        f'needed: DROP DATABASE "{restored.kept}"',
+    ]
 
 
 def run_heads(args: argparse.Namespace, report: Report) -> None:
