@@ -527,3 +527,74 @@ def test_a_restore_that_fails_shows_pg_restores_whole_error_and_leaves_the_targe
     assert "Command was: GRANT SELECT ON TABLE public.account TO mks_decoy_role" in err
     assert sql(scratch_url, "SELECT count(*) FROM account") == [(10,)]
     assert databases_named(pg_server, f"{scratch_url.database}_%") == []
+
+
+def cli_deploy(project, url, server_url, tmp_path, *extra):
+    plain = url.render_as_string(hide_password=False)
+    return main(
+        ["deploy", "-c", str(project.ini), "--database-url", plain, "--scratch-url", server_url]
+        + ["--backup-dir", str(tmp_path / "b"), *extra]
+    )
+
+
+def test_a_deploy_failing_at_the_third_revision_states_where_production_is_and_how_to_go_back(
+    production, scratch_url, server_url, tmp_path, capsys
+):
+    project = production(D4_FAILS)
+    assert cli_deploy(project, scratch_url, server_url, tmp_path) == 1
+    out = capsys.readouterr().out
+    [dump] = (tmp_path / "b").glob("*.dump")
+    masked = scratch_url.render_as_string(hide_password=True)
+    assert f"production ({masked}): applied 2 of 3 revisions, now at revision c3; backup {dump}" in out
+    assert f"go back to the backup: mks-db restore {dump} --database-url {masked}" in out
+    assert out.index("deploy FAILED: revision d4 failed") < out.index("production (")
+
+
+def test_a_deploy_failing_at_the_first_revision_shows_the_plan_without_plan_ok(
+    tmp_path, scratch_url, server_url, capsys
+):
+    fails = Rev("b2", "a1", 'op.execute("SELECT 1/0")', "pass")
+    project = load_project(make_project(tmp_path / "project", [A1, fails]))
+    with Migrator(project, scratch_url) as migrator:
+        migrator.upgrade(project.revision("a1"))
+    assert cli_deploy(project, scratch_url, server_url, tmp_path) == 1
+    out = capsys.readouterr().out
+    assert "to apply, in order (1):" in out and "plan: ok" not in out
+    assert "deploy FAILED: revision b2 failed: division by zero" in out
+    assert "applied 0 of 1 revisions, now at revision a1" in out
+    assert "next: nothing is migrated" in out
+
+
+def test_a_stop_command_that_fails_after_the_backup_states_production_unchanged_and_the_backup(
+    production, scratch_url, server_url, tmp_path, capsys, monkeypatch
+):
+    project = production()
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nstop-command = "false"\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli_deploy(project, scratch_url, server_url, tmp_path) == 3
+    err = capsys.readouterr().err
+    [dump] = (tmp_path / "b").glob("*.dump")
+    assert "the stop command `false` failed" in err
+    assert f"applied 0 of 3 revisions, now at revision a1; backup {dump}" in err
+    assert "next: nothing is migrated" in err
+    assert revision(scratch_url) == [("a1",)]
+    assert sql(scratch_url, "SELECT outcome FROM mks_db.deploy_history") == [("failure",)]
+
+
+@pytest.mark.parametrize("given", ["--database-url", "DATABASE_URL"])
+def test_cannot_connect_names_the_target_and_where_it_came_from_never_the_password(
+    production, server_url, tmp_path, capsys, monkeypatch, given
+):
+    project = production()
+    unreachable = "postgresql://ops:s3cret@127.0.0.1:1/prod"
+    args = ["deploy", "-c", str(project.ini), "--scratch-url", server_url]
+    if given == "--database-url":
+        args += ["--database-url", unreachable]
+    else:
+        monkeypatch.setenv("DATABASE_URL", unreachable)
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert f"cannot connect to postgresql+psycopg2://ops:***@127.0.0.1:1/prod (given by {given})" in err
+    assert f"check {given}" in err and "s3cret" not in err
+    other = "DATABASE_URL" if given == "--database-url" else "--database-url"
+    assert other not in err

@@ -68,8 +68,9 @@ def _target_url(args: argparse.Namespace) -> URL:
 def run_plan(args: argparse.Namespace, report: Report) -> None:
     project = _project(args)
     url = _target_url(args)
+    source = "--database-url" if args.database_url else "DATABASE_URL"
     with _scratch_server(args) as scratch:
-        plan = make_plan(project, url, scratch, args.to)
+        plan = make_plan(project, url, scratch, args.to, source=source)
     report.plan = plan
     report.revisions = len(plan.pending)
     report.failed = not plan.ok
@@ -102,10 +103,11 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
     project = _project(args)
     url = _target_url(args)
+    source = "--database-url" if args.database_url else "DATABASE_URL"
     with _scratch_server(args) as scratch:
-        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
+        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run, source=source)
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
-        report.plan = outcome.plan
+        report.plan = outcome.plan  # shown without its own verdict: the deploy line is the verdict
     report.lines += [
         f"{step['revision']}: applied in {step['seconds']}s "
         f"({step['attempts']} attempt{'s' if step['attempts'] > 1 else ''})"
@@ -114,6 +116,7 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
     if outcome.backup:
         report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.lines += outcome.state()
     report.revisions = len(outcome.applied)
     report.failed = not outcome.ok
 
