@@ -74,7 +74,7 @@ try:
     from sqlalchemy import text
     from sqlalchemy.engine import URL
 
-    from mks_db.backup import libpq_environment, tool
+    from mks_db.libpq import client_environment, tool
     from mks_db.server import Server, admin_engine, open_server, scratch_database
     from mks_db.urls import mask_text
 except ImportError as exc:  # run with a Python that lacks the project
@@ -237,7 +237,7 @@ def time_raw_ddl(ini: Path, server: Server, work: Path) -> tuple[float, float, f
     up, down = render_offline_sql(ini, work)
     psql = tool("psql")  # next to the server's binaries, else on PATH
     with scratch_database(server, "rawddl") as url:
-        env = libpq_environment(url)  # the connection, password included, as libpq's variables
+        env = client_environment(url)  # the connection, password included, as libpq's variables
         passes = []
         for sql in (up, down, up):
             command = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(sql)]

@@ -3,13 +3,18 @@ of the test server, migrated with plain Alembic as production was)."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import resource
+import stat
+from pathlib import Path
 
 from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from conftest import REPO, alembic_config, run_json
+from mks_db.backup import backup, verify
 from mks_db.cli import main
 
 INI = str(REPO / "alembic.ini")
@@ -139,7 +144,7 @@ def test_restore_asks_before_replacing_and_refuses_without_a_terminal(
     assert "pass --yes to confirm" in capsys.readouterr().err
 
 
-def test_a_failed_pg_dump_leaves_no_file_and_no_password(tmp_path, capsys):
+def test_a_backup_of_an_unreachable_database_names_it_and_leaves_no_file_and_no_password(tmp_path, capsys):
     code = main(
         [
             "backup",
@@ -151,14 +156,72 @@ def test_a_failed_pg_dump_leaves_no_file_and_no_password(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 3
-    assert "pg_dump of postgresql+psycopg2://ops:***@127.0.0.1:1/prod failed" in err
+    assert "cannot connect to postgresql+psycopg2://ops:***@127.0.0.1:1/prod" in err
     assert "s3cret" not in err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_backup_into_a_path_that_is_a_file_fails_cleanly(scratch_url, tmp_path, capsys):
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_backups_are_private_files_in_a_private_directory(scratch_url, tmp_path):
+    migrate(scratch_url, "c1104acd2fa6")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    record = backup(scratch_url, shared)
+    dump = Path(record.path)
+    assert mode(shared) == 0o700
+    assert mode(dump) == 0o600 and mode(Path(f"{dump}.json")) == 0o600
+    assert sorted(p.name for p in shared.iterdir()) == [dump.name, f"{dump.name}.json"]
+
+
+def test_two_backups_in_the_same_second_keep_both_files(scratch_url, tmp_path, monkeypatch):
+    migrate(scratch_url, "c1104acd2fa6")
+    moment = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    monkeypatch.setattr("mks_db.backup.now", lambda: moment)
+    execute(scratch_url, "CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 3) g")
+    first = backup(scratch_url, tmp_path)
+    execute(scratch_url, "DELETE FROM notes")
+    second = backup(scratch_url, tmp_path)
+    assert Path(first.path).name == f"{scratch_url.database}-20250102T030405Z.dump"
+    assert Path(second.path).name == f"{scratch_url.database}-20250102T030405Z-2.dump"
+    assert verify(Path(first.path)) == first and verify(Path(second.path)) == second
+    assert first.rows["public.notes"] == 3 and second.rows["public.notes"] == 0
+
+
+def test_a_backup_directory_that_cannot_be_written_fails_in_one_line_leaving_nothing(
+    scratch_url, tmp_path, capsys
+):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     plain = scratch_url.render_as_string(hide_password=False)
     assert main(["backup", "--database-url", plain, "--backup-dir", str(blocker / "sub")]) == 3
-    assert "cannot create the backup directory" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot create the backup directory" in err and "--backup-dir" in err
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_a_backup_that_runs_out_of_space_leaves_neither_dump_nor_record(scratch_url, tmp_path, capsys):
+    migrate(scratch_url, "head")
+    plain = scratch_url.render_as_string(hide_password=False)
+    # The largest file this process and pg_dump may write: a full disk, as root too.
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2048, limits[1]))
+    try:
+        code = main(["backup", "--database-url", plain, "--backup-dir", str(tmp_path / "b")])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "pg_dump of" in err and "failed (killed by SIGXFSZ)" in err
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_restoring_a_missing_file_says_so_in_one_line(scratch_url, tmp_path, capsys):
+    plain = scratch_url.render_as_string(hide_password=False)
+    assert main(["restore", str(tmp_path / "gone.dump"), "--database-url", plain, "--yes"]) == 2
+    err = capsys.readouterr().err
+    missing = tmp_path / "gone.dump"
+    assert err == f"mks-db: error: no backup file {missing}; name a .dump written by mks-db backup\n"

@@ -1,68 +1,76 @@
-"""``mks-db backup`` and ``mks-db restore``: pg_dump in custom format, verified before it counts.
+"""``mks-db backup``: pg_dump in custom format, of exactly the URL's database, verified before it
+counts.
 
-A backup is only a backup once ``pg_restore --list`` has read it back: the file, its size and
-its SHA-256 are then recorded beside it (``FILE.json``). ``restore`` refuses a file whose
-checksum does not match its record, and asks before replacing a database.
+The backup is read in one snapshot: a read-only repeatable-read transaction opened through
+SQLAlchemy exports its snapshot, and ``pg_dump --snapshot`` dumps exactly that (PostgreSQL
+refuses to import a snapshot into a session of another database, so the dump cannot come from
+another one). In that same transaction the identity of the database (see ``mks_db.identity``),
+its revision and each table's row count are read; the client tools' own route to the URL must
+reach the same identity. A backup is only a backup once ``pg_restore --list`` has read it
+back: the file's size, SHA-256, identity, revision and row counts are then recorded beside it
+(``FILE.json``).
+
+Files: the directory is made private (0700), the dump and its record are the owner's only
+(0600), a name is never reused (``DB-STAMP.dump``, then ``DB-STAMP-2.dump``, ...), the dump is
+written as ``.partial`` and renamed once verified, and the record is written to a temporary
+file and renamed, so a failure at any point leaves neither a partial dump nor a partial record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-from dataclasses import asdict, dataclass
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
+from mks_db import identity
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.server import postgres_bin_dir
-from mks_db.urls import mask_text, mask_url
+from mks_db.libpq import run_tool, tool
+from mks_db.server import describe_db_error
+from mks_db.urls import mask_url
+
+# The tables whose rows pg_dump writes: ordinary tables outside the system schemas that no
+# extension owns (an extension's tables come back with the extension).
+TABLES_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
 
 
 @dataclass(frozen=True)
 class Backup:
+    """A verified backup and what was true of the database in the snapshot it was read in."""
+
     path: str
     bytes: int
     sha256: str
     database: str
     created: str
+    system_identifier: str = ""
+    database_oid: int = 0
+    revision: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # "schema.table": row count
 
-
-def tool(name: str) -> str:
-    """A PostgreSQL client tool (pg_dump, pg_restore, psql): next to the embedded server's
-    binaries, else on PATH."""
-    for candidate in (postgres_bin_dir() / name, shutil.which(name)):
-        if candidate and Path(candidate).is_file():
-            return str(candidate)
-    raise InfrastructureError(f"{name} is not installed; install PostgreSQL's client tools")
-
-
-def libpq_environment(url: URL) -> dict[str, str]:
-    """The connection as libpq's variables: the password never appears in a command line."""
-    env = {**os.environ}
-    for variable, value in (
-        ("PGHOST", url.host),
-        ("PGPORT", url.port),
-        ("PGUSER", url.username),
-        ("PGPASSWORD", url.password),
-        ("PGDATABASE", url.database),
-    ):
-        if value is not None:
-            env[variable] = str(value)
-    return env
-
-
-def _run(command: list[str], url: URL, what: str) -> subprocess.CompletedProcess:
-    env = libpq_environment(url)
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if result.returncode != 0:
-        detail = mask_text((result.stderr.strip().splitlines() or ["no message"])[-1])
-        raise InfrastructureError(f"{what} of {mask_url(url)} failed: {detail}")
-    return result
+    @property
+    def identity(self) -> identity.Identity:
+        return identity.Identity(self.system_identifier, self.database, self.database_oid)
 
 
 def sha256(path: Path) -> str:
@@ -76,58 +84,193 @@ def sha256(path: Path) -> str:
 def backup(url: URL, directory: Path) -> Backup:
     """Dump the database ``url`` names into ``directory``, verify the file, record it.
 
-    Raises InfrastructureError (nothing recorded, partial file removed) when pg_dump fails,
-    the directory cannot be written, or pg_restore cannot read the file back.
+    Raises InfrastructureError when the database cannot be read, pg_dump fails or pg_restore
+    cannot read the file back, or the directory cannot be written (full, read-only, not a
+    directory); ConfigurationError when the client tools and SQLAlchemy reach different
+    databases for ``url``. Whatever fails, neither a partial dump nor a record is left.
     """
+    directory = private_directory(directory)
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InfrastructureError(f"cannot create the backup directory {directory}: {exc.strerror}") from None
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = directory / f"{url.database}-{stamp}.dump"
+        with engine.connect() as connection:
+            return _backup_in_snapshot(connection, url, directory)
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot connect to {mask_url(url)}: {describe_db_error(exc)}; no backup was taken"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Backup:
+    connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    connection.execute(text("SET TRANSACTION READ ONLY"))
+    snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+    found = identity.read(connection)
+    by_tools = identity.read_with_psql(url)
+    if by_tools != found:
+        raise ConfigurationError(
+            f"for {mask_url(url)} the client tools reach {by_tools} but SQLAlchemy reaches "
+            f"{found}; no backup was taken. Put host, port, user and database in the URL itself "
+            "(libpq fills what it leaves out from PGHOST, PGPORT, PGDATABASE, PGUSER, PGSERVICE)"
+        )
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
+    with _partial_file(directory, f"{_safe(found.database)}-{stamp}") as (partial, final):
+        run_tool(
+            [tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}", "--file", str(partial)],
+            url,
+            "pg_dump",
+        )
+        listing = run_tool([tool("pg_restore"), "--list", str(partial)], None, "verifying the backup")
+        dumped = _listed_database(listing.stdout)
+        if dumped != found.database:
+            raise InfrastructureError(f"the dump is of database {dumped!r}, not {found.database!r}")
+        revision = sorted(MigrationContext.configure(connection).get_current_heads())
+        rows = row_counts(connection)
+        _fsync(partial)
+        _replace(partial, final)
     try:
-        _run([tool("pg_dump"), "--format=custom", "--file", str(path)], url, "pg_dump")
-        _run([tool("pg_restore"), "--list", str(path)], url, "verifying the backup (pg_restore --list)")
-    except InfrastructureError:
-        path.unlink(missing_ok=True)
+        record = Backup(
+            str(final),
+            final.stat().st_size,
+            sha256(final),
+            found.database,
+            stamp,
+            found.system_identifier,
+            found.oid,
+            revision,
+            rows,
+        )
+        write_atomically(record_path(final), json.dumps(asdict(record), indent=2) + "\n")
+    except BaseException:
+        final.unlink(missing_ok=True)
         raise
-    record = Backup(str(path), path.stat().st_size, sha256(path), url.database or "", stamp)
-    Path(f"{path}.json").write_text(json.dumps(asdict(record), indent=2) + "\n")
     return record
 
 
+def now() -> datetime.datetime:
+    """The time a backup is named after (UTC, to the second)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def row_counts(connection: Connection) -> dict[str, int]:
+    """Each table's row count, as ``"schema.table"``, read in the connection's transaction."""
+    quote = connection.dialect.identifier_preparer.quote
+    counts = {}
+    for schema, table in connection.execute(text(TABLES_SQL)).all():
+        counted = connection.execute(text(f"SELECT count(*) FROM {quote(schema)}.{quote(table)}"))
+        counts[f"{schema}.{table}"] = int(counted.scalar_one())
+    return counts
+
+
+def private_directory(directory: Path) -> Path:
+    """``directory``, created if needed, readable by its owner only (0700, tightened if wider).
+
+    Raises InfrastructureError (one line) when it cannot be created or made private.
+    """
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if stat.S_IMODE(directory.stat().st_mode) & 0o077:
+            directory.chmod(0o700)
+    except OSError as exc:
+        raise InfrastructureError(
+            f"cannot create the backup directory {directory}: {exc.strerror}; "
+            "choose a writable directory with --backup-dir"
+        ) from None
+    return directory
+
+
+@contextlib.contextmanager
+def _partial_file(directory: Path, base: str) -> Iterator[tuple[Path, Path]]:
+    """Reserve ``BASE[-N].dump.partial`` (created exclusively, 0600) whose ``.dump`` and record
+    do not exist yet; yield (partial, final); remove the partial file if the block fails."""
+    for number in range(1, 1000):
+        final = directory / (f"{base}.dump" if number == 1 else f"{base}-{number}.dump")
+        partial = final.with_name(final.name + ".partial")
+        try:
+            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise InfrastructureError(
+                f"cannot write in the backup directory {directory}: {exc.strerror}; "
+                "choose a writable directory with --backup-dir"
+            ) from None
+        if final.exists() or record_path(final).exists():  # checked after reserving: no race
+            partial.unlink()
+            continue
+        try:
+            yield partial, final
+        finally:
+            partial.unlink(missing_ok=True)
+        return
+    raise InfrastructureError(f"no free backup name {base}-N.dump in {directory}")
+
+
+def _fsync(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise InfrastructureError(f"cannot write the backup {path}: {exc.strerror}") from None
+
+
+def _replace(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot write the backup {target}: {exc.strerror}") from None
+
+
+def write_atomically(path: Path, content: str) -> None:
+    """Write ``path`` (0600) so that it holds either its new content in full or nothing new:
+    a temporary file beside it, flushed to disk, then renamed over it. InfrastructureError
+    (one line) when it cannot, with the temporary file removed."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise InfrastructureError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def record_path(dump: Path) -> Path:
+    return Path(f"{dump}.json")
+
+
+def _safe(name: str) -> str:
+    """A database name as a file name: anything but letters, digits, ``._-`` becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "database"
+
+
+def _listed_database(listing: str) -> str | None:
+    """The database name in ``pg_restore --list``'s header (``;     dbname: NAME``)."""
+    match = re.search(r"^;\s+dbname:\s(.*)$", listing, re.MULTILINE)
+    return match.group(1).strip() if match else None
+
+
 def verify(path: Path) -> Backup:
-    """The record of ``path`` if the file still matches it; ConfigurationError otherwise."""
-    record_path = Path(f"{path}.json")
+    """The record of ``path`` if the file still matches it; ConfigurationError (one line) if
+    the file or its record is missing, unreadable or no longer matches."""
+    record_file = record_path(path)
     if not path.is_file():
-        raise ConfigurationError(f"no backup file {path}")
-    if not record_path.is_file():
-        raise ConfigurationError(f"{path} has no record ({record_path.name}): only verified backups restore")
-    record = Backup(**json.loads(record_path.read_text()))
-    if sha256(path) != record.sha256 or path.stat().st_size != record.bytes:
+        raise ConfigurationError(f"no backup file {path}; name a .dump written by mks-db backup")
+    if not record_file.is_file():
+        raise ConfigurationError(f"{path} has no record ({record_file.name}): only verified backups restore")
+    try:
+        record = Backup(**json.loads(record_file.read_text(encoding="utf-8")))
+        matches = sha256(path) == record.sha256 and path.stat().st_size == record.bytes
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the backup {path}: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise ConfigurationError(f"{record_file} is not a backup record written by mks-db backup") from None
+    if not matches:
         raise ConfigurationError(
             f"{path} does not match its record (SHA-256 or size differ): the file changed since "
             "the backup was verified; refusing to restore it"
         )
-    return record
-
-
-def restore(path: Path, url: URL) -> Backup:
-    """Replace the contents of the database ``url`` names with the verified backup ``path``."""
-    record = verify(path)
-    _run(
-        [
-            tool("pg_restore"),
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            "--exit-on-error",
-            "--dbname",
-            url.database or "",
-            str(path),
-        ],
-        url,
-        "pg_restore",
-    )
     return record

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from mks_db import git
-from mks_db.backup import backup, restore, verify
+from mks_db.backup import backup, verify
 from mks_db.deploy import Settings as DeploySettings
 from mks_db.deploy import deploy
 from mks_db.drift import drift_findings
@@ -31,6 +31,7 @@ from mks_db.plan import make_plan
 from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
+from mks_db.restore import restore
 from mks_db.roundtrip import roundtrip
 from mks_db.server import Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
@@ -83,8 +84,9 @@ def _target_url(args: argparse.Namespace) -> URL:
 def run_plan(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     url = _target_url(args)
+    source = "--database-url" if args.database_url else "DATABASE_URL"
     with _scratch_server(args) as scratch:
-        plan = make_plan(project, url, scratch, args.to)
+        plan = make_plan(project, url, scratch, args.to, source=source)
     report.plan = plan
     report.revisions = len(plan.pending)
     report.failed = not plan.ok
@@ -117,10 +119,11 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     url = _target_url(args)
+    source = "--database-url" if args.database_url else "DATABASE_URL"
     with _scratch_server(args) as scratch:
-        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run)
+        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run, source=source)
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
-        report.plan = outcome.plan
+        report.plan = outcome.plan  # shown without its own verdict: the deploy line is the verdict
     report.lines += [
         f"{step['revision']}: applied in {step['seconds']}s "
         f"({step['attempts']} attempt{'s' if step['attempts'] > 1 else ''})"
@@ -129,6 +132,7 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
     if outcome.backup:
         report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.lines += outcome.state()
     report.revisions = len(outcome.applied)
     report.failed = not outcome.ok
 
@@ -151,8 +155,15 @@ def run_restore(args: argparse.Namespace, report: Report) -> None:
         answer = input(f"Replace the contents of {mask_url(url)} with {args.file}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise ConfigurationError("restore cancelled; nothing changed")
-    record = restore(args.file, url)
-    report.lines.append(f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}")
+    restored = restore(args.file, url)
+    record = restored.backup
+    report.lines += [
+        f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}: database "
+        f"{restored.database} is now at revision {', '.join(record.revision) or '(none)'} with "
+        f"the row counts of the backup ({len(record.rows)} tables checked)",
+        f"the database as it was before is kept as {restored.kept}; drop it once it is no longer "
+        f'needed: DROP DATABASE "{restored.kept}"',
+    ]
 
 
 def run_heads(args: argparse.Namespace, report: Report) -> None:

@@ -12,6 +12,7 @@ application's). ``dry_run`` takes the lock and plans, and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import getpass
 import json
@@ -28,13 +29,14 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db import catalog, git
+from mks_db import catalog, git, identity
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
 from mks_db.plan import Plan, make_plan, read_target, schema_at
 from mks_db.project import Project
 from mks_db.server import Server, describe_db_error
+from mks_db.urls import mask_url
 
 LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
 HISTORY_DDL = """
@@ -81,6 +83,53 @@ class Outcome:
     applied: list[dict] = field(default_factory=list)
     backup: Backup | None = None
     at_revision: tuple[str, ...] = ()
+    source: str = "DATABASE_URL"  # where the URL came from, as messages call it
+    url: str = ""  # masked
+
+    def state(self) -> list[str]:
+        """Where production stands after this run, and what to do next (the exact restore
+        command whenever there is a backup): printed at every exit of a deploy."""
+        total = len(self.plan.pending) if self.plan else 0
+        at = ", ".join(self.at_revision) or "(none)"
+        taken = f"backup {self.backup.path}" if self.backup else "no backup taken"
+        lines = [
+            f"production ({self.url}): applied {len(self.applied)} of {total} revisions, "
+            f"now at revision {at}; {taken}"
+        ]
+        rolled_back = bool(self.applied) and set(self.at_revision) == set(self.plan.current)
+        if rolled_back:
+            lines[0] += " (rolled back to where it started)"
+        if self.ok:
+            undo = f"; to undo this deploy: {self.restore_command()}" if self.applied else ""
+            lines.append(f"next: nothing{undo}")
+        elif self.applied and len(self.applied) == total and not rolled_back:
+            lines.append(
+                "next: every revision is applied and stays so; fix what failed after them "
+                f"(above), or go back to the backup: {self.restore_command()}"
+            )
+        elif self.applied and not rolled_back:
+            lines.append(
+                "next: fix the failing revision and deploy again (it resumes after revision "
+                f"{at}), or deploy --on-failure rollback, or go back to the backup: "
+                f"{self.restore_command()}"
+            )
+        elif self.backup:
+            lines.append(
+                "next: nothing is migrated; fix the cause above and deploy again (to go back "
+                f"to the backup anyway: {self.restore_command()})"
+            )
+        else:
+            lines.append("next: nothing was changed; fix the cause above and deploy again")
+        return lines
+
+    def restore_command(self) -> str:
+        assert self.backup is not None
+        command = f"mks-db restore {shlex.quote(self.backup.path)}"
+        if self.source == "--database-url":
+            return (
+                f"{command} --database-url {shlex.quote(self.url)} (the same URL, password in place of ***)"
+            )
+        return f"{command} (with {self.source} as for this deploy)"
 
 
 class DeployRefused(MksDbError):
@@ -89,39 +138,95 @@ class DeployRefused(MksDbError):
     exit_code = EXIT_FINDINGS
 
 
+class DeployStopped(MksDbError):
+    """A deploy stopped by an error after its plan was accepted; the message ends with the
+    state production is in (``Outcome.state``) and the exit code is the error's."""
+
+    def __init__(self, cause: MksDbError, outcome: Outcome) -> None:
+        super().__init__("\n".join([str(cause), *outcome.state()]))
+        self.exit_code = cause.exit_code
+        self.outcome = outcome
+
+
 def deploy(
-    project: Project, url: URL, scratch: Server, settings: Settings, to: str = "heads", dry_run: bool = False
+    project: Project,
+    url: URL,
+    scratch: Server,
+    settings: Settings,
+    to: str = "heads",
+    dry_run: bool = False,
+    source: str = "DATABASE_URL",
 ) -> Outcome:
+    """Bring the database ``url`` names to ``to`` (see the module's docstring).
+
+    Returns the outcome (refused, nothing to do, applied, failed at a revision) with the state
+    of production in ``Outcome.state()``. Raises InfrastructureError when the database cannot
+    be reached, DeployRefused when another deploy holds the lock (nothing changed in either
+    case), DeployStopped when the backup, the identity check, the stop or start command or the
+    history record fails (its message states where production stands). ``source`` names where
+    the URL came from (``--database-url`` or ``DATABASE_URL``) in messages.
+    """
     started = datetime.datetime.now(datetime.UTC)
+    outcome = Outcome(False, "", source=source, url=mask_url(url))
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         lock = engine.connect()
     except DBAPIError as exc:
-        raise InfrastructureError(f"cannot connect: {describe_db_error(exc)}") from None
+        raise InfrastructureError(
+            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
+            f"nothing was changed: check {source}"
+        ) from None
     try:
         _take_lock(lock, settings.lock_wait_seconds)
-        plan = make_plan(project, url, scratch, to)
+        outcome.plan = plan = make_plan(project, url, scratch, to, source=source)
+        outcome.at_revision = plan.current
         if not plan.ok:
-            return Outcome(False, "refused: " + "; ".join(plan.problems), plan, at_revision=plan.current)
+            outcome.message = "refused: " + "; ".join(plan.problems)
+            return outcome
         if dry_run or not plan.pending:
-            what = "dry run: nothing changed" if dry_run else "nothing to apply"
-            return Outcome(True, what, plan, at_revision=plan.current)
-        record = backup(url, Path(settings.backup_dir))
-        _command(settings.stop_command, "stop command")
-        outcome = _apply(project, url, plan, settings)
-        outcome.backup = record
-        if outcome.ok:
-            outcome = _verify(project, url, scratch, plan, outcome)
-        if outcome.ok:
-            _command(settings.start_command, "start command")
-            health = _poll_health(settings, plan.target)
-            if health:
-                outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
-        _record(lock, started, plan, outcome, to)
+            outcome.ok, outcome.message = True, "dry run: nothing changed" if dry_run else "nothing to apply"
+            return outcome
+        try:
+            _run(project, url, scratch, settings, lock, outcome)
+        except MksDbError as exc:
+            outcome.ok, outcome.message = False, str(exc)
+            with contextlib.suppress(DBAPIError):  # the error above is what counts
+                _record(lock, started, plan, outcome, to)
+            raise DeployStopped(exc, outcome) from None
+        try:
+            _record(lock, started, plan, outcome, to)
+        except DBAPIError as exc:
+            cause = InfrastructureError(
+                f"recording the run in mks_db.deploy_history failed: {describe_db_error(exc)}"
+            )
+            raise DeployStopped(cause, outcome) from None
         return outcome
     finally:
         lock.close()
         engine.dispose()
+
+
+def _run(
+    project: Project, url: URL, scratch: Server, settings: Settings, lock: Connection, outcome: Outcome
+) -> None:
+    """Back up, prove the backup is of this database, stop, apply, verify, start, check health:
+    ``outcome`` is filled as each step completes, so it is true whatever stops the run."""
+    plan = outcome.plan
+    outcome.backup = backup(url, Path(settings.backup_dir))
+    # The backup's snapshot was read through this URL too, but by another connection:
+    # the database about to be migrated must be the one it was taken of.
+    identity.require_same(outcome.backup.identity, identity.read(lock))
+    _command(settings.stop_command, "stop command")
+    applied = _apply(project, url, plan, settings)
+    outcome.ok, outcome.message = applied.ok, applied.message
+    outcome.applied, outcome.at_revision = applied.applied, applied.at_revision
+    if outcome.ok:
+        _verify(project, url, scratch, plan, outcome)
+    if outcome.ok:
+        _command(settings.start_command, "start command")
+        health = _poll_health(settings, plan.target)
+        if health:
+            outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
 
 
 def _take_lock(connection: Connection, wait_seconds: float) -> None:
@@ -172,11 +277,6 @@ def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcom
                     )
                     if settings.on_failure == "rollback":
                         message += _roll_back(migrator, project, plan, applied)
-                    else:
-                        message += (
-                            "; options: fix the revision and deploy again (it resumes "
-                            "there), or deploy --on-failure rollback, or restore the backup"
-                        )
                     return Outcome(False, message, plan, applied, at_revision=tuple(sorted(migrator.heads())))
             return Outcome(
                 True,
@@ -235,7 +335,7 @@ def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Ou
         outcome.ok = False
         outcome.message += f"; but the database is at {outcome.at_revision}, not {plan.target}"
         return outcome
-    live, _, _ = read_target(url)
+    live, _, _ = read_target(url, source=outcome.source)
     differences = catalog.diff(schema_at(project, scratch, plan.target), live)
     if differences:
         outcome.ok = False

@@ -52,8 +52,11 @@ class Plan:
         }
 
 
-def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") -> Plan:
-    """The plan for bringing the database ``url`` names to ``to``; problems say why not."""
+def make_plan(
+    project: Project, url: URL, scratch: Server, to: str = "heads", source: str = "--database-url"
+) -> Plan:
+    """The plan for bringing the database ``url`` names to ``to``; problems say why not.
+    ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages."""
     plan = Plan(database=mask_url(url))
     heads = project.script.get_heads()
     if len(heads) > 1 and to == "heads":
@@ -68,7 +71,7 @@ def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") ->
         plan.problems.append(f"--to {to!r} names no revision of this repository")
         return plan
     plan.target = tuple(sorted(r.revision for r in target if r))
-    live, current, tables = read_target(url)
+    live, current, tables = read_target(url, source=source)
     plan.current = current
     if not current and tables:
         plan.problems.append(
@@ -92,7 +95,10 @@ def make_plan(project: Project, url: URL, scratch: Server, to: str = "heads") ->
     return plan
 
 
-def read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
+def read_target(
+    url: URL, source: str = "--database-url"
+) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
+    """The live schema, revision and tables of the database ``url`` names, read only."""
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
@@ -102,7 +108,7 @@ def read_target(url: URL) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]
             return catalog.snapshot(connection), heads, tables
     except DBAPIError as exc:
         raise InfrastructureError(
-            f"cannot read {mask_url(url)}: {describe_db_error(exc)}; check --database-url"
+            f"cannot read {mask_url(url)} (given by {source}): {describe_db_error(exc)}; check {source}"
         ) from None
     finally:
         engine.dispose()

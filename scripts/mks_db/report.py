@@ -83,7 +83,7 @@ def render(report: Report, fmt: str, out: TextIO | None = None) -> None:
         out.write(json.dumps(document, indent=2) + "\n")
         return
     if report.plan is not None:
-        _render_plan(report.plan, fmt, out)
+        _render_plan(report.plan, fmt, out, verdict=not report.lines)
         if not report.lines:
             return
     if report.lines:
@@ -192,7 +192,7 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _render_plan(plan: Any, fmt: str, out: TextIO) -> None:
+def _render_plan(plan: Any, fmt: str, out: TextIO, verdict: bool = True) -> None:
     if fmt == "json":
         out.write(json.dumps(plan.as_dict(), indent=2) + "\n")
         return
@@ -203,10 +203,12 @@ def _render_plan(plan: Any, fmt: str, out: TextIO) -> None:
         if fmt == "markdown":
             out.write(text)
             return
-    out.write(plan_text(plan))
+    out.write(plan_text(plan, verdict))
 
 
-def plan_text(plan: Any) -> str:
+def plan_text(plan: Any, verdict: bool = True) -> str:
+    """The plan as text; its last line, ``plan: ok`` or ``plan: must not be applied``, only
+    with ``verdict`` (a deploy prints its own verdict after the plan)."""
     lines = [
         f"database: {plan.database}",
         f"current revision: {', '.join(plan.current) or '(none)'}",
@@ -220,7 +222,8 @@ def plan_text(plan: Any) -> str:
     lines += [f"REFUSED: {problem}" for problem in plan.problems]
     for revision in plan.pending:  # the SQL that would run, as rendered offline
         lines += ["", f"-- {revision.revision}: {revision.doc}", plan.sql.get(revision.revision, "").rstrip()]
-    lines.append("plan: ok" if plan.ok else "plan: must not be applied")
+    if verdict:
+        lines.append("plan: ok" if plan.ok else "plan: must not be applied")
     return "\n".join(lines) + "\n"
 
 

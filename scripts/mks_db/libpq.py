@@ -1,0 +1,152 @@
+"""PostgreSQL's client tools (pg_dump, pg_restore, psql), pointed at exactly the URL's server.
+
+libpq takes every connection parameter the command line leaves out from the environment
+(``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGSERVICE``, ...), so a tool started with
+the caller's environment can reach another server than the URL names. ``client_environment``
+therefore starts from the caller's environment without any ``PG*`` variable, then sets each
+connection parameter psycopg2 receives for the same URL (SQLAlchemy's own translation: host,
+socket directories from ``?host=``, several hosts, port, user, database, ``sslmode``,
+``sslrootcert``, any other libpq keyword in the query) as the variable libpq reads it from.
+The password travels in ``PGPASSWORD``: never on a command line, where ``ps`` shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from mks_db.errors import ConfigurationError, InfrastructureError
+from mks_db.server import postgres_bin_dir
+from mks_db.urls import mask_text, mask_url
+
+# libpq's connection keywords and the environment variables it reads them from
+# (PostgreSQL 17 documentation, "Environment Variables").
+KEYWORD_VARIABLES = {
+    "host": "PGHOST",
+    "hostaddr": "PGHOSTADDR",
+    "port": "PGPORT",
+    "dbname": "PGDATABASE",
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "require_auth": "PGREQUIREAUTH",
+    "channel_binding": "PGCHANNELBINDING",
+    "service": "PGSERVICE",
+    "options": "PGOPTIONS",
+    "application_name": "PGAPPNAME",
+    "sslmode": "PGSSLMODE",
+    "requiressl": "PGREQUIRESSL",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcertmode": "PGSSLCERTMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "requirepeer": "PGREQUIREPEER",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "gssdelegation": "PGGSSDELEGATION",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "client_encoding": "PGCLIENTENCODING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+# Keywords libpq reads from no variable that only keep a connection alive or name it: they
+# change neither where a tool connects nor how it authenticates, so the tools go without them.
+LIVENESS_ONLY = frozenset(
+    {
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "fallback_application_name",
+    }
+)
+MAX_ERROR_LINES = 200
+
+
+def connection_keywords(url: URL) -> dict[str, str]:
+    """The libpq keywords psycopg2 connects with for ``url`` (password included)."""
+    _, keywords = url.get_dialect()().create_connect_args(url)
+    return {name: str(value) for name, value in keywords.items() if value is not None}
+
+
+def client_environment(url: URL, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a client tool runs in to reach exactly the server ``url`` names.
+
+    Every ``PG*`` variable of ``base`` (default: this process's environment) is dropped, then
+    each connection keyword of the URL is set as libpq's variable for it. Raises
+    ConfigurationError, naming the parameter, when the URL holds a keyword libpq cannot take
+    from the environment and that could change where or how a tool connects.
+    """
+    source = os.environ if base is None else base
+    env = {name: value for name, value in source.items() if not name.startswith("PG")}
+    for keyword, value in connection_keywords(url).items():
+        variable = KEYWORD_VARIABLES.get(keyword)
+        if variable:
+            env[variable] = value
+        elif keyword not in LIVENESS_ONLY:
+            raise ConfigurationError(
+                f"the database URL's parameter {keyword!r} is not a libpq connection parameter "
+                "that pg_dump, pg_restore and psql can be given; remove it from the URL"
+            )
+    return env
+
+
+def tool(name: str) -> str:
+    """A PostgreSQL client tool (pg_dump, pg_restore, psql): next to the embedded server's
+    binaries, else on PATH."""
+    for candidate in (postgres_bin_dir() / name, shutil.which(name)):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    raise InfrastructureError(f"{name} is not installed; install PostgreSQL's client tools")
+
+
+def run_tool(command: list[str], url: URL | None, what: str) -> subprocess.CompletedProcess:
+    """Run a client tool against ``url`` (None: no connection, and no ``PG*`` variable either).
+
+    Files it creates are readable by their owner only (umask 077). On failure, raises
+    InfrastructureError holding the tool's whole error output (passwords masked).
+    """
+    env = client_environment(url) if url is not None else client_environment_without_server()
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, umask=0o077)
+    except OSError as exc:
+        raise InfrastructureError(f"{what} could not start ({command[0]}): {exc.strerror}") from None
+    if result.returncode != 0:
+        target = f" of {mask_url(url)}" if url is not None else ""
+        status = f"exit {result.returncode}"
+        if result.returncode < 0:  # SIGXFSZ: the file size limit (a quota, say); SIGKILL: OOM
+            status = f"killed by {signal.Signals(-result.returncode).name}"
+        detail = error_text(result, url)
+        raise InfrastructureError(f"{what}{target} failed ({status}):\n{detail}")
+    return result
+
+
+def client_environment_without_server() -> dict[str, str]:
+    """This process's environment without any ``PG*`` variable (for pg_restore --list)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PG")}
+
+
+def error_text(result: subprocess.CompletedProcess, url: URL | None = None) -> str:
+    """A failed tool's error output, every line (up to MAX_ERROR_LINES), indented, with any
+    ``user:password@`` and the URL's own password masked."""
+    secret = url.password if url is not None else None
+    lines = (result.stderr or result.stdout or "").strip().splitlines() or ["(no message)"]
+    if len(lines) > MAX_ERROR_LINES:
+        lines = [*lines[:MAX_ERROR_LINES], f"... {len(lines) - MAX_ERROR_LINES} more lines"]
+    if secret:
+        lines = [line.replace(str(secret), "***") for line in lines]
+    return "\n".join(f"  {mask_text(line)}" for line in lines)

@@ -1,0 +1,282 @@
+"""``mks-db restore``: a verified backup back in place of the database a URL names.
+
+``pg_restore --clean`` into the live database drops only the objects the dump holds, so
+anything a later deploy added (a table, a foreign key onto a table the dump recreates) stops
+it halfway. Instead the backup is restored into a new database on the same server, with the
+target's encoding, locale, owner, settings and privileges; it is verified there (the revision
+and every table's row count as recorded at backup time); only then, in one short step, the
+target is renamed away (its other sessions terminated, new connections refused meanwhile) and
+the new database takes its name. The previous database is kept, under
+``TARGET_before_restore_STAMP``, until the operator drops it. When anything fails before the
+swap, the new database is dropped and the target was not touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
+
+from mks_db import identity
+from mks_db.backup import Backup, row_counts, verify
+from mks_db.errors import ConfigurationError, InfrastructureError
+from mks_db.libpq import run_tool, tool
+from mks_db.server import admin_engine, describe_db_error
+from mks_db.urls import mask_url
+
+MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
+MAX_NAME = 63  # PostgreSQL's identifier length
+SWAP_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Restored:
+    backup: Backup
+    database: str  # the target's name, now the restored database
+    kept: str  # the target as it was, renamed
+
+
+def restore(path: Path, url: URL) -> Restored:
+    """Put the verified backup ``path`` in place of the database ``url`` names.
+
+    Raises ConfigurationError when the file fails verification or the URL does not name a
+    database; InfrastructureError, with the server's or pg_restore's whole message, when the
+    restore, its verification or the swap fails (the target then keeps its name and contents).
+    """
+    record = verify(path)
+    target = _target_database(url)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
+    fresh = _name(target, f"_restore_{stamp}")
+    kept = _name(target, f"_before_restore_{stamp}")
+    with _maintenance(url) as admin:
+        _create_like(admin, target, fresh)
+        try:
+            _pg_restore(path, url, fresh)
+            _check(url.set(database=fresh), record)
+            _copy_database_properties(admin, target, fresh)
+        except BaseException:
+            _drop(admin, fresh)
+            raise
+        _swap(admin, target, fresh, kept)
+    return Restored(record, target, kept)
+
+
+def _target_database(url: URL) -> str:
+    """The target's real name, proven the same by SQLAlchemy's route and the client tools'."""
+    try:
+        with admin_engine(url).connect() as connection:
+            found = identity.read(connection)
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot connect to {mask_url(url)}: {describe_db_error(exc)}; nothing was restored"
+        ) from None
+    by_tools = identity.read_with_psql(url)
+    if by_tools != found:
+        raise ConfigurationError(
+            f"for {mask_url(url)} the client tools reach {by_tools} but SQLAlchemy reaches "
+            f"{found}; nothing was restored. Put host, port, user and database in the URL itself"
+        )
+    return found.database
+
+
+def _name(target: str, suffix: str) -> str:
+    """``target + suffix`` within PostgreSQL's 63 bytes (the target's part shortened)."""
+    room = MAX_NAME - len(suffix.encode())
+    return target.encode()[:room].decode(errors="ignore") + suffix
+
+
+@contextlib.contextmanager
+def _maintenance(url: URL) -> Iterator[Connection]:
+    """An autocommit connection to a maintenance database of the URL's server."""
+    errors = []
+    for name in MAINTENANCE_DATABASES:
+        engine = admin_engine(url.set(database=name))
+        try:
+            connection = engine.connect()
+        except DBAPIError as exc:
+            engine.dispose()
+            errors.append(f"{name}: {describe_db_error(exc)}")
+            continue
+        try:
+            yield connection
+        finally:
+            connection.close()
+            engine.dispose()
+        return
+    raise InfrastructureError(
+        f"cannot connect to a maintenance database of {mask_url(url)} to create and rename "
+        f"databases ({'; '.join(errors)}); nothing was restored"
+    )
+
+
+def _quote(connection: Connection, name: str) -> str:
+    return connection.dialect.identifier_preparer.quote_identifier(name)
+
+
+def _execute(connection: Connection, statement: str, what: str, **params: object):
+    try:
+        return connection.execute(text(statement), params)
+    except DBAPIError as exc:
+        raise InfrastructureError(f"{what} failed: {_full_error(exc)}") from None
+
+
+def _full_error(exc: DBAPIError) -> str:
+    """The server's whole message (every line: error, detail, hint), passwords masked."""
+    lines = [line.strip() for line in str(exc.orig).strip().splitlines() if line.strip()]
+    return " | ".join(lines) or describe_db_error(exc)
+
+
+def _create_like(admin: Connection, target: str, fresh: str) -> None:
+    """Create ``fresh``, empty, with the target's encoding and locale."""
+    row = _execute(
+        admin,
+        "SELECT to_jsonb(d) || jsonb_build_object('encoding_name', pg_encoding_to_char(d.encoding))"
+        " FROM pg_database d WHERE datname = :name",
+        "reading the target database's settings",
+        name=target,
+    ).scalar_one()
+    options = [
+        f"ENCODING '{row['encoding_name']}'",
+        f"LC_COLLATE '{row['datcollate']}'",
+        f"LC_CTYPE '{row['datctype']}'",
+    ]
+    provider = row.get("datlocprovider")
+    locale = row.get("datlocale") or row.get("daticulocale")
+    if provider == "i":
+        options.append(f"LOCALE_PROVIDER icu ICU_LOCALE '{locale}'")
+    elif provider == "b":
+        options.append(f"LOCALE_PROVIDER builtin BUILTIN_LOCALE '{locale}'")
+    _execute(
+        admin,
+        f"CREATE DATABASE {_quote(admin, fresh)} TEMPLATE template0 {' '.join(options)}",
+        f"creating the database {fresh} to restore into (the user needs CREATEDB)",
+    )
+
+
+def _pg_restore(path: Path, url: URL, fresh: str) -> None:
+    quoted = fresh.replace("\\", "\\\\").replace("'", "\\'")
+    run_tool(
+        [
+            tool("pg_restore"),
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            f"--dbname=dbname='{quoted}'",  # the other parameters come from the URL, by env
+            str(path),
+        ],
+        url,
+        f"pg_restore into {fresh}",
+    )
+
+
+def _check(url: URL, record: Backup) -> None:
+    """The restored database holds the recorded revision and each table's recorded rows."""
+    with admin_engine(url).connect() as connection:
+        revision = sorted(MigrationContext.configure(connection).get_current_heads())
+        counts = row_counts(connection)
+    differences = [
+        f"{table}: {counts.get(table, 'missing')} rows, {rows} at backup"
+        for table, rows in sorted(record.rows.items())
+        if counts.get(table) != rows
+    ]
+    if record.rows and revision != record.revision:
+        differences.insert(0, f"revision {revision or 'none'}, {record.revision or 'none'} at backup")
+    if differences:
+        raise InfrastructureError(
+            f"the restored database does not match the backup's record: {'; '.join(differences[:20])}"
+        )
+
+
+def _copy_database_properties(admin: Connection, target: str, fresh: str) -> None:
+    """Give ``fresh`` the target's owner, per-database settings and privileges."""
+    new = _quote(admin, fresh)
+    owner = _execute(
+        admin,
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = :name",
+        "reading the target's owner",
+        name=target,
+    ).scalar_one()
+    _execute(admin, f"ALTER DATABASE {new} OWNER TO {_quote(admin, owner)}", f"making {owner} the owner")
+    settings = _execute(
+        admin,
+        "SELECT split_part(s, '=', 1), substr(s, strpos(s, '=') + 1) FROM pg_db_role_setting r,"
+        " unnest(r.setconfig) s WHERE r.setrole = 0"
+        " AND r.setdatabase = (SELECT oid FROM pg_database WHERE datname = :name)",
+        "reading the target's settings",
+        name=target,
+    ).all()
+    for name, value in settings:
+        literal = value.replace("'", "''")
+        _execute(admin, f"ALTER DATABASE {new} SET {_quote(admin, name)} = '{literal}'", f"setting {name}")
+    acl = _execute(
+        admin,
+        "SELECT datacl IS NOT NULL, COALESCE(array_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+        " ELSE quote_ident(pg_get_userbyid(a.grantee)) END || ' ' || a.privilege_type"
+        " || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)"
+        " FILTER (WHERE a.grantee IS NOT NULL), '{}')"
+        " FROM pg_database d LEFT JOIN LATERAL aclexplode(d.datacl) a ON true"
+        " WHERE d.datname = :name GROUP BY d.datacl",
+        "reading the target's privileges",
+        name=target,
+    ).one()
+    explicit, grants = acl
+    if not explicit:
+        return  # the default privileges, which the new database has too
+    _execute(admin, f"REVOKE ALL ON DATABASE {new} FROM PUBLIC", "resetting privileges")
+    for grant in grants:
+        grantee, privilege, *option = grant.split(" ", 2)
+        _execute(
+            admin,
+            f"GRANT {privilege} ON DATABASE {new} TO {grantee} {' '.join(option)}",
+            f"granting {privilege} to {grantee}",
+        )
+
+
+def _swap(admin: Connection, target: str, fresh: str, kept: str) -> None:
+    """Rename ``target`` to ``kept`` and ``fresh`` to ``target``: connections to the target are
+    refused meanwhile and its sessions are ended; on failure the target gets its name back."""
+    old, new, keep = (_quote(admin, n) for n in (target, fresh, kept))
+    _execute(admin, f"ALTER DATABASE {old} ALLOW_CONNECTIONS false", f"closing {target} to new sessions")
+    try:
+        for attempt in range(SWAP_ATTEMPTS):
+            _execute(
+                admin,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = :name AND pid <> pg_backend_pid()",
+                f"ending the sessions on {target}",
+                name=target,
+            )
+            try:
+                admin.execute(text(f"ALTER DATABASE {old} RENAME TO {keep}"))
+                break
+            except DBAPIError as exc:
+                if getattr(exc.orig, "pgcode", None) != "55006" or attempt == SWAP_ATTEMPTS - 1:
+                    detail = _full_error(exc)
+                    raise InfrastructureError(f"renaming {target} to {kept} failed: {detail}") from None
+                time.sleep(0.2 * (attempt + 1))  # a session still ending: object_in_use
+        try:
+            _execute(admin, f"ALTER DATABASE {new} RENAME TO {old}", f"renaming {fresh} to {target}")
+        except InfrastructureError:
+            _execute(admin, f"ALTER DATABASE {keep} RENAME TO {old}", f"renaming {kept} back to {target}")
+            raise
+    finally:
+        name = kept if _exists(admin, kept) else target
+        _execute(admin, f"ALTER DATABASE {_quote(admin, name)} ALLOW_CONNECTIONS true", f"reopening {name}")
+
+
+def _exists(admin: Connection, name: str) -> bool:
+    return bool(admin.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar())
+
+
+def _drop(admin: Connection, name: str) -> None:
+    # A failure here is not reported over the one that led here; the name says what it is.
+    with contextlib.suppress(DBAPIError):
+        admin.execute(text(f"DROP DATABASE IF EXISTS {_quote(admin, name)} WITH (FORCE)"))
