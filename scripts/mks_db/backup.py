@@ -31,15 +31,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from mks_db import identity
 from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.libpq import run_tool, tool
-from mks_db.server import describe_db_error
+from mks_db.server import describe_db_error, own_engine
 from mks_db.urls import mask_url
 
 # The tables whose rows pg_dump writes: ordinary tables outside the system schemas that no
@@ -90,7 +89,7 @@ def backup(url: URL, directory: Path) -> Backup:
     databases for ``url``. Whatever fails, neither a partial dump nor a record is left.
     """
     directory = private_directory(directory)
-    engine = create_engine(url, poolclass=NullPool)
+    engine = own_engine(url)
     try:
         with engine.connect() as connection:
             return _backup_in_snapshot(connection, url, directory)

@@ -24,10 +24,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from mks_db import catalog, git, identity
 from mks_db.backup import Backup, backup
@@ -35,7 +34,7 @@ from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.migrate import Migrator
 from mks_db.plan import Plan, make_plan, read_target, schema_at
 from mks_db.project import Project
-from mks_db.server import Server, describe_db_error
+from mks_db.server import Server, describe_db_error, own_engine
 from mks_db.urls import mask_url
 
 LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
@@ -168,7 +167,7 @@ def deploy(
     """
     started = datetime.datetime.now(datetime.UTC)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    engine = own_engine(url, isolation_level="AUTOCOMMIT")
     try:
         lock = engine.connect()
     except DBAPIError as exc:

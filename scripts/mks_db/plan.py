@@ -13,17 +13,16 @@ from dataclasses import dataclass, field
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from mks_db import catalog
 from mks_db.errors import InfrastructureError
 from mks_db.migrate import replayed_snapshot
 from mks_db.project import Project
 from mks_db.render import render_step
-from mks_db.server import Server, describe_db_error
+from mks_db.server import Server, describe_db_error, own_engine
 from mks_db.urls import mask_url
 
 
@@ -99,7 +98,7 @@ def read_target(
     url: URL, source: str = "--database-url"
 ) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
     """The live schema, revision and tables of the database ``url`` names, read only."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = own_engine(url)
     try:
         with engine.connect() as connection:
             connection.execute(text("SET TRANSACTION READ ONLY"))
