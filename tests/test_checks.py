@@ -319,18 +319,30 @@ def test_this_repository_passes_check(capsys, server_url):
     assert report["revisions"] >= 7
 
 
-def test_server_default_drift_is_found_even_when_env_py_does_not_ask_for_it(check):
-    models = MODELS.format(extra=', sa.Column("plan", sa.String(10), server_default="free")')
-    rev = Rev(
+PLAN_DEFAULT = (
+    MODELS.format(extra=', sa.Column("plan", sa.String(10), server_default="free")'),
+    Rev(
         "b2",
         "a1",
         'op.add_column("account", sa.Column("plan", sa.String(10)))',
         'op.drop_column("account", "plan")',
-    )
-    code, report = check([BASE, rev], models)  # the connection env.py compares no defaults
+    ),
+)
+
+
+def test_server_default_drift_is_found_when_env_py_compares_server_defaults(check):
+    models, rev = PLAN_DEFAULT
+    code, report = check([BASE, rev], models, env="stock")  # compare_server_default=True
     assert code == 1
     [finding] = only(report, "drift")
     assert "column account.plan: server default" in finding["message"]
+
+
+def test_drift_compares_what_env_py_compares_as_alembic_check_would(check):
+    models, rev = PLAN_DEFAULT
+    code, report = check([BASE, rev], models)  # the connection env.py compares no defaults
+    assert only(report, "drift") == []
+    assert code == 0
 
 
 def test_dropping_a_table_that_held_rows_is_data_loss(check):

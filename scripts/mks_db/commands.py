@@ -194,6 +194,14 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
         report.findings += drift_findings(migrator)
 
 
+def offline(args: argparse.Namespace) -> bool:
+    """``[tool.mks-db] offline``: whether production runs the rendered SQL (``alembic --sql``)."""
+    value = str(args.options.get("offline", "false")).lower()
+    if value not in ("true", "false"):
+        raise ConfigurationError(f"[tool.mks-db] offline must be true or false, not {value!r}")
+    return value == "true"
+
+
 def _render_chosen(args: argparse.Namespace, project: Project) -> list[Rendered]:
     revisions = choose_revisions(project, args.since, args.revision, args.all)
     args.out = (args.out or project.root / BUILD_DIR).resolve()
@@ -212,7 +220,7 @@ def run_lint(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     rendered = _render_chosen(args, project)
     report.revisions = len({r.revision.revision for r in rendered})
-    report.findings += lint(project, rendered, args.out)
+    report.findings += lint(project, rendered, args.out, offline(args))
     if args.since:
         report.findings += check_immutability(project, args.since)
         report.findings += check_behind_base(project, args.since)
@@ -276,7 +284,7 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
     out = project.root / BUILD_DIR
-    report.findings += lint(project, write_sql(project, revisions, out), out)
+    report.findings += lint(project, write_sql(project, revisions, out), out, offline(args))
 
 
 COMMANDS = {

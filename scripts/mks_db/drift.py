@@ -1,7 +1,8 @@
 """The drift check: the models (the ``target_metadata`` of the project's env.py) against the
 schema the migrations build at head, through Alembic's own comparison, run by the project's
-env.py so its options apply (schemas, ``include_name``, ``include_object``), with types and
-server defaults always compared.
+env.py so that exactly its options apply (schemas, ``include_name``, ``include_object``,
+``compare_type``, ``compare_server_default``, its comparators): the differences
+``alembic check`` would report for that project.
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ def compare_models(migrator: Migrator) -> list[str] | None:
     def compare(heads: tuple[str, ...], context: MigrationContext) -> list:
         metadata = context.opts.get("target_metadata")
         if metadata is not None:
-            # env.py's own options (schemas, include_name/include_object), with types and
-            # server defaults always compared, whatever env.py chose for autogenerate.
-            opts = {**context.opts, "compare_type": True, "compare_server_default": True}
-            strict = MigrationContext.configure(connection=context.connection, opts=opts)
-            found["diffs"] = compare_metadata(strict, metadata)
+            found["diffs"] = compare_metadata(context, metadata)
         return []
 
     migrator.run_env(compare)

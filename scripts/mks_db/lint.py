@@ -2,11 +2,18 @@
 finding mapped to the revision file the SQL came from.
 
 - ``sql-parse``: every statement parses with PostgreSQL's own grammar (pglast, in process);
-- ``sql-style``: sqlfluff with the repository's ``.sqlfluff`` (one process for all files; a
-  file sqlfluff skips or cannot parse is an error, never a silent pass);
-- ``safety``: squawk with the repository's ``.squawk.toml``, on upgrade SQL (what production
-  runs). ``# mks-db: allow <rule>: <reason>`` in the revision file turns that rule's findings
-  into acknowledged warnings.
+- ``sql-style``: sqlfluff, where the project asks for it (a ``.sqlfluff``, or a sqlfluff
+  section in pyproject.toml, setup.cfg or tox.ini): style is a project's choice, and SQL that
+  Alembic generated has none of its own (one process for all files; a file sqlfluff skips or
+  cannot parse is an error, never a silent pass);
+- ``safety``: squawk with the repository's ``.squawk.toml`` (without one: squawk's rules less
+  its opinions, ``OPINION_RULES``), on upgrade SQL (what production runs). A statement on a
+  table the same revision created locks nobody out, so its lock rules do not apply there.
+  ``# mks-db: allow <rule>: <reason>`` in the revision file turns that rule's findings into
+  acknowledged warnings.
+
+A revision that cannot be rendered offline is an error only for a project that says it runs
+SQL offline (``[tool.mks-db] offline = true``); otherwise a warning.
 
 The style and safety layers run in parallel. Results are cached per file under the build
 directory, keyed by the SQL, the tool's configuration and the tool's version, so an unchanged
@@ -35,18 +42,23 @@ from mks_db.render import Rendered
 CACHE_DIR = ".lint-cache"
 
 
-def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Finding]:
-    """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files."""
+def lint(project: Project, rendered: list[Rendered], out_dir: Path, offline: bool = False) -> list[Finding]:
+    """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files.
+
+    ``offline``: the project runs its SQL offline, so a revision that cannot render is an error.
+    """
     cache = _Cache(out_dir / CACHE_DIR)
     root = project.root
-    findings = [_unrendered(project, r) for r in rendered if r.error]
+    findings = [_unrendered(project, r, offline) for r in rendered if r.error]
     rendered = [r for r in rendered if not r.error]
-    layers = {
-        "sql-style": (
+    layers = {}
+    if style_configured(root):
+        layers["sql-style"] = (
             _style,
             rendered,
-            _config_key([root / ".sqlfluff", root / ".sqlfluffignore"], "sqlfluff"),
-        ),
+            _config_key([root / ".sqlfluff", root / ".sqlfluffignore", *_style_files(root)], "sqlfluff"),
+        )
+    layers |= {
         "safety": (
             _safety,
             [r for r in rendered if r.direction == "upgrade"],
@@ -71,14 +83,28 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path) -> list[Find
     return findings
 
 
-def _unrendered(project: Project, r: Rendered) -> Finding:
+def style_configured(root: Path) -> bool:
+    """Whether the project configures sqlfluff (then ``sql-style`` applies)."""
+    return (root / ".sqlfluff").is_file() or any(
+        "[tool.sqlfluff" in text or "[sqlfluff" in text
+        for text in (p.read_text(encoding="utf-8", errors="replace") for p in _style_files(root))
+    )
+
+
+def _style_files(root: Path) -> list[Path]:
+    """The files besides ``.sqlfluff`` where sqlfluff reads a configuration section."""
+    return [p for p in (root / "pyproject.toml", root / "setup.cfg", root / "tox.ini") if p.is_file()]
+
+
+def _unrendered(project: Project, r: Rendered, offline: bool) -> Finding:
     irreversible = declarations.of_file(r.revision.path).accepted("irreversible")
-    severity = WARNING if irreversible and r.direction == "downgrade" else ERROR
+    error = offline and not (irreversible and r.direction == "downgrade")
+    why = "" if offline else " (a warning: set [tool.mks-db] offline = true if production runs SQL offline)"
     return Finding(
         "sql-parse",
-        severity,
+        ERROR if error else WARNING,
         r.revision.revision,
-        f"the {r.direction} SQL cannot be rendered offline: {r.error}",
+        f"the {r.direction} SQL cannot be rendered offline: {r.error}{why}",
         project.relpath(r.revision.path),
     )
 
@@ -181,7 +207,15 @@ def _run_json(command: list[str], files: list[Rendered], root: Path, tool: str) 
 # repository's env.py sets both; mks-db's own checks run every statement under a time bound).
 ADVICE_RULES = {"require-lock-timeout", "require-statement-timeout"}
 # Opinions about column types and style, off unless the project configures squawk itself.
-OPINION_RULES = ("prefer-bigint-over-int", "prefer-identity", "prefer-text-field", "prefer-timestamp-tz")
+OPINION_RULES = (
+    "prefer-bigint-over-int",
+    "prefer-identity",
+    "prefer-text-field",
+    "prefer-timestamp-tz",
+    "prefer-robust-stmts",
+)
+# Rules that hold on a table created in the same revision too (the statement fails outright).
+_ALWAYS = {"ban-concurrent-index-creation-in-transaction"}
 
 
 def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
@@ -192,16 +226,45 @@ def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         command += ["--exclude", ",".join(OPINION_RULES)]
     reports = _run_json(command, files, root, "squawk")
     out: dict[Path, list[dict]] = {r.path.resolve(): [] for r in files}
+    new_tables = {r.path.resolve(): _statements_on_new_tables(r.sql) for r in files}
     for v in reports:
-        out.setdefault((root / v["file"]).resolve(), []).append(
+        path = (root / v["file"]).resolve()
+        line = v["line"] + 1 if isinstance(v.get("line"), int) else None
+        if v["rule_name"] not in _ALWAYS and any(a <= (line or 0) <= b for a, b in new_tables.get(path, [])):
+            continue  # a table nobody uses yet: its locks block no one
+        out.setdefault(path, []).append(
             {
                 "rule": v["rule_name"],
-                "line": v["line"] + 1 if isinstance(v.get("line"), int) else None,  # 0-based
+                "line": line,
                 "warning": v["rule_name"] in ADVICE_RULES,
                 "message": f"{v['message']} {v.get('help') or ''}".strip(),
             }
         )
     return out
+
+
+def _statements_on_new_tables(sql: str) -> list[tuple[int, int]]:
+    """The line ranges (1-based, inclusive) of statements on a table that an earlier statement
+    of the same SQL created (the CREATE TABLE itself included)."""
+    try:
+        statements = pglast.parser.parse_sql(sql)
+    except pglast.parser.ParseError:
+        return []
+    created: set[tuple[str, str]] = set()
+    ranges = []
+    for raw in statements:
+        relation = getattr(raw.stmt, "relation", None)
+        name = getattr(relation, "relname", None)
+        if not name:
+            continue
+        key = (relation.schemaname or "public", name)
+        if type(raw.stmt).__name__ == "CreateStmt":
+            created.add(key)
+        if key in created:
+            start = raw.stmt_location + len(sql[raw.stmt_location :]) - len(sql[raw.stmt_location :].lstrip())
+            end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(sql)
+            ranges.append((sql.count("\n", 0, start) + 1, sql.count("\n", 0, end) + 1))
+    return ranges
 
 
 def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> list[Finding]:

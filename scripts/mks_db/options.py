@@ -15,6 +15,7 @@ KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
+    "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
