@@ -381,3 +381,41 @@ def test_enum_created_with_its_table_and_dropped_in_the_downgrade_passes(check):
     )
     code, report = check([BASE, rev], models)
     assert [f for f in report["findings"] if f["check"] in ("roundtrip", "upgrade", "downgrade")] == []
+
+
+def test_the_walk_goes_on_past_an_upgrade_that_fails_only_apart_from_its_parent(check):
+    """b2 re-creates an enum type a1 made: it fails in a run of its own (as an existing database
+    upgraded by a later release would) and passes in one run with a1, where Alembic remembers
+    the type. The walk reports it and still checks c3, whose downgrade leaves an index behind."""
+    colour = 'sa.Enum("red", "blue", name="colour")'
+    a1 = Rev(
+        "a1",
+        None,
+        f'op.create_table("paint", sa.Column("id", sa.Integer, primary_key=True), sa.Column("c", {colour}))',
+        'op.drop_table("paint")\nop.execute("DROP TYPE colour")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        f'op.create_table("tint", sa.Column("id", sa.Integer, primary_key=True), sa.Column("c", {colour}))',
+        'op.drop_table("tint")',
+    )
+    c3 = Rev("c3", "b2", 'op.create_index("ix_tint_c", "tint", ["c"])', "pass")
+    code, report = check([a1, b2, c3], models="target_metadata = None", command="roundtrip")
+    assert code == 1
+    [failed] = [f for f in errors(report) if f["revision"] == "b2"]
+    assert failed["check"] == "upgrade" and 'type "colour" already exists' in failed["message"]
+    assert "fails only when run apart from its parent" in failed["message"]
+    [leftover] = [f for f in errors(report) if f["revision"] == "c3"]
+    assert leftover["check"] == "roundtrip" and "ix_tint_c" in leftover["message"]
+
+
+def test_a_revision_that_cannot_be_reached_names_the_revisions_left_unchecked(check):
+    broken = Rev("b2", "a1", 'op.execute("SELECT * FROM no_such_table")', "pass")
+    later = Rev(
+        "c3", "b2", 'op.add_column("account", sa.Column("x", sa.Integer))', 'op.drop_column("account", "x")'
+    )
+    code, report = check([BASE, broken, later], command="roundtrip")
+    assert code == 1
+    [unchecked] = [f for f in report["findings"] if f["severity"] == "warning" and f["revision"] == "b2"]
+    assert "1 later revisions were not checked (c3)" in unchecked["message"]

@@ -101,4 +101,5 @@ def test_a_part_that_cannot_reach_its_start_adds_nothing_to_the_finding_before_i
     ini = make_project(tmp_path, [table("a1", None), broken, table("c3", "b2"), table("d4", "c3")])
     assert walk(capsys, ini, server_url, "1") == walk(capsys, ini, server_url, "2")
     code, findings = walk(capsys, ini, server_url, "2")
-    assert code == 1 and [(r, c) for r, c, *_ in findings] == [("b2", "upgrade")]
+    assert code == 1 and [(r, c) for r, c, *_ in findings] == [("b2", "upgrade"), ("b2", "upgrade")]
+    assert "2 later revisions were not checked (c3, d4)" in findings[1][-1]

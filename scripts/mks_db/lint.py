@@ -216,11 +216,19 @@ OPINION_RULES = (
 )
 # Rules that hold on a table created in the same revision too (the statement fails outright).
 _ALWAYS = {"ban-concurrent-index-creation-in-transaction"}
+# What squawk can tell for certain from the SQL breaks production: a NOT NULL column without a
+# default fails on any table that holds rows, CONCURRENTLY fails inside a transaction. Without
+# a .squawk.toml these are its only errors; its lock advice (index, constraint, type change,
+# drop, rename) is a warning, since how long a lock is held depends on the table (the
+# ``locks`` check measures it). A project with a .squawk.toml has chosen its rules: all are
+# errors there.
+CERTAIN_RULES = {"adding-required-field", "ban-concurrent-index-creation-in-transaction"}
 
 
 def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     command = [_tool("squawk"), "--reporter", "json", "--no-error-on-unmatched-pattern"]
-    if (root / ".squawk.toml").is_file():
+    configured = (root / ".squawk.toml").is_file()
+    if configured:
         command += ["--config", str(root / ".squawk.toml")]
     else:
         command += ["--exclude", ",".join(OPINION_RULES)]
@@ -236,7 +244,8 @@ def _safety(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
             {
                 "rule": v["rule_name"],
                 "line": line,
-                "warning": v["rule_name"] in ADVICE_RULES,
+                "warning": v["rule_name"] in ADVICE_RULES
+                or not (configured or v["rule_name"] in CERTAIN_RULES),
                 "message": f"{v['message']} {v.get('help') or ''}".strip(),
             }
         )
@@ -297,7 +306,10 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
 
 
 def _config_key(configs: list[Path], package: str) -> str:
+    """The tool's version, its configuration files and this module (which turns the tool's
+    output into cached results): a change to any of them lints afresh."""
     digest = hashlib.sha256(f"{package} {version(package)}".encode())
+    digest.update(Path(__file__).read_bytes())
     for config in configs:
         digest.update(config.read_bytes() if config.is_file() else b"-")
     return digest.hexdigest()

@@ -135,10 +135,19 @@ class Migrator:
         if several or not _WRITES_NO_ROWS.match(statement):
             self._rows_may_change = True
 
-    def upgrade(self, *revisions: Script) -> None:
+    def upgrade(self, *revisions: Script, one_run: bool = False) -> None:
         """Apply the upgrade() of ``revisions`` in order (in one env.py run when env.py allows);
-        the parents of each must be applied already or come before it."""
-        self.run_steps([self.step("upgrade", r) for r in revisions])
+        the parents of each must be applied already or come before it.
+
+        ``one_run``: always in one env.py run, as ``alembic upgrade head`` does (one
+        transaction unless env.py asks for one per migration; what Alembic remembers within a
+        run, enum types it created say, is kept across the revisions).
+        """
+        steps = [self.step("upgrade", r) for r in revisions]
+        if one_run:
+            self._run_batch(steps, 0, lambda i: True, one_run=True)
+        else:
+            self.run_steps(steps)
 
     def downgrade(self, revision: Script) -> None:
         """Apply ``revision``'s downgrade(); it must be a current head."""
@@ -161,7 +170,9 @@ class Migrator:
         while position < len(steps):
             position = self._run_batch(steps, position, after or (lambda i: True))
 
-    def _run_batch(self, steps: list[MigrationStep], start: int, after: Callable[[int], bool]) -> int:
+    def _run_batch(
+        self, steps: list[MigrationStep], start: int, after: Callable[[int], bool], one_run: bool = False
+    ) -> int:
         """Run steps from ``start`` in one env.py run; return the index to go on from."""
         reached: dict[str, object] = {"next": None, "batched": True}  # next None: all done
 
@@ -185,6 +196,11 @@ class Migrator:
                 context.opts.get("transaction_per_migration")
             )
             reached["batched"] = batched
+            if one_run:
+                for index in range(start, len(steps)):
+                    self.current, self.written, self._rows_may_change = index, set(), True
+                    yield steps[index]
+                return
             index = start
             while index < len(steps):  # ``after`` may add steps
                 self.current, self.written, self._rows_may_change = index, set(), False
@@ -327,9 +343,10 @@ def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> 
 
 
 def replayed_snapshot(project: Project, server: Server, revisions: list[Script], label: str) -> Snapshot:
-    """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``."""
+    """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``
+    (in one env.py run, as ``alembic upgrade`` builds it)."""
     with scratch_database(server, label) as url, Migrator(project, url, server.timeouts) as migrator:
-        migrator.upgrade(*revisions)
+        migrator.upgrade(*revisions, one_run=True)
         with migrator.idle() as connection:
             return snapshot(connection)
 
