@@ -256,6 +256,35 @@ def test_not_null_column_without_default_fails_only_because_rows_exist(check):
     assert 'column "age" of relation "account" contains null values' in finding["message"]
 
 
+@pytest.mark.parametrize(
+    ("upgrade", "downgrade", "error"),
+    [
+        (
+            'op.execute("ALTER TABLE account ALTER COLUMN email TYPE integer USING email::integer")',
+            'op.execute("ALTER TABLE account ALTER COLUMN email TYPE varchar(100)")',
+            "invalid input syntax for type integer",
+        ),
+        (
+            "import json\n"
+            'for (email,) in op.get_bind().execute(sa.text("SELECT email FROM account")):\n'
+            "    json.loads(email)",
+            "pass",
+            "JSONDecodeError",
+        ),
+    ],
+    ids=["cast", "python"],
+)
+def test_an_upgrade_that_chokes_on_generated_content_is_a_warning_naming_the_value(
+    check, upgrade, downgrade, error
+):
+    code, report = check([BASE, Rev("b2", "a1", upgrade, downgrade)], command="roundtrip")
+    [finding] = only(report, "upgrade")
+    assert finding["severity"] == "warning"
+    assert "fails on the generated rows' content, not on the schema" in finding["message"]
+    assert error in finding["message"]
+    assert code == 0
+
+
 def test_dropping_a_column_that_held_data_is_data_loss(check):
     rev = Rev(
         "b2",

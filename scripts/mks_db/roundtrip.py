@@ -185,8 +185,7 @@ class Walk:
             raise
         except Exception as exc:
             interrupt.raise_if_requested()
-            error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
-            return f" (the expected schema could not be rebuilt to show the difference: {error})"
+            return f" (the expected schema could not be rebuilt to show the difference: {describe(exc)})"
         lines = catalog.diff(expected, self.schema.snapshot())
         shown = lines[:MAX_DIFF_LINES]
         more = len(lines) - len(shown)
@@ -402,17 +401,15 @@ class _RevisionCheck:
                 return True  # the database is still at R: go on from there
             walk.report.findings.append(failure_finding("downgrade", revision, failure[2], walk.project, why))
         elif failure:  # the re-upgrade
-            error = failure_finding("roundtrip", revision, failure[2], walk.project)
             walk.report.findings.append(
                 Finding(
                     "roundtrip",
                     ERROR,
                     revision.revision,
-                    f"upgrade of {revision.revision} fails after its own downgrade: "
-                    + error.message.split(": ", 1)[1]
-                    + " (the downgrade leaves something behind that the upgrade creates)",
-                    error.path,
-                    error.line,
+                    f"upgrade of {revision.revision} fails after its own downgrade: {describe(failure[2])}"
+                    " (the downgrade leaves something behind that the upgrade creates)",
+                    walk.project.relpath(revision.path),
+                    _line_in(revision.path, failure[2]),
                 )
             )
         elif self.mismatch == "downgrade":
@@ -460,18 +457,33 @@ def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> boo
     if failure:
         walk.report.findings.append(failure_finding("upgrade", revision, failure[2], walk.project))
         return False
+    if structural(error):
+        message = (
+            f"upgrade of {revision.revision} fails when the tables hold rows (it passes on empty tables)"
+        )
+        severity = ERROR
+    else:  # the revision's own code, or a cast it makes, could not take a generated value
+        message = (
+            f"upgrade of {revision.revision} fails on the generated rows' content, not on the schema "
+            "(it passes on empty tables; make sure it handles every value the application writes)"
+        )
+        severity = WARNING
     walk.report.findings.append(
         Finding(
-            "upgrade",
-            ERROR,
-            revision.revision,
-            f"upgrade of {revision.revision} fails when the tables hold rows "
-            f"(it passes on empty tables): {first.message.split(': ', 1)[1]}",
-            first.path,
-            first.line,
+            "upgrade", severity, revision.revision, f"{message}: {describe(error)}", first.path, first.line
         )
     )
     return True
+
+
+# SQLSTATE class 23: a constraint (NOT NULL, unique, foreign key, check, exclusion) refused the
+# rows the tables hold: the schema change itself cannot be applied to a table with data.
+def structural(error: BaseException) -> bool:
+    """Whether a failure with rows in place is the schema's (a constraint refused the rows),
+    not the content's (the revision's code or a cast choking on a generated value)."""
+    orig = getattr(error, "orig", None)
+    code = str(getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "")
+    return code.startswith("23")
 
 
 def _data_loss(
@@ -548,16 +560,20 @@ def failure_finding(
     check: str, revision: Script, exc: BaseException, project: Project, note: str = ""
 ) -> Finding:
     """A finding naming the revision, the step and the database's (or Python's) error."""
-    error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
-    error += timed_out(exc)
     return Finding(
         check=check,
         severity=ERROR,
         revision=revision.revision,
-        message=f"{check} of {revision.revision} failed: {error}{note}",
+        message=f"{check} of {revision.revision} failed: {describe(exc)}{note}",
         path=project.relpath(revision.path),
         line=_line_in(revision.path, exc),
     )
+
+
+def describe(exc: BaseException) -> str:
+    """The database's (or Python's) error in one line, with what a time bound stopped."""
+    error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+    return error + timed_out(exc)
 
 
 # SQLSTATEs of a statement cancelled by statement_timeout and of a lock wait over lock_timeout.
