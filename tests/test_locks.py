@@ -116,3 +116,34 @@ def test_the_budget_turns_a_slow_blocking_revision_into_an_error(
     assert finding.severity == severity, finding.message
     if severity == "error":
         assert "over the 2s budget" in finding.message and "50,000,000 rows" in finding.message
+
+
+def test_the_safe_pattern_follows_the_statement_that_took_the_lock_not_words_in_the_file(tmp_path, pg_server):
+    # An ADD COLUMN (brief ACCESS EXCLUSIVE) in a file whose comment speaks of a constraint.
+    measured, findings = measure(
+        tmp_path,
+        pg_server,
+        "# the unique constraint on email comes in a later revision\n"
+        'op.add_column("account", sa.Column("nickname", sa.String(20)))',
+        'op.drop_column("account", "nickname")',
+        rows=2_000,
+    )
+    [finding] = findings
+    assert "a metadata-only change" in finding.message
+    assert "NOT VALID" not in finding.message
+
+
+def test_a_table_the_generator_cannot_fill_is_a_warning_naming_it(tmp_path, pg_server):
+    # A CHECK constraint no generated value meets: the table stays empty, and the report says so.
+    strict = Rev(
+        "b2",
+        "a1",
+        'op.create_table("codes", sa.Column("code", sa.String(8), nullable=False),\n'
+        "                sa.CheckConstraint(\"code ~ '^[A-Z]{8}$'\"))",
+        'op.drop_table("codes")',
+    )
+    measured, findings = measure(
+        tmp_path, pg_server, 'op.create_index("ix_code", "codes", ["code"])', extra=(strict,), rows=2_000
+    )
+    [unfilled] = [f for f in findings if "measured on fewer rows" in f.message]
+    assert unfilled.severity == "warning" and "public.codes" in unfilled.message

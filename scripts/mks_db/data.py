@@ -330,12 +330,22 @@ def _value(column: Column) -> str:
 
 
 def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, name: str) -> str:
+    """A SQL expression of row number ``g`` that is a valid, distinct value of the type (as
+    distinct as the type allows: a value of ``varchar(3)`` repeats after 1,000 rows)."""
+    special = _BY_TYPE.get(typname)
+    if special:
+        return special.format(g="g", type=type_)
     if typtype == "e" and category == "E":
         return f"(enum_range(NULL::{type_}))[1 + (g - 1) % array_length(enum_range(NULL::{type_}), 1)]"
     if category == "S":
         length = typmod - 4 if typmod > 4 else 60
         label = name.strip('"')[:20].replace("'", "")
+        if length < 12:  # too short for the label: the row number's last digits
+            return f"right(g::text, {length})::{type_}"
         return f"left(g::text || '_{label}', {length})::{type_}"
+    if typname == "numeric" and typmod > 4:  # numeric(p, s): values below 10^(p - s)
+        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+        return f"((g % {10**precision}) / {10**scale}::numeric)::{type_}"
     if category == "N":
         return f"g::{type_}"
     if category == "B":
@@ -344,12 +354,40 @@ def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, 
         return f"(timestamp '2024-01-01 09:00' + g * interval '1 day')::{type_}"
     if category == "T":
         return f"(g * interval '1 minute')::{type_}"
-    if category == "I":
-        return f"('10.0.0.' || g)::{type_}"
-    if typname in ("json", "jsonb"):
-        return f"json_build_object('generated', g)::{type_}"
     if typname == "uuid":
         return f"md5(g::text || '{name.strip(chr(34))}')::uuid"
-    if typname == "bytea":
-        return "convert_to(g::text, 'UTF8')"
+    if category == "V" and typmod > 0:  # bit(n): the row number's last n bits
+        return f"g::{type_}"
     return f"g::text::{type_}"
+
+
+# Types whose values the categories above do not make valid (or distinct).
+_BY_TYPE = {
+    "int2": "({g} % 32767)::{type}",
+    "time": "(time '00:00' + {g} * interval '1 second')::{type}",
+    "timetz": "(timestamptz '2024-01-01 00:00+00' + {g} * interval '1 second')::{type}",
+    "inet": "('10.0.0.0'::inet + {g})",
+    "cidr": "('10.0.0.0'::inet + {g})::cidr",
+    "macaddr": "lpad(to_hex({g}), 12, '0')::macaddr",
+    "macaddr8": "lpad(to_hex({g}), 16, '0')::macaddr8",
+    "json": "json_build_object('generated', {g})::{type}",
+    "jsonb": "json_build_object('generated', {g})::{type}",
+    "bytea": "convert_to({g}::text, 'UTF8')",
+    "xml": "xmlelement(name generated, {g})",
+    "varbit": "{g}::bit(32)::varbit",
+    "int4range": "int4range({g}, {g} + 1)",
+    "int8range": "int8range({g}, {g} + 1)",
+    "numrange": "numrange({g}, {g} + 1)",
+    "daterange": "daterange(date '2024-01-01' + {g}, date '2024-01-01' + {g} + 1)",
+    "tsrange": "tsrange(timestamp '2024-01-01' + {g} * interval '1 minute', "
+    "timestamp '2024-01-01' + ({g} + 1) * interval '1 minute')",
+    "tstzrange": "tstzrange(timestamptz '2024-01-01' + {g} * interval '1 minute', "
+    "timestamptz '2024-01-01' + ({g} + 1) * interval '1 minute')",
+    "point": "point({g}, {g})",
+    "line": "line(point(0, {g}), point(1, {g}))",
+    "lseg": "lseg(point({g}, {g}), point({g} + 1, {g} + 1))",
+    "box": "box(point({g}, {g}), point({g} + 1, {g} + 1))",
+    "path": "path(polygon(box(point({g}, {g}), point({g} + 1, {g} + 1))))",
+    "polygon": "polygon(box(point({g}, {g}), point({g} + 1, {g} + 1)))",
+    "circle": "circle(point({g}, {g}), 1)",
+}

@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pglast
 from alembic.script import Script
+from pglast.enums import AlterTableType, ConstrType
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
@@ -33,6 +35,7 @@ from mks_db import catalog, data
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator
 from mks_db.project import Project
+from mks_db.render import render_step
 from mks_db.server import Server, own_engine, scratch_database
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
@@ -81,6 +84,7 @@ class Measurement:
     seconds: float
     seconds_small: float
     tables: list[TableLocks]
+    unfilled: list[str] = field(default_factory=list)  # why a table holds fewer rows than asked
 
 
 def _strongest(modes: set[str]) -> str:
@@ -109,9 +113,9 @@ def _touched(project: Project, server: Server, revision: Script, parents: list[S
 def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
     parents = project.in_order(project.ancestry(revision._all_down_revisions))
     touched = _touched(project, server, revision, parents)
-    seconds, locks = _run(project, server, revision, parents, touched, settings.rows)
-    small, _ = _run(project, server, revision, parents, touched, max(settings.rows // 10, 1))
-    return Measurement(revision, seconds, small, locks)
+    seconds, locks, unfilled = _run(project, server, revision, parents, touched, settings.rows)
+    small, _, _ = _run(project, server, revision, parents, touched, max(settings.rows // 10, 1))
+    return Measurement(revision, seconds, small, locks, unfilled)
 
 
 def _run(project, server, revision, parents, touched: set[str], rows: int):
@@ -120,9 +124,11 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
         migrator.upgrade(*parents)
         with migrator.idle() as connection:
             few = data.Rows(connection)  # a few rows everywhere, then N in the touched tables
-            filled = [t.oid for t in few.tables.values() if t.name in touched]
-            few.fill()
-            data.bulk_fill(connection, filled, rows)
+            unfilled = few.fill()
+            filled = [
+                t.oid for t in few.tables.values() if t.name in touched and t.name not in few.unfillable
+            ]
+            unfilled += data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
             connection.execute(text("ANALYZE"))
             connection.commit()
@@ -157,7 +163,7 @@ def _run(project, server, revision, parents, touched: set[str], rows: int):
     # Transactional DDL holds its locks for the whole transaction: its duration is the time the
     # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
     # no such transaction: their wall time is used, less the time spent at the gates.
-    return (elapsed if autocommit or not held[0] else held[0]), results
+    return (elapsed if autocommit or not held[0] else held[0]), results, unfilled
 
 
 _HELD_SQL = """
@@ -285,12 +291,16 @@ def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
 def findings(project: Project, measurements: list[Measurement], settings: Settings) -> list[Finding]:
     out = []
     for m in measurements:
+        for problem in m.unfilled:  # measured, but on fewer rows than claimed: say so
+            out.append(
+                _finding(project, m, WARNING, f"{m.revision.revision} was measured on fewer rows: {problem}")
+            )
         growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
         for t in m.tables:
             blocks = BLOCKS.get(t.mode)
             production = settings.production_rows.get(t.table, settings.rows)
             estimate = _estimate(m, settings.rows, production)
-            hint = _hint(m.revision, t)
+            hint = _hint(project, m.revision, t)
             base = (
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
                 f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
@@ -337,15 +347,17 @@ def _mode_name(mode: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
 
 
-def _hint(revision: Script, lock: TableLocks) -> str:
-    source = Path(revision.path).read_text(encoding="utf-8").lower()
-    if "foreign" in source or "constraint" in source:
+def _hint(project: Project, revision: Script, lock: TableLocks) -> str:
+    """The safe pattern for what took the lock: read from the revision's rendered SQL (the
+    statements on that table), else from the lock itself."""
+    kinds = _statement_kinds(project, revision, lock.table)
+    if "constraint" in kinds:
         pattern = SAFE_PATTERN["constraint"]
-    elif "index" in source and lock.mode in ("ShareLock", "ShareRowExclusiveLock"):
-        pattern = SAFE_PATTERN["index"]
-    elif lock.rewritten:
+    elif "type" in kinds or (lock.rewritten and not kinds):
         pattern = SAFE_PATTERN["type"]
-    elif "nullable=false" in source:
+    elif "index" in kinds or (not kinds and lock.mode in ("ShareLock", "ShareRowExclusiveLock")):
+        pattern = SAFE_PATTERN["index"]
+    elif "not-null" in kinds:
         pattern = SAFE_PATTERN["default"]
     else:
         pattern = (
@@ -353,6 +365,47 @@ def _hint(revision: Script, lock: TableLocks) -> str:
             "instead of queueing behind a long transaction"
         )
     return "safe pattern: " + pattern
+
+
+def _statement_kinds(project: Project, revision: Script, table: str) -> set[str]:
+    """What the revision's upgrade does to ``table`` (schema.name, quoted as in the catalogue),
+    by statement: constraint, type, index, not-null; empty when it cannot be rendered offline."""
+    try:
+        statements = pglast.parser.parse_sql(render_step(project, revision, "upgrade"))
+    except Exception:  # not renderable offline, or not parsable: the lock alone then tells
+        return set()
+    schema, _, name = table.rpartition(".")
+    kinds = set()
+    for raw in statements:
+        relation = getattr(raw.stmt, "relation", None)
+        if (
+            relation is None
+            or relation.relname != name.strip('"')
+            or (relation.schemaname or "public") != schema.strip('"')
+        ):
+            continue
+        if isinstance(raw.stmt, pglast.ast.IndexStmt) and not raw.stmt.concurrent:
+            kinds.add("index")
+        for command in getattr(raw.stmt, "cmds", None) or ():
+            subtype = command.subtype
+            if subtype == AlterTableType.AT_AddConstraint and not getattr(
+                command.def_, "skip_validation", False
+            ):
+                kinds.add("constraint")
+            elif subtype == AlterTableType.AT_AlterColumnType:
+                kinds.add("type")
+            elif (
+                subtype == AlterTableType.AT_SetNotNull
+                or subtype == AlterTableType.AT_AddColumn
+                and _not_null_without_default(command.def_)
+            ):
+                kinds.add("not-null")
+    return kinds
+
+
+def _not_null_without_default(column: object) -> bool:
+    constraints = [c.contype for c in getattr(column, "constraints", None) or ()]
+    return ConstrType.CONSTR_NOTNULL in constraints and ConstrType.CONSTR_DEFAULT not in constraints
 
 
 def table(measurements: list[Measurement], settings: Settings) -> str:

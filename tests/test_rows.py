@@ -1,0 +1,84 @@
+"""The row generator: every common PostgreSQL type fills, a few rows and many, unique or not."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from mks_db import data
+
+TYPES = [
+    "smallint",
+    "integer",
+    "bigint",
+    "numeric",
+    "numeric(5,2)",
+    "numeric(3,0)",
+    "real",
+    "double precision",
+    "money",
+    "varchar(3)",
+    "varchar(100)",
+    "char(2)",
+    "text",
+    "boolean",
+    "date",
+    "timestamp",
+    "timestamptz",
+    "time",
+    "timetz",
+    "interval",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "uuid",
+    "json",
+    "jsonb",
+    "bytea",
+    "xml",
+    "int4range",
+    "tsrange",
+    "tsvector",
+    "point",
+    "bit(8)",
+    "varbit",
+    "mood",
+    "integer[]",
+    "text[]",
+    "varchar(10)[]",
+]
+
+
+# Types with fewer distinct values than the fills' row numbers, or without equality: no UNIQUE.
+NOT_UNIQUE = ("boolean", "mood", "numeric(3,0)", "json", "xml", "point")
+# Types whose distinct values run out early: a few rows more, not thousands.
+SMALL = ("bit(8)", "char(2)", "varchar(3)")
+
+
+@pytest.mark.parametrize("type_", TYPES)
+def test_every_common_type_fills_a_few_rows_and_many(scratch_url, type_):
+    engine = create_engine(scratch_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        if type_ == "xml" and not _has_xml(connection):
+            pytest.skip("this PostgreSQL was built without XML support")
+        connection.execute(text("CREATE TYPE mood AS ENUM ('happy', 'sad', 'calm')"))
+        unique = "" if type_ in NOT_UNIQUE else f", u {type_} UNIQUE"
+        connection.execute(text(f"CREATE TABLE t (id serial PRIMARY KEY, v {type_} NOT NULL{unique})"))
+        connection.commit()
+        rows = data.Rows(connection)
+        assert rows.fill() == []
+        many = 5 if type_ in SMALL else 2_000
+        assert data.bulk_fill(connection, [next(iter(rows.tables))], many) == []
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == data.ROWS_PER_TABLE + many
+    engine.dispose()
+
+
+def _has_xml(connection) -> bool:
+    try:
+        with connection.begin_nested():
+            connection.execute(text("SELECT xmlelement(name probe)"))
+        return True
+    except Exception:
+        return False
