@@ -315,6 +315,55 @@ def test_declared_data_loss_is_accepted(check):
     assert code == 0
 
 
+MOVED = {
+    "into-another-column": (
+        'op.add_column("account", sa.Column("contact", sa.String(100)))\n'
+        'op.execute("UPDATE account SET contact = upper(email)")\n'
+        'op.drop_column("account", "email")',
+        'op.add_column("account", sa.Column("email", sa.String(100)))\n'
+        'op.execute("UPDATE account SET email = lower(contact)")\n'
+        'op.alter_column("account", "email", nullable=False)\n'
+        'op.drop_column("account", "contact")',
+        "public.account",
+    ),
+    "into-another-table": (
+        'op.create_table("email_archive", sa.Column("account_id", sa.Integer), sa.Column("data", sa.JSON))\n'
+        'op.execute("INSERT INTO email_archive"\n'
+        "           \" SELECT id, json_build_object('email', email) FROM account\")\n"
+        'op.drop_column("account", "email")',
+        'op.add_column("account", sa.Column("email", sa.String(100)))\n'
+        "op.execute(\"UPDATE account a SET email = e.data->>'email' FROM email_archive e"
+        ' WHERE e.account_id = a.id")\n'
+        'op.alter_column("account", "email", nullable=False)\n'
+        'op.drop_table("email_archive")',
+        "public.email_archive",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MOVED)
+def test_a_column_whose_values_moved_before_it_was_dropped_is_not_data_loss(check, case):
+    upgrade, downgrade, where = MOVED[case]
+    code, report = check([BASE, Rev("b2", "a1", upgrade, downgrade)], command="roundtrip")
+    [moved] = only(report, "data-loss")
+    assert moved["severity"] == "warning", moved["message"]
+    assert f"its values are now in {where} (moved, not lost)" in moved["message"]
+    assert code == 0, errors(report)
+
+
+def test_a_column_converted_and_renamed_back_to_its_name_is_not_data_loss(check):
+    upgrade = (
+        'op.add_column("account", sa.Column("email_new", sa.Text))\n'
+        'op.execute("UPDATE account SET email_new = email")\n'
+        'op.drop_column("account", "email")\n'
+        'op.alter_column("account", "email_new", new_column_name="email", nullable=False)'
+    )
+    downgrade = 'op.alter_column("account", "email", type_=sa.String(100))'
+    code, report = check([BASE, Rev("b2", "a1", upgrade, downgrade)], command="roundtrip")
+    assert only(report, "data-loss") == []
+    assert code == 0, errors(report)
+
+
 @pytest.mark.parametrize(
     "upgrade",
     [

@@ -231,6 +231,42 @@ class Rows:
         return any(held.rows for held in self.held.values())
 
 
+def traceable(column: Column) -> bool:
+    """Whether the generated values of ``column`` are distinctive enough to be recognised
+    wherever a revision moves them: strings long enough for their label, and UUIDs (not
+    numbers, dates or foreign keys, which any other table may hold too)."""
+    if column.references or column.category == "A":
+        return False
+    if column.category == "S":
+        return column.typmod <= 4 or column.typmod - 4 >= 12
+    return column.typname == "uuid"
+
+
+def generated_values(connection: Connection, columns: list[Column], rows: int) -> list[str]:
+    """The text of the values ``Rows.fill`` generated for ``columns`` in rows 1..``rows``."""
+    if not columns or rows < 1:
+        return []
+    expressions = ", ".join(f"({_value(c)})::text" for c in columns)
+    result = connection.execute(text(f"SELECT ARRAY[{expressions}] FROM generate_series(1, {int(rows)}) g"))
+    return sorted({value for (values,) in result for value in values if value})
+
+
+def holding(connection: Connection, tables: Iterable[Table], values: list[str]) -> dict[str, set[str]]:
+    """Which of ``values`` each of ``tables`` holds, in any column and any form that keeps the
+    text (another type, inside JSON, another case): table name -> values found there."""
+    found: dict[str, set[str]] = {}
+    for table in tables:
+        hits = connection.execute(
+            text(
+                "SELECT v FROM unnest(CAST(:values AS text[])) v WHERE EXISTS "
+                f"(SELECT 1 FROM {table.name} x WHERE strpos(lower(x::text), lower(v)) > 0)"
+            ),
+            {"values": values},
+        )
+        found[table.name] = set(hits.scalars())
+    return found
+
+
 def truncate_all(connection: Connection) -> None:
     """Empty every user table (used to tell a failure caused by rows from any other)."""
     names = [table.name for table in read_tables(connection).values()]

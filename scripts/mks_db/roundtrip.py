@@ -79,6 +79,7 @@ class Walk:
         self.schema: catalog.Tracker
         self.rows: data.Rows | None = None
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
+        self.tables_before: dict[int, data.Table] = {}  # the recounted tables as they were
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
 
     def __enter__(self) -> Walk:
@@ -166,6 +167,7 @@ class Walk:
         """Count the rows of the tables changed since the last count; what they held before."""
         if self.rows is None:
             return {}
+        self.tables_before = {oid: self.rows.tables[oid] for oid in self.dirty if oid in self.rows.tables}
         before = self.rows.recount(self.dirty)
         self.dirty = set()
         return before
@@ -489,27 +491,62 @@ def structural(error: BaseException) -> bool:
 def _data_loss(
     walk: Walk, revision: Script, held: dict[int, data.TableData], declared: declarations.Declarations
 ) -> None:
-    """Data-loss findings from what the changed tables held before and hold now."""
+    """Data-loss findings from what the changed tables held before and hold now.
+
+    Data that moved is not lost: when the values generated for what was dropped or deleted
+    are found, in any form that keeps their text, in the tables the step wrote to, the
+    finding is a warning saying where they went.
+    """
     if declared.accepted("data-loss") or walk.rows is None:
         return
     now = walk.rows.held
     by_name = {table.name: table for table in now.values()}
-    losses = []
+    losses: list[tuple[str, list[data.Column], int]] = []  # (what, the columns lost, their rows)
     for oid, before in held.items():
         if not before.rows:
             continue
+        table = walk.tables_before.get(oid)
+        columns = list(table.columns.values()) if table else []
         after = now.get(oid) or by_name.get(before.name)
         if after is None:
-            losses.append(f"drops table {before.name}, which held {before.rows} rows")
+            losses.append((f"drops table {before.name}, which held {before.rows} rows", columns, before.rows))
             continue
         if after.rows < before.rows:
-            losses.append(f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}")
+            what = f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}"
+            losses.append((what, columns, before.rows))
+        kept = {name for name, non_null in after.columns.values() if non_null}
         for attnum, (column, non_null) in before.columns.items():
-            if non_null and attnum not in after.columns:
-                losses.append(f"drops column {before.name}.{column}, which held data")
+            if non_null and attnum not in after.columns and column not in kept:  # not converted in place
+                lost = [c for c in columns if c.attnum == attnum]
+                losses.append((f"drops column {before.name}.{column}, which held data", lost, before.rows))
     hint = declared.hint("data-loss") or LOSS_HINT
-    for loss in losses:
-        walk.finding("data-loss", revision, f"upgrade of {revision.revision} {loss}{hint}")
+    for what, columns, rows in losses:
+        moved = _moved_to(walk, columns, rows)
+        if moved:
+            walk.finding(
+                "data-loss",
+                revision,
+                f"upgrade of {revision.revision} {what}; its values are now in {', '.join(moved)} "
+                "(moved, not lost)",
+                WARNING,
+            )
+        else:
+            walk.finding("data-loss", revision, f"upgrade of {revision.revision} {what}{hint}")
+
+
+def _moved_to(walk: Walk, columns: list[data.Column], rows: int) -> list[str]:
+    """The tables written by the last step that now hold every traceable generated value of
+    ``columns`` (empty when the values cannot be traced or are not all found)."""
+    traceable = [c for c in columns if data.traceable(c)]
+    written = [walk.rows.tables[oid] for oid in walk.migrator.written if oid in walk.rows.tables]
+    if not traceable or not written:
+        return []
+    with walk.migrator.idle() as connection:
+        values = data.generated_values(connection, traceable, rows)
+        found = data.holding(connection, written, values)
+    if not values or set().union(*found.values()) != set(values):
+        return []
+    return sorted(name for name, hits in found.items() if hits)
 
 
 def _reported(walk: Walk, revision: Script) -> bool:
