@@ -178,3 +178,27 @@ def test_a_running_row_whose_lock_is_held_is_a_deploy_in_progress_not_an_unfinis
         [run] = history.unfinished(other)
         assert run.revision_to == "a1"
     engine.dispose()
+
+
+def test_a_deploy_stopped_by_sigterm_records_interrupted_and_states_where_production_is(
+    project_at_a1, scratch_url, server_url, tmp_path
+):
+    process = start_deploy(project_at_a1, scratch_url, server_url, tmp_path)
+    try:
+        wait_for(lambda: sleepers(scratch_url) or process.poll() is not None, 120)
+        assert process.poll() is None, f"the deploy ended first: {process.communicate()}"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 143, err
+    assert "deploy INTERRUPTED: interrupted by a signal at revision b2" in err
+    assert "applied 1 of 2 revisions, now at revision b2" in err
+    assert "mks-db restore" in err
+    assert sleepers(scratch_url) == []
+    [(outcome, to, message)] = sql(
+        scratch_url, "SELECT outcome, revision_to, message FROM mks_db.deploy_history"
+    )
+    assert (outcome, to) == ("interrupted", "b2") and "interrupted by a signal" in message
