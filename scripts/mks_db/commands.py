@@ -143,6 +143,7 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
     if outcome.backup:
         report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.lines += outcome.retention
     report.lines += outcome.state()
     report.lines[:0] = outcome.previous
     report.revisions = len(outcome.applied)

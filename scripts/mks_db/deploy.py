@@ -6,11 +6,12 @@ optional stop command; apply the revisions one per transaction with ``lock_timeo
 ``statement_timeout`` (a lock timeout is retried with back-off; on any other failure the
 database stays at the last revision that committed, or with ``on_failure="rollback"`` goes back
 to where it started); verify the revision and the schema; run the optional start command and
-poll the health URL. The run is in ``mks_db.deploy_history`` (``mks_db.history``: its own
-schema, never the application's) from the moment it may change production (after the backup)
-as ``running``, moved on as each revision commits and closed at the end, so a deploy killed
-outright leaves a row that says how far it got; the next deploy reports and closes such a row
-before anything else. ``dry_run`` takes the lock and plans, and changes nothing.
+poll the health URL; after a success, apply the backup retention (``mks_db.retention``).
+The run is in ``mks_db.deploy_history`` (``mks_db.history``: its own schema, never the
+application's) from the moment it may change production (after the backup) as ``running``,
+moved on as each revision commits and closed at the end, so a deploy killed outright leaves a
+row that says how far it got; the next deploy reports and closes such a row before anything
+else. ``dry_run`` takes the lock and plans, and changes nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, git, history, identity, interrupt
+from mks_db import catalog, git, history, identity, interrupt, retention
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.history import LOCK_KEY
@@ -60,6 +61,10 @@ class Settings:
     # How often the server checks that a migrating client is still there (PostgreSQL 14+;
     # empty: never), so a statement of a killed deploy does not run on.
     client_check_interval: str = "1s"
+    # Retention after a successful deploy (mks_db.retention): the newest N backups of the
+    # database, and/or those younger than D days; unset, nothing is removed.
+    keep_backups: int | None = None
+    keep_days: float | None = None
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Outcome:
     url: str = ""  # masked
     previous: list[str] = field(default_factory=list)  # deploys that ended without finishing
     run_id: int | None = None  # this run's row in mks_db.deploy_history, once started
+    retention: list[str] = field(default_factory=list)  # what retention removed or kept, and why
 
     def state(self) -> list[str]:
         """Where production stands after this run, and what to do next (the exact restore
@@ -160,6 +166,7 @@ def deploy(
     run, which changes nothing). On Ctrl-C or SIGTERM the run is recorded ``interrupted`` and
     the KeyboardInterrupt propagates with the state lines in its ``deploy_state``.
     """
+    retention.validate(settings.keep_backups, settings.keep_days)
     started = datetime.datetime.now(datetime.UTC)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
     engine = own_engine(url, isolation_level="AUTOCOMMIT")
@@ -206,6 +213,9 @@ def deploy(
                 f"recording the run in mks_db.deploy_history failed: {describe_db_error(exc)}"
             )
             raise DeployStopped(cause, outcome) from None
+        if outcome.ok and outcome.backup:
+            pruned = retention.prune(outcome.backup, settings.keep_backups, settings.keep_days)
+            outcome.retention = pruned.lines(settings.keep_backups, settings.keep_days)
         return outcome
     finally:
         lock.close()
