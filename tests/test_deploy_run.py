@@ -59,6 +59,13 @@ def sql(url, statement):
     return rows
 
 
+@pytest.fixture(autouse=True)
+def outside_this_repository(tmp_path, monkeypatch):
+    """Run in a directory of its own: this repository's pyproject.toml holds production's host
+    settings (sudo systemctl, /var/backups), which these projects are not."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def production(tmp_path, scratch_url):
     """A project with revisions a1..d4 and a database at a1 holding 50 accounts."""
