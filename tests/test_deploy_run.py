@@ -59,6 +59,13 @@ def sql(url, statement):
     return rows
 
 
+@pytest.fixture(autouse=True)
+def outside_this_repository(tmp_path, monkeypatch):
+    """Run in a directory of its own: this repository's pyproject.toml holds production's host
+    settings (sudo systemctl, /var/backups), which these projects are not."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def production(tmp_path, scratch_url):
     """A project with revisions a1..d4 and a database at a1 holding 50 accounts."""
@@ -102,7 +109,7 @@ def test_a_failing_third_revision_leaves_the_second_applied_and_the_rows_intact(
     assert [s["revision"] for s in outcome.applied] == ["b2", "c3"]
     assert outcome.backup and (tmp_path / "backups").is_dir()
     history = sql(scratch_url, "SELECT outcome, revision_from, revision_to FROM mks_db.deploy_history")
-    assert history == [("failure", "a1", "c3")]
+    assert history == [("failed", "a1", "c3")]
 
 
 def test_on_failure_rollback_returns_to_the_starting_revision(production, scratch_url, pg_server, tmp_path):
@@ -182,7 +189,7 @@ def test_a_successful_deploy_reaches_head_and_records_the_run(production, scratc
     [(result, steps, sha)] = sql(
         scratch_url, "SELECT outcome, steps, backup_sha256 FROM mks_db.deploy_history"
     )
-    assert result == "success" and [s["revision"] for s in steps] == ["b2", "c3", "d4"]
+    assert result == "ok" and [s["revision"] for s in steps] == ["b2", "c3", "d4"]
     assert sha == outcome.backup.sha256
 
 
@@ -578,7 +585,7 @@ def test_a_stop_command_that_fails_after_the_backup_states_production_unchanged_
     assert f"applied 0 of 3 revisions, now at revision a1; backup {dump}" in err
     assert "next: nothing is migrated" in err
     assert revision(scratch_url) == [("a1",)]
-    assert sql(scratch_url, "SELECT outcome FROM mks_db.deploy_history") == [("failure",)]
+    assert sql(scratch_url, "SELECT outcome FROM mks_db.deploy_history") == [("failed",)]
 
 
 @pytest.mark.parametrize("given", ["--database-url", "DATABASE_URL"])

@@ -4,16 +4,20 @@ production workflow plans and deploys a stand-in production database."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
+import yaml
 from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, revision_source
+from app_service import Service
 from conftest import REPO, alembic_config, git, repository_copy
 from workflow_rehearsal import rehearse
 
@@ -116,8 +120,16 @@ def production(scratch_url):
     return scratch_url
 
 
+ON_MAIN = "github.ref == 'refs/heads/main'"
+
+
 def deploy_values(dry_run: str, ref: str = "refs/heads/main") -> dict[str, str]:
-    return {"inputs.target": "head", "inputs.dry_run": dry_run, "github.ref": ref}
+    return {
+        "inputs.target": "head",
+        "inputs.dry_run": dry_run,
+        "github.ref": ref,
+        ON_MAIN: str(ref == "refs/heads/main").lower(),
+    }
 
 
 def revision_of(url):
@@ -126,6 +138,56 @@ def revision_of(url):
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     return found
+
+
+# What is particular to the production host in [tool.mks-db.deploy], and its stand-in here.
+HOST_SETTINGS = {
+    "stop-command": "sudo -n systemctl stop mirai-knowledge-production.service",
+    "start-command": "sudo -n systemctl start mirai-knowledge-production.service",
+    "health-url": "http://localhost:8000/health",
+    "backup-dir": "/var/backups/mks-db",
+}
+
+
+def on_this_host(checkout, tmp_path, database_url: str) -> Service:
+    """The checkout's [tool.mks-db.deploy] as on the production host, with its service, health
+    URL and backup directory replaced by this machine's stand-ins: the real health app as a
+    service (``app_service``) and a temporary directory."""
+    service = Service(tmp_path / "service", database_url)
+    stand_ins = {
+        "stop-command": service.command("stop"),
+        "start-command": service.command("start"),
+        "health-url": service.health_url,
+        "backup-dir": str(tmp_path / "var-backups"),
+    }
+    pyproject = checkout / "pyproject.toml"
+    content = pyproject.read_text()
+    for key, value in HOST_SETTINGS.items():
+        line = f"{key} = {json.dumps(value)}"
+        assert line in content, f"pyproject.toml has no {line}"
+        content = content.replace(line, f"{key} = {json.dumps(stand_ins[key])}")
+    pyproject.write_text(content)
+    return service
+
+
+def test_the_production_workflow_runs_on_the_production_host_and_only_calls_mks_db():
+    document = yaml.safe_load((WORKFLOWS / "deploy-production.yml").read_text())
+    jobs = document["jobs"]
+    assert set(jobs) == {"plan", "deploy"}
+    for job in jobs.values():
+        assert job["runs-on"] == ["self-hosted", "mks-production"]
+        for step in job["steps"]:
+            if "run" in step:  # one mks-db command, no shell logic
+                script = step["run"].strip()
+                assert script.startswith("mks-db ") and "\n" not in script, script
+                assert not any(word in script for word in (";", "&&", "||", "|", "$(", "`", " if ")), script
+    assert jobs["plan"]["if"] == ON_MAIN and jobs["deploy"]["needs"] == "plan"
+    assert jobs["plan"]["environment"] == "production-plan"
+    assert jobs["deploy"]["environment"] == "production"
+    assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
+    configured = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mks-db"]["deploy"]
+    assert {key: configured[key] for key in HOST_SETTINGS} == HOST_SETTINGS
+    assert configured["keep-backups"] >= 1 and configured["keep-days"] > 0
 
 
 @pytest.mark.parametrize(("dry_run", "expected"), [("true", "e1f2a3b4c5d6"), ("false", "9d3f6b8e2c14")])
@@ -141,16 +203,28 @@ def test_the_production_workflow_plans_then_deploys(
         "secrets.PRODUCTION_DATABASE_URL": plain,
     }
     monkeypatch.setenv("MKS_DB_SCRATCH_URL", server_url)
-    plan = rehearse(WORKFLOWS / "deploy-production.yml", "plan", checkout, values, {}, tmp=tmp_path)
-    assert plan.failed is None, plan.failed
-    assert "Migration plan for" in plan.summary and "f3a9c2d17b40" in plan.summary
-    assert secret not in plan.summary
-    deploy = rehearse(WORKFLOWS / "deploy-production.yml", "deploy", checkout, values, {}, tmp=tmp_path)
-    assert deploy.failed is None, deploy.failed
-    assert revision_of(production) == expected
-    report = (checkout / "build/deploy-report.json").read_text()
-    assert secret not in report
-    assert ("dry run: nothing changed" in report) == (dry_run == "true")
+    with on_this_host(checkout, tmp_path, plain) as service:
+        service.run("start")
+        running = service.pid()
+        plan = rehearse(WORKFLOWS / "deploy-production.yml", "plan", checkout, values, {}, tmp=tmp_path)
+        assert plan.failed is None, plan.failed
+        assert "Migration plan for" in plan.summary and "f3a9c2d17b40" in plan.summary
+        assert secret not in plan.summary
+        assert json.loads((checkout / "build/plan.json").read_text())["pending"][0] == "f3a9c2d17b40"
+        deploy = rehearse(WORKFLOWS / "deploy-production.yml", "deploy", checkout, values, {}, tmp=tmp_path)
+        assert deploy.failed is None, deploy.failed
+        assert revision_of(production) == expected
+        report = (checkout / "build/deploy-report.json").read_text()
+        assert secret not in report
+        assert ("dry run: nothing changed" in report) == (dry_run == "true")
+        backups = list((tmp_path / "var-backups").glob("*.dump"))
+        if dry_run == "true":  # nothing stopped, nothing backed up
+            assert service.events() == [f"start {running}"] and backups == []
+        else:  # stopped, migrated, started again and healthy at the head
+            assert service.events() == [f"start {running}", f"stop {running}", f"start {service.pid()}"]
+            status, body = service.health()
+            assert status == 200 and json.loads(body)["database"]["revision"] == expected
+            assert len(backups) == 1
 
 
 def test_the_production_workflow_runs_only_from_main(checkout, production, tmp_path):
@@ -159,5 +233,4 @@ def test_the_production_workflow_runs_only_from_main(checkout, production, tmp_p
         "secrets.PRODUCTION_READONLY_DATABASE_URL": "unused",
     }
     plan = rehearse(WORKFLOWS / "deploy-production.yml", "plan", checkout, values, {}, tmp=tmp_path)
-    assert plan.failed and plan.failed.startswith("Only from main")
-    assert "runs only from main" in plan.failed
+    assert plan.job_skipped and plan.ran == []  # and the deploy job needs the plan job

@@ -6,7 +6,8 @@ inputs, secrets, matrix); an expression missing from it fails the rehearsal, so 
 cannot use something the rehearsal does not know. Steps that `uses:` an action get a local
 equivalent: checkout is the working copy itself, the setup action is this environment (the
 project is installed), upload-artifact checks that the files it would upload exist. Steps the
-caller names in ``skip`` (the test suite, from within the test suite) are listed, not run.
+caller names in ``skip`` (the test suite, from within the test suite) are listed, not run. A
+job whose ``if:`` the table resolves to false is skipped, as GitHub skips it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Rehearsal:
     skipped: list[str] = field(default_factory=list)
     failed: str | None = None  # the step that failed, with its output
     summary: str = ""
+    job_skipped: bool = False  # the job's `if:` is false: GitHub skips it, so nothing ran
 
 
 def resolve(value, values: dict[str, str]):
@@ -59,6 +61,12 @@ def rehearse(
     service container's URL by the local server's); ``values`` resolve expressions."""
     document = yaml.safe_load(workflow.read_text())
     spec = document["jobs"][job]
+    if "if" in spec:  # a job-level condition is an expression too: its value comes from the table
+        condition = str(spec["if"])
+        if condition not in values:
+            raise KeyError(f"the rehearsal does not know the job condition {condition!r}")
+        if str(values[condition]).lower() != "true":
+            return Rehearsal(job_skipped=True)
     tmp = tmp or cwd
     summary = tmp / f"summary-{job}.md"
     summary.write_text("")

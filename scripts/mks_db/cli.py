@@ -33,6 +33,13 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _yes_no(value: str) -> bool:
+    """``true`` or ``false`` (a workflow's boolean input as text), any case."""
+    if value.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"must be true or false, not {value!r}")
+    return value.lower() == "true"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -182,7 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="lock, back up, apply the plan revision by revision, verify, check health, record",
     )
     deploy_parser.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
-    deploy_parser.add_argument("--dry-run", action="store_true", help="lock and plan only; change nothing")
+    deploy_parser.add_argument(
+        "--dry-run",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_yes_no,
+        metavar="true|false",
+        help="lock and plan only; change nothing (a value, for a workflow's boolean input)",
+    )
     deploy_parser.add_argument("--on-failure", choices=("stop", "rollback"), help="default: stop")
     deploy_parser.add_argument("--backup-dir", metavar="DIR")
     deploy_parser.add_argument(

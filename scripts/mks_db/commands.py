@@ -86,10 +86,15 @@ def run_plan(args: argparse.Namespace, report: Report) -> None:
     url = _target_url(args)
     source = "--database-url" if args.database_url else "DATABASE_URL"
     with _scratch_server(args) as scratch:
-        plan = make_plan(project, url, scratch, args.to, source=source)
+        plan = make_plan(project, url, scratch, args.to, source=source, notice=_warn)
     report.plan = plan
     report.revisions = len(plan.pending)
     report.failed = not plan.ok
+
+
+def _warn(line: str) -> None:
+    """A warning on standard error, at once (the report comes at the end, on standard output)."""
+    print(f"mks-db: warning: {line}", file=sys.stderr, flush=True)
 
 
 def deploy_settings(args: argparse.Namespace) -> DeploySettings:
@@ -120,8 +125,14 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     url = _target_url(args)
     source = "--database-url" if args.database_url else "DATABASE_URL"
-    with _scratch_server(args) as scratch:
-        outcome = deploy(project, url, scratch, deploy_settings(args), args.to, args.dry_run, source=source)
+    try:
+        with _scratch_server(args) as scratch:
+            settings = deploy_settings(args)
+            outcome = deploy(project, url, scratch, settings, args.to, args.dry_run, source, _warn)
+    except KeyboardInterrupt as exc:  # production's state, before the CLI's "interrupted" line
+        for line in getattr(exc, "deploy_state", []):
+            print(line, file=sys.stderr)
+        raise
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
         report.plan = outcome.plan  # shown without its own verdict: the deploy line is the verdict
     report.lines += [
@@ -132,7 +143,9 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
     if outcome.backup:
         report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
+    report.lines += outcome.retention
     report.lines += outcome.state()
+    report.lines[:0] = outcome.previous
     report.revisions = len(outcome.applied)
     report.failed = not outcome.ok
 

@@ -6,56 +6,42 @@ optional stop command; apply the revisions one per transaction with ``lock_timeo
 ``statement_timeout`` (a lock timeout is retried with back-off; on any other failure the
 database stays at the last revision that committed, or with ``on_failure="rollback"`` goes back
 to where it started); verify the revision and the schema; run the optional start command and
-poll the health URL; record the run in ``mks_db.deploy_history`` (its own schema, never the
-application's). ``dry_run`` takes the lock and plans, and changes nothing.
+poll the health URL; after a success, apply the backup retention (``mks_db.retention``).
+The run is in ``mks_db.deploy_history`` (``mks_db.history``: its own schema, never the
+application's) from the moment it may change production (after the backup) as ``running``,
+moved on as each revision commits and closed at the end, so a deploy killed outright leaves a
+row that says how far it got; the next deploy reports and closes such a row before anything
+else. ``dry_run`` takes the lock and plans, and changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import getpass
 import json
 import os
 import shlex
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, git, identity
+from mks_db import catalog, git, history, identity, interrupt, retention
 from mks_db.backup import Backup, backup
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
+from mks_db.history import LOCK_KEY
 from mks_db.migrate import Migrator
 from mks_db.plan import Plan, make_plan, read_target, schema_at
 from mks_db.project import Project
 from mks_db.server import Server, describe_db_error, own_engine
 from mks_db.urls import mask_url
-
-LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
-HISTORY_DDL = """
-CREATE SCHEMA IF NOT EXISTS mks_db;
-CREATE TABLE IF NOT EXISTS mks_db.deploy_history (
-    id bigserial PRIMARY KEY,
-    started_at timestamptz NOT NULL,
-    finished_at timestamptz NOT NULL,
-    revision_from text,
-    revision_to text,
-    target text,
-    outcome text NOT NULL,
-    steps jsonb NOT NULL,
-    backup_file text,
-    backup_sha256 text,
-    git_commit text,
-    actor text,
-    message text
-)
-"""
 
 
 @dataclass
@@ -72,6 +58,13 @@ class Settings:
     health_url: str | None = None
     health_timeout_seconds: float = 60.0
     on_failure: str = "stop"
+    # How often the server checks that a migrating client is still there (PostgreSQL 14+;
+    # empty: never), so a statement of a killed deploy does not run on.
+    client_check_interval: str = "1s"
+    # Retention after a successful deploy (mks_db.retention): the newest N backups of the
+    # database, and/or those younger than D days; unset, nothing is removed.
+    keep_backups: int | None = None
+    keep_days: float | None = None
 
 
 @dataclass
@@ -84,6 +77,9 @@ class Outcome:
     at_revision: tuple[str, ...] = ()
     source: str = "DATABASE_URL"  # where the URL came from, as messages call it
     url: str = ""  # masked
+    previous: list[str] = field(default_factory=list)  # deploys that ended without finishing
+    run_id: int | None = None  # this run's row in mks_db.deploy_history, once started
+    retention: list[str] = field(default_factory=list)  # what retention removed or kept, and why
 
     def state(self) -> list[str]:
         """Where production stands after this run, and what to do next (the exact restore
@@ -155,6 +151,7 @@ def deploy(
     to: str = "heads",
     dry_run: bool = False,
     source: str = "DATABASE_URL",
+    notice: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Bring the database ``url`` names to ``to`` (see the module's docstring).
 
@@ -163,8 +160,13 @@ def deploy(
     be reached, DeployRefused when another deploy holds the lock (nothing changed in either
     case), DeployStopped when the backup, the identity check, the stop or start command or the
     history record fails (its message states where production stands). ``source`` names where
-    the URL came from (``--database-url`` or ``DATABASE_URL``) in messages.
+    the URL came from (``--database-url`` or ``DATABASE_URL``) in messages. A deploy that
+    ended without finishing before this one (its process killed) is passed to ``notice`` as
+    soon as the lock is taken, before anything else, and marked ``interrupted`` (not in a dry
+    run, which changes nothing). On Ctrl-C or SIGTERM the run is recorded ``interrupted`` and
+    the KeyboardInterrupt propagates with the state lines in its ``deploy_state``.
     """
+    retention.validate(settings.keep_backups, settings.keep_days)
     started = datetime.datetime.now(datetime.UTC)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
     engine = own_engine(url, isolation_level="AUTOCOMMIT")
@@ -177,6 +179,9 @@ def deploy(
         ) from None
     try:
         _take_lock(lock, settings.lock_wait_seconds)
+        outcome.previous = _previous_runs(lock, dry_run)
+        for line in outcome.previous:
+            (notice or (lambda line: None))(line)
         outcome.plan = plan = make_plan(project, url, scratch, to, source=source)
         outcome.at_revision = plan.current
         if not plan.ok:
@@ -190,35 +195,68 @@ def deploy(
         except MksDbError as exc:
             outcome.ok, outcome.message = False, str(exc)
             with contextlib.suppress(DBAPIError):  # the error above is what counts
-                _record(lock, started, plan, outcome, to)
+                _record(lock, started, outcome, to, "failed")
             raise DeployStopped(exc, outcome) from None
+        except KeyboardInterrupt as exc:
+            with contextlib.suppress(Exception):  # a second signal must not hide the first
+                outcome.at_revision = _heads(lock)
+            at = ", ".join(outcome.at_revision) or "base"
+            outcome.ok, outcome.message = False, f"interrupted by a signal at revision {at}"
+            with contextlib.suppress(Exception):
+                _record(lock, started, outcome, to, "interrupted")
+            exc.deploy_state = [f"deploy INTERRUPTED: {outcome.message}", *outcome.state()]
+            raise
         try:
-            _record(lock, started, plan, outcome, to)
+            _record(lock, started, outcome, to, "ok" if outcome.ok else "failed")
         except DBAPIError as exc:
             cause = InfrastructureError(
                 f"recording the run in mks_db.deploy_history failed: {describe_db_error(exc)}"
             )
             raise DeployStopped(cause, outcome) from None
+        if outcome.ok and outcome.backup:
+            pruned = retention.prune(outcome.backup, settings.keep_backups, settings.keep_days)
+            outcome.retention = pruned.lines(settings.keep_backups, settings.keep_days)
         return outcome
     finally:
         lock.close()
         engine.dispose()
 
 
+def _previous_runs(lock: Connection, dry_run: bool) -> list[str]:
+    """Describe the deploys that ended without finishing; mark them interrupted unless
+    ``dry_run``. The caller holds the deploy lock, so none of them is still running."""
+    try:
+        found = history.unfinished(lock) if dry_run else history.close_unfinished(lock)
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot read or create mks_db.deploy_history: {describe_db_error(exc)}; nothing was "
+            "changed: the deploy's user needs CREATE on the database (or the schema mks_db)"
+        ) from None
+    return [f"{run.describe()}{'' if dry_run else '; it is now marked interrupted'}" for run in found]
+
+
+def _heads(connection: Connection) -> tuple[str, ...]:
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
 def _run(
     project: Project, url: URL, scratch: Server, settings: Settings, lock: Connection, outcome: Outcome
 ) -> None:
-    """Back up, prove the backup is of this database, stop, apply, verify, start, check health:
-    ``outcome`` is filled as each step completes, so it is true whatever stops the run."""
+    """Back up, prove the backup is of this database, start the history row, stop, apply,
+    verify, start, check health: ``outcome`` is filled as each step completes, so it is true
+    whatever stops the run."""
     plan = outcome.plan
     outcome.backup = backup(url, Path(settings.backup_dir))
     # The backup's snapshot was read through this URL too, but by another connection:
     # the database about to be migrated must be the one it was taken of.
     identity.require_same(outcome.backup.identity, identity.read(lock))
+    # The row is started after the backup, so that the backup never holds a 'running' row.
+    outcome.run_id = _start_record(lock, outcome)
     _command(settings.stop_command, "stop command")
-    applied = _apply(project, url, plan, settings)
+    version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
+    applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
     outcome.ok, outcome.message = applied.ok, applied.message
-    outcome.applied, outcome.at_revision = applied.applied, applied.at_revision
+    outcome.at_revision = applied.at_revision
     if outcome.ok:
         _verify(project, url, scratch, plan, outcome)
     if outcome.ok:
@@ -226,6 +264,25 @@ def _run(
         health = _poll_health(settings, plan.target)
         if health:
             outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
+
+
+def _start_record(lock: Connection, outcome: Outcome) -> int:
+    try:
+        return history.start(
+            lock,
+            {
+                "started": datetime.datetime.now(datetime.UTC),
+                "frm": ",".join(outcome.plan.current) or None,
+                "target": ",".join(outcome.plan.target),
+                "file": outcome.backup.path,
+                "sha": outcome.backup.sha256,
+                "commit": git.head_commit(),
+            },
+        )
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot record the start of the deploy in mks_db.deploy_history: {describe_db_error(exc)}"
+        ) from None
 
 
 def _take_lock(connection: Connection, wait_seconds: float) -> None:
@@ -252,20 +309,36 @@ def _command(command: str | None, what: str) -> None:
         )
 
 
-def _apply(project: Project, url: URL, plan: Plan, settings: Settings) -> Outcome:
-    """Apply the pending revisions one at a time; stop (or roll back) at the first failure."""
-    options = f"-c lock_timeout={settings.lock_timeout} -c statement_timeout={settings.statement_timeout}"
+def session_settings(settings: Settings, version_num: int) -> dict[str, str]:
+    """The migrating sessions' settings: the time bounds, and (PostgreSQL 14+) how often the
+    server checks that the client is still there, so a statement of a killed deploy ends."""
+    values = {"lock_timeout": settings.lock_timeout, "statement_timeout": settings.statement_timeout}
+    if settings.client_check_interval and version_num >= 140000:
+        values["client_connection_check_interval"] = settings.client_check_interval
+    return values
+
+
+def _apply(
+    project: Project,
+    url: URL,
+    plan: Plan,
+    settings: Settings,
+    run_id: int,
+    version_num: int,
+    applied: list[dict],
+) -> Outcome:
+    """Apply the pending revisions one at a time; stop (or roll back) at the first failure.
+    ``applied`` (the caller's) grows as each revision commits; history row ``run_id`` moves
+    on in each revision's own transaction."""
+    values = session_settings(settings, version_num)
     saved = os.environ.get("PGOPTIONS")
     # For connections env.py opens itself; on the migrator's own connection the settings are
     # applied after env.py's (Migrator.session_settings), so they win over an env.py's SET.
-    os.environ["PGOPTIONS"] = options
-    applied: list[dict] = []
+    os.environ["PGOPTIONS"] = " ".join(f"-c {name}={value}" for name, value in values.items())
     try:
         with Migrator(project, url) as migrator:
-            migrator.session_settings = {
-                "lock_timeout": settings.lock_timeout,
-                "statement_timeout": settings.statement_timeout,
-            }
+            migrator.session_settings = values
+            migrator.extra_callbacks = (history.advancer(run_id),)
             for revision in plan.pending:
                 error = _apply_one(migrator, revision, settings, applied)
                 if error:
@@ -297,6 +370,7 @@ def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[d
         try:
             migrator.upgrade(revision)
         except DBAPIError as exc:
+            interrupt.raise_if_requested()  # a statement cancelled by Ctrl-C: not the revision's fault
             lock_wait = getattr(exc.orig, "pgcode", None) == "55P03"  # lock_not_available
             if lock_wait and attempt < settings.lock_retries:
                 time.sleep(min(2**attempt, 30))
@@ -304,6 +378,7 @@ def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[d
             reason = describe_db_error(exc)
             return f"{reason} (after {attempt + 1} attempts)" if lock_wait else reason
         except Exception as exc:  # the revision's own code
+            interrupt.raise_if_requested()
             return f"{type(exc).__name__}: {exc}"
         applied.append(
             {
@@ -365,24 +440,21 @@ def _poll_health(settings: Settings, target: tuple[str, ...]) -> str | None:
     )
 
 
-def _record(connection: Connection, started, plan: Plan, outcome: Outcome, target: str) -> None:
-    connection.execute(text(HISTORY_DDL))
-    connection.execute(
-        text("""INSERT INTO mks_db.deploy_history (started_at, finished_at, revision_from, revision_to,
-                target, outcome, steps, backup_file, backup_sha256, git_commit, actor, message)
-                VALUES (:started, now(), :frm, :to, :target, :outcome, CAST(:steps AS jsonb), :file,
-                :sha, :commit, :actor, :message)"""),
+def _record(connection: Connection, started, outcome: Outcome, target: str, status: str) -> None:
+    """Close this run's history row (or write it closed, when it was never started)."""
+    history.close(
+        connection,
+        outcome.run_id,
         {
             "started": started,
-            "frm": ",".join(plan.current) or None,
+            "frm": ",".join(outcome.plan.current) or None,
             "to": ",".join(outcome.at_revision) or None,
             "target": target,
-            "outcome": "success" if outcome.ok else "failure",
-            "steps": json.dumps(outcome.applied),
+            "outcome": status,
+            "steps": outcome.applied,
             "file": outcome.backup.path if outcome.backup else None,
             "sha": outcome.backup.sha256 if outcome.backup else None,
             "commit": git.head_commit(),
-            "actor": os.environ.get("GITHUB_ACTOR") or getpass.getuser(),
             "message": outcome.message,
         },
     )

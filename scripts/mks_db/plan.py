@@ -9,6 +9,7 @@ difference means someone changed production by hand, and the plan must not be ap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alembic.runtime.migration import MigrationContext
@@ -17,7 +18,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog
+from mks_db import catalog, history
 from mks_db.errors import InfrastructureError
 from mks_db.migrate import replayed_snapshot
 from mks_db.project import Project
@@ -34,6 +35,7 @@ class Plan:
     pending: list[Script] = field(default_factory=list)
     sql: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)  # deploys that ended without finishing
 
     @property
     def ok(self) -> bool:
@@ -47,16 +49,30 @@ class Plan:
             "target": list(self.target),
             "pending": [r.revision for r in self.pending],
             "problems": self.problems,
+            "unfinished": self.unfinished,
             "sql": self.sql,
         }
 
 
 def make_plan(
-    project: Project, url: URL, scratch: Server, to: str = "heads", source: str = "--database-url"
+    project: Project,
+    url: URL,
+    scratch: Server,
+    to: str = "heads",
+    source: str = "--database-url",
+    notice: Callable[[str], None] | None = None,
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
-    ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages."""
+    ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
+
+    First of all, a deploy that ended without finishing (killed: see ``mks_db.history``) is
+    passed to ``notice`` and listed in ``Plan.unfinished``; it does not refuse the plan (the
+    database is at the last revision that committed) and is left for the next deploy to mark:
+    the plan writes nothing."""
     plan = Plan(database=mask_url(url))
+    plan.unfinished = read_unfinished(url, source)
+    for line in plan.unfinished:
+        (notice or (lambda line: None))(line)
     heads = project.script.get_heads()
     if len(heads) > 1 and to == "heads":
         plan.problems.append(
@@ -92,6 +108,22 @@ def make_plan(
     for revision in plan.pending:
         plan.sql[revision.revision] = render_step(project, revision, "upgrade")
     return plan
+
+
+def read_unfinished(url: URL, source: str = "--database-url") -> list[str]:
+    """The deploys of the database ``url`` names that ended without finishing, read only."""
+    engine = own_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SET TRANSACTION READ ONLY"))
+            found = history.unfinished(connection)
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot read {mask_url(url)} (given by {source}): {describe_db_error(exc)}; check {source}"
+        ) from None
+    finally:
+        engine.dispose()
+    return [f"{run.describe()}; the next deploy marks it interrupted" for run in found]
 
 
 def read_target(

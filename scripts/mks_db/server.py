@@ -27,6 +27,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 import warnings
@@ -39,6 +40,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from mks_db import watchdog
 from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.urls import mask_text, mask_url, parse_url
 
@@ -229,14 +231,22 @@ class EmbeddedServer:
     """A throwaway PostgreSQL server in a temporary directory, alive for one ``with`` block.
 
     On exit the server is stopped (fast shutdown, then killed if it does not stop) and its
-    directory deleted, so nothing is left behind.
+    directory deleted, so nothing is left behind. A process killed outright cannot do that, so
+    a watchdog (``mks_db.watchdog``) started with the server does it once this process has
+    gone; and servers whose owner has gone without a watchdog to clean up (``mks-db-pg-*``
+    directories whose ``owner.pid`` names no live process) are stopped and removed at the next
+    start.
     """
+
+    ROOT_PREFIX = "mks-db-pg-"  # its temporary directory's name starts so
 
     def __init__(self, bin_dir: Path | None = None) -> None:
         self.bin_dir = bin_dir or postgres_bin_dir()
         self.root: Path | None = None
         self.port: int | None = None
         self._user: str | None = None
+        self._watchdog: subprocess.Popen | None = None
+        self._watch_fd: int | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -262,9 +272,12 @@ class EmbeddedServer:
         return int(pid_file.read_text().split()[0])
 
     def __enter__(self) -> EmbeddedServer:
-        self.root = Path(tempfile.mkdtemp(prefix="mks-db-pg-"))
+        self.remove_abandoned()
+        self.root = Path(tempfile.mkdtemp(prefix=self.ROOT_PREFIX))
         try:
+            (self.root / watchdog.OWNER_FILE).write_text(f"{os.getpid()}\n")
             self._prepare_user()
+            self._start_watchdog()
             self._run(
                 "initdb",
                 [
@@ -307,6 +320,48 @@ class EmbeddedServer:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        if self._watch_fd is not None:  # the watchdog wakes, finds nothing left, and ends
+            os.close(self._watch_fd)
+            self._watch_fd = None
+        if self._watchdog is not None:
+            try:
+                self._watchdog.wait(10)
+            except subprocess.TimeoutExpired:
+                self._watchdog.kill()
+                self._watchdog.wait()
+            self._watchdog = None
+
+    def _start_watchdog(self) -> None:
+        """Start the watchdog that stops the server and removes ``root`` once this process has
+        gone: it waits on a pipe whose only writer is this process (the descriptor is not
+        inherited by the tools mks-db starts, nor by the postmaster)."""
+        read_end, write_end = os.pipe()
+        try:
+            command = [sys.executable, watchdog.__file__, str(self.bin_dir), str(self.root)]
+            self._watchdog = subprocess.Popen(
+                command + ([self._user] if self._user else []),
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        self._watch_fd = write_end
+
+    def remove_abandoned(self) -> list[Path]:
+        """Stop and remove the embedded servers left by mks-db processes that have gone (killed
+        with their watchdog); the directories removed."""
+        user = _ROOT_RUN_AS if os.geteuid() == 0 else None
+        removed = []
+        for root in Path(tempfile.gettempdir()).glob(f"{self.ROOT_PREFIX}*"):
+            if root.is_dir() and watchdog.owner_gone(root):
+                watchdog.stop_and_remove(self.bin_dir, root, user)
+                removed.append(root)
+        return removed
 
     def _prepare_user(self) -> None:
         # PostgreSQL refuses to run as root; pgserver runs it as a system user of its own then.
