@@ -149,9 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GIT_REF",
         help="also report new revisions that revise something older than this ref's head",
     )
+    since = argparse.ArgumentParser(add_help=False)
+    since_or_all = since.add_mutually_exclusive_group()
+    since_or_all.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        help="walk only the revisions added or changed against this ref, from a plain upgrade "
+        "to those before them (a pull request's base branch)",
+    )
+    since_or_all.add_argument("--all", action="store_true", help="walk every revision (the default)")
     roundtrip_parser = commands.add_parser(
         "roundtrip",
-        parents=[common, database, walk],
+        parents=[common, database, walk, since],
         help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
     )
     roundtrip_parser.add_argument(
@@ -161,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "drift",
-        parents=[common, database],
-        help="the models match the schema the migrations build",
+        parents=[common, database, since],
+        help="the models match the schema the migrations build (at head, with or without --since)",
     )
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument(

@@ -188,10 +188,30 @@ def run_heads(args: argparse.Namespace, report: Report) -> None:
         report.findings += check_behind_base(project, args.since, files)
 
 
+def _new_revisions(args: argparse.Namespace, project: Project) -> set[str] | None:
+    """The revisions the walk starts from: with ``--since``, those added or changed against it
+    (None: every revision). A push or scheduled run in GitHub Actions walks every revision
+    anyway: merged revisions are walked there once more, against the chain as it now is."""
+    since = getattr(args, "since", None)
+    if not since or getattr(args, "all", False) or os.environ.get("GITHUB_EVENT_NAME") in WALK_ALL_EVENTS:
+        return None
+    return {r.revision for r in choose_revisions(project, since)}
+
+
+WALK_ALL_EVENTS = ("push", "schedule", "workflow_dispatch")
+
+
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     with _server(args) as server:
-        roundtrip(project, server, report, with_data=not args.no_data, jobs=args.jobs)
+        roundtrip(
+            project,
+            server,
+            report,
+            with_data=not args.no_data,
+            jobs=args.jobs,
+            new=_new_revisions(args, project),
+        )
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
@@ -203,7 +223,7 @@ def run_drift(args: argparse.Namespace, report: Report) -> None:
         scratch_database(server, "drift") as url,
         Migrator(project, url, server.timeouts) as migrator,
     ):
-        migrator.upgrade(*order)
+        migrator.upgrade(*order, one_run=True)
         report.findings += drift_findings(migrator)
 
 
@@ -245,7 +265,9 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
         return  # the graph itself is broken: nothing can be migrated
     project = _project(args, report)
     with _server(args) as server:
-        roundtrip(project, server, report, at_head=drift_findings, jobs=args.jobs)
+        roundtrip(
+            project, server, report, at_head=drift_findings, jobs=args.jobs, new=_new_revisions(args, project)
+        )
     walked = report.revisions
     run_lint(args, report)
     if args.since or args.revision:  # the new revisions' locks (all of them would take long)

@@ -201,15 +201,25 @@ def roundtrip(
     with_data: bool = True,
     at_head: Callable[[Migrator], list[Finding]] | None = None,
     jobs: int | None = None,
+    new: set[str] | None = None,
 ) -> None:
-    """Run the roundtrip walk over every revision of ``project`` and add findings to ``report``.
+    """Run the roundtrip walk over the revisions of ``project`` and add findings to ``report``.
 
     ``at_head`` runs once every revision is applied, before the walk back down; its findings
     join the report. ``jobs`` is the most parts walked at once (default: see ``split``).
+    ``new``: walk only from the first of these revisions on (a pull request's): the revisions
+    before it are reached with one plain upgrade, and the walk back down must end at their
+    schema; None walks every revision.
     """
     order = project.revisions_in_order()
-    report.revisions = len(order)
-    parts = split(len(order), jobs)
+    start = len(order) if new is not None else 0
+    if new:
+        start = min(i for i, r in enumerate(order) if r.revision in new)
+    report.revisions = len(order) - start
+    if start == len(order):  # nothing new: the models are still compared at head
+        parts = [Part(start, start)]
+    else:
+        parts = [Part(start + p.start, start + p.stop) for p in split(len(order) - start, jobs)]
     marker = f"_{uuid.uuid4().hex[:8]}" if len(parts) > 1 else ""
 
     def task(part: Part) -> Callable[[], Outcome]:

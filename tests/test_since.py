@@ -1,0 +1,76 @@
+"""A pull request's walk: only what it adds, from a plain upgrade to the base's revisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from alembic_cases import Rev, add_revision, make_project
+from conftest import git, run_json
+
+# a1's downgrade leaves the table legacy behind: a defect already merged, outside the pull request.
+A1 = Rev(
+    "a1",
+    None,
+    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.Text))\n'
+    'op.create_table("legacy", sa.Column("id", sa.Integer, primary_key=True))',
+    'op.drop_table("account")',
+)
+B2 = Rev("b2", "a1", 'op.add_column("account", sa.Column("n", sa.Integer))', 'op.drop_column("account", "n")')
+# The pull request's revision: it drops a column that holds data.
+C3 = Rev(
+    "c3", "b2", 'op.drop_column("account", "email")', 'op.add_column("account", sa.Column("email", sa.Text))'
+)
+
+
+@pytest.fixture
+def pull_request(tmp_path):
+    ini = make_project(tmp_path, [A1, B2])
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    add_revision(ini, C3)
+    return ini
+
+
+def walked(report):
+    return sorted({(f["check"], f["revision"]) for f in report["findings"] if f["severity"] == "error"})
+
+
+def test_since_walks_only_the_new_revisions_with_rows_in_every_existing_table(
+    capsys, monkeypatch, pull_request, server_url
+):
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    code, report = run_json(
+        capsys, "roundtrip", "-c", str(pull_request), "--database-url", server_url, "--since", "HEAD"
+    )
+    assert code == 1
+    assert report["revisions"] == 1
+    # c3's data loss is found on the rows generated for the base's table; a1 is not walked.
+    assert walked(report) == [("data-loss", "c3")]
+
+
+@pytest.mark.parametrize("how", ["--all", "push"])
+def test_all_and_a_push_walk_the_whole_chain(capsys, monkeypatch, pull_request, server_url, how):
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "push" if how == "push" else "pull_request")
+    selection = ["--since", "HEAD"] if how == "push" else ["--all"]
+    code, report = run_json(
+        capsys, "roundtrip", "-c", str(pull_request), "--database-url", server_url, *selection
+    )
+    assert code == 1
+    assert report["revisions"] == 3
+    assert walked(report) == [("data-loss", "c3"), ("roundtrip", "a1")]
+
+
+def test_since_with_nothing_new_still_compares_the_models(capsys, monkeypatch, tmp_path, server_url):
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    models = "import sqlalchemy as sa\ntarget_metadata = sa.MetaData()\nsa.Table('other', target_metadata)"
+    ini = make_project(
+        tmp_path, [B2.__class__("a1", None, A1.upgrade, A1.downgrade + '\nop.execute("SELECT 1")')], models
+    )
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    code, report = run_json(capsys, "check", "-c", str(ini), "--database-url", server_url, "--since", "HEAD")
+    assert report["revisions"] == 0
+    assert ("drift", None) in walked(report)
+    assert code == 1
