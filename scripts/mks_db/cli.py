@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--format", choices=FORMATS, help="report format (default: human)")
     common.add_argument(
+        "-v", "--verbose", action="store_true", help="the human format lists every migration step"
+    )
+    common.add_argument(
         "--json-report",
         metavar="FILE",
         type=Path,
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``mks-db ARGV``; the report goes to the standard output found at the start."""
     args = build_parser().parse_args(argv)
     interrupt.install()
-    report = Report(command=args.command)
+    report = Report(command=args.command, verbose=args.verbose)
     started = time.perf_counter()
     out = sys.stdout
     try:

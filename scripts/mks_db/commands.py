@@ -28,6 +28,7 @@ from mks_db.locks import findings as lock_findings
 from mks_db.locks import table as lock_table
 from mks_db.migrate import Migrator
 from mks_db.plan import make_plan
+from mks_db.progress import Progress
 from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
@@ -55,15 +56,18 @@ def _project(args: argparse.Namespace, report: Report) -> Project:
     return args.project
 
 
-def _server(args: argparse.Namespace):
+def _server(args: argparse.Namespace, progress: Progress | None = None):
     """The server the checks make scratch databases on, with their time bounds."""
+    url = args.database_url or os.environ.get("DATABASE_URL")
+    if progress:
+        progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
     options = args.options
     timeouts = Timeouts.parse(
         args.statement_timeout or options.get("statement-timeout"),
         args.lock_timeout or options.get("lock-timeout"),
         "--" if args.statement_timeout or args.lock_timeout else "[tool.mks-db] ",
     )
-    return open_server(args.database_url or os.environ.get("DATABASE_URL"), timeouts)
+    return open_server(url, timeouts)
 
 
 def _scratch_server(args: argparse.Namespace):
@@ -201,9 +205,17 @@ def _new_revisions(args: argparse.Namespace, project: Project) -> set[str] | Non
 WALK_ALL_EVENTS = ("push", "schedule", "workflow_dispatch")
 
 
+def _progress(args: argparse.Namespace) -> Progress:
+    """The live line on a terminal, for the human format (other formats are read by tools)."""
+    progress = Progress(enabled=None if args.format == "human" else False)
+    progress.say(f"mks-db {args.command}: reading {args.config or 'alembic.ini'}")
+    return progress
+
+
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
+    progress = _progress(args)
     project = _project(args, report)
-    with _server(args) as server:
+    with _server(args, progress) as server:
         roundtrip(
             project,
             server,
@@ -211,7 +223,9 @@ def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
             with_data=not args.no_data,
             jobs=args.jobs,
             new=_new_revisions(args, project),
+            progress=progress,
         )
+    progress.clear()
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
@@ -263,15 +277,25 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
+    progress = _progress(args)
     project = _project(args, report)
-    with _server(args) as server:
+    with _server(args, progress) as server:
         roundtrip(
-            project, server, report, at_head=drift_findings, jobs=args.jobs, new=_new_revisions(args, project)
+            project,
+            server,
+            report,
+            at_head=drift_findings,
+            jobs=args.jobs,
+            new=_new_revisions(args, project),
+            progress=progress,
         )
+    progress.say("linting the rendered SQL")
     walked = report.revisions
     run_lint(args, report)
     if args.since or args.revision:  # the new revisions' locks (all of them would take long)
+        progress.say("measuring the new revisions' locks")
         run_locks(args, report)
+    progress.clear()
     report.revisions = walked
 
 

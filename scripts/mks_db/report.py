@@ -43,6 +43,7 @@ class Report:
     failed: bool = False  # set by commands whose verdict is not a finding
     extra_markdown: str = ""  # more for the step summary (the locks table)
     error: MksDbError | None = None  # what stopped the command before its verdict
+    verbose: bool = False  # the human format lists every step, not only failed revisions' steps
 
     @property
     def ok(self) -> bool:
@@ -135,9 +136,14 @@ def human(report: Report, colour: bool = False) -> str:
     lines = []
     if report.extra_markdown:
         lines.append(report.extra_markdown.rstrip())
-    for step in report.steps:
-        mark = paint("ok", "32") if step.ok else paint("FAILED", "31")
-        lines.append(f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}")
+    failed = {step.revision for step in report.steps if not step.ok}
+    for step in report.steps:  # every step with --verbose, else those of the revisions that failed one
+        if report.verbose or step.revision in failed:
+            mark = paint("ok", "32") if step.ok else paint("FAILED", "31")
+            lines.append(f"  {step.action:<10} {step.revision:<14} {step.seconds * 1000:7.0f} ms  {mark}")
+    passed = len({step.revision for step in report.steps} - failed)
+    if passed and not report.verbose:
+        lines.append(f"  {passed} revisions passed every step (-v lists the steps)")
     for finding in report.findings:
         label = paint(finding.severity, "31" if finding.severity == ERROR else "33")
         where = f"{finding.path}:{finding.line or 1}: " if finding.path else ""

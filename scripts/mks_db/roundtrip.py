@@ -44,6 +44,7 @@ from mks_db import catalog, data, declarations, interrupt, workers
 from mks_db.errors import MksDbError
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, replayed_snapshot
+from mks_db.progress import Progress
 from mks_db.project import Project
 from mks_db.report import Report, Step
 from mks_db.server import Server, describe_db_error, drop_scratch_databases, scratch_database
@@ -67,10 +68,17 @@ class Walk:
     """
 
     def __init__(
-        self, project: Project, server: Server, report: Report, with_data: bool, marker: str = ""
+        self,
+        project: Project,
+        server: Server,
+        report: Report,
+        with_data: bool,
+        marker: str = "",
+        reached: Callable[[str], None] | None = None,
     ) -> None:
         self.project = project
         self.server = server
+        self.reached = reached or (lambda revision: None)  # told each revision as its check begins
         self.report = report
         self.with_data = with_data
         self.marker = marker  # in the scratch databases' names, so a sweep can find them
@@ -202,6 +210,7 @@ def roundtrip(
     at_head: Callable[[Migrator], list[Finding]] | None = None,
     jobs: int | None = None,
     new: set[str] | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Run the roundtrip walk over the revisions of ``project`` and add findings to ``report``.
 
@@ -209,7 +218,7 @@ def roundtrip(
     join the report. ``jobs`` is the most parts walked at once (default: see ``split``).
     ``new``: walk only from the first of these revisions on (a pull request's): the revisions
     before it are reached with one plain upgrade, and the walk back down must end at their
-    schema; None walks every revision.
+    schema; None walks every revision. ``progress`` shows each revision as its check begins.
     """
     order = project.revisions_in_order()
     start = len(order) if new is not None else 0
@@ -222,9 +231,17 @@ def roundtrip(
         parts = [Part(start + p.start, start + p.stop) for p in split(len(order) - start, jobs)]
     marker = f"_{uuid.uuid4().hex[:8]}" if len(parts) > 1 else ""
 
+    position = {r.revision: i for i, r in enumerate(order, 1)}
+
+    def reached(revision: str) -> None:
+        if progress:
+            progress.say(f"revision {position[revision]} of {len(order)}: {revision}")
+
     def task(part: Part) -> Callable[[], Outcome]:
         last = part.stop == len(order)
-        return lambda: _walk_part(project, server, order, part, with_data, at_head if last else None, marker)
+        return lambda: _walk_part(
+            project, server, order, part, with_data, at_head if last else None, marker, reached
+        )
 
     def sweep() -> None:  # what a worker killed outright could not drop
         drop_scratch_databases(server, marker)
@@ -288,11 +305,12 @@ def _walk_part(
     with_data: bool,
     at_head: Callable[[Migrator], list[Finding]] | None,
     marker: str,
+    reached: Callable[[str], None] | None = None,
 ) -> Outcome:
     """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process)."""
     report = Report(command="roundtrip")
     outcome = Outcome(report.findings, report.steps)
-    with Walk(project, server, report, with_data, marker) as walk:
+    with Walk(project, server, report, with_data, marker, reached) as walk:
         applied = order[: part.start]
         if not _rebuild(walk, applied, PART_START):
             outcome.blocked = True
@@ -371,6 +389,7 @@ class _RevisionCheck:
         self.revision = revision
         self.applied = applied  # the revisions before it, in order
         self.declared = declarations.of_file(revision.path)
+        walk.reached(revision.revision)
         if walk.rows:
             walk.recount()
             for problem in walk.rows.fill():
