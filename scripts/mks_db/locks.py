@@ -97,10 +97,12 @@ def analyse(
     return [_measure(project, server, r, settings) for r in revisions]
 
 
-def _touched(project: Project, server: Server, revision: Script, parents: list[Script]) -> set[str]:
+def _touched(project: Project, server: Server, revision: Script, template: str) -> set[str]:
     """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
-    with scratch_database(server, "locks") as url, Migrator(project, url, server.timeouts) as migrator:
-        migrator.upgrade(*parents)
+    with (
+        scratch_database(server, "locks", template) as url,
+        Migrator(project, url, server.timeouts) as migrator,
+    ):
         with migrator.idle() as connection:
             before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
             tracker = catalog.Tracker(connection)
@@ -111,17 +113,24 @@ def _touched(project: Project, server: Server, revision: Script, parents: list[S
 
 
 def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
+    """The revision's locks at N and N/10 rows. Its parents are upgraded once, in one env.py
+    run, into a database that each of the three scratch databases is copied from."""
     parents = project.in_order(project.ancestry(revision._all_down_revisions))
-    touched = _touched(project, server, revision, parents)
-    seconds, locks, unfilled = _run(project, server, revision, parents, touched, settings.rows)
-    small, _, _ = _run(project, server, revision, parents, touched, max(settings.rows // 10, 1))
+    with scratch_database(server, "locks_base") as base:
+        with Migrator(project, base, server.timeouts) as migrator:
+            migrator.upgrade(*parents, one_run=True)
+        touched = _touched(project, server, revision, base.database)
+        seconds, locks, unfilled = _run(project, server, revision, base.database, touched, settings.rows)
+        small, _, _ = _run(project, server, revision, base.database, touched, max(settings.rows // 10, 1))
     return Measurement(revision, seconds, small, locks, unfilled)
 
 
-def _run(project, server, revision, parents, touched: set[str], rows: int):
+def _run(project, server, revision, template: str, touched: set[str], rows: int):
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
-    with scratch_database(server, "locks") as url, Migrator(project, url, server.timeouts) as migrator:
-        migrator.upgrade(*parents)
+    with (
+        scratch_database(server, "locks", template) as url,
+        Migrator(project, url, server.timeouts) as migrator,
+    ):
         with migrator.idle() as connection:
             few = data.Rows(connection)  # a few rows everywhere, then N in the touched tables
             unfilled = few.fill()

@@ -140,8 +140,9 @@ def open_server(database_url: str | URL | None, timeouts: Timeouts | None = None
 
 
 @contextlib.contextmanager
-def scratch_database(server: Server, label: str = "check") -> Iterator[URL]:
-    """Create an empty database on ``server`` and drop it afterwards, whatever happens inside.
+def scratch_database(server: Server, label: str = "check", template: str | None = None) -> Iterator[URL]:
+    """Create an empty database on ``server`` (or a copy of the scratch database ``template``,
+    whose sessions are ended first) and drop it afterwards, whatever happens inside.
 
     The name starts with ``mks_scratch_`` so a database left by a killed process is recognisable.
     """
@@ -149,7 +150,12 @@ def scratch_database(server: Server, label: str = "check") -> Iterator[URL]:
     engine = admin_engine(server.url)
     try:
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
+            if template:  # a copy needs the template to itself: a session env.py left open would block it
+                conn.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :t"),
+                    {"t": template},
+                )
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template0"}"'))
             for setting, ms in (
                 ("statement_timeout", server.timeouts.statement_ms),
                 ("lock_timeout", server.timeouts.lock_ms),
