@@ -309,3 +309,15 @@ def test_locks_finishes_on_a_concurrent_index_in_an_autocommit_block_under_the_s
     report = report_of(proc)
     # SHARE UPDATE EXCLUSIVE blocks neither reads nor writes: no finding, and the run ends.
     assert (proc.returncode, report["findings"]) == (0, []), explain(proc)
+
+
+@pytest.mark.slow
+def test_an_asyncpg_database_url_serves_the_async_project_and_mks_db_itself(tmp_path, server_url):
+    style = STYLES["async"]
+    require(style)
+    project = build(tmp_path / "project", style, chain())
+    asyncpg_url = server_url.replace("postgresql+psycopg2://", "postgresql+asyncpg://", 1)
+    assert asyncpg_url.startswith("postgresql+asyncpg://")
+    proc = run_mks_db(project, asyncpg_url, "roundtrip", "--format", "json")
+    assert "Traceback" not in proc.stderr, explain(proc)
+    assert (proc.returncode, report_of(proc)["ok"]) == (0, True), explain(proc)
