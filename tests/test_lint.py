@@ -255,3 +255,27 @@ def test_heads_since_reports_a_revision_behind_the_base_head(repository, capsys)
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert {f["rule"] for f in report["findings"]} == {"behind-base", "multiple-heads"}
+
+
+@pytest.mark.parametrize(("offline", "severity", "code"), [(None, "warning", 0), ("true", "error", 1)])
+def test_an_env_py_that_does_not_run_offline_is_one_finding_not_a_stop(
+    tmp_path, capsys, monkeypatch, offline, severity, code
+):
+    ini = make_project(tmp_path, [BASE])
+    env = tmp_path / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "if context.is_offline_mode():",
+            'if context.is_offline_mode():\n    raise RuntimeError("No connection set in alembic config")',
+        )
+    )
+    if offline:
+        (tmp_path / "pyproject.toml").write_text(f"[tool.mks-db]\noffline = {offline}\n")
+    monkeypatch.chdir(tmp_path)
+    found_code, report = lint(capsys, ini)
+    [finding] = findings(report, "sql-parse")
+    assert finding["severity"] == severity
+    assert "no revision's SQL could be rendered offline" in finding["message"]
+    assert "RuntimeError: No connection set in alembic config" in finding["message"]
+    assert finding["path"].endswith("env.py")
+    assert found_code == code

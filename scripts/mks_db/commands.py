@@ -18,7 +18,8 @@ from mks_db.backup import backup, verify
 from mks_db.deploy import Settings as DeploySettings
 from mks_db.deploy import deploy
 from mks_db.drift import drift_findings
-from mks_db.errors import ConfigurationError, Stop
+from mks_db.errors import ConfigurationError, ProjectCodeError, Stop
+from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
 from mks_db.immutability import check_behind_base, check_immutability
 from mks_db.lint import lint
@@ -263,9 +264,25 @@ def run_sql(args: argparse.Namespace, report: Report) -> None:
         print(r.path, file=sys.stderr)
 
 
+def _not_rendered(args: argparse.Namespace, error: ProjectCodeError) -> Finding:
+    """One finding for an env.py that does not run offline at all: no SQL to lint."""
+    return Finding(
+        "sql-parse",
+        ERROR if offline(args) else WARNING,
+        None,
+        f"no revision's SQL could be rendered offline, so none was linted: {error}",
+        error.path,
+        error.line,
+    )
+
+
 def run_lint(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
-    rendered = _render_chosen(args, project)
+    try:
+        rendered = _render_chosen(args, project)
+    except ProjectCodeError as exc:  # env.py itself does not run offline
+        report.findings.append(_not_rendered(args, exc))
+        rendered = []
     report.revisions = len({r.revision.revision for r in rendered})
     report.findings += lint(project, rendered, args.out, offline(args))
     if args.since:
@@ -343,7 +360,12 @@ def run_hook(args: argparse.Namespace, report: Report) -> None:
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
     out = project.root / BUILD_DIR
-    report.findings += lint(project, write_sql(project, revisions, out), out, offline(args))
+    try:
+        rendered = write_sql(project, revisions, out)
+    except ProjectCodeError as exc:  # env.py itself does not run offline
+        report.findings.append(_not_rendered(args, exc))
+        return
+    report.findings += lint(project, rendered, out, offline(args))
 
 
 COMMANDS = {

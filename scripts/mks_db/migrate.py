@@ -277,7 +277,7 @@ class Migrator:
 
 
 @contextlib.contextmanager
-def env_failures(project: Project, reached: list) -> Iterator[None]:
+def env_failures(project: Project, reached: list, offline: bool = False) -> Iterator[None]:
     """Turn a failure of env.py itself (before it asked for the first step: at import, while
     connecting or configuring) into a ProjectCodeError naming env.py; a failure once steps
     run is the steps' own, and propagates unchanged."""
@@ -298,7 +298,8 @@ def env_failures(project: Project, reached: list) -> Iterator[None]:
         raise ProjectCodeError(
             f"{where} failed before running any migration ({type(exc).__name__}"
             + (f": {error}" if error else "")
-            + "); `python -m alembic upgrade head` fails the same way: fix env.py, then run again",
+            + f"); `python -m alembic upgrade head{' --sql' if offline else ''}` fails the same way: "
+            "fix env.py, then run again",
             project.relpath(env),
             line,
         ) from None

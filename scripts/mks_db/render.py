@@ -67,7 +67,7 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
             starting_rev=start,
             destination_rev=revision.revision,
         ),
-        env_failures(project, reached),
+        env_failures(project, reached, offline=True),
     ):
         script.run_env()
     header = (
