@@ -142,6 +142,7 @@ def sleeping(server) -> bool:
         ("2", signal.SIGINT, True),  # Ctrl-C in a terminal reaches every process of the group
     ],
 )
+@pytest.mark.slow
 def test_interrupted_check_drops_its_scratch_databases(
     tmp_path, pg_server, server_url, jobs, signum, whole_group
 ):

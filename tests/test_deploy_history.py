@@ -20,6 +20,8 @@ from mks_db.deploy import Settings, deploy
 from mks_db.migrate import Migrator
 from mks_db.project import load_project
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 MKS_DB = str(Path(sys.executable).parent / "mks-db")
 A1 = Rev(
     "a1",

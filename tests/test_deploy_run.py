@@ -23,6 +23,8 @@ from mks_db.libpq import tool
 from mks_db.migrate import Migrator
 from mks_db.project import load_project
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 A1 = Rev(
     "a1",
     None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 
@@ -15,6 +16,8 @@ from conftest import REPO, alembic_config
 from mks_db.cli import main
 from mks_db.deploy import Settings, deploy
 from mks_db.project import load_project
+
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 BEFORE = "e1f2a3b4c5d6"  # production's revision in the guide's example, four revisions behind

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import psutil
+import pytest
 from sqlalchemy import text
 
 from mks_db.server import EmbeddedServer, admin_engine, open_server, scratch_database
+
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
 
 def database_names(url) -> set[str]:

@@ -20,6 +20,8 @@ from alembic_cases import Rev, make_project
 from mks_db import watchdog
 from mks_db.server import EmbeddedServer, postgres_bin_dir
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 MKS_DB = str(Path(sys.executable).parent / "mks-db")
 SLOW = Rev("a1", None, 'op.execute("SELECT pg_sleep(60)")', "pass")
 

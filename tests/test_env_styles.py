@@ -37,6 +37,8 @@ from env_styles import (
 )
 from mks_db.server import Server, admin_engine, drop_database
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 ALL_STYLES = [*STYLES.values(), OWN_SETTING]
 CHECK = ("check", "--format", "json")
 

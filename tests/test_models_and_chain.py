@@ -26,6 +26,8 @@ from mks_db.catalog import Snapshot, diff, snapshot
 from mks_db.server import Server, scratch_database
 from production_schema import production_metadata
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 INITIAL = "c1104acd2fa6"
 MFA = "d4e5f6a7b8c9"
 MS365 = "e1f2a3b4c5d6"

@@ -13,7 +13,10 @@ from conftest import run_json, scratch_databases
 from mks_db import workers
 from mks_db.roundtrip import MIN_PART, PREFIX_COST, Part, split
 
-pytestmark = pytest.mark.skipif(not workers.available(), reason="parts run in forked processes (Linux)")
+pytestmark = [
+    pytest.mark.skipif(not workers.available(), reason="parts run in forked processes (Linux)"),
+    pytest.mark.slow,
+]
 
 
 def table(name: str, parent: str | None) -> Rev:

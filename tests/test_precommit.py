@@ -10,6 +10,8 @@ import pytest
 
 from conftest import GIT_ENV, repository_copy
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 ENV = dict(GIT_ENV)  # the hooks are `language: system`: they run this environment's tools
 HEAD = "9d3f6b8e2c14"
 

@@ -20,6 +20,8 @@ from mks_db.migrate import Migrator
 from mks_db.project import load_project
 from mks_db.server import scratch_database
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 A1 = Rev("a1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))', "pass")
 B2 = Rev("b2", "a1", 'op.add_column("t", sa.Column("x", sa.Integer))', 'op.drop_column("t", "x")')
 B2_FAILS = Rev("b2", "a1", 'op.execute("SELECT 1/0")', "pass")

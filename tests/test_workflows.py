@@ -21,6 +21,8 @@ from app_service import Service
 from conftest import REPO, alembic_config, git, repository_copy
 from workflow_rehearsal import rehearse
 
+pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
+
 WORKFLOWS = REPO / ".github" / "workflows"
 BIN = os.path.dirname(sys.executable)
 
