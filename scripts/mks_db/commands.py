@@ -213,20 +213,30 @@ def _progress(args: argparse.Namespace) -> Progress:
     return progress
 
 
-def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
+def _walk(args: argparse.Namespace, report: Report, **options) -> Progress:
+    """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
+    with the progress line it keeps up to date (returned, for what the command does next)."""
     progress = _progress(args)
-    project = _project(args, report)
-    with _server(args, progress) as server:
-        roundtrip(
-            project,
-            server,
-            report,
-            with_data=not args.no_data,
-            jobs=args.jobs,
-            new=_new_revisions(args, project),
-            progress=progress,
-        )
-    progress.clear()
+    try:
+        project = _project(args, report)
+        with _server(args, progress) as server:
+            roundtrip(
+                project,
+                server,
+                report,
+                jobs=args.jobs,
+                new=_new_revisions(args, project),
+                progress=progress,
+                **options,
+            )
+    except BaseException:
+        progress.clear()  # the error's line starts on a clean line
+        raise
+    return progress
+
+
+def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
+    _walk(args, report, with_data=not args.no_data).clear()
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
@@ -294,18 +304,7 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
-    progress = _progress(args)
-    project = _project(args, report)
-    with _server(args, progress) as server:
-        roundtrip(
-            project,
-            server,
-            report,
-            at_head=drift_findings,
-            jobs=args.jobs,
-            new=_new_revisions(args, project),
-            progress=progress,
-        )
+    progress = _walk(args, report, at_head=drift_findings)
     progress.say("linting the rendered SQL")
     walked = report.revisions
     run_lint(args, report)
