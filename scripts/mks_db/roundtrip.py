@@ -348,19 +348,25 @@ def _walk_up(walk: Walk, revisions: list[Script], applied: list[Script], beyond:
             return True
 
         failure = walk.run(steps, after)
-        if not current.conclude(failure) and not _go_past(walk, current.revision, applied, pending + beyond):
+        timeout = failure[2] if failure and timed_out(failure[2]) else None
+        if not current.conclude(failure) and not _go_past(
+            walk, current.revision, applied, pending + beyond, timeout
+        ):
             return False
         applied.append(current.revision)
     return True
 
 
-def _go_past(walk: Walk, revision: Script, applied: list[Script], later: list[Script]) -> bool:
+def _go_past(
+    walk: Walk, revision: Script, applied: list[Script], later: list[Script], timeout: Exception | None
+) -> bool:
     """After ``revision`` could not be upgraded on its own, reach it the way ``alembic upgrade
     head`` would, in one env.py run with the revisions before it, so the walk goes on to the
     ``later`` revisions; False, with a warning naming them as unchecked, when even that fails."""
     if not later:
         return False
-    failure = walk.rebuild([*applied, revision])
+    # A revision the time bound stopped would only be waited for again: it is not retried.
+    failure = (revision, timeout) if timeout else walk.rebuild([*applied, revision])
     reported = [f for f in walk.report.findings if f.revision == revision.revision and f.check == "upgrade"]
     if failure is None:
         for finding in reported:  # the same revision passes in one run: say so where it failed
@@ -374,8 +380,12 @@ def _go_past(walk: Walk, revision: Script, applied: list[Script], later: list[Sc
     walk.finding(
         "upgrade",
         revision,
-        f"{len(later)} later revisions were not checked ({names}): {revision.revision} cannot be "
-        "upgraded, not even in one run with the revisions before it",
+        f"{len(later)} later revisions were not checked ({names}): {revision.revision} "
+        + (
+            "ran past the time bound"
+            if timeout
+            else "cannot be upgraded, not even in one run with the revisions before it"
+        ),
         WARNING,
     )
     return False
@@ -477,7 +487,7 @@ def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> boo
     """After an upgrade failed with rows in place, empty the tables and try again: success means
     the rows caused it. False when the revision cannot be upgraded at all."""
     first = failure_finding("upgrade", revision, error, walk.project)
-    if not (walk.rows and walk.rows.any_rows()):
+    if not (walk.rows and walk.rows.any_rows()) or timed_out(error):  # a time bound: rows are no cause
         walk.report.findings.append(first)
         return False
     with walk.migrator.idle() as connection:
