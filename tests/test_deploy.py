@@ -225,3 +225,12 @@ def test_restoring_a_missing_file_says_so_in_one_line(scratch_url, tmp_path, cap
     err = capsys.readouterr().err
     missing = tmp_path / "gone.dump"
     assert err == f"mks-db: error: no backup file {missing}; name a .dump written by mks-db backup\n"
+
+
+def test_plan_refuses_tables_in_any_schema_without_a_version_table(scratch_url, server_url, capsys):
+    # Only the auth and audit schemas hold tables: the default schema's alone would look empty.
+    execute(scratch_url, "CREATE SCHEMA auth")
+    execute(scratch_url, "CREATE TABLE auth.roles (id integer PRIMARY KEY)")
+    code, report = plan(capsys, scratch_url, server_url)
+    assert code == 1
+    assert "the database has 1 tables but no alembic_version" in report["problems"][0]

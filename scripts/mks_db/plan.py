@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, history
+from mks_db import catalog, data, history
 from mks_db.errors import InfrastructureError
 from mks_db.migrate import replayed_snapshot
 from mks_db.project import Project
@@ -135,7 +135,8 @@ def read_target(
         with engine.connect() as connection:
             connection.execute(text("SET TRANSACTION READ ONLY"))
             heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
-            tables = [t for t in inspect(connection).get_table_names() if t != catalog.VERSION_TABLE]
+            # Every schema's tables (auth and audit too), not the default schema's alone.
+            tables = [t.name for t in data.read_tables(connection, foreign_keys=False).values()]
             return catalog.snapshot(connection), heads, tables
     except DBAPIError as exc:
         raise InfrastructureError(
