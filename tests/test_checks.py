@@ -222,13 +222,42 @@ def test_two_heads_are_reported_with_the_merge_command(check):
     assert "alembic merge heads" in heads[0]["message"]
 
 
-def test_first_revision_altering_a_table_nobody_created_fails_upgrade(check):
-    rev = Rev("a1", None, 'op.add_column("ghost", sa.Column("x", sa.Integer))')
-    code, report = check([rev])
+def test_a_revision_altering_a_table_nobody_created_fails_upgrade(check):
+    rev = Rev("b2", "a1", 'op.add_column("ghost", sa.Column("x", sa.Integer))')
+    code, report = check([BASE, rev])
     assert code == 1
     [finding] = errors(report)
-    assert (finding["check"], finding["revision"]) == ("upgrade", "a1")
+    assert (finding["check"], finding["revision"]) == ("upgrade", "b2")
     assert 'relation "ghost" does not exist' in finding["message"]
+
+
+def test_a_first_revision_that_expects_tables_made_outside_the_migrations_is_a_warning(check):
+    # As a project that runs metadata.create_all() before its first migration has it.
+    rev = Rev("a1", None, 'op.add_column("ghost", sa.Column("x", sa.Integer))')
+    later = Rev(
+        "b2",
+        "a1",
+        'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("t")',
+    )
+    code, report = check([rev, later], command="roundtrip")
+    first, unchecked = only(report, "upgrade")
+    assert first["severity"] == "warning" and 'relation "ghost" does not exist' in first["message"]
+    assert "expects objects created outside its migrations" in first["message"]
+    assert (
+        unchecked["severity"] == "warning"
+        and "1 later revisions were not checked (b2)" in unchecked["message"]
+    )
+    assert code == 0
+
+
+def test_a_first_revision_whose_downgrade_refuses_on_purpose_is_a_warning(check):
+    rev = Rev("a1", None, TABLE, 'raise Exception("Base revision, no downgrade is possible")')
+    code, report = check([rev], command="roundtrip")
+    [finding] = only(report, "downgrade")
+    assert finding["severity"] == "warning"
+    assert "the chain's first revision, refuses: Exception: Base revision" in finding["message"]
+    assert code == 0
 
 
 def test_model_column_that_no_migration_creates_is_drift(check):

@@ -440,6 +440,17 @@ class _RevisionCheck:
             if irreversible:
                 walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
                 return True  # the database is still at R: go on from there
+            if not revision._all_down_revisions and not isinstance(failure[2], DBAPIError):
+                # The chain's first revision refusing its own downgrade on purpose: no
+                # database goes below the base, so nothing in production depends on it.
+                walk.finding(
+                    "downgrade",
+                    revision,
+                    f"downgrade of {revision.revision}, the chain's first revision, refuses: "
+                    f"{describe(failure[2])}",
+                    WARNING,
+                )
+                return True
             walk.report.findings.append(failure_finding("downgrade", revision, failure[2], walk.project, why))
         elif failure:  # the re-upgrade
             walk.report.findings.append(
@@ -487,6 +498,18 @@ def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> boo
     """After an upgrade failed with rows in place, empty the tables and try again: success means
     the rows caused it. False when the revision cannot be upgraded at all."""
     first = failure_finding("upgrade", revision, error, walk.project)
+    if not revision._all_down_revisions and _sqlstate(error) in _MISSING_OBJECT:
+        # The chain's first revision alters what no migration created: the project creates it
+        # outside Alembic (metadata.create_all, say), so an empty database is not its start.
+        walk.report.findings.append(
+            replace(
+                first,
+                severity=WARNING,
+                message=first.message + " (the chain's first revision expects objects created "
+                "outside its migrations, so it cannot be checked from an empty database)",
+            )
+        )
+        return False
     if not (walk.rows and walk.rows.any_rows()) or timed_out(error):  # a time bound: rows are no cause
         walk.report.findings.append(first)
         return False
@@ -522,9 +545,17 @@ def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> boo
 def structural(error: BaseException) -> bool:
     """Whether a failure with rows in place is the schema's (a constraint refused the rows),
     not the content's (the revision's code or a cast choking on a generated value)."""
+    return _sqlstate(error).startswith("23")
+
+
+# undefined table, undefined object, undefined schema
+_MISSING_OBJECT = {"42P01", "42704", "3F000"}
+
+
+def _sqlstate(error: BaseException) -> str:
+    """The SQLSTATE of a database error (psycopg2's pgcode, asyncpg's sqlstate), else ''."""
     orig = getattr(error, "orig", None)
-    code = str(getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "")
-    return code.startswith("23")
+    return str(getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None) or "")
 
 
 def _data_loss(
@@ -658,9 +689,7 @@ _TIMEOUTS = {"57014": "statement-timeout", "55P03": "lock-timeout"}
 
 def timed_out(exc: BaseException) -> str:
     """For a statement stopped by a time bound: what it was running, and how to allow more."""
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
-    setting = _TIMEOUTS.get(str(code))
+    setting = _TIMEOUTS.get(_sqlstate(exc))
     if setting is None:
         return ""
     statement = " ".join(str(getattr(exc, "statement", "") or "").split())
