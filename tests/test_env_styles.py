@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from env_styles import (
+    ADD_NAME,
     CREATE_ACCOUNT,
     DEFECTS,
     OWN_SETTING,
@@ -323,3 +324,26 @@ def test_an_asyncpg_database_url_serves_the_async_project_and_mks_db_itself(tmp_
     proc = run_mks_db(project, asyncpg_url, "roundtrip", "--format", "json")
     assert "Traceback" not in proc.stderr, explain(proc)
     assert (proc.returncode, report_of(proc)["ok"]) == (0, True), explain(proc)
+
+
+PLAIN_INDEX = Step(
+    "c3",
+    "b2",
+    "index account name",
+    'op.create_index("ix_account_name", "account", ["name"])',
+    'op.drop_index("ix_account_name", table_name="account")',
+)
+
+
+def test_a_clean_project_without_any_lint_configuration_exits_0(tmp_path, server_url):
+    """An `alembic init` project as its users have it: no .sqlfluff, no .squawk.toml, no
+    [tool.mks-db]; a plain index is lock advice (a warning), not a defect."""
+    steps = [CREATE_ACCOUNT, ADD_NAME, PLAIN_INDEX]
+    project = build(tmp_path / "project", "generic", steps, models=False)
+    for name in (".sqlfluff", ".squawk.toml"):
+        (project.root / name).unlink()
+    proc = run_mks_db(project, server_url, *CHECK)
+    report = report_of(proc)
+    assert [f for f in report["findings"] if f["severity"] == "error"] == [], explain(proc)
+    assert proc.returncode == 0, explain(proc)
+    assert not [f for f in report["findings"] if f["check"] == "sql-style"], explain(proc)
