@@ -82,3 +82,13 @@ def _has_xml(connection) -> bool:
         return True
     except Exception:
         return False
+
+
+def test_a_table_that_admits_one_row_only_gets_that_row(scratch_url):
+    engine = create_engine(scratch_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        connection.execute(text("CREATE TABLE version_info (id integer PRIMARY KEY CHECK (id = 1), v text)"))
+        connection.commit()
+        assert data.Rows(connection).fill() == []
+        assert connection.execute(text("SELECT count(*) FROM version_info")).scalar_one() == 1
+    engine.dispose()

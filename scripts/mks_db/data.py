@@ -309,28 +309,32 @@ def bulk_fill(connection: Connection, oids: Iterable[int], rows: int) -> list[st
 
 
 def _fill_table(connection: Connection, table: Table, rows: int, first: int = 1) -> str | None:
-    """Try the three strategies in turn, each in a savepoint; None when one worked.
+    """Try the three strategies in turn, each in a savepoint; None when one worked. A first
+    fill that no strategy manages is tried once more with a single row (a table whose CHECK
+    admits one row only, ``CHECK (id = 1)``).
 
     Row numbers start at ``first``, so a second fill does not collide with the first's
     unique values."""
     last_error = None
-    for strategy in ("all", "no-defaults", "required"):
-        columns = [c for c in table.columns.values() if _include(c, strategy)]
-        names = ", ".join(c.name for c in columns)
-        values = ", ".join(_value(c) for c in columns)
-        sql = (
-            f"INSERT INTO {table.name} ({names}) SELECT {values} "
-            f"FROM generate_series({first}, {first + rows - 1}) g"
-            if columns
-            else f"INSERT INTO {table.name} SELECT FROM generate_series(1, {rows})"
-        )
-        try:
-            with connection.begin_nested():
-                connection.execute(text(sql))
-            return None
-        except DBAPIError as exc:
-            interrupt.raise_if_requested()
-            last_error = describe_db_error(exc)
+    counts = (rows, 1) if rows > 1 and first == 1 else (rows,)
+    for count in counts:
+        for strategy in ("all", "no-defaults", "required"):
+            columns = [c for c in table.columns.values() if _include(c, strategy)]
+            names = ", ".join(c.name for c in columns)
+            values = ", ".join(_value(c) for c in columns)
+            sql = (
+                f"INSERT INTO {table.name} ({names}) SELECT {values} "
+                f"FROM generate_series({first}, {first + count - 1}) g"
+                if columns
+                else f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
+            )
+            try:
+                with connection.begin_nested():
+                    connection.execute(text(sql))
+                return None
+            except DBAPIError as exc:
+                interrupt.raise_if_requested()
+                last_error = describe_db_error(exc)
     return last_error
 
 

@@ -247,13 +247,15 @@ def roundtrip(
         drop_scratch_databases(server, marker)
 
     outcomes = workers.run_all([task(part) for part in parts], sweep if marker else None)
-    earlier_errors = False
+    earlier_upgrade_findings = False
     for outcome in outcomes:
-        if outcome.blocked and earlier_errors:
+        if outcome.blocked and earlier_upgrade_findings:
             continue  # a part before it found why the chain does not upgrade
         report.findings += outcome.findings
         report.steps += outcome.steps
-        earlier_errors = earlier_errors or any(f.is_error for f in outcome.findings)
+        earlier_upgrade_findings = earlier_upgrade_findings or any(
+            f.check == "upgrade" for f in outcome.findings
+        )
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,9 @@ def _go_past(
                 "before it, as `alembic upgrade head` does: it fails only when run apart from its parent)",
             )
         return True
-    names = ", ".join(r.revision for r in later)
+    names = ", ".join(r.revision for r in later[:10]) + (
+        f" and {len(later) - 10} more" if len(later) > 10 else ""
+    )
     walk.finding(
         "upgrade",
         revision,
