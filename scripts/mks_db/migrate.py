@@ -27,6 +27,8 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import sqlalchemy
+import sqlalchemy.engine.create
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
@@ -37,7 +39,7 @@ from mks_db import interrupt
 from mks_db.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.errors import MksDbError, ProjectCodeError
 from mks_db.project import Project
-from mks_db.server import Server, Timeouts, own_engine, scratch_database
+from mks_db.server import OWN_DRIVER, Server, Timeouts, own_engine, scratch_database
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
@@ -68,6 +70,11 @@ class SharedConnection(Connection):
 
     def dispose(self, close: bool = True) -> None:
         """An Engine's ``dispose()``: nothing to do, the connection stays mks-db's to close."""
+
+    @property
+    def url(self) -> URL:
+        """An Engine's ``url``."""
+        return self.engine.url
 
 
 class _Lent:
@@ -110,8 +117,8 @@ class Migrator:
         # Session settings applied after env.py's own, so they win (the deploy's timeouts).
         self.session_settings: dict[str, str] = {}
         # env.py gets the URL with the project's driver; mks-db's own connections use psycopg2.
-        env_url = url.set(drivername=project.driver(url.drivername))
-        self._plain_url = env_url.render_as_string(hide_password=False)
+        self._env_url = url.set(drivername=project.driver(url.drivername))
+        self._plain_url = self._env_url.render_as_string(hide_password=False)
         self._config = project.config()  # read alembic.ini once, not at every step
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
         self._config.attributes["connection"] = self.connection
@@ -192,8 +199,12 @@ class Migrator:
             if self.timeouts:
                 _bound_time(context.connection, self.timeouts)
             _apply_settings(context.connection, self.session_settings)
-            batched = context.connection is self.connection and bool(
-                context.opts.get("transaction_per_migration")
+            # Steps run one after another in this run when each commits on its own on this
+            # connection (env.py's outer transaction, if it began one, would hold them all).
+            batched = (
+                context.connection is self.connection
+                and bool(context.opts.get("transaction_per_migration"))
+                and not self.connection.in_transaction()
             )
             reached["batched"] = batched
             if one_run:
@@ -257,6 +268,7 @@ class Migrator:
         with (
             _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
+            _lending(self.connection, self._env_url),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
         ):
@@ -274,6 +286,75 @@ class Migrator:
                 "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection']",
                 self.project.relpath(self.project.env_py),
             )
+
+
+# create_engine's options that leave a session as mks-db's own connection has it.
+_SESSION_NEUTRAL = {
+    "poolclass",
+    "future",
+    "echo",
+    "echo_pool",
+    "hide_parameters",
+    "logging_name",
+    "pool_logging_name",
+    "pool_pre_ping",
+    "pool_size",
+    "max_overflow",
+    "pool_recycle",
+    "pool_timeout",
+    "pool_use_lifo",
+    "_coerce_config",
+}
+
+
+@contextlib.contextmanager
+def _lending(connection: SharedConnection, url: URL) -> Iterator[None]:
+    """While env.py runs, an engine it creates for exactly ``url`` (the scratch database, with
+    options that leave the session as it is) is mks-db's own connection, which lends itself
+    (``SharedConnection.connect``), and Alembic runs each migration on that connection in a
+    transaction of its own.
+
+    So an env.py that builds its own engine (``alembic init``'s) migrates as one that takes
+    ``config.attributes["connection"]`` does: without a connection opened at every step,
+    committed step by step, and many steps in one env.py run. For checks that look at the
+    database after each step, one transaction per migration is what separate runs give too.
+    Any other engine (another database, another driver, options that change the session) is
+    created as env.py asked.
+    """
+    modules = (sqlalchemy, sqlalchemy.engine, sqlalchemy.engine.create)
+    originals = [module.create_engine for module in modules]
+    real_create, real_configure = sqlalchemy.engine.create.create_engine, EnvironmentContext.configure
+    ours = url.set(drivername=OWN_DRIVER)
+
+    def create_engine(target, *args, **options):
+        try:
+            wanted = sqlalchemy.engine.make_url(target)
+        except Exception:  # not a URL: create_engine says why
+            wanted = None
+        if (
+            not args
+            and wanted is not None
+            and wanted.drivername in ("postgresql", OWN_DRIVER)
+            and wanted.set(drivername=OWN_DRIVER) == ours
+            and set(options) <= _SESSION_NEUTRAL
+        ):
+            return connection
+        return real_create(target, *args, **options)
+
+    def configure(self, *args, **options):
+        if options.get("connection") is connection:
+            options["transaction_per_migration"] = True
+        return real_configure(self, *args, **options)
+
+    for module in modules:
+        module.create_engine = create_engine
+    EnvironmentContext.configure = configure
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module.create_engine = original
+        EnvironmentContext.configure = real_configure
 
 
 @contextlib.contextmanager
