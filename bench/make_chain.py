@@ -1,6 +1,6 @@
 """Write a synthetic Alembic project: a linear chain of N revisions, for the benchmarks.
 
-    python bench/make_chain.py N DIR
+    python bench/make_chain.py N DIR [--env-py {default,stock}] [--pr-revision]
 
 Revision ``rNNNN`` (1 <= NNNN <= N) creates table ``t_NNNN`` (``id`` serial primary key,
 ``name varchar(64) NOT NULL``, ``parent_id`` with a foreign key to the previous table's ``id``),
@@ -16,9 +16,20 @@ DIR gets what ``alembic init`` would give a real project, trimmed to what is nee
 - ``migrations/env.py``: online, it takes a Connection (or an Engine) from
   ``config.attributes["connection"]``, else builds an engine from ``sqlalchemy.url``; offline
   (``--sql``) it renders PostgreSQL with ``literal_binds``; ``target_metadata`` is the
-  generated models module, so autogenerate (and pytest-alembic's model test) sees no change;
+  generated models module, so autogenerate (and pytest-alembic's model test) sees no change.
+  With ``--env-py stock`` it is instead the env.py that ``alembic init`` (the ``generic``
+  template) writes, with only ``target_metadata`` filled in: online it builds its own engine
+  from ``sqlalchemy.url`` (``engine_from_config``, ``NullPool``) and runs every revision in ONE
+  transaction; it ignores ``config.attributes``. Its ``alembic.ini`` then has
+  ``sqlalchemy.url = postgresql://``, a placeholder every caller overrides (offline rendering
+  needs a dialect);
 - ``chain_models.py``: a SQLAlchemy ``MetaData`` describing the schema at head;
 - ``migrations/versions/rNNNN_create_t_NNNN.py``: the revisions.
+
+``--pr-revision`` adds what a typical pull request adds on top of the chain: revision
+``r{N+1}`` (file ``r{N+1}_add_t_NNNN_archived.py``) adds ``archived boolean NOT NULL DEFAULT
+false`` to the last table ``t_NNNN`` (a constant default: no table rewrite on PostgreSQL 11+),
+and the models module gets the column too, so the models still match head.
 
 The output depends only on N: no dates, random ids or absolute paths, so two runs write the
 same bytes. DIR may exist; the files above are overwritten and stale revision files removed.
@@ -184,6 +195,90 @@ def revision_id(i: int) -> str:
     return f"r{i:04d}"
 
 
+STOCK_ENV_PY = f'''\
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config
+from sqlalchemy import pool
+
+from alembic import context
+
+# this is the Alembic Config object, which provides
+# access to the values within the .ini file in use.
+config = context.config
+
+# Interpret the config file for Python logging.
+# This line sets up loggers basically.
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+
+# add your model's MetaData object here
+# for 'autogenerate' support
+from {MODELS_MODULE} import metadata  # noqa: E402
+
+target_metadata = metadata
+
+# other values from the config, defined by the needs of env.py,
+# can be acquired:
+# my_important_option = config.get_main_option("my_important_option")
+# ... etc.
+
+
+def run_migrations_offline() -> None:
+    """Run migrations in 'offline' mode.
+
+    This configures the context with just a URL
+    and not an Engine, though an Engine is acceptable
+    here as well.  By skipping the Engine creation
+    we don't even need a DBAPI to be available.
+
+    Calls to context.execute() here emit the given string to the
+    script output.
+
+    """
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={{"paramstyle": "named"}},
+    )
+
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    """Run migrations in 'online' mode.
+
+    In this scenario we need to create an Engine
+    and associate a connection with the context.
+
+    """
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {{}}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+
+    with connectable.connect() as connection:
+        context.configure(
+            connection=connection, target_metadata=target_metadata
+        )
+
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+ENV_FLAVOURS = ("default", "stock")
+
+
 def revision_file(i: int) -> str:
     """The source of revision ``i`` (1-based)."""
     name = table(i)
@@ -229,12 +324,47 @@ def downgrade() -> None:
 '''
 
 
-def models_file(n: int) -> str:
+def pr_revision_name(n: int) -> str:
+    """The file name of the pull request's revision on top of an N-revision chain."""
+    return f"{revision_id(n + 1)}_add_{table(n)}_archived.py"
+
+
+def pr_revision_file(n: int) -> str:
+    """Revision ``r{N+1}``: ``archived boolean NOT NULL DEFAULT false`` on ``t_NNNN``."""
+    name = table(n)
+    return f'''"""add {name}.archived, not null with a default
+
+Revision ID: {revision_id(n + 1)}
+Revises: {revision_id(n)}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision_id(n + 1)}"
+down_revision = "{revision_id(n)}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "{name}",
+        sa.Column("archived", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("{name}", "archived")
+'''
+
+
+def models_file(n: int, pr_revision: bool = False) -> str:
     """A module whose ``metadata`` is the schema at head, as autogenerate compares it."""
     lines = [
         f'"""The schema at the head of the {n}-revision benchmark chain (bench/make_chain.py)."""',
         "",
-        "from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table",
+        "from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, false",
         "",
         "metadata = MetaData()",
         "",
@@ -252,38 +382,73 @@ def models_file(n: int) -> str:
         ]
         if i < n:
             lines.append(f'    Column("extra_{i + 1:04d}", Integer, nullable=True),')
+        if i == n and pr_revision:
+            lines.append('    Column("archived", Boolean, server_default=false(), nullable=False),')
         lines += [f'    Index("ix_{name}_parent_id", "parent_id"),', ")", ""]
     return "\n".join(lines)
 
 
-def write_chain(n: int, root: Path) -> Path:
-    """Write the N-revision project into ``root``; return the path of its alembic.ini."""
+def write_chain(n: int, root: Path, env_py: str = "default", pr_revision: bool = False) -> Path:
+    """Write the N-revision project into ``root``; return the path of its alembic.ini.
+
+    ``env_py``: ``"default"`` (this benchmark's env.py) or ``"stock"`` (``alembic init``'s).
+    ``pr_revision``: also write revision ``r{N+1}`` and its column in the models.
+    """
     if n < 1:
         raise ValueError("N must be at least 1")
+    if env_py not in ENV_FLAVOURS:
+        raise ValueError(f"env_py must be one of {ENV_FLAVOURS}, not {env_py!r}")
     versions = root / "migrations" / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     wanted = {f"{revision_id(i)}_create_{table(i)}.py" for i in range(1, n + 1)}
+    if pr_revision:
+        wanted.add(pr_revision_name(n))
     for stale in versions.glob("*.py"):
         if stale.name not in wanted:
             stale.unlink()
-    (root / "alembic.ini").write_text(ALEMBIC_INI)
-    (root / "migrations" / "env.py").write_text(ENV_PY)
+    ini = ALEMBIC_INI
+    if env_py == "stock":
+        ini = ini.replace("sqlalchemy.url =\n", "sqlalchemy.url = postgresql://\n")
+    (root / "alembic.ini").write_text(ini)
+    (root / "migrations" / "env.py").write_text(STOCK_ENV_PY if env_py == "stock" else ENV_PY)
     (root / "migrations" / "script.py.mako").write_text(SCRIPT_MAKO)
-    (root / f"{MODELS_MODULE}.py").write_text(models_file(n))
     for i in range(1, n + 1):
         (versions / f"{revision_id(i)}_create_{table(i)}.py").write_text(revision_file(i))
+    if pr_revision:
+        write_pr_revision(n, root)
+    else:
+        (root / f"{MODELS_MODULE}.py").write_text(models_file(n))
     return root / "alembic.ini"
+
+
+def write_pr_revision(n: int, root: Path) -> Path:
+    """Add revision ``r{N+1}`` to the N-revision chain in ``root`` and its column to the
+    models (what a pull request changes); return the revision's path."""
+    path = root / "migrations" / "versions" / pr_revision_name(n)
+    path.write_text(pr_revision_file(n))
+    (root / f"{MODELS_MODULE}.py").write_text(models_file(n, pr_revision=True))
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", metavar="N", type=int, help="number of revisions (at least 1)")
     parser.add_argument("directory", metavar="DIR", type=Path, help="where to write the project")
+    parser.add_argument(
+        "--env-py",
+        choices=ENV_FLAVOURS,
+        default="default",
+        help="default: the benchmark's env.py; stock: the one `alembic init` writes",
+    )
+    parser.add_argument(
+        "--pr-revision", action="store_true", help="also write revision N+1 (a column with a default)"
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("N must be at least 1")
-    ini = write_chain(args.n, args.directory)
-    print(f"wrote {args.n} revisions; alembic.ini at {ini}")
+    ini = write_chain(args.n, args.directory, args.env_py, args.pr_revision)
+    total = args.n + (1 if args.pr_revision else 0)
+    print(f"wrote {total} revisions ({args.env_py} env.py); alembic.ini at {ini}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Where ``mks-db roundtrip`` spends its time on a synthetic chain, step kind by step kind.
 
-    python bench/profile_roundtrip.py 200 [--database-url URL]
+    python bench/profile_roundtrip.py 200 [--database-url URL] [--env-py stock]
 
 Writes an N-revision chain (``bench/make_chain.py``) to a temporary directory and runs
 ``mks-db roundtrip`` on it in this process, with a timer around each kind of work the walk
@@ -100,19 +100,46 @@ class Timers:
         walk._RevisionCheck.__init__, walk._walk_down = revision_check, walk_down
 
 
+def count_work() -> collections.Counter[str]:
+    """Counters of env.py runs, new DBAPI connections (a server backend each) and statements."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.pool import Pool
+
+    counts: collections.Counter[str] = collections.Counter()
+    run_env = ScriptDirectory.run_env
+
+    def counted(self):
+        counts["env.py runs"] += 1
+        return run_env(self)
+
+    ScriptDirectory.run_env = counted
+    event.listen(Pool, "connect", lambda *_: counts.update(["connections"]))
+    event.listen(Engine, "before_cursor_execute", lambda *_: counts.update(["statements"]))
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("n", metavar="N", type=int, help="number of revisions")
     parser.add_argument("--database-url", help="a server (default: $DATABASE_URL, else embedded)")
+    parser.add_argument(
+        "--env-py",
+        choices=make_chain.ENV_FLAVOURS,
+        default="default",
+        help="the chain's env.py (see make_chain)",
+    )
     args = parser.parse_args(argv)
 
     timers = Timers()
     for owner, name, kind in KINDS:
         timers.wrap(owner, name, kind)
     timers.follow_revisions()
+    counts = count_work()
 
     with tempfile.TemporaryDirectory(prefix="mks-db-profile-") as work:
-        ini = make_chain.write_chain(args.n, Path(work))
+        ini = make_chain.write_chain(args.n, Path(work), args.env_py)
         command = ["roundtrip", "-c", str(ini), "--format", "json", "--jobs", "1"]
         url = args.database_url or os.environ.get("DATABASE_URL")
         if url:
@@ -144,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"{kind:<52} {mean(first):7.1f} -> {mean(last):7.1f}")
     print(f"final walk down to base: {sum(timers.by_revision[DOWN_TO_BASE].values()):.2f} s")
+    print(
+        f"env.py runs {counts['env.py runs']}, new server connections {counts['connections']}, "
+        f"statements {counts['statements']}"
+    )
     return code
 
 

@@ -4,6 +4,11 @@
 (its maintenance database). Each test gets a database of its own, created from ``template0``
 and dropped afterwards, the way pytest-alembic's documentation has ``alembic_engine`` give a
 fresh database per test (its default is a new in-memory SQLite database per test).
+
+The database reaches env.py both ways pytest-alembic offers: ``alembic_engine``'s connection in
+``config.attributes["connection"]`` (the benchmark env.py uses it) and ``sqlalchemy.url`` in
+``alembic_config`` (the stock ``alembic init`` env.py ignores the attributes and builds its own
+engine from that URL).
 """
 
 from __future__ import annotations
@@ -14,27 +19,35 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 
 @pytest.fixture
-def alembic_config() -> dict[str, str]:
-    return {"file": os.environ["BENCH_ALEMBIC_INI"]}
-
-
-@pytest.fixture
-def alembic_engine() -> Iterator[Engine]:
+def bench_database() -> Iterator[URL]:
     server = make_url(os.environ["BENCH_SERVER_URL"])
     name = f"mks_scratch_pytest_alembic_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE template0'))
-    engine = create_engine(server.set(database=name))
+    try:
+        yield server.set(database=name)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def alembic_config(bench_database: URL) -> dict[str, str]:
+    url = bench_database.render_as_string(hide_password=False)
+    return {"file": os.environ["BENCH_ALEMBIC_INI"], "sqlalchemy.url": url.replace("%", "%%")}
+
+
+@pytest.fixture
+def alembic_engine(bench_database: URL) -> Iterator[Engine]:
+    engine = create_engine(bench_database)
     try:
         yield engine
     finally:
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
