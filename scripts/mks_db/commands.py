@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -35,7 +36,7 @@ from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
 from mks_db.restore import restore
 from mks_db.roundtrip import roundtrip
-from mks_db.server import Timeouts, open_server, scratch_database
+from mks_db.server import Server, Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_url, parse_url
 
@@ -213,9 +214,10 @@ def _progress(args: argparse.Namespace) -> Progress:
     return progress
 
 
-def _walk(args: argparse.Namespace, report: Report, **options) -> Progress:
+def _walk(args: argparse.Namespace, report: Report, after=None, **options) -> None:
     """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
-    with the progress line it keeps up to date (returned, for what the command does next)."""
+    with its progress line; then ``after(server, progress)`` on the same server (what
+    ``check`` does next: the base's database, kept, serves the lock analysis too)."""
     progress = _progress(args)
     try:
         project = _project(args, report)
@@ -229,14 +231,14 @@ def _walk(args: argparse.Namespace, report: Report, **options) -> Progress:
                 progress=progress,
                 **options,
             )
-    except BaseException:
-        progress.clear()  # the error's line starts on a clean line
-        raise
-    return progress
+            if after:
+                after(server, progress)
+    finally:
+        progress.clear()  # the report, or an error's line, starts on a clean line
 
 
 def run_roundtrip(args: argparse.Namespace, report: Report) -> None:
-    _walk(args, report, with_data=not args.no_data).clear()
+    _walk(args, report, with_data=not args.no_data)
 
 
 def run_drift(args: argparse.Namespace, report: Report) -> None:
@@ -304,15 +306,17 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     run_heads(args, report)
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
-    progress = _walk(args, report, at_head=drift_findings)
-    progress.say("linting the rendered SQL")
-    walked = report.revisions
-    run_lint(args, report)
-    if args.since or args.revision:  # the new revisions' locks (all of them would take long)
-        progress.say("measuring the new revisions' locks")
-        run_locks(args, report)
-    progress.clear()
-    report.revisions = walked
+
+    def lint_and_locks(server: Server, progress: Progress) -> None:
+        progress.say("linting the rendered SQL")
+        walked = report.revisions
+        run_lint(args, report)
+        if args.since or args.revision:  # the new revisions' locks (all of them would take long)
+            progress.say("measuring the new revisions' locks")
+            run_locks(args, report, server)
+        report.revisions = walked
+
+    _walk(args, report, lint_and_locks, at_head=drift_findings)
 
 
 def lock_settings(args: argparse.Namespace) -> LockSettings:
@@ -331,14 +335,14 @@ def lock_settings(args: argparse.Namespace) -> LockSettings:
     return settings
 
 
-def run_locks(args: argparse.Namespace, report: Report) -> None:
+def run_locks(args: argparse.Namespace, report: Report, server: Server | None = None) -> None:
     project = _project(args, report)
     revisions = choose_revisions(project, args.since, args.revision, args.all)
     settings = lock_settings(args)
     report.revisions = report.revisions or len(revisions)
     if not revisions:
         return
-    with _server(args) as live:
+    with contextlib.nullcontext(server) if server else _server(args) as live:
         measured = analyse(project, live, revisions, settings)
     report.findings += lock_findings(project, measured, settings)
     report.extra_markdown = lock_table(measured, settings)

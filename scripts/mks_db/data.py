@@ -206,12 +206,22 @@ class Rows:
             self.connection.commit()
         return before
 
-    def fill(self) -> list[str]:
-        """Insert generated rows into every empty table, parents first, and commit.
+    def fill(self, only: Iterable[int] | None = None) -> list[str]:
+        """Insert generated rows into every empty table (or those of ``only`` and the tables
+        their foreign keys reach), parents first, and commit.
 
         Returns one message per table that accepted no generated row (once per table).
         """
         empty = {oid: self.tables[oid] for oid, held in self.held.items() if not held.rows}
+        if only is not None:
+            read_foreign_keys(self.connection, self.tables, everything=True)
+            reach, pending = set(), list(only)
+            while pending:
+                oid = pending.pop()
+                if oid not in reach and oid in self.tables:
+                    reach.add(oid)
+                    pending += self.tables[oid].parents
+            empty = {oid: table for oid, table in empty.items() if oid in reach}
         if not empty:
             return []
         read_foreign_keys(self.connection, empty)

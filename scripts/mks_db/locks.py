@@ -19,6 +19,7 @@ pre-existing table. Each names the table, the lock, the measured time and the sa
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -33,7 +34,7 @@ from sqlalchemy.engine import URL, Connection
 
 from mks_db import catalog, data
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator
+from mks_db.migrate import Migrator, at_revisions
 from mks_db.project import Project
 from mks_db.render import render_step
 from mks_db.server import Server, own_engine, scratch_database
@@ -116,12 +117,15 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
     """The revision's locks at N and N/10 rows. Its parents are upgraded once, in one env.py
     run, into a database that each of the three scratch databases is copied from."""
     parents = project.in_order(project.ancestry(revision._all_down_revisions))
-    with scratch_database(server, "locks_base") as base:
-        with Migrator(project, base, server.timeouts) as migrator:
-            migrator.upgrade(*parents, one_run=True)
-        touched = _touched(project, server, revision, base.database)
-        seconds, locks, unfilled = _run(project, server, revision, base.database, touched, settings.rows)
-        small, _, _ = _run(project, server, revision, base.database, touched, max(settings.rows // 10, 1))
+    with contextlib.ExitStack() as stack:
+        base = server.templates.get(tuple(r.revision for r in parents))  # kept by the walk
+        if base is None:
+            migrator = stack.enter_context(at_revisions(project, server, parents, "locks_base"))
+            base = migrator.url.database
+            migrator.close()  # a template must have no session
+        touched = _touched(project, server, revision, base)
+        seconds, locks, unfilled = _run(project, server, revision, base, touched, settings.rows)
+        small, _, _ = _run(project, server, revision, base, touched, max(settings.rows // 10, 1))
     return Measurement(revision, seconds, small, locks, unfilled)
 
 
@@ -132,14 +136,19 @@ def _run(project, server, revision, template: str, touched: set[str], rows: int)
         Migrator(project, url, server.timeouts) as migrator,
     ):
         with migrator.idle() as connection:
-            few = data.Rows(connection)  # a few rows everywhere, then N in the touched tables
-            unfilled = few.fill()
+            # A few rows in the touched tables and those their foreign keys reach, then N in
+            # the touched ones; the rest of the schema stays empty (the revision reads none of it).
+            few = data.Rows(connection)
+            touched_oids = [t.oid for t in few.tables.values() if t.name in touched]
+            unfilled = few.fill(only=touched_oids)
             filled = [
                 t.oid for t in few.tables.values() if t.name in touched and t.name not in few.unfillable
             ]
             unfilled += data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
-            connection.execute(text("ANALYZE"))
+            if filled:
+                names = ", ".join(few.tables[oid].name for oid in filled)
+                connection.execute(text(f"ANALYZE {names}"))
             connection.commit()
         # An autocommit block leaves no transaction to read before commit: gate its tables.
         observer = _Observer(url, gated=filled if autocommit else [])

@@ -39,7 +39,15 @@ from mks_db import interrupt
 from mks_db.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.errors import MksDbError, ProjectCodeError
 from mks_db.project import Project
-from mks_db.server import OWN_DRIVER, Server, Timeouts, own_engine, scratch_database
+from mks_db.server import (
+    OWN_DRIVER,
+    Server,
+    Timeouts,
+    create_database,
+    drop_database,
+    own_engine,
+    scratch_database,
+)
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0
@@ -424,13 +432,42 @@ def _apply_settings(connection: Connection | None, settings: dict[str, str]) -> 
         connection.commit()
 
 
+def keep_template(project: Project, server: Server, revisions: list[Script]) -> None:
+    """Upgrade ``revisions`` (in one env.py run) into a database that ``server`` keeps until it
+    is closed: a scratch database at the same revisions is then a copy of it (``CREATE
+    DATABASE ... TEMPLATE``, see ``at_revisions``) instead of another upgrade."""
+    key = tuple(r.revision for r in revisions)
+    if key in server.templates:
+        return
+    name = create_database(server, "template")
+    try:
+        with Migrator(project, server.database_url(name), server.timeouts) as migrator:
+            migrator.upgrade(*revisions, one_run=True)
+    except BaseException:
+        drop_database(server, name)
+        raise
+    server.templates[key] = name
+
+
+@contextlib.contextmanager
+def at_revisions(project: Project, server: Server, revisions: list[Script], label: str) -> Iterator[Migrator]:
+    """A Migrator on a new scratch database with ``revisions`` applied: a copy of the kept
+    template for them if there is one, else upgraded in one env.py run."""
+    template = server.templates.get(tuple(r.revision for r in revisions))
+    with (
+        scratch_database(server, label, template) as url,
+        Migrator(project, url, server.timeouts) as migrator,
+    ):
+        if template is None:
+            migrator.upgrade(*revisions, one_run=True)
+        yield migrator
+
+
 def replayed_snapshot(project: Project, server: Server, revisions: list[Script], label: str) -> Snapshot:
     """The schema ``revisions`` (in order) build from empty, in a scratch database of ``server``
     (in one env.py run, as ``alembic upgrade`` builds it)."""
-    with scratch_database(server, label) as url, Migrator(project, url, server.timeouts) as migrator:
-        migrator.upgrade(*revisions, one_run=True)
-        with migrator.idle() as connection:
-            return snapshot(connection)
+    with at_revisions(project, server, revisions, label) as migrator, migrator.idle() as connection:
+        return snapshot(connection)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from mks_db import catalog, data, declarations, interrupt, workers
 from mks_db.errors import MksDbError
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator, replayed_snapshot
+from mks_db.migrate import Migrator, keep_template, replayed_snapshot
 from mks_db.progress import Progress
 from mks_db.project import Project
 from mks_db.report import Report, Step
@@ -104,10 +104,12 @@ class Walk:
         """
         self._stack.close()
         self._stack = contextlib.ExitStack()
-        url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
+        template = self.server.templates.get(tuple(r.revision for r in applied))
+        url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}", template))
         self.migrator = self._stack.enter_context(Migrator(self.project, url, self.server.timeouts))
         try:
-            self.migrator.upgrade(*applied, one_run=True)
+            if template is None:  # else a copy of the database kept at those revisions
+                self.migrator.upgrade(*applied, one_run=True)
         except MksDbError:
             raise
         except Exception as exc:
@@ -225,6 +227,8 @@ def roundtrip(
     if new:
         start = min(i for i, r in enumerate(order) if r.revision in new)
     report.revisions = len(order) - start
+    if start:  # the base, upgraded once: the walk and the lock analysis start from copies of it
+        keep_template(project, server, order[:start])
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
     else:

@@ -32,7 +32,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -88,6 +88,9 @@ class Server:
     version_num: int
     embedded: bool
     timeouts: Timeouts = Timeouts()
+    # Databases kept for the command's lifetime, by the revisions applied in them: scratch
+    # databases at those revisions are copied from them instead of upgraded (see ``templates``).
+    templates: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False)
 
     @property
     def major(self) -> int:
@@ -133,10 +136,25 @@ def open_server(database_url: str | URL | None, timeouts: Timeouts | None = None
     if database_url:
         url = parse_url(database_url) if isinstance(database_url, str) else database_url
         # Scratch databases are created from the server's maintenance database.
-        yield Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
+        with _dropping_templates(
+            Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
+        ) as s:
+            yield s
         return
     with EmbeddedServer() as embedded:
-        yield Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts)
+        server = Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts)
+        with _dropping_templates(server):
+            yield server
+
+
+@contextlib.contextmanager
+def _dropping_templates(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        for name in server.templates.values():
+            drop_database(server, name)
+        server.templates.clear()
 
 
 @contextlib.contextmanager
@@ -146,6 +164,16 @@ def scratch_database(server: Server, label: str = "check", template: str | None 
 
     The name starts with ``mks_scratch_`` so a database left by a killed process is recognisable.
     """
+    name = create_database(server, label, template)
+    try:
+        yield server.database_url(name)
+    finally:
+        drop_database(server, name)
+
+
+def create_database(server: Server, label: str, template: str | None = None) -> str:
+    """Create a scratch database (see ``scratch_database``) and return its name; dropping it
+    is the caller's (or, for a template, ``open_server``'s)."""
     name = f"{SCRATCH_PREFIX}{label}_{uuid.uuid4().hex[:10]}"
     engine = admin_engine(server.url)
     try:
@@ -166,10 +194,7 @@ def scratch_database(server: Server, label: str = "check", template: str | None 
             f"cannot create a scratch database on {mask_url(server.url)}: "
             f"{describe_db_error(exc)}; the user needs the CREATEDB privilege"
         ) from None
-    try:
-        yield server.database_url(name)
-    finally:
-        drop_database(server, name)
+    return name
 
 
 def drop_database(server: Server, name: str) -> None:
