@@ -206,33 +206,15 @@ class Rows:
             self.connection.commit()
         return before
 
-    def fill(self, only: Iterable[int] | None = None) -> list[str]:
-        """Insert generated rows into every empty table (or those of ``only`` and the tables
-        their foreign keys reach), parents first, and commit.
+    def fill(self) -> list[str]:
+        """Insert generated rows into every empty table, parents first, and commit.
 
         Returns one message per table that accepted no generated row (once per table).
         """
         empty = {oid: self.tables[oid] for oid, held in self.held.items() if not held.rows}
-        if only is not None:
-            read_foreign_keys(self.connection, self.tables, everything=True)
-            reach, pending = set(), list(only)
-            while pending:
-                oid = pending.pop()
-                if oid not in reach and oid in self.tables:
-                    reach.add(oid)
-                    pending += self.tables[oid].parents
-            empty = {oid: table for oid, table in empty.items() if oid in reach}
         if not empty:
             return []
-        read_foreign_keys(self.connection, empty)
-        problems = []
-        for table in _parents_first(empty):
-            if table.name in self.unfillable:
-                continue
-            error = _fill_table(self.connection, table, self.rows_per_table)
-            if error:
-                self.unfillable.add(table.name)
-                problems.append(f"could not generate rows for {table.name}: {error}")
+        problems = fill(self.connection, empty, self.rows_per_table, self.unfillable)
         self.held.update(inventory(self.connection, empty))
         self.connection.commit()
         return problems
@@ -275,6 +257,45 @@ def holding(connection: Connection, tables: Iterable[Table], values: list[str]) 
         )
         found[table.name] = set(hits.scalars())
     return found
+
+
+def fill(connection: Connection, tables: dict[int, Table], rows: int, unfillable: set[str]) -> list[str]:
+    """Insert ``rows`` generated rows into each of ``tables`` (empty ones), parents first,
+    skipping and adding to ``unfillable`` the tables that accept none; one message each."""
+    read_foreign_keys(connection, tables)
+    problems = []
+    for table in _parents_first(tables):
+        if table.name in unfillable:
+            continue
+        error = _fill_table(connection, table, rows)
+        if error:
+            unfillable.add(table.name)
+            problems.append(f"could not generate rows for {table.name}: {error}")
+    return problems
+
+
+def required_parents(
+    connection: Connection, tables: dict[int, Table], oids: Iterable[int]
+) -> dict[int, Table]:
+    """``oids``, the tables their foreign keys point at (so that their keys hold real values),
+    and, through NOT NULL foreign keys, every table those need rows in first (a nullable
+    foreign key further away is left NULL when its parent is empty)."""
+    read_foreign_keys(connection, tables, everything=True)
+    by_name = {table.name: oid for oid, table in tables.items()}
+    start = [oid for oid in oids if oid in tables]
+    needed: dict[int, Table] = {}
+    pending = start + [
+        by_name[c.references[0]] for o in start for c in tables[o].columns.values() if c.references
+    ]
+    while pending:
+        oid = pending.pop()
+        if oid in needed or oid not in tables:
+            continue
+        needed[oid] = tables[oid]
+        for column in tables[oid].columns.values():
+            if column.references and column.not_null and column.references[0] in by_name:
+                pending.append(by_name[column.references[0]])
+    return needed
 
 
 def truncate_all(connection: Connection) -> None:

@@ -136,19 +136,20 @@ def _run(project, server, revision, template: str, touched: set[str], rows: int)
         Migrator(project, url, server.timeouts) as migrator,
     ):
         with migrator.idle() as connection:
-            # A few rows in the touched tables and those their foreign keys reach, then N in
-            # the touched ones; the rest of the schema stays empty (the revision reads none of it).
-            few = data.Rows(connection)
-            touched_oids = [t.oid for t in few.tables.values() if t.name in touched]
-            unfilled = few.fill(only=touched_oids)
-            filled = [
-                t.oid for t in few.tables.values() if t.name in touched and t.name not in few.unfillable
-            ]
+            # A few rows in the touched tables and the tables their NOT NULL foreign keys
+            # need, then N in the touched ones; the rest of the schema stays empty (the
+            # revision's DDL touches none of it). The copy holds no rows: every table is empty.
+            tables = data.read_tables(connection, foreign_keys=False)
+            needed = data.required_parents(
+                connection, tables, [o for o, t in tables.items() if t.name in touched]
+            )
+            unfillable: set[str] = set()
+            unfilled = data.fill(connection, needed, data.ROWS_PER_TABLE, unfillable)
+            filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
             unfilled += data.bulk_fill(connection, filled, rows)
             nodes = _filenodes(connection)
             if filled:
-                names = ", ".join(few.tables[oid].name for oid in filled)
-                connection.execute(text(f"ANALYZE {names}"))
+                connection.execute(text(f"ANALYZE {', '.join(tables[oid].name for oid in filled)}"))
             connection.commit()
         # An autocommit block leaves no transaction to read before commit: gate its tables.
         observer = _Observer(url, gated=filled if autocommit else [])
