@@ -285,7 +285,7 @@ def required_parents(
     start = [oid for oid in oids if oid in tables]
     needed: dict[int, Table] = {}
     pending = start + [
-        by_name[c.references[0]] for o in start for c in tables[o].columns.values() if c.references
+        by_name.get(c.references[0]) for o in start for c in tables[o].columns.values() if c.references
     ]
     while pending:
         oid = pending.pop()
