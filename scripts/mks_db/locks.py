@@ -32,7 +32,8 @@ from pglast.enums import AlterTableType, ConstrType
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
-from mks_db import catalog, data
+from mks_db import catalog, data, interrupt
+from mks_db.errors import MksDbError
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, at_revisions
 from mks_db.project import Project
@@ -98,24 +99,46 @@ def analyse(
     return [_measure(project, server, r, settings) for r in revisions]
 
 
-def _touched(project: Project, server: Server, revision: Script, template: str) -> set[str]:
-    """Names of the pre-existing tables the revision's DDL touches (applied to empty tables)."""
-    with (
-        scratch_database(server, "locks", template) as url,
-        Migrator(project, url, server.timeouts) as migrator,
-    ):
-        with migrator.idle() as connection:
-            before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
-            tracker = catalog.Tracker(connection)
-        migrator.upgrade(revision)
-        with migrator.idle():
-            changed = tracker.refresh() | migrator.written
-    return {before[oid] for oid in changed if oid in before}
+def _touched(migrator: Migrator, revision: Script) -> tuple[set[str], catalog.Tracker, int]:
+    """Names of the pre-existing tables the revision's DDL touches, applied to the empty tables
+    of ``migrator``'s database (at its parents); the tracker that followed it, and the schema's
+    fingerprint before it."""
+    with migrator.idle() as connection:
+        before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
+        tracker = catalog.Tracker(connection)
+        start = tracker.fingerprint
+    migrator.upgrade(revision)
+    with migrator.idle():
+        changed = tracker.refresh() | migrator.written
+    return {before[oid] for oid in changed if oid in before}, tracker, start
+
+
+def _undone(
+    migrator: Migrator, revision: Script, tracker: catalog.Tracker, start: int, filled: list[str]
+) -> bool:
+    """Downgrade ``revision`` and empty the ``filled`` tables: whether the database is back
+    exactly at the schema ``start`` (a fingerprint), so that it can serve the next measurement."""
+    try:
+        migrator.downgrade(revision)
+    except MksDbError:
+        raise
+    except Exception:  # a downgrade that fails: the next measurement takes a fresh copy
+        interrupt.raise_if_requested()
+        return False
+    with migrator.idle() as connection:
+        if filled:
+            connection.execute(text(f"TRUNCATE {', '.join(filled)} CASCADE"))
+            connection.commit()
+        tracker.refresh()
+        return tracker.fingerprint == start
 
 
 def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
-    """The revision's locks at N and N/10 rows. Its parents are upgraded once, in one env.py
-    run, into a database that each of the three scratch databases is copied from."""
+    """The revision's locks at N and N/10 rows, in a copy of a database at its parents (the
+    walk's, kept, or one upgraded in one env.py run). The revision is first applied to empty
+    tables, to learn which tables it touches, then measured at N rows, then at N/10; between
+    them its downgrade and a TRUNCATE bring the copy back, or, if its downgrade does not undo
+    it exactly, a fresh copy is taken."""
     parents = project.in_order(project.ancestry(revision._all_down_revisions))
     with contextlib.ExitStack() as stack:
         base = server.templates.get(tuple(r.revision for r in parents))  # kept by the walk
@@ -123,54 +146,62 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
             migrator = stack.enter_context(at_revisions(project, server, parents, "locks_base"))
             base = migrator.url.database
             migrator.close()  # a template must have no session
-        touched = _touched(project, server, revision, base)
-        seconds, locks, unfilled = _run(project, server, revision, base, touched, settings.rows)
-        small, _, _ = _run(project, server, revision, base, touched, max(settings.rows // 10, 1))
+
+        def copy() -> Migrator:
+            url = stack.enter_context(scratch_database(server, "locks", base))
+            return stack.enter_context(Migrator(project, url, server.timeouts))
+
+        migrator = copy()
+        touched, tracker, start = _touched(migrator, revision)
+        if not _undone(migrator, revision, tracker, start, []):
+            migrator = copy()
+        seconds, locks, unfilled, filled = _run(migrator, revision, touched, settings.rows)
+        if not _undone(migrator, revision, tracker, start, filled):
+            migrator = copy()
+        small, _, _, _ = _run(migrator, revision, touched, max(settings.rows // 10, 1))
     return Measurement(revision, seconds, small, locks, unfilled)
 
 
-def _run(project, server, revision, template: str, touched: set[str], rows: int):
+def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
+    """Fill and apply ``revision`` in ``migrator``'s database (at its parents, tables empty)."""
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
-    with (
-        scratch_database(server, "locks", template) as url,
-        Migrator(project, url, server.timeouts) as migrator,
-    ):
-        with migrator.idle() as connection:
-            # A few rows in the touched tables and the tables their NOT NULL foreign keys
-            # need, then N in the touched ones; the rest of the schema stays empty (the
-            # revision's DDL touches none of it). The copy holds no rows: every table is empty.
-            tables = data.read_tables(connection, foreign_keys=False)
-            needed = data.required_parents(
-                connection, tables, [o for o, t in tables.items() if t.name in touched]
-            )
-            unfillable: set[str] = set()
-            unfilled = data.fill(connection, needed, data.ROWS_PER_TABLE, unfillable)
-            filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
-            unfilled += data.bulk_fill(connection, filled, rows)
-            nodes = _filenodes(connection)
-            if filled:
-                connection.execute(text(f"ANALYZE {', '.join(tables[oid].name for oid in filled)}"))
-            connection.commit()
-        # An autocommit block leaves no transaction to read before commit: gate its tables.
-        observer = _Observer(url, gated=filled if autocommit else [])
-        seen = observer.seen
-        held = [0.0]
+    url = migrator.url
+    with migrator.idle() as connection:
+        # A few rows in the touched tables and the tables their NOT NULL foreign keys
+        # need, then N in the touched ones; the rest of the schema stays empty (the
+        # revision's DDL touches none of it). The copy holds no rows: every table is empty.
+        tables = data.read_tables(connection, foreign_keys=False)
+        needed = data.required_parents(
+            connection, tables, [o for o, t in tables.items() if t.name in touched]
+        )
+        unfillable: set[str] = set()
+        unfilled = data.fill(connection, needed, data.ROWS_PER_TABLE, unfillable)
+        filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
+        unfilled += data.bulk_fill(connection, filled, rows)
+        nodes = _filenodes(connection)
+        if filled:
+            connection.execute(text(f"ANALYZE {', '.join(tables[oid].name for oid in filled)}"))
+        connection.commit()
+    # An autocommit block leaves no transaction to read before commit: gate its tables.
+    observer = _Observer(url, gated=filled if autocommit else [])
+    seen = observer.seen
+    held = [0.0]
 
-        def inside(ctx, **kwargs):  # before commit: every lock the transaction holds, and since when
-            for oid, mode in ctx.connection.execute(text(_LOCKS_SQL)):
-                seen.setdefault(int(oid), set()).add(mode)
-            held[0] = max(held[0], ctx.connection.execute(text(_HELD_SQL)).scalar() or 0.0)
+    def inside(ctx, **kwargs):  # before commit: every lock the transaction holds, and since when
+        for oid, mode in ctx.connection.execute(text(_LOCKS_SQL)):
+            seen.setdefault(int(oid), set()).add(mode)
+        held[0] = max(held[0], ctx.connection.execute(text(_HELD_SQL)).scalar() or 0.0)
 
-        migrator.extra_callbacks = (inside,)
-        started = time.perf_counter()
-        try:
-            with observer:
-                migrator.upgrade(revision)
-        finally:
-            elapsed = time.perf_counter() - started - observer.gated_seconds
-            migrator.extra_callbacks = ()
-        with migrator.idle() as connection:
-            after = _filenodes(connection)
+    migrator.extra_callbacks = (inside,)
+    started = time.perf_counter()
+    try:
+        with observer:
+            migrator.upgrade(revision)
+    finally:
+        elapsed = time.perf_counter() - started - observer.gated_seconds
+        migrator.extra_callbacks = ()
+    with migrator.idle() as connection:
+        after = _filenodes(connection)
     results = []
     for oid, (name, node, kind, _) in nodes.items():
         if kind != "r" or oid not in seen or name.endswith(f".{catalog.VERSION_TABLE}"):
@@ -182,7 +213,8 @@ def _run(project, server, revision, template: str, touched: set[str], rows: int)
     # Transactional DDL holds its locks for the whole transaction: its duration is the time the
     # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
     # no such transaction: their wall time is used, less the time spent at the gates.
-    return (elapsed if autocommit or not held[0] else held[0]), results, unfilled
+    seconds = elapsed if autocommit or not held[0] else held[0]
+    return seconds, results, unfilled, [tables[oid].name for oid in needed]
 
 
 _HELD_SQL = """
