@@ -35,7 +35,7 @@ from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
 from mks_db.restore import restore
-from mks_db.roundtrip import roundtrip
+from mks_db.roundtrip import keep_base, roundtrip
 from mks_db.server import Server, Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_url, parse_url
@@ -214,23 +214,20 @@ def _progress(args: argparse.Namespace) -> Progress:
     return progress
 
 
-def _walk(args: argparse.Namespace, report: Report, after=None, **options) -> None:
+def _walk(args: argparse.Namespace, report: Report, before=None, after=None, **options) -> None:
     """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
-    with its progress line; then ``after(server, progress)`` on the same server (what
-    ``check`` does next: the base's database, kept, serves the lock analysis too)."""
+    with its progress line, on one server: ``before(server, progress)`` runs once the base's
+    database is kept (the lock analysis copies it; the walk then takes it over), ``after``
+    once the walk is done."""
     progress = _progress(args)
     try:
         project = _project(args, report)
         with _server(args, progress) as server:
-            roundtrip(
-                project,
-                server,
-                report,
-                jobs=args.jobs,
-                new=_new_revisions(args, project),
-                progress=progress,
-                **options,
-            )
+            new = _new_revisions(args, project)
+            keep_base(project, server, new)
+            if before:
+                before(server, progress)
+            roundtrip(project, server, report, jobs=args.jobs, new=new, progress=progress, **options)
             if after:
                 after(server, progress)
     finally:
@@ -307,16 +304,18 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
 
-    def lint_and_locks(server: Server, progress: Progress) -> None:
-        progress.say("linting the rendered SQL")
-        walked = report.revisions
-        run_lint(args, report)
+    def locks(server: Server, progress: Progress) -> None:
         if args.since or args.revision:  # the new revisions' locks (all of them would take long)
             progress.say("measuring the new revisions' locks")
             run_locks(args, report, server)
+
+    def lint(server: Server, progress: Progress) -> None:
+        progress.say("linting the rendered SQL")
+        walked = report.revisions
+        run_lint(args, report)
         report.revisions = walked
 
-    _walk(args, report, lint_and_locks, at_head=drift_findings)
+    _walk(args, report, locks, lint, at_head=drift_findings)
 
 
 def lock_settings(args: argparse.Namespace) -> LockSettings:

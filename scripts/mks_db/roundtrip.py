@@ -47,7 +47,7 @@ from mks_db.migrate import Migrator, keep_template, replayed_snapshot
 from mks_db.progress import Progress
 from mks_db.project import Project
 from mks_db.report import Report, Step
-from mks_db.server import Server, describe_db_error, drop_scratch_databases, scratch_database
+from mks_db.server import Server, describe_db_error, drop_database, drop_scratch_databases, scratch_database
 
 MAX_DIFF_LINES = 40
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
@@ -104,8 +104,13 @@ class Walk:
         """
         self._stack.close()
         self._stack = contextlib.ExitStack()
-        template = self.server.templates.get(tuple(r.revision for r in applied))
-        url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}", template))
+        # The database kept at exactly these revisions, taken over (its last user), else a new one.
+        template = self.server.templates.pop(tuple(r.revision for r in applied), None)
+        if template:
+            url = self.server.database_url(template)
+            self._stack.callback(drop_database, self.server, template)
+        else:
+            url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
         self.migrator = self._stack.enter_context(Migrator(self.project, url, self.server.timeouts))
         try:
             if template is None:  # else a copy of the database kept at those revisions
@@ -223,12 +228,8 @@ def roundtrip(
     schema; None walks every revision. ``progress`` shows each revision as its check begins.
     """
     order = project.revisions_in_order()
-    start = len(order) if new is not None else 0
-    if new:
-        start = min(i for i, r in enumerate(order) if r.revision in new)
+    start = keep_base(project, server, new)
     report.revisions = len(order) - start
-    if start:  # the base, upgraded once: the walk and the lock analysis start from copies of it
-        keep_template(project, server, order[:start])
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
     else:
@@ -260,6 +261,19 @@ def roundtrip(
         earlier_upgrade_findings = earlier_upgrade_findings or any(
             f.check == "upgrade" for f in outcome.findings
         )
+
+
+def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
+    """Where a walk of the ``new`` revisions starts (an index into the revisions in order; 0
+    for every revision when ``new`` is None), with the database at the revisions before it
+    kept by ``server``: the lock analysis copies it, then the walk takes it over."""
+    order = project.revisions_in_order()
+    if new is None:
+        return 0
+    start = min((i for i, r in enumerate(order) if r.revision in new), default=len(order))
+    if start:
+        keep_template(project, server, order[:start])
+    return start
 
 
 @dataclass(frozen=True)
