@@ -3,12 +3,14 @@ of the test server, migrated with plain Alembic as production was)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import resource
 import stat
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
@@ -234,3 +236,27 @@ def test_plan_refuses_tables_in_any_schema_without_a_version_table(scratch_url, 
     code, report = plan(capsys, scratch_url, server_url)
     assert code == 1
     assert "the database has 1 tables but no alembic_version" in report["problems"][0]
+
+
+def test_a_backup_is_proven_by_restoring_it_into_a_scratch_database(
+    scratch_url, server_url, tmp_path, capsys
+):
+    migrate(scratch_url, "head")
+    plain = scratch_url.render_as_string(hide_password=False)
+    args = ["backup", "--database-url", plain, "--backup-dir", str(tmp_path), "--scratch-url", server_url]
+    assert main(args) == 0
+    assert "restored into a scratch database: revision and row counts match" in capsys.readouterr().out
+    assert main([*args, "--verify", "list"]) == 0
+    assert "read back with pg_restore --list" in capsys.readouterr().out
+
+
+def test_a_backup_that_does_not_restore_to_what_was_read_fails_verification(scratch_url, pg_server, tmp_path):
+    from mks_db.errors import InfrastructureError
+    from mks_db.restore import verify_restorable
+
+    migrate(scratch_url, "head")
+    record = backup(scratch_url, tmp_path)
+    # As if the snapshot pg_dump read had held one more role than the file does.
+    tampered = dataclasses.replace(record, rows={**record.rows, "auth.roles": record.rows["auth.roles"] + 1})
+    with pytest.raises(InfrastructureError, match="does not match the backup's record: auth.roles"):
+        verify_restorable(tampered, pg_server, "restore")

@@ -216,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lock-wait", type=float, metavar="SECONDS", help="how long to wait for another deploy's lock"
     )
     deploy_parser.add_argument("--scratch-url", metavar="URL", help="as for plan")
+    verify_help = (
+        "how the backup is proven before anything changes: restore it into a scratch database "
+        "and compare its revision and row counts (restore), read it back (list), or restore up "
+        "to 1 GiB (auto, the default; [tool.mks-db.deploy] verify)"
+    )
+    deploy_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
     backup_parser = commands.add_parser(
         "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
     )
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         type=Path,
         help="default: [tool.mks-db.deploy] backup-dir, else ./backups",
+    )
+    backup_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
+    backup_parser.add_argument(
+        "--scratch-url", metavar="URL", help="the server the backup is restored on to verify it (as for plan)"
     )
     restore_parser = commands.add_parser(
         "restore", parents=[common, target], help="restore a verified backup (asks first)"

@@ -34,7 +34,7 @@ from mks_db.progress import Progress
 from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
-from mks_db.restore import restore
+from mks_db.restore import restore, verify_restorable
 from mks_db.roundtrip import keep_base, roundtrip
 from mks_db.server import Server, Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
@@ -121,6 +121,7 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
         ("on_failure", "on_failure"),
         ("backup_dir", "backup_dir"),
         ("lock_wait", "lock_wait_seconds"),
+        ("verify", "verify"),
     ):
         if getattr(args, flag, None) is not None:
             setattr(settings, name, getattr(args, flag))
@@ -147,7 +148,11 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
         for step in outcome.applied
     ]
     if outcome.backup:
-        report.lines.insert(0, f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}, verified)")
+        report.lines.insert(
+            0,
+            f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}; "
+            f"{outcome.verified or 'not yet verified'})",
+        )
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
     report.lines += outcome.retention
     report.lines += outcome.state()
@@ -158,11 +163,11 @@ def run_deploy(args: argparse.Namespace, report: Report) -> None:
 
 def run_backup(args: argparse.Namespace, report: Report) -> None:
     # --backup-dir, else [tool.mks-db.deploy] backup-dir (where deploy puts its backups too)
-    record = backup(_target_url(args), Path(deploy_settings(args).backup_dir))
-    report.lines.append(
-        f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} "
-        "(verified with pg_restore --list)"
-    )
+    settings = deploy_settings(args)
+    record = backup(_target_url(args), Path(settings.backup_dir))
+    with _scratch_server(args) as scratch:
+        how = verify_restorable(record, scratch, settings.verify)
+    report.lines.append(f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} ({how})")
 
 
 def run_restore(args: argparse.Namespace, report: Report) -> None:

@@ -40,6 +40,7 @@ from mks_db.history import LOCK_KEY
 from mks_db.migrate import Migrator
 from mks_db.plan import Plan, make_plan, read_target, schema_at
 from mks_db.project import Project
+from mks_db.restore import verify_restorable
 from mks_db.server import Server, describe_db_error, own_engine
 from mks_db.urls import mask_url
 
@@ -65,6 +66,10 @@ class Settings:
     # database, and/or those younger than D days; unset, nothing is removed.
     keep_backups: int | None = None
     keep_days: float | None = None
+    # How the backup is proven before anything changes (mks_db.restore.verify_restorable):
+    # restored into a scratch database and compared (restore), read back (list), or restore up
+    # to 1 GiB and list above (auto).
+    verify: str = "auto"
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Outcome:
     plan: Plan | None = None
     applied: list[dict] = field(default_factory=list)
     backup: Backup | None = None
+    verified: str = ""  # how the backup was proven
     at_revision: tuple[str, ...] = ()
     source: str = "DATABASE_URL"  # where the URL came from, as messages call it
     url: str = ""  # masked
@@ -247,6 +253,7 @@ def _run(
     whatever stops the run."""
     plan = outcome.plan
     outcome.backup = backup(url, Path(settings.backup_dir))
+    outcome.verified = verify_restorable(outcome.backup, scratch, settings.verify)
     # The backup's snapshot was read through this URL too, but by another connection:
     # the database about to be migrated must be the one it was taken of.
     identity.require_same(outcome.backup.identity, identity.read(lock))
