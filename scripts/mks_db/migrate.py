@@ -211,10 +211,12 @@ class Migrator:
             _apply_settings(context.connection, self.session_settings)
             # Steps run one after another in this run when each commits on its own on this
             # connection (env.py's outer transaction, if it began one, would hold them all).
+            # (Alembic notes whether env.py had begun a transaction when it configured the
+            # context: then every migration runs inside that one.)
             batched = (
                 context.connection is self.connection
                 and bool(context.opts.get("transaction_per_migration"))
-                and not self.connection.in_transaction()
+                and not getattr(context, "_in_external_transaction", False)
             )
             reached["batched"] = batched
             if one_run:
