@@ -26,6 +26,16 @@ def test_the_progress_line_names_each_revision_as_it_is_reached(tmp_path, pg_ser
     assert shown.index("a1") < shown.index("b2")
 
 
+def test_a_revision_with_findings_keeps_its_verdict_line_as_it_is_reached(tmp_path, pg_server):
+    leaves_index = Rev("c3", "b2", 'op.create_index("ix_t_n", "t", ["n"])', "pass")
+    project = load_project(make_project(tmp_path, [A1, B2, leaves_index]))
+    terminal = io.StringIO()
+    roundtrip(project, pg_server, Report("roundtrip"), progress=Progress(terminal, enabled=True), jobs=1)
+    shown = terminal.getvalue()
+    assert "c3: error roundtrip\n" in shown
+    assert "a1:" not in shown and "b2:" not in shown  # revisions that passed: the live line only
+
+
 def test_no_progress_line_is_written_where_no_terminal_reads_it():
     stream = io.StringIO()
     Progress(stream).say("revision 1 of 2: a1")  # a StringIO is no terminal

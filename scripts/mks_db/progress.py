@@ -2,7 +2,8 @@
 
 Written to standard error (standard output carries only the report), and only when standard
 error is a terminal: in CI logs and pipes nothing is written. Each update replaces the line;
-``clear`` removes it before the report is printed.
+``line`` writes one that stays above it (a revision's verdict, as it is reached); ``clear``
+removes the live line before the report is printed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ class Progress:
         if self.enabled:
             elapsed = time.perf_counter() - self.started
             self.stream.write(f"\r\033[K{elapsed:6.1f}s  {text}")
+            self.stream.flush()
+
+    def line(self, text: str) -> None:
+        """A line that stays (a revision's verdict): written above the live line."""
+        if self.enabled:
+            self.stream.write(f"\r\033[K{text}\n")
             self.stream.flush()
 
     def clear(self) -> None:

@@ -75,10 +75,12 @@ class Walk:
         with_data: bool,
         marker: str = "",
         reached: Callable[[str], None] | None = None,
+        judged: Callable[[str, list[Finding]], None] | None = None,
     ) -> None:
         self.project = project
         self.server = server
         self.reached = reached or (lambda revision: None)  # told each revision as its check begins
+        self.judged = judged or (lambda revision, findings: None)  # ... and its findings once judged
         self.report = report
         self.with_data = with_data
         self.marker = marker  # in the scratch databases' names, so a sweep can find them
@@ -242,10 +244,15 @@ def roundtrip(
         if progress:
             progress.say(f"revision {position[revision]} of {len(order)}: {revision}")
 
+    def judged(revision: str, findings: list[Finding]) -> None:
+        if progress and findings:  # a revision with findings keeps its line above the live one
+            kinds = sorted({f"{f.severity} {f.check}" for f in findings})
+            progress.line(f"{revision}: {', '.join(kinds)}")
+
     def task(part: Part) -> Callable[[], Outcome]:
         last = part.stop == len(order)
         return lambda: _walk_part(
-            project, server, order, part, with_data, at_head if last else None, marker, reached
+            project, server, order, part, with_data, at_head if last else None, marker, reached, judged
         )
 
     def sweep() -> None:  # what a worker killed outright could not drop
@@ -326,11 +333,12 @@ def _walk_part(
     at_head: Callable[[Migrator], list[Finding]] | None,
     marker: str,
     reached: Callable[[str], None] | None = None,
+    judged: Callable[[str, list[Finding]], None] | None = None,
 ) -> Outcome:
     """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process)."""
     report = Report(command="roundtrip")
     outcome = Outcome(report.findings, report.steps)
-    with Walk(project, server, report, with_data, marker, reached) as walk:
+    with Walk(project, server, report, with_data, marker, reached, judged) as walk:
         applied = order[: part.start]
         if not _rebuild(walk, applied, PART_START):
             outcome.blocked = True
@@ -362,6 +370,7 @@ def _walk_up(walk: Walk, revisions: list[Script], applied: list[Script], beyond:
             if not current.after_step(action):
                 return False
             if action == "re-upgrade" and pending:  # it passed: the next one follows in this run
+                walk.judged(current.revision.revision, walk.report.findings[current.first_finding :])
                 applied.append(current.revision)
                 current = _RevisionCheck(walk, pending.pop(0), applied)
                 steps.extend(current.sequence())
@@ -369,9 +378,11 @@ def _walk_up(walk: Walk, revisions: list[Script], applied: list[Script], beyond:
 
         failure = walk.run(steps, after)
         timeout = failure[2] if failure and timed_out(failure[2]) else None
-        if not current.conclude(failure) and not _go_past(
+        goes_on = current.conclude(failure) or _go_past(
             walk, current.revision, applied, pending + beyond, timeout
-        ):
+        )
+        walk.judged(current.revision.revision, walk.report.findings[current.first_finding :])
+        if not goes_on:
             return False
         applied.append(current.revision)
     return True
@@ -421,6 +432,7 @@ class _RevisionCheck:
         self.revision = revision
         self.applied = applied  # the revisions before it, in order
         self.declared = declarations.of_file(revision.path)
+        self.first_finding = len(walk.report.findings)  # the findings about it come after this
         walk.reached(revision.revision)
         if walk.rows:
             walk.recount()
