@@ -222,8 +222,8 @@ def _progress(args: argparse.Namespace) -> Progress:
 def _walk(args: argparse.Namespace, report: Report, before=None, after=None, **options) -> None:
     """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
     with its progress line, on one server: ``before(server, progress)`` runs once the base's
-    database is kept (the lock analysis copies it; the walk then takes it over), ``after``
-    once the walk is done."""
+    database is kept, ``after`` once the walk is done (the walk hands the base back: the lock
+    analysis takes it over)."""
     progress = _progress(args)
     try:
         project = _project(args, report)
@@ -309,18 +309,16 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
 
-    def locks(server: Server, progress: Progress) -> None:
-        if args.since or args.revision:  # the new revisions' locks (all of them would take long)
-            progress.say("measuring the new revisions' locks")
-            run_locks(args, report, server)
-
-    def lint(server: Server, progress: Progress) -> None:
+    def lint_and_locks(server: Server, progress: Progress) -> None:
         progress.say("linting the rendered SQL")
         walked = report.revisions
         run_lint(args, report)
+        if args.since or args.revision:  # the new revisions' locks (all of them would take long)
+            progress.say("measuring the new revisions' locks")
+            run_locks(args, report, server)
         report.revisions = walked
 
-    _walk(args, report, locks, lint, at_head=drift_findings)
+    _walk(args, report, after=lint_and_locks, at_head=drift_findings)
 
 
 def lock_settings(args: argparse.Namespace) -> LockSettings:

@@ -38,7 +38,7 @@ from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, at_revisions
 from mks_db.project import Project
 from mks_db.render import render_step
-from mks_db.server import Server, own_engine, scratch_database
+from mks_db.server import Server, drop_database, own_engine
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [
@@ -134,30 +134,31 @@ def _undone(
 
 
 def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
-    """The revision's locks at N and N/10 rows, in a copy of a database at its parents (the
-    walk's, kept, or one upgraded in one env.py run). The revision is first applied to empty
-    tables, to learn which tables it touches, then measured at N rows, then at N/10; between
-    them its downgrade and a TRUNCATE bring the copy back, or, if its downgrade does not undo
-    it exactly, a fresh copy is taken."""
+    """The revision's locks at N and N/10 rows, in one database at its parents: the one the
+    server keeps for them (the walk's, handed back), taken over, else one upgraded in one
+    env.py run. The revision is first applied to empty tables, to learn which tables it
+    touches, then measured at N rows, then at N/10; between runs its downgrade and a TRUNCATE
+    bring the database back, or, if its downgrade does not undo it exactly, the next run gets
+    a database upgraded anew."""
     parents = project.in_order(project.ancestry(revision._all_down_revisions))
     with contextlib.ExitStack() as stack:
-        base = server.templates.get(tuple(r.revision for r in parents))  # kept by the walk
-        if base is None:
-            migrator = stack.enter_context(at_revisions(project, server, parents, "locks_base"))
-            base = migrator.url.database
-            migrator.close()  # a template must have no session
 
-        def copy() -> Migrator:
-            url = stack.enter_context(scratch_database(server, "locks", base))
-            return stack.enter_context(Migrator(project, url, server.timeouts))
+        def anew() -> Migrator:
+            return stack.enter_context(at_revisions(project, server, parents, "locks"))
 
-        migrator = copy()
+        base = server.templates.pop(tuple(r.revision for r in parents), None)
+        if base:
+            stack.callback(drop_database, server, base)
+            migrator = stack.enter_context(Migrator(project, server.database_url(base), server.timeouts))
+        else:
+            migrator = anew()
         touched, tracker, start = _touched(migrator, revision)
-        if not _undone(migrator, revision, tracker, start, []):
-            migrator = copy()
+        reusable = _undone(migrator, revision, tracker, start, [])  # the tracker follows this database
+        if not reusable:
+            migrator = anew()
         seconds, locks, unfilled, filled = _run(migrator, revision, touched, settings.rows)
-        if not _undone(migrator, revision, tracker, start, filled):
-            migrator = copy()
+        if not (reusable and _undone(migrator, revision, tracker, start, filled)):
+            migrator = anew()
         small, _, _, _ = _run(migrator, revision, touched, max(settings.rows // 10, 1))
     return Measurement(revision, seconds, small, locks, unfilled)
 

@@ -76,9 +76,14 @@ class Walk:
         marker: str = "",
         reached: Callable[[str], None] | None = None,
         judged: Callable[[str, list[Finding]], None] | None = None,
+        own_base: bool = False,
     ) -> None:
         self.project = project
         self.server = server
+        # Whether this walk may take over the server's kept databases: only in the process
+        # that keeps them (a walk in one part), never in a forked part.
+        self.own_base = own_base
+        self.taken: tuple[tuple[str, ...], str] | None = None
         self.reached = reached or (lambda revision: None)  # told each revision as its check begins
         self.judged = judged or (lambda revision, findings: None)  # ... and its findings once judged
         self.report = report
@@ -98,6 +103,22 @@ class Walk:
     def __exit__(self, *exc_info: object) -> None:
         self._stack.close()
 
+    def give_back(self) -> None:
+        """Hand the kept database this walk took over back to the server, its tables emptied
+        (call once the walk is back at the schema it started from): the lock analysis that
+        follows takes it over in turn, instead of copying or upgrading anew."""
+        if self.taken is None:
+            return
+        with self.migrator.idle() as connection:
+            data.truncate_all(connection)
+        key, name = self.taken
+        self.taken = None
+        self.server.templates[key] = name  # its connection closes with the walk
+
+    def _drop_taken(self) -> None:
+        if self.taken is not None:
+            drop_database(self.server, self.taken[1])
+
     def rebuild(self, applied: list[Script]) -> tuple[Script, Exception] | None:
         """Start (again) from a new scratch database with ``applied`` upgraded, without rows, in
         one env.py run (as ``alembic upgrade head`` builds it).
@@ -106,13 +127,19 @@ class Walk:
         """
         self._stack.close()
         self._stack = contextlib.ExitStack()
-        # The database kept at exactly these revisions, taken over (its last user), else a new one.
-        template = self.server.templates.pop(tuple(r.revision for r in applied), None)
-        if template:
+        # The database kept at exactly these revisions: taken over when this walk owns it (the
+        # walk then hands it back, see give_back), else copied; without one, a new database.
+        key = tuple(r.revision for r in applied)
+        template = self.server.templates.get(key)
+        self.taken = None
+        if template and self.own_base:
+            del self.server.templates[key]
+            self.taken = key, template
             url = self.server.database_url(template)
-            self._stack.callback(drop_database, self.server, template)
+            self._stack.callback(self._drop_taken)
         else:
-            url = self._stack.enter_context(scratch_database(self.server, f"roundtrip{self.marker}"))
+            label = f"roundtrip{self.marker}"
+            url = self._stack.enter_context(scratch_database(self.server, label, template))
         self.migrator = self._stack.enter_context(Migrator(self.project, url, self.server.timeouts))
         try:
             if template is None:  # else a copy of the database kept at those revisions
@@ -252,7 +279,16 @@ def roundtrip(
     def task(part: Part) -> Callable[[], Outcome]:
         last = part.stop == len(order)
         return lambda: _walk_part(
-            project, server, order, part, with_data, at_head if last else None, marker, reached, judged
+            project,
+            server,
+            order,
+            part,
+            with_data,
+            at_head if last else None,
+            marker,
+            reached,
+            judged,
+            len(parts) == 1,  # one part runs in this process: the kept databases are its own
         )
 
     def sweep() -> None:  # what a worker killed outright could not drop
@@ -334,11 +370,14 @@ def _walk_part(
     marker: str,
     reached: Callable[[str], None] | None = None,
     judged: Callable[[str, list[Finding]], None] | None = None,
+    own_base: bool = False,
 ) -> Outcome:
-    """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process)."""
+    """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process;
+    ``own_base``: in the one that keeps the server's databases, which this walk may take over
+    and hand back)."""
     report = Report(command="roundtrip")
     outcome = Outcome(report.findings, report.steps)
-    with Walk(project, server, report, with_data, marker, reached, judged) as walk:
+    with Walk(project, server, report, with_data, marker, reached, judged, own_base) as walk:
         applied = order[: part.start]
         if not _rebuild(walk, applied, PART_START):
             outcome.blocked = True
@@ -349,6 +388,8 @@ def _walk_part(
         if at_head:
             report.findings += at_head(walk.migrator)
         _walk_down(walk, order[part.start : part.stop], start, order[part.start - 1] if part.start else None)
+        if walk.schema.fingerprint == start[1]:
+            walk.give_back()
     return outcome
 
 
