@@ -147,3 +147,13 @@ def test_a_table_the_generator_cannot_fill_is_a_warning_naming_it(tmp_path, pg_s
     )
     [unfilled] = [f for f in findings if "measured on fewer rows" in f.message]
     assert unfilled.severity == "warning" and "public.codes" in unfilled.message
+
+
+def test_a_revision_that_cannot_be_applied_is_a_warning_not_a_crash(tmp_path, pg_server):
+    measured, findings = measure(
+        tmp_path, pg_server, 'op.execute("ALTER TABLE ghost ADD COLUMN x int")', rows=1_000
+    )
+    [finding] = findings
+    assert finding.severity == "warning"
+    assert "z9's locks were not measured: its upgrade fails" in finding.message
+    assert 'relation "ghost" does not exist' in finding.message

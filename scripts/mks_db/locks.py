@@ -31,6 +31,7 @@ from alembic.script import Script
 from pglast.enums import AlterTableType, ConstrType
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
 
 from mks_db import catalog, data, interrupt
 from mks_db.errors import MksDbError
@@ -38,7 +39,7 @@ from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, at_revisions
 from mks_db.project import Project
 from mks_db.render import render_step
-from mks_db.server import Server, drop_database, own_engine
+from mks_db.server import Server, describe_db_error, drop_database, own_engine
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [
@@ -87,6 +88,7 @@ class Measurement:
     seconds_small: float
     tables: list[TableLocks]
     unfilled: list[str] = field(default_factory=list)  # why a table holds fewer rows than asked
+    error: str | None = None  # why the revision could not be measured at all
 
 
 def _strongest(modes: set[str]) -> str:
@@ -96,18 +98,41 @@ def _strongest(modes: set[str]) -> str:
 def analyse(
     project: Project, server: Server, revisions: list[Script], settings: Settings
 ) -> list[Measurement]:
-    return [_measure(project, server, r, settings) for r in revisions]
+    return [_measure_or_say_why(project, server, r, settings) for r in revisions]
+
+
+def _measure_or_say_why(
+    project: Project, server: Server, revision: Script, settings: Settings
+) -> Measurement:
+    """``_measure``, or, when the revision cannot be applied at all (its upgrade fails, which
+    the walk reports), an empty measurement that says why."""
+    try:
+        return _measure(project, server, revision, settings)
+    except MksDbError:
+        raise
+    except Exception as exc:
+        interrupt.raise_if_requested()
+        why = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+        return Measurement(revision, 0.0, 0.0, [], error=why)
 
 
 def _touched(migrator: Migrator, revision: Script) -> tuple[set[str], catalog.Tracker, int]:
-    """Names of the pre-existing tables the revision's DDL touches, applied to the empty tables
-    of ``migrator``'s database (at its parents); the tracker that followed it, and the schema's
-    fingerprint before it."""
+    """Names of the pre-existing tables the revision's DDL touches (or whose rows it writes),
+    applied in ``migrator``'s database at its parents (emptied first if its rows make the
+    upgrade fail); the tracker that followed it, and the schema's fingerprint before it."""
     with migrator.idle() as connection:
         before = {t.oid: t.name for t in data.read_tables(connection, foreign_keys=False).values()}
         tracker = catalog.Tracker(connection)
         start = tracker.fingerprint
-    migrator.upgrade(revision)
+    try:
+        migrator.upgrade(revision)
+    except MksDbError:
+        raise
+    except Exception:  # the rows a walk left (a NOT NULL column without default, say): empty them
+        interrupt.raise_if_requested()
+        with migrator.idle() as connection:
+            data.truncate_all(connection)
+        migrator.upgrade(revision)
     with migrator.idle():
         changed = tracker.refresh() | migrator.written
     return {before[oid] for oid in changed if oid in before}, tracker, start
@@ -164,19 +189,24 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
 
 
 def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
-    """Fill and apply ``revision`` in ``migrator``'s database (at its parents, tables empty)."""
+    """Fill and apply ``revision`` in ``migrator``'s database (at its parents)."""
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
     url = migrator.url
     with migrator.idle() as connection:
-        # A few rows in the touched tables and the tables their NOT NULL foreign keys
-        # need, then N in the touched ones; the rest of the schema stays empty (the
-        # revision's DDL touches none of it). The copy holds no rows: every table is empty.
+        # A few rows in the touched tables and the tables their NOT NULL foreign keys need
+        # (those still empty: a database the walk handed back holds its generated rows), then
+        # N in the touched ones; the rest of the schema is left as it is.
         tables = data.read_tables(connection, foreign_keys=False)
         needed = data.required_parents(
             connection, tables, [o for o, t in tables.items() if t.name in touched]
         )
+        empty = {
+            oid: table
+            for oid, table in needed.items()
+            if not connection.execute(text(f"SELECT EXISTS (SELECT FROM {table.name})")).scalar()
+        }
         unfillable: set[str] = set()
-        unfilled = data.fill(connection, needed, data.ROWS_PER_TABLE, unfillable)
+        unfilled = data.fill(connection, empty, data.ROWS_PER_TABLE, unfillable)
         filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
         unfilled += data.bulk_fill(connection, filled, rows)
         nodes = _filenodes(connection)
@@ -343,6 +373,16 @@ def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
 def findings(project: Project, measurements: list[Measurement], settings: Settings) -> list[Finding]:
     out = []
     for m in measurements:
+        if m.error:
+            out.append(
+                _finding(
+                    project,
+                    m,
+                    WARNING,
+                    f"{m.revision.revision}'s locks were not measured: its upgrade fails ({m.error})",
+                )
+            )
+            continue
         for problem in m.unfilled:  # measured, but on fewer rows than claimed: say so
             out.append(
                 _finding(project, m, WARNING, f"{m.revision.revision} was measured on fewer rows: {problem}")

@@ -104,13 +104,11 @@ class Walk:
         self._stack.close()
 
     def give_back(self) -> None:
-        """Hand the kept database this walk took over back to the server, its tables emptied
-        (call once the walk is back at the schema it started from): the lock analysis that
-        follows takes it over in turn, instead of copying or upgrading anew."""
+        """Hand the kept database this walk took over back to the server (call once the walk
+        is back at the schema it started from; the generated rows stay): the lock analysis
+        that follows takes it over in turn, instead of copying or upgrading anew."""
         if self.taken is None:
             return
-        with self.migrator.idle() as connection:
-            data.truncate_all(connection)
         key, name = self.taken
         self.taken = None
         self.server.templates[key] = name  # its connection closes with the walk
