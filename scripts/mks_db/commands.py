@@ -35,7 +35,7 @@ from mks_db.project import Project, load_project
 from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.report import Report
 from mks_db.restore import restore, verify_restorable
-from mks_db.roundtrip import keep_base, roundtrip
+from mks_db.roundtrip import roundtrip
 from mks_db.server import Server, Timeouts, open_server, scratch_database
 from mks_db.static import check_files, revision_paths
 from mks_db.urls import mask_url, parse_url
@@ -84,13 +84,18 @@ def _target_url(args: argparse.Namespace) -> URL:
             "no database to act on: pass --database-url or set DATABASE_URL (this command, "
             "unlike the checks, works on the database itself)"
         )
-    return parse_url(raw, source="--database-url" if args.database_url else "DATABASE_URL")
+    return parse_url(raw, source=_target_source(args))
+
+
+def _target_source(args: argparse.Namespace) -> str:
+    """Where the target's URL came from, as messages name it."""
+    return "--database-url" if args.database_url else "DATABASE_URL"
 
 
 def run_plan(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     url = _target_url(args)
-    source = "--database-url" if args.database_url else "DATABASE_URL"
+    source = _target_source(args)
     with _scratch_server(args) as scratch:
         plan = make_plan(project, url, scratch, args.to, source=source, notice=_warn)
     report.plan = plan
@@ -131,7 +136,7 @@ def deploy_settings(args: argparse.Namespace) -> DeploySettings:
 def run_deploy(args: argparse.Namespace, report: Report) -> None:
     project = _project(args, report)
     url = _target_url(args)
-    source = "--database-url" if args.database_url else "DATABASE_URL"
+    source = _target_source(args)
     try:
         with _scratch_server(args) as scratch:
             settings = deploy_settings(args)
@@ -219,19 +224,15 @@ def _progress(args: argparse.Namespace) -> Progress:
     return progress
 
 
-def _walk(args: argparse.Namespace, report: Report, before=None, after=None, **options) -> None:
+def _walk(args: argparse.Namespace, report: Report, after=None, **options) -> None:
     """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
-    with its progress line, on one server: ``before(server, progress)`` runs once the base's
-    database is kept, ``after`` once the walk is done (the walk hands the base back: the lock
-    analysis takes it over)."""
+    with its progress line; then ``after(server, progress)`` on the same server (the walk
+    hands the base of ``--since`` back: the lock analysis takes it over)."""
     progress = _progress(args)
     try:
         project = _project(args, report)
         with _server(args, progress) as server:
             new = _new_revisions(args, project)
-            keep_base(project, server, new)
-            if before:
-                before(server, progress)
             roundtrip(project, server, report, jobs=args.jobs, new=new, progress=progress, **options)
             if after:
                 after(server, progress)

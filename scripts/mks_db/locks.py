@@ -31,7 +31,6 @@ from alembic.script import Script
 from pglast.enums import AlterTableType, ConstrType
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError
 
 from mks_db import catalog, data, interrupt
 from mks_db.errors import MksDbError
@@ -39,7 +38,7 @@ from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.migrate import Migrator, at_revisions
 from mks_db.project import Project
 from mks_db.render import render_step
-from mks_db.server import Server, describe_db_error, drop_database, own_engine
+from mks_db.server import Server, describe_error, drop_database, own_engine
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [
@@ -112,8 +111,7 @@ def _measure_or_say_why(
         raise
     except Exception as exc:
         interrupt.raise_if_requested()
-        why = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
-        return Measurement(revision, 0.0, 0.0, [], error=why)
+        return Measurement(revision, 0.0, 0.0, [], error=describe_error(exc))
 
 
 def _touched(migrator: Migrator, revision: Script) -> tuple[set[str], catalog.Tracker, int]:

@@ -219,9 +219,9 @@ class Migrator:
                 and not getattr(context, "_in_external_transaction", False)
             )
             reached["batched"] = batched
-            if one_run:
+            if one_run:  # no step is looked at: none records what it wrote
                 for index in range(start, len(steps)):
-                    self.current, self.written, self._rows_may_change = index, set(), True
+                    self.current = index
                     yield steps[index]
                 return
             index = start

@@ -47,7 +47,7 @@ from mks_db.migrate import Migrator, keep_template, replayed_snapshot
 from mks_db.progress import Progress
 from mks_db.project import Project
 from mks_db.report import Report, Step
-from mks_db.server import Server, describe_db_error, drop_database, drop_scratch_databases, scratch_database
+from mks_db.server import Server, describe_error, drop_database, drop_scratch_databases, scratch_database
 
 MAX_DIFF_LINES = 40
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
@@ -307,7 +307,7 @@ def roundtrip(
 def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
     """Where a walk of the ``new`` revisions starts (an index into the revisions in order; 0
     for every revision when ``new`` is None), with the database at the revisions before it
-    kept by ``server``: the lock analysis copies it, then the walk takes it over."""
+    kept by ``server``: the walk takes it over and hands it back, for the lock analysis."""
     order = project.revisions_in_order()
     if new is None:
         return 0
@@ -436,9 +436,10 @@ def _go_past(
     if not later:
         return False
     # A revision the time bound stopped would only be waited for again: it is not retried.
-    failure = (revision, timeout) if timeout else walk.rebuild([*applied, revision])
-    reported = [f for f in walk.report.findings if f.revision == revision.revision and f.check == "upgrade"]
-    if failure is None:
+    if timeout is None and walk.rebuild([*applied, revision]) is None:
+        reported = [
+            f for f in walk.report.findings if f.revision == revision.revision and f.check == "upgrade"
+        ]
         for finding in reported:  # the same revision passes in one run: say so where it failed
             walk.report.findings[walk.report.findings.index(finding)] = replace(
                 finding,
@@ -752,8 +753,7 @@ def failure_finding(
 
 def describe(exc: BaseException) -> str:
     """The database's (or Python's) error in one line, with what a time bound stopped."""
-    error = describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
-    return error + timed_out(exc)
+    return describe_error(exc) + timed_out(exc)
 
 
 # SQLSTATEs of a statement cancelled by statement_timeout and of a lock wait over lock_timeout.

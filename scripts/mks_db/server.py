@@ -118,6 +118,11 @@ def describe_db_error(exc: BaseException) -> str:
     return mask_text(lines[0] if lines else type(orig).__name__)
 
 
+def describe_error(exc: BaseException) -> str:
+    """A driver error's first line (``describe_db_error``), or Python's ``Type: message``."""
+    return describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
+
+
 def _probe(url: URL) -> int:
     try:
         with admin_engine(url).connect() as conn:
