@@ -347,3 +347,23 @@ def test_a_clean_project_without_any_lint_configuration_exits_0(tmp_path, server
     assert [f for f in report["findings"] if f["severity"] == "error"] == [], explain(proc)
     assert proc.returncode == 0, explain(proc)
     assert not [f for f in report["findings"] if f["check"] == "sql-style"], explain(proc)
+
+
+def test_squawk_timeout_rules_follow_what_the_migrating_session_really_had(tmp_path, server_url):
+    """squawk reads the timeout rules off each file's SQL; the walk measures the session env.py
+    migrates on: a lock_timeout env.py sets answers require-lock-timeout, the statement_timeout
+    it does not set stays a warning that says it was measured."""
+    project = build(tmp_path / "project", "generic", [CREATE_ACCOUNT, ADD_NAME, PLAIN_INDEX], models=False)
+    env = project.env_py.read_text()
+    opening = "    with connectable.connect() as connection:\n"
+    assert opening in env, "the generic template changed"
+    project.env_py.write_text(
+        env.replace(opening, opening + "        connection.exec_driver_sql(\"SET lock_timeout = '5s'\")\n")
+    )
+    report = report_of(proc := run_mks_db(project, server_url, *CHECK))
+    rules = {f["rule"]: f for f in report["findings"] if f["check"] == "safety"}
+    assert "require-lock-timeout" not in rules, explain(proc)
+    unset = rules.get("require-statement-timeout")
+    assert unset is not None, explain(proc)
+    assert unset["severity"] == "warning"
+    assert "measured: env.py ran the migrations without statement_timeout" in unset["message"]

@@ -196,14 +196,45 @@ def test_a_downgrade_that_cannot_run_offline_is_a_finding_not_a_crash(tmp_path, 
     assert code == 0
 
 
-def test_lint_results_are_cached_by_content(tmp_path, capsys):
-    ini = make_project(tmp_path, [BASE])
-    lint(capsys, ini)
+def test_lint_results_are_cached_by_content_and_read_back(tmp_path, capsys):
+    ini = make_project(tmp_path, [BASE, Rev("b2", "a1", 'op.create_index("ix_email", "account", ["email"])')])
+    code, report = lint(capsys, ini)
+    [measured] = [f for f in findings(report, "safety") if f["rule"] == "require-concurrent-index-creation"]
     cache = tmp_path / "build/migration-sql/.lint-cache"
-    entries = set(cache.iterdir())
-    assert entries
-    lint(capsys, ini)
-    assert set(cache.iterdir()) == entries
+    entries = {p: json.loads(p.read_text()) for p in cache.iterdir()}
+    [entry] = [p for p, raw in entries.items() if any(v["rule"] == measured["rule"] for v in raw)]
+    # A second run with the same SQL and settings answers from the cache: what it holds is
+    # what the run reports (the tools are not asked again).
+    raw = entries[entry]
+    raw[0]["message"] = "from the cache"
+    entry.write_text(json.dumps(raw))
+    code, again = lint(capsys, ini)
+    assert set(cache.iterdir()) == set(entries)
+    assert [f["message"] for f in findings(again, "safety") if f["rule"] == measured["rule"]] == [
+        measured["message"].replace(measured["message"].split(" (")[0], "from the cache")
+    ]
+
+
+ALL_RULES = "[sqlfluff]\ndialect = postgres\n"  # every rule, layout and capitalisation too
+
+
+def test_sqlfluff_lints_the_sql_people_wrote_not_the_ddl_alembic_generated(tmp_path, capsys):
+    hand = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))\n'
+        'op.execute("update account   set age=1 where email like \'%@example.com\'")',
+        'op.drop_column("account", "age")',
+    )
+    ini = make_project(tmp_path, [BASE, hand])
+    (tmp_path / ".sqlfluff").write_text(ALL_RULES)
+    code, report = lint(capsys, ini)
+    sql = (tmp_path / "build/migration-sql/b2.upgrade.sql").read_text().splitlines()
+    [written] = [n for n, line in enumerate(sql, 1) if line.startswith("update account")]
+    style = findings(report, "sql-style")
+    assert style, report  # the hand-written UPDATE breaks capitalisation and spacing rules
+    assert {f["message"].rsplit(":", 1)[1].rstrip(")") for f in style} == {str(written)}, style
+    assert all(f["revision"] == "b2" for f in style)
 
 
 def test_a_new_revision_behind_the_base_head_is_reported_by_heads(repository, capsys):

@@ -226,16 +226,19 @@ def _progress(args: argparse.Namespace) -> Progress:
 
 def _walk(args: argparse.Namespace, report: Report, after=None, **options) -> None:
     """The roundtrip walk of ``check`` and ``roundtrip`` (``options``: at_head, with_data),
-    with its progress line; then ``after(server, progress)`` on the same server (the walk
-    hands the base of ``--since`` back: the lock analysis takes it over)."""
+    with its progress line; then ``after(server, progress, timeouts)`` on the same server (the
+    walk hands the base of ``--since`` back: the lock analysis takes it over; ``timeouts``:
+    the time bounds env.py set on its migrating session, see ``roundtrip``)."""
     progress = _progress(args)
     try:
         project = _project(args, report)
         with _server(args, progress) as server:
             new = _new_revisions(args, project)
-            roundtrip(project, server, report, jobs=args.jobs, new=new, progress=progress, **options)
+            timeouts = roundtrip(
+                project, server, report, jobs=args.jobs, new=new, progress=progress, **options
+            )
             if after:
-                after(server, progress)
+                after(server, progress, timeouts)
     finally:
         progress.clear()  # the report, or an error's line, starts on a clean line
 
@@ -291,7 +294,7 @@ def _not_rendered(args: argparse.Namespace, error: ProjectCodeError) -> Finding:
     )
 
 
-def run_lint(args: argparse.Namespace, report: Report) -> None:
+def run_lint(args: argparse.Namespace, report: Report, session_timeouts: set[str] | None = None) -> None:
     project = _project(args, report)
     try:
         rendered = _render_chosen(args, project)
@@ -299,7 +302,7 @@ def run_lint(args: argparse.Namespace, report: Report) -> None:
         report.findings.append(_not_rendered(args, exc))
         rendered = []
     report.revisions = len({r.revision.revision for r in rendered})
-    report.findings += lint(project, rendered, args.out, offline(args))
+    report.findings += lint(project, rendered, args.out, offline(args), session_timeouts)
     if args.since:
         report.findings += check_immutability(project, args.since)
         report.findings += check_behind_base(project, args.since)
@@ -310,10 +313,10 @@ def run_check(args: argparse.Namespace, report: Report) -> None:
     if any(f.rule in BROKEN_GRAPH for f in report.findings):
         return  # the graph itself is broken: nothing can be migrated
 
-    def lint_and_locks(server: Server, progress: Progress) -> None:
+    def lint_and_locks(server: Server, progress: Progress, session_timeouts: set[str] | None) -> None:
         progress.say("linting the rendered SQL")
         walked = report.revisions
-        run_lint(args, report)
+        run_lint(args, report, session_timeouts)
         if args.since or args.revision:  # the new revisions' locks (all of them would take long)
             progress.say("measuring the new revisions' locks")
             run_locks(args, report, server)

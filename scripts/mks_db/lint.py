@@ -3,14 +3,16 @@ finding mapped to the revision file the SQL came from.
 
 - ``sql-parse``: every statement parses with PostgreSQL's own grammar (pglast, in process);
 - ``sql-style``: sqlfluff, where the project asks for it (a ``.sqlfluff``, or a sqlfluff
-  section in pyproject.toml, setup.cfg or tox.ini): style is a project's choice, and SQL that
-  Alembic generated has none of its own (one process for all files; a file sqlfluff skips or
-  cannot parse is an error, never a silent pass);
+  section in pyproject.toml, setup.cfg or tox.ini), on the SQL that people wrote (the text
+  given to ``op.execute``, as the rendered file's header records it): style is a project's
+  choice, and DDL that Alembic generated has none of its own (one process for all files; a
+  file sqlfluff skips or cannot parse is an error, never a silent pass);
 - ``safety``: squawk with the repository's ``.squawk.toml`` (without one: squawk's rules less
   its opinions, ``OPINION_RULES``), on upgrade SQL (what production runs). A statement on a
   table the same revision created locks nobody out, so its lock rules do not apply there.
   ``# mks-db: allow <rule>: <reason>`` in the revision file turns that rule's findings into
-  acknowledged warnings.
+  acknowledged warnings. Its timeout rules are decided by what the migrating session really
+  had, when ``check``'s walk measured it.
 
 A revision that cannot be rendered offline is an error only for a project that says it runs
 SQL offline (``[tool.mks-db] offline = true``); otherwise a warning.
@@ -28,6 +30,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -37,15 +40,23 @@ from mks_db import declarations, workers
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.project import Project
-from mks_db.render import Rendered
+from mks_db.render import Rendered, written_lines
 
 CACHE_DIR = ".lint-cache"
 
 
-def lint(project: Project, rendered: list[Rendered], out_dir: Path, offline: bool = False) -> list[Finding]:
+def lint(
+    project: Project,
+    rendered: list[Rendered],
+    out_dir: Path,
+    offline: bool = False,
+    session_timeouts: set[str] | None = None,
+) -> list[Finding]:
     """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files.
 
     ``offline``: the project runs its SQL offline, so a revision that cannot render is an error.
+    ``session_timeouts``: the time bounds env.py gave the migrating session, as the walk
+    measured them (None: not measured); they decide squawk's timeout rules.
     """
     cache = _Cache(out_dir / CACHE_DIR)
     root = project.root
@@ -55,7 +66,7 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path, offline: boo
     if style_configured(root):
         layers["sql-style"] = (
             _style,
-            rendered,
+            [r for r in rendered if written_lines(r.sql) != set()],  # SQL that people wrote
             _config_key([root / ".sqlfluff", root / ".sqlfluffignore", *_style_files(root)], "sqlfluff"),
         )
     layers |= {
@@ -80,7 +91,23 @@ def lint(project: Project, rendered: list[Rendered], out_dir: Path, offline: boo
             for r in files:
                 if r.path not in unparsable:  # one typo, one finding: not echoed by every tool
                     findings += _to_findings(project, r, check, cache.get(check, key, r))
-    return findings
+    return _judge_timeouts(findings, session_timeouts)
+
+
+def _judge_timeouts(findings: list[Finding], measured: set[str] | None) -> list[Finding]:
+    """squawk asks every file to set its timeouts; what production needs is a migrating session
+    that has them, however it got them. Measured set: no finding; measured unset: the advice,
+    saying so; not measured (``lint`` alone): the advice, as read from the SQL."""
+    judged = []
+    for f in findings:
+        setting = TIMEOUT_RULES.get(f.rule or "")
+        if setting is None or measured is None:
+            judged.append(f)
+        elif setting not in measured:
+            judged.append(
+                replace(f, message=f"{f.message}; measured: env.py ran the migrations without {setting}")
+            )
+    return judged
 
 
 def style_configured(root: Path) -> bool:
@@ -165,9 +192,11 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
         str(max(1, min(workers.cpus(), len(files) // 20))),
     ]
     reports = _run_json(command, files, root, "sqlfluff")
+    written = {r.path.resolve(): written_lines(r.sql) for r in files}
     out: dict[Path, list[dict]] = {}
     for report in reports:
         path = (root / report["filepath"]).resolve()
+        by_hand = written.get(path)
         out[path] = [
             {
                 "rule": v["code"],
@@ -176,6 +205,7 @@ def _style(root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
                 "warning": bool(v.get("warning")),
             }
             for v in report["violations"]
+            if by_hand is None or v.get("start_line_no") is None or v["start_line_no"] in by_hand
         ]
     for r in files:
         if r.path.resolve() not in out:
@@ -203,9 +233,10 @@ def _run_json(command: list[str], files: list[Rendered], root: Path, tool: str) 
 
 
 # squawk's rules that give advice rather than prove a defect, so warnings: a migration
-# session's timeouts are set by env.py for every statement, not by the revision's SQL (this
-# repository's env.py sets both; mks-db's own checks run every statement under a time bound).
-ADVICE_RULES = {"require-lock-timeout", "require-statement-timeout"}
+# session's timeouts are usually set by env.py for every statement, not by each revision's SQL.
+# ``check`` measures whether env.py set them (see _judge_timeouts); the setting each rule asks for:
+TIMEOUT_RULES = {"require-lock-timeout": "lock_timeout", "require-statement-timeout": "statement_timeout"}
+ADVICE_RULES = set(TIMEOUT_RULES)
 # Opinions about column types and style, off unless the project configures squawk itself.
 OPINION_RULES = (
     "prefer-bigint-over-int",

@@ -121,6 +121,9 @@ class Migrator:
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current = 0  # index of the step running (or failed) in the last run_steps
         self.shares_connection = False  # env.py runs migrations on self.connection
+        # The time bounds env.py gave its migrating session itself (measured at its first run,
+        # before mks-db bounds it): lock_timeout, statement_timeout, or neither.
+        self.project_timeouts: set[str] | None = None
         self.extra_callbacks: tuple = ()  # more on_version_apply callbacks (the lock analysis)
         # Session settings applied after env.py's own, so they win (the deploy's timeouts).
         self.session_settings: dict[str, str] = {}
@@ -206,6 +209,8 @@ class Migrator:
                 record_writes,
                 *self.extra_callbacks,
             )
+            if self.project_timeouts is None and context.connection is not None:
+                self.project_timeouts = _project_timeouts(context.connection)
             if self.timeouts:
                 _bound_time(context.connection, self.timeouts)
             _apply_settings(context.connection, self.session_settings)
@@ -413,6 +418,23 @@ JOIN (VALUES ('statement_timeout', CAST(:statement AS bigint)), ('lock_timeout',
   AS v (name, ms) ON v.name = s.name
 WHERE s.setting::bigint = 0 OR s.setting::bigint > v.ms
 """
+
+
+# Set on the session itself (SET, SET LOCAL) or by the client when connecting (``options=-c
+# ...``): by env.py, then, not by the scratch database's defaults that mks-db sets.
+_PROJECT_TIMEOUTS_SQL = """
+SELECT name FROM pg_settings
+WHERE name IN ('lock_timeout', 'statement_timeout') AND source IN ('session', 'client') AND setting <> '0'
+"""
+
+
+def _project_timeouts(connection: Connection) -> set[str]:
+    """The time bounds env.py set on its migrating session (names of the settings)."""
+    outside = not connection.in_transaction()
+    names = {name for (name,) in connection.execute(text(_PROJECT_TIMEOUTS_SQL))}
+    if outside:  # leave the connection as env.py handed it over
+        connection.rollback()
+    return names
 
 
 def _bound_time(connection: Connection | None, timeouts: Timeouts) -> None:

@@ -15,9 +15,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.elements import TextClause
 
 from mks_db import __version__, git
 from mks_db.errors import ConfigurationError, MksDbError
@@ -52,9 +55,11 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         # (and alembic.ini may still hold Alembic's placeholder, driver://user:pass@...).
         config.set_main_option("sqlalchemy.url", "postgresql://")
     reached: list = []
+    written: list[tuple[int, int]] = []  # where op.execute's text went in the buffer
 
-    def steps(heads: tuple, context: object) -> list:
+    def steps(heads: tuple, context: MigrationContext) -> list:
         reached.append(True)
+        _note_written(context.impl, buffer, written)
         return [step]
 
     with (
@@ -74,7 +79,59 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         f"-- mks-db sql: {direction} of revision {revision.revision}\n"
         f"-- source: {project.relpath(revision.path)}\n"
     )
-    return header + buffer.getvalue()
+    sql = buffer.getvalue()
+    if written:
+        lines = _lines(sql, written, first=header.count("\n") + 2)
+        header += WRITTEN_MARK + ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in lines) + "\n"
+    return header + sql
+
+
+# The header line naming the lines of SQL that people wrote (op.execute's text), counted from
+# the "-- mks-db sql:" line as line 1; the rest is what Alembic generated.
+WRITTEN_MARK = "-- written in the revision (op.execute): lines "
+
+
+def _note_written(impl: DefaultImpl, buffer: io.StringIO, spans: list[tuple[int, int]]) -> None:
+    """Record where the text that ``op.execute`` receives lands in ``buffer`` (``impl.execute``
+    serves ``op.execute`` alone; the DDL Alembic generates and env.py's ``context.execute``
+    are written by other paths)."""
+    execute = impl.execute
+
+    def noted(sql: object, execution_options: dict | None = None) -> None:
+        start = buffer.tell()
+        execute(sql, execution_options)
+        if isinstance(sql, str | TextClause):
+            spans.append((start, buffer.tell()))
+
+    impl.execute = noted  # this context's impl only
+
+
+def _lines(text: str, spans: list[tuple[int, int]], first: int) -> list[tuple[int, int]]:
+    """The line ranges (numbered from ``first``) that the character ``spans`` of ``text`` cover."""
+    ranges = []
+    for start, end in spans:
+        chunk = text[start:end].rstrip("\n")
+        if chunk.strip():
+            top = first + text.count("\n", 0, start)
+            ranges.append((top, top + chunk.count("\n")))
+    return ranges
+
+
+def written_lines(sql: str) -> set[int] | None:
+    """The line numbers of ``sql`` (a rendered file) that people wrote; None for a file rendered
+    without the record (then every line counts)."""
+    lines = sql.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith("-- mks-db sql:")), None)
+    if header is None:
+        return None
+    mark = next((line for line in lines[header : header + 4] if line.startswith(WRITTEN_MARK)), None)
+    if mark is None:
+        return set()
+    found = set()
+    for part in mark[len(WRITTEN_MARK) :].split(","):
+        a, _, b = part.strip().partition("-")
+        found |= set(range(int(a) + header, int(b or a) + header + 1))
+    return found
 
 
 def _postgresql_url(text: str | None) -> bool:

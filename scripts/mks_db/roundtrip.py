@@ -96,6 +96,7 @@ class Walk:
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
         self.tables_before: dict[int, data.Table] = {}  # the recounted tables as they were
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
+        self.project_timeouts: set[str] | None = None  # the time bounds env.py set itself, once it ran
 
     def __enter__(self) -> Walk:
         return self
@@ -147,8 +148,14 @@ class Walk:
         except Exception as exc:
             interrupt.raise_if_requested()
             return applied[self.migrator.current], exc
+        finally:
+            self._note_timeouts()
         self._track()
         return None
+
+    def _note_timeouts(self) -> None:
+        if self.migrator.project_timeouts is not None:
+            self.project_timeouts = self.migrator.project_timeouts
 
     def _track(self) -> None:
         if self.event_log is None:  # only when env.py migrates on our connection
@@ -196,6 +203,8 @@ class Walk:
             action, revision = steps[self.migrator.current]
             self._record(action, revision, clock["started"], ok=False, track=track)
             return action, revision, exc
+        finally:
+            self._note_timeouts()
         return None
 
     def _record(self, action: str, revision: Script, started: float, ok: bool, track: bool) -> None:
@@ -245,8 +254,10 @@ def roundtrip(
     jobs: int | None = None,
     new: set[str] | None = None,
     progress: Progress | None = None,
-) -> None:
-    """Run the roundtrip walk over the revisions of ``project`` and add findings to ``report``.
+) -> set[str] | None:
+    """Run the roundtrip walk over the revisions of ``project`` and add findings to ``report``;
+    return the time bounds env.py set on its migrating session (see
+    ``Migrator.project_timeouts``; None when env.py never ran).
 
     ``at_head`` runs once every revision is applied, before the walk back down; its findings
     join the report. ``jobs`` is the most parts walked at once (default: see ``split``).
@@ -302,6 +313,7 @@ def roundtrip(
         earlier_upgrade_findings = earlier_upgrade_findings or any(
             f.check == "upgrade" for f in outcome.findings
         )
+    return next((o.project_timeouts for o in outcomes if o.project_timeouts is not None), None)
 
 
 def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
@@ -332,6 +344,7 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     blocked: bool = False
+    project_timeouts: set[str] | None = None  # as measured on its migrating session
 
 
 def split(count: int, jobs: int | None = None) -> list[Part]:
@@ -374,21 +387,27 @@ def _walk_part(
     ``own_base``: in the one that keeps the server's databases, which this walk may take over
     and hand back)."""
     report = Report(command="roundtrip")
-    outcome = Outcome(report.findings, report.steps)
     with Walk(project, server, report, with_data, marker, reached, judged, own_base) as walk:
-        applied = order[: part.start]
-        if not _rebuild(walk, applied, PART_START):
-            outcome.blocked = True
-            return outcome
-        start = walk.schema.snapshot(), walk.schema.fingerprint
-        if not _walk_up(walk, order[part.start : part.stop], applied, order[part.stop :]):
-            return outcome
-        if at_head:
-            report.findings += at_head(walk.migrator)
-        _walk_down(walk, order[part.start : part.stop], start, order[part.start - 1] if part.start else None)
-        if walk.schema.fingerprint == start[1]:
-            walk.give_back()
-    return outcome
+        blocked = not _walk_through(walk, order, part, at_head)
+        return Outcome(report.findings, report.steps, blocked, walk.project_timeouts)
+
+
+def _walk_through(
+    walk: Walk, order: list[Script], part: Part, at_head: Callable[[Migrator], list[Finding]] | None
+) -> bool:
+    """The walk of one part, up and back down; False when its start could not be reached."""
+    applied = order[: part.start]
+    if not _rebuild(walk, applied, PART_START):
+        return False
+    start = walk.schema.snapshot(), walk.schema.fingerprint
+    if not _walk_up(walk, order[part.start : part.stop], applied, order[part.stop :]):
+        return True
+    if at_head:
+        walk.report.findings += at_head(walk.migrator)
+    _walk_down(walk, order[part.start : part.stop], start, order[part.start - 1] if part.start else None)
+    if walk.schema.fingerprint == start[1]:
+        walk.give_back()
+    return True
 
 
 def _walk_up(walk: Walk, revisions: list[Script], applied: list[Script], beyond: list[Script]) -> bool:
