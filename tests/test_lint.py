@@ -223,7 +223,7 @@ def test_sqlfluff_lints_the_sql_people_wrote_not_the_ddl_alembic_generated(tmp_p
         "b2",
         "a1",
         'op.add_column("account", sa.Column("age", sa.Integer))\n'
-        'op.execute("update account   set age=1 where email like \'%@example.com\'")',
+        "op.execute(\"update account   set age=1 where email like '%@example.com'\")",
         'op.drop_column("account", "age")',
     )
     ini = make_project(tmp_path, [BASE, hand])
