@@ -526,3 +526,32 @@ def test_a_revision_that_cannot_be_reached_names_the_revisions_left_unchecked(ch
     assert code == 1
     [unchecked] = [f for f in report["findings"] if f["severity"] == "warning" and f["revision"] == "b2"]
     assert "1 later revisions were not checked (c3)" in unchecked["message"]
+
+
+def test_an_upgrade_that_fails_in_the_applications_own_code_is_a_warning(check, tmp_path, monkeypatch):
+    # As a revision that needs an object the application's own migrate command installs.
+    (tmp_path / "app_runtime.py").write_text(
+        "def upgrading_instance():\n    raise RuntimeError('no instance is being upgraded')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rev = Rev("b2", "a1", "import app_runtime\napp_runtime.upgrading_instance()")
+    code, report = check([BASE, rev], command="roundtrip")
+    [finding] = only(report, "upgrade")
+    assert finding["severity"] == "warning", finding
+    assert "RuntimeError: no instance is being upgraded" in finding["message"]
+    assert "raised in the application's code, upgrading_instance() in app_runtime.py:2" in finding["message"]
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    "upgrade",
+    [
+        'raise ValueError("the revision itself is wrong")',  # the revision's own code
+        'import json\njson.loads("{")',  # the standard library refusing the revision's argument
+    ],
+)
+def test_an_upgrade_that_fails_in_its_own_code_is_an_error(check, upgrade):
+    code, report = check([BASE, Rev("b2", "a1", upgrade)], command="roundtrip")
+    [finding] = only(report, "upgrade")
+    assert finding["severity"] == "error" and "application's code" not in finding["message"]
+    assert code == 1

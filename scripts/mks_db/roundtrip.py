@@ -30,6 +30,8 @@ longest part.
 from __future__ import annotations
 
 import contextlib
+import os
+import sysconfig
 import time
 import traceback
 import uuid
@@ -37,8 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import alembic
+import sqlalchemy
 from alembic.script import Script
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from mks_db import catalog, data, declarations, interrupt, workers
 from mks_db.errors import MksDbError
@@ -759,15 +763,58 @@ def _walk_down(
 def failure_finding(
     check: str, revision: Script, exc: BaseException, project: Project, note: str = ""
 ) -> Finding:
-    """A finding naming the revision, the step and the database's (or Python's) error."""
+    """A finding naming the revision, the step and the database's (or Python's) error.
+
+    An error, unless the step failed in the application's own code rather than on the
+    database or in the revision (see ``_raised_by_application``): a warning then."""
+    raiser = _raised_by_application(exc, revision)
+    if raiser:
+        note += (
+            f" (raised in the application's code, {raiser}, not by the database or the "
+            "revision: the revision needs what the application provides when it migrates, "
+            "which plain Alembic does not; if the application's own migrate command passes, "
+            "this is not a defect)"
+        )
     return Finding(
         check=check,
-        severity=ERROR,
+        severity=WARNING if raiser else ERROR,
         revision=revision.revision,
         message=f"{check} of {revision.revision} failed: {describe(exc)}{note}",
         path=project.relpath(revision.path),
         line=_line_in(revision.path, exc),
     )
+
+
+# Where a failure is the chain's own: the migration tooling the revision calls (database
+# drivers' errors reach it wrapped as SQLAlchemy's).
+_TOOLING = tuple(str(Path(module.__file__).resolve().parent) + os.sep for module in (alembic, sqlalchemy))
+
+
+def _in_standard_library(path: Path) -> bool:
+    paths = sysconfig.get_paths()
+    installed = (paths["purelib"], paths["platlib"])
+    return str(path).startswith(paths["stdlib"]) and not str(path).startswith(installed)
+
+
+def _raised_by_application(exc: BaseException, revision: Script) -> str | None:
+    """Where the application code that the revision called raised ``exc`` (``name() in
+    file:line``), when that is neither the database's error nor the revision's own code or the
+    migration tooling's: an invariant of the application's runtime (an object its own migrate
+    command installs, say) that a plain Alembic run does not meet, which is no proof of a
+    defect in the chain. None otherwise (the database refused, or the revision's own code
+    failed: a defect)."""
+    if isinstance(exc, DBAPIError | SQLAlchemyError) or _sqlstate(exc):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    revision_file = Path(revision.path).resolve()
+    in_revision = [i for i, f in enumerate(frames) if Path(f.filename).resolve() == revision_file]
+    if not in_revision or in_revision[-1] == len(frames) - 1:
+        return None  # not called from the revision (env.py, say), or raised by the revision itself
+    innermost = Path(frames[-1].filename).resolve()
+    if str(innermost).startswith(_TOOLING) or _in_standard_library(innermost):
+        return None  # the tooling or the standard library refusing the revision's arguments
+    called = frames[in_revision[-1] + 1]
+    return f"{called.name}() in {Path(called.filename).name}:{called.lineno}"
 
 
 def describe(exc: BaseException) -> str:
