@@ -263,10 +263,11 @@ def fill(connection: Connection, tables: dict[int, Table], rows: int, unfillable
     """Insert ``rows`` generated rows into each of ``tables`` (empty ones), parents first,
     skipping and adding to ``unfillable`` the tables that accept none; one message each."""
     read_foreign_keys(connection, tables)
+    ordered = [table for table in _parents_first(tables) if table.name not in unfillable]
+    if len(ordered) > 1 and _fill_at_once(connection, ordered, rows):
+        return []
     problems = []
-    for table in _parents_first(tables):
-        if table.name in unfillable:
-            continue
+    for table in ordered:
         error = _fill_table(connection, table, rows)
         if error:
             unfillable.add(table.name)
@@ -349,24 +350,47 @@ def _fill_table(connection: Connection, table: Table, rows: int, first: int = 1)
     last_error = None
     counts = (rows, 1) if rows > 1 and first == 1 else (rows,)
     for count in counts:
-        for strategy in ("all", "no-defaults", "required"):
-            columns = [c for c in table.columns.values() if _include(c, strategy)]
-            names = ", ".join(c.name for c in columns)
-            values = ", ".join(_value(c) for c in columns)
-            sql = (
-                f"INSERT INTO {table.name} ({names}) SELECT {values} "
-                f"FROM generate_series({first}, {first + count - 1}) g"
-                if columns
-                else f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
-            )
+        for strategy in STRATEGIES:
             try:
                 with connection.begin_nested():
-                    connection.execute(text(sql))
+                    connection.execute(text(_insert_sql(table, count, strategy, first)))
                 return None
             except DBAPIError as exc:
                 interrupt.raise_if_requested()
                 last_error = describe_db_error(exc)
     return last_error
+
+
+def _fill_at_once(connection: Connection, tables: list[Table], rows: int) -> bool:
+    """The usual case in one round trip: every table's first strategy, in order, in one
+    savepoint. False, with nothing written, when any statement fails: then each table is
+    tried on its own (``_fill_table``), which says which one refuses and why."""
+    sql = ";\n".join(_insert_sql(table, rows, STRATEGIES[0], 1) for table in tables)
+    try:
+        with connection.begin_nested():
+            connection.execute(text(sql))
+        return True
+    except DBAPIError:
+        interrupt.raise_if_requested()
+        return False
+
+
+# How a table's rows are generated, tried in this order: every column; without the columns
+# that have defaults; only the NOT NULL ones.
+STRATEGIES = ("all", "no-defaults", "required")
+
+
+def _insert_sql(table: Table, count: int, strategy: str, first: int) -> str:
+    """``INSERT ... SELECT`` of ``count`` generated rows, numbered from ``first``."""
+    columns = [c for c in table.columns.values() if _include(c, strategy)]
+    if not columns:
+        return f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
+    names = ", ".join(c.name for c in columns)
+    values = ", ".join(_value(c) for c in columns)
+    return (
+        f"INSERT INTO {table.name} ({names}) SELECT {values} "
+        f"FROM generate_series({first}, {first + count - 1}) g"
+    )
 
 
 def _include(column: Column, strategy: str) -> bool:

@@ -9,6 +9,7 @@ points that were never merged).
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,14 @@ def read_revision_file(path: Path) -> RevisionFile | None:
 
     Returns None for a Python file that declares no ``revision`` (not a revision file).
     Raises ConfigurationError when the file does not parse or the values are not literals.
+    A file is parsed once while it is unchanged (``check`` reads the graph three times).
     """
+    stat = path.stat()
+    return _read_unchanged(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_unchanged(path: Path, mtime_ns: int, size: int) -> RevisionFile | None:  # noqa: ARG001 - the key
     return parse_revision_source(path.read_text(encoding="utf-8"), path)
 
 

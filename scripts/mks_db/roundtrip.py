@@ -51,7 +51,13 @@ from mks_db.migrate import Migrator, keep_template, replayed_snapshot
 from mks_db.progress import Progress
 from mks_db.project import Project
 from mks_db.report import Report, Step
-from mks_db.server import Server, describe_error, drop_database, drop_scratch_databases, scratch_database
+from mks_db.server import (
+    Server,
+    describe_error,
+    drop_database,
+    drop_scratch_databases,
+    scratch_database,
+)
 
 MAX_DIFF_LINES = 40
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
