@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
-from mks.settings import SettingsError, load_settings, migration_timeouts, parse_duration
+from mks.settings import (
+    SettingsError,
+    configured_alembic_ini,
+    load_settings,
+    migration_timeouts,
+    parse_duration,
+)
 
 
 def write_env(tmp_path, text):
@@ -88,6 +95,19 @@ def test_malformed_url_for_alembic_is_one_line_not_a_traceback(tmp_path):
 def test_bad_boolean_is_named():
     with pytest.raises(SettingsError, match="MKS_USE_POSTGRESQL='maybe' is not a boolean"):
         load_settings(environ={"MKS_USE_POSTGRESQL": "maybe"}, env_file=None)
+
+
+def test_mks_alembic_config_is_read_like_the_other_settings(tmp_path):
+    env = write_env(tmp_path, "MKS_ALEMBIC_CONFIG=/srv/file/alembic.ini\n")
+    assert configured_alembic_ini(environ={}, env_file=env) == Path("/srv/file/alembic.ini")
+    environ = {"MKS_ALEMBIC_CONFIG": "/srv/env/alembic.ini"}
+    assert configured_alembic_ini(environ=environ, env_file=env) == Path("/srv/env/alembic.ini")
+    assert configured_alembic_ini(environ={"MKS_ALEMBIC_CONFIG": " "}, env_file=None) is None
+
+
+def test_mks_alembic_config_is_read_despite_a_malformed_database_url():
+    environ = {"DATABASE_URL": "not a url", "MKS_ALEMBIC_CONFIG": "/srv/alembic.ini"}
+    assert configured_alembic_ini(environ=environ, env_file=None) == Path("/srv/alembic.ini")
 
 
 def test_migration_timeouts_default_when_unset_or_empty():

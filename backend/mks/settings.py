@@ -1,7 +1,8 @@
 """The backend's database settings, from the environment and ``backend/.env``.
 
 ``DATABASE_URL`` (or ``MKS_DATABASE_URL``) names the database; ``MKS_USE_POSTGRESQL`` tells the
-application to use it. ``backend/.env`` is read with python-dotenv; a variable set in the real
+application to use it; ``MKS_ALEMBIC_CONFIG`` names the alembic.ini of the deployed migrations
+(the health check's head). ``backend/.env`` is read with python-dotenv; a variable set in the real
 environment always wins over the file. A URL that is shown anywhere has its password masked.
 
 ``MKS_LOCK_TIMEOUT`` and ``MKS_STATEMENT_TIMEOUT`` bound every migration session (env.py); they
@@ -22,6 +23,8 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 URL_VARIABLES = ("DATABASE_URL", "MKS_DATABASE_URL")
+# The alembic.ini of the migrations deployed with the code: an installed package carries none.
+ALEMBIC_CONFIG_VARIABLE = "MKS_ALEMBIC_CONFIG"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -52,13 +55,18 @@ class Settings:
         return self.database_url.render_as_string(hide_password=True)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
-    """Read the settings: ``environ`` (default ``os.environ``) over ``env_file`` (if it exists)."""
+def _values(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    """``environ`` (default ``os.environ``) over ``env_file`` (if it exists)."""
     values: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
+    return values
 
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+    """Read the settings: ``environ`` (default ``os.environ``) over ``env_file`` (if it exists)."""
+    values = _values(environ, env_file)
     url = None
     for name in URL_VARIABLES:
         if values.get(name, "").strip():
@@ -68,6 +76,15 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         database_url=url,
         use_postgresql=_parse_bool(values.get("MKS_USE_POSTGRESQL", ""), "MKS_USE_POSTGRESQL"),
     )
+
+
+def configured_alembic_ini(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
+) -> Path | None:
+    """The alembic.ini ``MKS_ALEMBIC_CONFIG`` names (None: unset), read like ``load_settings``
+    but on its own, so that a malformed DATABASE_URL does not hide where the migrations are."""
+    value = _values(environ, env_file).get(ALEMBIC_CONFIG_VARIABLE, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def parse_database_url(text: str, variable: str = "DATABASE_URL") -> URL:
