@@ -11,16 +11,19 @@ Types and server defaults are compared by autogenerate; offline SQL has literal 
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from logging.config import fileConfig
+from typing import TypeVar
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from mks.models import MANAGED_SCHEMAS, Base
-from mks.settings import SettingsError, load_settings
+from mks.settings import SettingsError, load_settings, migration_timeouts
+
+T = TypeVar("T")
 
 config = context.config
 if config.config_file_name is not None:
@@ -54,26 +57,41 @@ COMMON_OPTIONS = dict(
 )
 
 
-# Every migration session waits at most this long for a lock (then fails instead of stalling
-# every request queued behind it) and runs no statement longer than this. Overridable by the
-# environment; they appear at the top of the offline SQL too.
-LOCK_TIMEOUT = os.environ.get("MKS_LOCK_TIMEOUT", "5s")
-STATEMENT_TIMEOUT = os.environ.get("MKS_STATEMENT_TIMEOUT", "5min")
+def _or_exit(read: Callable[[], T]) -> T:
+    """``read()``; a malformed setting stops env.py with its one-line message, no traceback."""
+    try:
+        return read()
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+# Every migration session waits at most lock_timeout for a lock (then fails instead of stalling
+# every request queued behind it) and runs no statement longer than statement_timeout.
+# MKS_LOCK_TIMEOUT and MKS_STATEMENT_TIMEOUT override them (mks.settings validates both); they
+# appear at the top of the offline SQL too.
+TIMEOUTS = _or_exit(migration_timeouts)
 
 
 def set_timeouts() -> None:
-    context.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-    context.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+    """Set the session's timeouts, each value a bound parameter, never pasted into the SQL.
+
+    Online through ``set_config()``, since SET takes no parameters. Offline as ``SET``, the
+    value rendered as a literal by SQLAlchemy: the file shows production plain SET statements
+    and squawk's require-lock-timeout recognises only SET, not set_config().
+    """
+    for name, value in TIMEOUTS.items():
+        if context.is_offline_mode():
+            statement = text(f"SET {name} = :value")  # name: a key of MIGRATION_TIMEOUTS
+        else:
+            statement = text("SELECT set_config(:name, :value, false)").bindparams(name=name)
+        context.execute(statement.bindparams(value=value))
 
 
 def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    settings = _or_exit(load_settings)
     if settings.database_url is None:
         raise SystemExit(
             "error: DATABASE_URL is not set; export it or put it in backend/.env "

@@ -12,18 +12,19 @@ difference between them and a database upgraded to head. Some rules keep it that
 * Tables of the public schema have no explicit schema (it is the default schema; naming it
   would make autogenerate see every public table as new).
 * Column types are production's: Integer keys, ``String(n)``, naive ``DateTime``, PostgreSQL's
-  ARRAY, JSONB and INET.
+  ARRAY, JSONB and INET. Each is declared once, below ("column types"): a column names its type
+  in its annotation (``Mapped[str_100 | None]``), so a type is changed in one place, and its
+  ``mapped_column()`` holds only what is particular to it (a key, a foreign key, a default).
+  ``Mapped[X | None]`` is a nullable column, ``Mapped[X]`` a NOT NULL one.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -36,7 +37,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, MappedColumn, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 MANAGED_SCHEMAS = ("public", "auth", "audit")
 
@@ -51,22 +52,43 @@ NAMING_CONVENTION: dict[str, str] = {
 USERS_ID = "auth.users.id"
 
 
+# --- column types ---------------------------------------------------------------------------
+
+intpk = Annotated[int, mapped_column(primary_key=True)]  # integer, a serial: production's keys
+user_fk = Annotated[int, mapped_column(ForeignKey(USERS_ID))]
+jsonb = Annotated[Any, mapped_column(JSONB)]
+
+# A timestamp the database sets to the transaction's now() on INSERT ...
+timestamp_now = Annotated[datetime.datetime, mapped_column(server_default=func.now())]
+# ... and that the ORM also sets on every UPDATE (updated_at).
+timestamp_now_on_update = Annotated[
+    datetime.datetime, mapped_column(server_default=func.now(), onupdate=func.now())
+]
+
+# varchar(n), one type per length the schema uses.
+str_20 = Annotated[str, mapped_column(String(20))]
+str_32 = Annotated[str, mapped_column(String(32))]
+str_50 = Annotated[str, mapped_column(String(50))]
+str_64 = Annotated[str, mapped_column(String(64))]
+str_100 = Annotated[str, mapped_column(String(100))]
+str_200 = Annotated[str, mapped_column(String(200))]
+str_255 = Annotated[str, mapped_column(String(255))]
+str_300 = Annotated[str, mapped_column(String(300))]
+str_500 = Annotated[str, mapped_column(String(500))]
+str_1000 = Annotated[str, mapped_column(String(1000))]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-
-
-def _now_column(**kwargs: Any) -> MappedColumn[Any]:
-    """A naive timestamp defaulting to the transaction's ``now()``."""
-    return mapped_column(DateTime, server_default=func.now(), **kwargs)
-
-
-def _created_at() -> MappedColumn[Any]:
-    return _now_column()
-
-
-def _updated_at() -> MappedColumn[Any]:
-    """Set by the database on INSERT and by the ORM on every UPDATE."""
-    return _now_column(onupdate=func.now())
+    # The plain Python types, each with the one column type it has in this schema. int, bool
+    # and datetime.date keep SQLAlchemy's defaults (integer, boolean, date). An unbounded str
+    # is text: a varchar column has a length, so it names one of the str_<n> types above.
+    type_annotation_map = {
+        str: Text,
+        datetime.datetime: DateTime(timezone=False),  # production's timestamps are naive
+        list[str]: ARRAY(String),
+        list[int]: ARRAY(Integer),
+    }
 
 
 def _string_default(value: str) -> TextClause:
@@ -87,20 +109,20 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = {"schema": "auth"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True)
-    email: Mapped[str] = mapped_column(String(255), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))
-    full_name: Mapped[str | None] = mapped_column(String(200))
-    department: Mapped[str | None] = mapped_column(String(100))
-    position: Mapped[str | None] = mapped_column(String(100))
-    is_active: Mapped[bool | None] = mapped_column(Boolean, server_default=TRUE)
-    last_login: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    mfa_secret: Mapped[str | None] = mapped_column(String(32))
-    mfa_enabled: Mapped[bool | None] = mapped_column(Boolean, server_default=FALSE)
-    mfa_backup_codes: Mapped[Any | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    username: Mapped[str_100] = mapped_column(unique=True)
+    email: Mapped[str_255] = mapped_column(unique=True)
+    password_hash: Mapped[str_255]
+    full_name: Mapped[str_200 | None]
+    department: Mapped[str_100 | None]
+    position: Mapped[str_100 | None]
+    is_active: Mapped[bool | None] = mapped_column(server_default=TRUE)
+    last_login: Mapped[datetime.datetime | None]
+    mfa_secret: Mapped[str_32 | None]
+    mfa_enabled: Mapped[bool | None] = mapped_column(server_default=FALSE)
+    mfa_backup_codes: Mapped[jsonb | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
     roles: Mapped[list[Role]] = relationship(secondary="auth.user_roles", back_populates="users")
 
@@ -109,10 +131,10 @@ class Role(Base):
     __tablename__ = "roles"
     __table_args__ = {"schema": "auth"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    id: Mapped[intpk]
+    name: Mapped[str_100] = mapped_column(unique=True)
+    description: Mapped[str | None]
+    created_at: Mapped[timestamp_now | None]
 
     users: Mapped[list[User]] = relationship(secondary="auth.user_roles", back_populates="roles")
     permissions: Mapped[list[Permission]] = relationship(
@@ -124,11 +146,11 @@ class Permission(Base):
     __tablename__ = "permissions"
     __table_args__ = {"schema": "auth"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
-    resource: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(50))
-    description: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[intpk]
+    name: Mapped[str_100] = mapped_column(unique=True)
+    resource: Mapped[str_100]
+    action: Mapped[str_50]
+    description: Mapped[str | None]
 
     roles: Mapped[list[Role]] = relationship(secondary="auth.role_permissions", back_populates="permissions")
 
@@ -137,18 +159,18 @@ class UserRole(Base):
     __tablename__ = "user_roles"
     __table_args__ = {"schema": "auth"}
 
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey(USERS_ID), primary_key=True)
-    role_id: Mapped[int] = mapped_column(Integer, ForeignKey("auth.roles.id"), primary_key=True)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    user_id: Mapped[user_fk] = mapped_column(primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("auth.roles.id"), primary_key=True)
+    created_at: Mapped[timestamp_now | None]
 
 
 class RolePermission(Base):
     __tablename__ = "role_permissions"
     __table_args__ = {"schema": "auth"}
 
-    role_id: Mapped[int] = mapped_column(Integer, ForeignKey("auth.roles.id"), primary_key=True)
-    permission_id: Mapped[int] = mapped_column(Integer, ForeignKey("auth.permissions.id"), primary_key=True)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    role_id: Mapped[int] = mapped_column(ForeignKey("auth.roles.id"), primary_key=True)
+    permission_id: Mapped[int] = mapped_column(ForeignKey("auth.permissions.id"), primary_key=True)
+    created_at: Mapped[timestamp_now | None]
 
 
 # --- public: knowledge and rules ------------------------------------------------------------
@@ -166,20 +188,20 @@ class Knowledge(Base):
         Index("idx_knowledge_created_by", "created_by_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    summary: Mapped[str] = mapped_column(Text)
-    content: Mapped[str | None] = mapped_column(Text)
-    category: Mapped[str] = mapped_column(String(100))
-    tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("draft"))
-    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
-    project: Mapped[str | None] = mapped_column(String(100))
-    owner: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
-    created_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    summary: Mapped[str]
+    content: Mapped[str | None]
+    category: Mapped[str_100]
+    tags: Mapped[list[str] | None]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("draft"))
+    priority: Mapped[str_20 | None] = mapped_column(server_default=_string_default("medium"))
+    project: Mapped[str_100 | None]
+    owner: Mapped[str_200]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
+    created_by_id: Mapped[user_fk | None]
+    updated_by_id: Mapped[user_fk | None]
 
 
 class SOP(Base):
@@ -191,41 +213,41 @@ class SOP(Base):
         Index("idx_sop_version", "version"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    category: Mapped[str] = mapped_column(String(100))
-    version: Mapped[str] = mapped_column(String(50))
-    revision_date: Mapped[datetime.date] = mapped_column(Date)
-    target: Mapped[str | None] = mapped_column(String(200))
-    tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    content: Mapped[str] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("active"))
-    supersedes_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("sop.id"))
-    attachments: Mapped[Any | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
-    created_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    category: Mapped[str_100]
+    version: Mapped[str_50]
+    revision_date: Mapped[datetime.date]
+    target: Mapped[str_200 | None]
+    tags: Mapped[list[str] | None]
+    content: Mapped[str]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("active"))
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("sop.id"))
+    attachments: Mapped[jsonb | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
+    created_by_id: Mapped[user_fk | None]
+    updated_by_id: Mapped[user_fk | None]
 
-    supersedes: Mapped[SOP | None] = relationship(remote_side=[id])
+    supersedes: Mapped[SOP | None] = relationship(remote_side="SOP.id")
 
 
 class Regulation(Base):
     __tablename__ = "regulations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    issuer: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(100))
-    revision_date: Mapped[datetime.date] = mapped_column(Date)
-    applicable_scope: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    summary: Mapped[str] = mapped_column(Text)
-    content: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("active"))
-    effective_date: Mapped[datetime.date | None] = mapped_column(Date)
-    url: Mapped[str | None] = mapped_column(String(1000))
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    issuer: Mapped[str_200]
+    category: Mapped[str_100]
+    revision_date: Mapped[datetime.date]
+    applicable_scope: Mapped[list[str] | None]
+    summary: Mapped[str]
+    content: Mapped[str | None]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("active"))
+    effective_date: Mapped[datetime.date | None]
+    url: Mapped[str_1000 | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
 
 class Incident(Base):
@@ -237,58 +259,58 @@ class Incident(Base):
         Index("idx_incident_date", "incident_date"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    description: Mapped[str] = mapped_column(Text)
-    project: Mapped[str] = mapped_column(String(100))
-    incident_date: Mapped[datetime.date] = mapped_column(Date)
-    severity: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("reported"))
-    corrective_actions: Mapped[Any | None] = mapped_column(JSONB)
-    root_cause: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    location: Mapped[str | None] = mapped_column(String(300))
-    involved_parties: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
-    reporter_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    description: Mapped[str]
+    project: Mapped[str_100]
+    incident_date: Mapped[datetime.date]
+    severity: Mapped[str_50]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("reported"))
+    corrective_actions: Mapped[jsonb | None]
+    root_cause: Mapped[str | None]
+    tags: Mapped[list[str] | None]
+    location: Mapped[str_300 | None]
+    involved_parties: Mapped[list[str] | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
+    reporter_id: Mapped[user_fk | None]
 
 
 class Consultation(Base):
     __tablename__ = "consultations"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    question: Mapped[str] = mapped_column(Text)
-    category: Mapped[str] = mapped_column(String(100))
-    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
-    requester_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    expert_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    answer: Mapped[str | None] = mapped_column(Text)
-    answered_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    knowledge_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("knowledge.id"))
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    question: Mapped[str]
+    category: Mapped[str_100]
+    priority: Mapped[str_20 | None] = mapped_column(server_default=_string_default("medium"))
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("pending"))
+    requester_id: Mapped[user_fk | None]
+    expert_id: Mapped[user_fk | None]
+    answer: Mapped[str | None]
+    answered_at: Mapped[datetime.datetime | None]
+    knowledge_id: Mapped[int | None] = mapped_column(ForeignKey("knowledge.id"))
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
 
 class Approval(Base):
     __tablename__ = "approvals"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    type: Mapped[str] = mapped_column(String(100))
-    description: Mapped[str | None] = mapped_column(Text)
-    requester_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
-    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
-    related_entity_type: Mapped[str | None] = mapped_column(String(50))
-    related_entity_id: Mapped[int | None] = mapped_column(Integer)
-    approval_flow: Mapped[Any | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
-    approved_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    approver_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    type: Mapped[str_100]
+    description: Mapped[str | None]
+    requester_id: Mapped[user_fk | None]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("pending"))
+    priority: Mapped[str_20 | None] = mapped_column(server_default=_string_default("medium"))
+    related_entity_type: Mapped[str_50 | None]
+    related_entity_id: Mapped[int | None]
+    approval_flow: Mapped[jsonb | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
+    approved_at: Mapped[datetime.datetime | None]
+    approver_id: Mapped[user_fk | None]
 
 
 # --- public: notifications ------------------------------------------------------------------
@@ -297,27 +319,27 @@ class Approval(Base):
 class Notification(Base):
     __tablename__ = "notifications"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    title: Mapped[str] = mapped_column(String(500))
-    message: Mapped[str] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(50))
-    target_users: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
-    target_roles: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    delivery_channels: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    related_entity_type: Mapped[str | None] = mapped_column(String(50))
-    related_entity_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
+    id: Mapped[intpk]
+    title: Mapped[str_500]
+    message: Mapped[str]
+    type: Mapped[str_50]
+    target_users: Mapped[list[int] | None]
+    target_roles: Mapped[list[str] | None]
+    delivery_channels: Mapped[list[str] | None]
+    related_entity_type: Mapped[str_50 | None]
+    related_entity_id: Mapped[int | None]
+    created_at: Mapped[timestamp_now | None]
+    sent_at: Mapped[datetime.datetime | None]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("pending"))
 
 
 class NotificationRead(Base):
     __tablename__ = "notification_reads"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    notification_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("notifications.id"))
-    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    read_at: Mapped[datetime.datetime | None] = _now_column()
+    id: Mapped[intpk]
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    user_id: Mapped[user_fk | None]
+    read_at: Mapped[timestamp_now | None]
 
 
 # --- public: projects and experts -----------------------------------------------------------
@@ -332,20 +354,20 @@ class Project(Base):
         Index("idx_project_manager", "manager_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    code: Mapped[str] = mapped_column(String(50), unique=True)
-    description: Mapped[str | None] = mapped_column(Text)
-    type: Mapped[str] = mapped_column(String(50))
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("planning"))
-    start_date: Mapped[datetime.date | None] = mapped_column(Date)
-    end_date: Mapped[datetime.date | None] = mapped_column(Date)
-    budget: Mapped[int | None] = mapped_column(Integer)
-    location: Mapped[str | None] = mapped_column(String(200))
-    manager_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    progress_percentage: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    name: Mapped[str_200]
+    code: Mapped[str_50] = mapped_column(unique=True)
+    description: Mapped[str | None]
+    type: Mapped[str_50]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("planning"))
+    start_date: Mapped[datetime.date | None]
+    end_date: Mapped[datetime.date | None]
+    budget: Mapped[int | None]
+    location: Mapped[str_200 | None]
+    manager_id: Mapped[user_fk | None]
+    progress_percentage: Mapped[int | None] = mapped_column(server_default=ZERO)
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
     tasks: Mapped[list[ProjectTask]] = relationship(back_populates="project")
 
@@ -358,20 +380,20 @@ class ProjectTask(Base):
         Index("idx_task_assigned", "assigned_to_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    project_id: Mapped[int] = mapped_column(Integer, ForeignKey("projects.id"))
-    title: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
-    priority: Mapped[str | None] = mapped_column(String(20), server_default=_string_default("medium"))
-    assigned_to_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    start_date: Mapped[datetime.date | None] = mapped_column(Date)
-    end_date: Mapped[datetime.date | None] = mapped_column(Date)
-    estimated_hours: Mapped[int | None] = mapped_column(Integer)
-    actual_hours: Mapped[int | None] = mapped_column(Integer)
-    progress_percentage: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    title: Mapped[str_200]
+    description: Mapped[str | None]
+    status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("pending"))
+    priority: Mapped[str_20 | None] = mapped_column(server_default=_string_default("medium"))
+    assigned_to_id: Mapped[user_fk | None]
+    start_date: Mapped[datetime.date | None]
+    end_date: Mapped[datetime.date | None]
+    estimated_hours: Mapped[int | None]
+    actual_hours: Mapped[int | None]
+    progress_percentage: Mapped[int | None] = mapped_column(server_default=ZERO)
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
     project: Mapped[Project] = relationship(back_populates="tasks")
 
@@ -384,18 +406,18 @@ class Expert(Base):
         Index("idx_expert_rating", "rating"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(Integer, ForeignKey(USERS_ID))
-    specialization: Mapped[str] = mapped_column(String(100))
-    experience_years: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    certifications: Mapped[list[str] | None] = mapped_column(ARRAY(String))
-    rating: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    consultation_count: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    response_time_avg: Mapped[int | None] = mapped_column(Integer)
-    is_available: Mapped[bool | None] = mapped_column(Boolean, server_default=TRUE)
-    bio: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    id: Mapped[intpk]
+    user_id: Mapped[user_fk]
+    specialization: Mapped[str_100]
+    experience_years: Mapped[int | None] = mapped_column(server_default=ZERO)
+    certifications: Mapped[list[str] | None]
+    rating: Mapped[int | None] = mapped_column(server_default=ZERO)
+    consultation_count: Mapped[int | None] = mapped_column(server_default=ZERO)
+    response_time_avg: Mapped[int | None]
+    is_available: Mapped[bool | None] = mapped_column(server_default=TRUE)
+    bio: Mapped[str | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
     ratings: Mapped[list[ExpertRating]] = relationship(back_populates="expert")
 
@@ -407,13 +429,13 @@ class ExpertRating(Base):
         Index("idx_rating_consultation", "consultation_id"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    expert_id: Mapped[int] = mapped_column(Integer, ForeignKey("experts.id"))
-    requester_id: Mapped[int] = mapped_column(Integer, ForeignKey(USERS_ID))
-    consultation_id: Mapped[int] = mapped_column(Integer, ForeignKey("consultations.id"))
-    rating: Mapped[int] = mapped_column(Integer)
-    comment: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    id: Mapped[intpk]
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"))
+    requester_id: Mapped[user_fk]
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultations.id"))
+    rating: Mapped[int]
+    comment: Mapped[str | None]
+    created_at: Mapped[timestamp_now | None]
 
     expert: Mapped[Expert] = relationship(back_populates="ratings")
 
@@ -428,29 +450,25 @@ class MS365SyncConfig(Base):
         Index("idx_ms365_sync_config_next_sync", "next_sync_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str | None] = mapped_column(Text)
-    site_id: Mapped[str] = mapped_column(String(200))
-    drive_id: Mapped[str] = mapped_column(String(200))
-    folder_path: Mapped[str | None] = mapped_column(String(500), server_default=_string_default("/"))
+    id: Mapped[intpk]
+    name: Mapped[str_200]
+    description: Mapped[str | None]
+    site_id: Mapped[str_200]
+    drive_id: Mapped[str_200]
+    folder_path: Mapped[str_500 | None] = mapped_column(server_default=_string_default("/"))
     file_extensions: Mapped[list[str] | None] = mapped_column(
-        ARRAY(String), server_default=text("'{pdf,docx,xlsx,txt}'::character varying[]")
+        server_default=text("'{pdf,docx,xlsx,txt}'::character varying[]")
     )
-    sync_schedule: Mapped[str | None] = mapped_column(
-        String(100), server_default=_string_default("0 2 * * *")
-    )
-    is_enabled: Mapped[bool | None] = mapped_column(Boolean, server_default=TRUE)
-    last_sync_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    next_sync_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    sync_strategy: Mapped[str | None] = mapped_column(
-        String(50), server_default=_string_default("incremental")
-    )
-    metadata_mapping: Mapped[Any | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
-    created_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    updated_by_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
+    sync_schedule: Mapped[str_100 | None] = mapped_column(server_default=_string_default("0 2 * * *"))
+    is_enabled: Mapped[bool | None] = mapped_column(server_default=TRUE)
+    last_sync_at: Mapped[datetime.datetime | None]
+    next_sync_at: Mapped[datetime.datetime | None]
+    sync_strategy: Mapped[str_50 | None] = mapped_column(server_default=_string_default("incremental"))
+    metadata_mapping: Mapped[jsonb | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
+    created_by_id: Mapped[user_fk | None]
+    updated_by_id: Mapped[user_fk | None]
 
     # The database deletes a configuration's history and mappings (ON DELETE CASCADE).
     sync_history: Mapped[list[MS365SyncHistory]] = relationship(back_populates="config", passive_deletes=True)
@@ -467,22 +485,22 @@ class MS365SyncHistory(Base):
         Index("idx_ms365_sync_history_started", "sync_started_at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    config_id: Mapped[int] = mapped_column(Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
-    sync_started_at: Mapped[datetime.datetime] = mapped_column(DateTime)
-    sync_completed_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(50))
-    files_processed: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    files_created: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    files_updated: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    files_skipped: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    files_failed: Mapped[int | None] = mapped_column(Integer, server_default=ZERO)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    error_details: Mapped[Any | None] = mapped_column(JSONB)
-    execution_time_seconds: Mapped[int | None] = mapped_column(Integer)
-    triggered_by: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("scheduler"))
-    triggered_by_user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    id: Mapped[intpk]
+    config_id: Mapped[int] = mapped_column(ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
+    sync_started_at: Mapped[datetime.datetime]
+    sync_completed_at: Mapped[datetime.datetime | None]
+    status: Mapped[str_50]
+    files_processed: Mapped[int | None] = mapped_column(server_default=ZERO)
+    files_created: Mapped[int | None] = mapped_column(server_default=ZERO)
+    files_updated: Mapped[int | None] = mapped_column(server_default=ZERO)
+    files_skipped: Mapped[int | None] = mapped_column(server_default=ZERO)
+    files_failed: Mapped[int | None] = mapped_column(server_default=ZERO)
+    error_message: Mapped[str | None]
+    error_details: Mapped[jsonb | None]
+    execution_time_seconds: Mapped[int | None]
+    triggered_by: Mapped[str_50 | None] = mapped_column(server_default=_string_default("scheduler"))
+    triggered_by_user_id: Mapped[user_fk | None]
+    created_at: Mapped[timestamp_now | None]
 
     config: Mapped[MS365SyncConfig] = relationship(back_populates="sync_history")
 
@@ -496,21 +514,21 @@ class MS365FileMapping(Base):
         Index("idx_ms365_file_mapping_status", "sync_status"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    config_id: Mapped[int] = mapped_column(Integer, ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
-    sharepoint_file_id: Mapped[str] = mapped_column(String(200), unique=True)
-    sharepoint_file_name: Mapped[str] = mapped_column(String(500))
-    sharepoint_file_path: Mapped[str | None] = mapped_column(String(1000))
-    sharepoint_modified_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+    id: Mapped[intpk]
+    config_id: Mapped[int] = mapped_column(ForeignKey("ms365_sync_config.id", ondelete="CASCADE"))
+    sharepoint_file_id: Mapped[str_200] = mapped_column(unique=True)
+    sharepoint_file_name: Mapped[str_500]
+    sharepoint_file_path: Mapped[str_1000 | None]
+    sharepoint_modified_at: Mapped[datetime.datetime | None]
     sharepoint_size_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    knowledge_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("knowledge.id", ondelete="SET NULL"))
-    sync_status: Mapped[str | None] = mapped_column(String(50), server_default=_string_default("pending"))
-    last_synced_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    checksum: Mapped[str | None] = mapped_column(String(64))
-    file_metadata: Mapped[Any | None] = mapped_column(JSONB)
-    error_message: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
-    updated_at: Mapped[datetime.datetime | None] = _updated_at()
+    knowledge_id: Mapped[int | None] = mapped_column(ForeignKey("knowledge.id", ondelete="SET NULL"))
+    sync_status: Mapped[str_50 | None] = mapped_column(server_default=_string_default("pending"))
+    last_synced_at: Mapped[datetime.datetime | None]
+    checksum: Mapped[str_64 | None]
+    file_metadata: Mapped[jsonb | None]
+    error_message: Mapped[str | None]
+    created_at: Mapped[timestamp_now | None]
+    updated_at: Mapped[timestamp_now_on_update | None]
 
     config: Mapped[MS365SyncConfig] = relationship(back_populates="file_mappings")
 
@@ -522,41 +540,41 @@ class AccessLog(Base):
     __tablename__ = "access_logs"
     __table_args__ = {"schema": "audit"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    username: Mapped[str | None] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(100))
-    resource: Mapped[str | None] = mapped_column(String(100))
-    resource_id: Mapped[int | None] = mapped_column(Integer)
+    id: Mapped[intpk]
+    user_id: Mapped[user_fk | None]
+    username: Mapped[str_100 | None]
+    action: Mapped[str_100]
+    resource: Mapped[str_100 | None]
+    resource_id: Mapped[int | None]
     ip_address: Mapped[str | None] = mapped_column(INET)
-    user_agent: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    user_agent: Mapped[str | None]
+    created_at: Mapped[timestamp_now | None]
 
 
 class ChangeLog(Base):
     __tablename__ = "change_logs"
     __table_args__ = {"schema": "audit"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    username: Mapped[str | None] = mapped_column(String(100))
-    table_name: Mapped[str] = mapped_column(String(100))
-    record_id: Mapped[int | None] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(50))
-    old_values: Mapped[Any | None] = mapped_column(JSONB)
-    new_values: Mapped[Any | None] = mapped_column(JSONB)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    id: Mapped[intpk]
+    user_id: Mapped[user_fk | None]
+    username: Mapped[str_100 | None]
+    table_name: Mapped[str_100]
+    record_id: Mapped[int | None]
+    action: Mapped[str_50]
+    old_values: Mapped[jsonb | None]
+    new_values: Mapped[jsonb | None]
+    created_at: Mapped[timestamp_now | None]
 
 
 class DistributionLog(Base):
     __tablename__ = "distribution_logs"
     __table_args__ = {"schema": "audit"}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    notification_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("notifications.id"))
-    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey(USERS_ID))
-    delivery_channel: Mapped[str | None] = mapped_column(String(50))
-    status: Mapped[str | None] = mapped_column(String(50))
-    sent_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    read_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
-    created_at: Mapped[datetime.datetime | None] = _created_at()
+    id: Mapped[intpk]
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    user_id: Mapped[user_fk | None]
+    delivery_channel: Mapped[str_50 | None]
+    status: Mapped[str_50 | None]
+    sent_at: Mapped[datetime.datetime | None]
+    read_at: Mapped[datetime.datetime | None]
+    created_at: Mapped[timestamp_now | None]
