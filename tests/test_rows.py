@@ -92,3 +92,34 @@ def test_a_table_that_admits_one_row_only_gets_that_row(scratch_url):
         assert data.Rows(connection).fill() == []
         assert connection.execute(text("SELECT count(*) FROM version_info")).scalar_one() == 1
     engine.dispose()
+
+
+def test_many_rows_keep_every_foreign_key_valid_single_column_or_composite(scratch_url):
+    """The bulk fill skips the row-by-row foreign key checks only where every key of the table
+    is one column taken from the parent's keys; the combination of a composite key is checked."""
+    engine = create_engine(scratch_url, poolclass=NullPool)
+    with engine.connect() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE parent (id serial PRIMARY KEY, a int NOT NULL, b int NOT NULL, UNIQUE (a, b));"
+                "CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent (id));"
+                "CREATE TABLE pair (id serial PRIMARY KEY, a int, b int,"
+                " FOREIGN KEY (a, b) REFERENCES parent (a, b))"
+            )
+        )
+        connection.commit()
+        rows = data.Rows(connection)
+        assert rows.fill() == []
+        oids = {table.name.rsplit(".", 1)[-1].strip('"'): oid for oid, table in rows.tables.items()}
+        assert data.bulk_fill(connection, [oids["child"], oids["pair"]], 2_000) == []
+        orphans = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM child c WHERE NOT EXISTS"
+                "        (SELECT 1 FROM parent p WHERE p.id = c.parent_id)),"
+                "       (SELECT count(*) FROM pair c WHERE c.a IS NOT NULL AND c.b IS NOT NULL AND NOT EXISTS"
+                "        (SELECT 1 FROM parent p WHERE (p.a, p.b) = (c.a, c.b))),"
+                "       (SELECT count(*) FROM child), (SELECT count(*) FROM pair)"
+            )
+        ).one()
+        assert orphans == (0, 0, data.ROWS_PER_TABLE + 2_000, data.ROWS_PER_TABLE + 2_000)
+    engine.dispose()

@@ -194,6 +194,9 @@ def create_database(server: Server, label: str, template: str | None = None) -> 
                 ("lock_timeout", server.timeouts.lock_ms),
             ):
                 conn.execute(text(f'ALTER DATABASE "{name}" SET {setting} = {int(ms)}'))
+            # A scratch database holds nothing worth a flush to disk at every commit (the walk
+            # commits each step): on a server mks-db did not start, too.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot create a scratch database on {mask_url(server.url)}: "
