@@ -16,7 +16,8 @@ both measured runs):
 Each is run twice per repeat, side by side: as written (no ``--database-url``: ``mks-db``
 starts its embedded PostgreSQL, as a developer runs it) and with ``--database-url`` naming a
 server this script started once (as CI runs it, the server a service container). The
-difference is the embedded server's start and stop.
+difference is the embedded server's start and stop. The targets are judged on the second
+(a running server): starting PostgreSQL is not part of analysing a revision.
 """
 
 from __future__ import annotations
@@ -111,13 +112,15 @@ def main() -> int:
                     times.setdefault((name, how), []).append(seconds)
                     print(f"{name}, {how} ({attempt + 1}/{args.repeat}): {seconds:.2f} s", flush=True)
     print()
-    print("| project | revision | embedded server (as written) | --database-url (shared server) | target |")
+    print("| project | revision | embedded server (as written) | --database-url (shared server) | target (shared) |")
     print("| --- | --- | ---: | ---: | --- |")
     for name, (_, revision) in cases.items():
         embedded = statistics.median(times[(name, "embedded server")])
         shared = statistics.median(times[(name, "--database-url")])
         target = TARGETS[name]
-        verdict = "met" if embedded <= target else "MISSED"
+        # Judged on a running server, as CI has one (a service container) and `check` starts
+        # the embedded one once for all its checks: its start is not the lock analysis.
+        verdict = "met" if shared <= target else "MISSED"
         label = name if name == "one table" else f"chain of {args.chain}"
         print(f"| {label} | `{revision}` | {embedded:.2f} s | {shared:.2f} s | <= {target:g} s: {verdict} |")
     for (name, how), values in times.items():
