@@ -112,7 +112,7 @@ def main() -> int:
                     times.setdefault((name, how), []).append(seconds)
                     print(f"{name}, {how} ({attempt + 1}/{args.repeat}): {seconds:.2f} s", flush=True)
     print()
-    print("| project | revision | embedded server (as written) | --database-url (shared server) | target (shared) |")
+    print("| project | revision | embedded server (as written) | --database-url (shared) | target (shared) |")
     print("| --- | --- | ---: | ---: | --- |")
     for name, (_, revision) in cases.items():
         embedded = statistics.median(times[(name, "embedded server")])
