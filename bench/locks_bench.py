@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import make_chain  # noqa: E402
 
 from alembic_cases import Rev, make_project  # noqa: E402
-from mks_db.server import open_server  # noqa: E402
+from mks_db.database.server import open_server  # noqa: E402
 
 REVISIONS = [
     Rev(

@@ -56,8 +56,8 @@ sys.path.insert(0, str(BENCH))
 import make_chain  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
 
-from mks_db.server import Server, open_server, scratch_database  # noqa: E402
-from mks_db.urls import mask_text  # noqa: E402
+from mks_db.database.server import Server, open_server, scratch_database  # noqa: E402
+from mks_db.database.urls import mask_text  # noqa: E402
 
 TARGET_RATIO = 2.0  # check --since <= 2x alembic upgrade head, at N = 500
 TARGET_N = 500
@@ -198,7 +198,11 @@ def profile_check(ini: Path, server: Server, out: Path) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    from mks_db import catalog, cli, commands, data, locks, migrate, roundtrip
+    from mks_db import cli
+    from mks_db.checks import roundtrip
+    from mks_db.commands.run import run as commands
+    from mks_db.engine import catalog, data, migrate
+    from mks_db.engine import lock_probe as locks
 
     phases = [  # (owner, attribute, label): a label is charged the time its callees don't take
         (commands, "run_heads", "heads and behind-base (git)"),

@@ -88,9 +88,9 @@ try:
     from sqlalchemy import text
     from sqlalchemy.engine import URL
 
-    from mks_db.libpq import client_environment, tool
-    from mks_db.server import Server, admin_engine, open_server, scratch_database
-    from mks_db.urls import mask_text
+    from mks_db.database.libpq import client_environment, tool
+    from mks_db.database.server import Server, admin_engine, open_server, scratch_database
+    from mks_db.database.urls import mask_text
 except ImportError as exc:  # run with a Python that lacks the project
     sys.exit(
         f"bench/run.py: {exc}; run it with the project's Python "

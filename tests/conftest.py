@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from mks_db.cli import main
-from mks_db.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
+from mks_db.database.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
 
 REPO = Path(__file__).resolve().parents[1]
 # For git and the project's tools in the tests' own repositories: this environment's tools

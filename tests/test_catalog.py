@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from mks_db import catalog
+from mks_db.engine import catalog
 
 STATEMENTS = [
     "CREATE SCHEMA auth",

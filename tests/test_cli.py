@@ -15,7 +15,7 @@ from sqlalchemy import text
 from alembic_cases import Rev, make_project
 from conftest import scratch_databases
 from mks_db.cli import main
-from mks_db.server import SCRATCH_PREFIX, admin_engine
+from mks_db.database.server import SCRATCH_PREFIX, admin_engine
 
 BASE = Rev(
     "a1",

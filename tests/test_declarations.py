@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mks_db import declarations
+from mks_db.engine import declarations
 
 
 def test_declarations_with_reasons_are_read():

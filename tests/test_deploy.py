@@ -16,8 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from conftest import REPO, alembic_config, run_json
-from mks_db.backup import backup, verify
 from mks_db.cli import main
+from mks_db.production.backup import backup, verify
 
 INI = str(REPO / "alembic.ini")
 
@@ -182,7 +182,7 @@ def test_backups_are_private_files_in_a_private_directory(scratch_url, tmp_path)
 def test_two_backups_in_the_same_second_keep_both_files(scratch_url, tmp_path, monkeypatch):
     migrate(scratch_url, "c1104acd2fa6")
     moment = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
-    monkeypatch.setattr("mks_db.backup.now", lambda: moment)
+    monkeypatch.setattr("mks_db.production.backup.now", lambda: moment)
     execute(scratch_url, "CREATE TABLE notes AS SELECT g AS id FROM generate_series(1, 3) g")
     first = backup(scratch_url, tmp_path)
     execute(scratch_url, "DELETE FROM notes")
@@ -252,7 +252,7 @@ def test_a_backup_is_proven_by_restoring_it_into_a_scratch_database(
 
 def test_a_backup_that_does_not_restore_to_what_was_read_fails_verification(scratch_url, pg_server, tmp_path):
     from mks_db.errors import InfrastructureError
-    from mks_db.restore import verify_restorable
+    from mks_db.production.restore import verify_restorable
 
     migrate(scratch_url, "head")
     record = backup(scratch_url, tmp_path)

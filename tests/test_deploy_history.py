@@ -16,9 +16,9 @@ from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
 from conftest import run_json
-from mks_db.deploy import Settings, deploy
-from mks_db.migrate import Migrator
-from mks_db.project import load_project
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import load_project
+from mks_db.production.deploy import Settings, deploy
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -166,7 +166,7 @@ def test_the_plan_warns_on_standard_error_before_its_report(
 def test_a_running_row_whose_lock_is_held_is_a_deploy_in_progress_not_an_unfinished_one(
     project_at_a1, scratch_url, pg_server
 ):
-    from mks_db import history
+    from mks_db.production import history
 
     engine = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     with engine.connect() as holder, engine.connect() as other:

@@ -16,12 +16,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
-from mks_db.backup import backup
 from mks_db.cli import main
-from mks_db.deploy import LOCK_KEY, DeployRefused, Settings, deploy
-from mks_db.libpq import tool
-from mks_db.migrate import Migrator
-from mks_db.project import load_project
+from mks_db.database.libpq import tool
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import load_project
+from mks_db.production.backup import backup
+from mks_db.production.deploy import LOCK_KEY, DeployRefused, Settings, deploy
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -75,7 +75,7 @@ def production(tmp_path, scratch_url):
     def build(last=D4):
         ini = make_project(tmp_path / "project", [A1, B2, C3, last])
         project = load_project(ini)
-        from mks_db.migrate import Migrator
+        from mks_db.engine.migrate import Migrator
 
         with Migrator(project, scratch_url) as migrator:
             migrator.upgrade(project.revision("a1"))
@@ -405,7 +405,7 @@ def test_a_deploy_over_a_unix_socket_url_backs_up_and_migrates(
 @pytest.fixture
 def decoy(pg_server):
     """Another database on the same server with a table of its own, and a role that may log in."""
-    from mks_db.server import admin_engine, scratch_database
+    from mks_db.database.server import admin_engine, scratch_database
 
     with scratch_database(pg_server, "decoy") as url:
         sql(url, "CREATE TABLE decoy_only (id int)")
@@ -516,7 +516,7 @@ def test_restore_after_a_deploy_brings_back_the_revision_and_rows_and_removes_th
         assert "revision a1" in out and f'DROP DATABASE "{kept}"' in out
         assert databases_named(pg_server, f"{scratch_url.database}_restore_%") == []
     finally:
-        from mks_db.server import drop_database
+        from mks_db.database.server import drop_database
 
         drop_database(pg_server, kept)
 

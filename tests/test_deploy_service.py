@@ -14,8 +14,8 @@ from alembic.script import ScriptDirectory
 from app_service import Service
 from conftest import REPO, alembic_config
 from mks_db.cli import main
-from mks_db.deploy import Settings, deploy
-from mks_db.project import load_project
+from mks_db.engine.project import load_project
+from mks_db.production.deploy import Settings, deploy
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

@@ -6,7 +6,7 @@ import psutil
 import pytest
 from sqlalchemy import text
 
-from mks_db.server import EmbeddedServer, admin_engine, open_server, scratch_database
+from mks_db.database.server import EmbeddedServer, admin_engine, open_server, scratch_database
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

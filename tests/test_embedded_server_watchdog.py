@@ -17,8 +17,8 @@ import psutil
 import pytest
 
 from alembic_cases import Rev, make_project
-from mks_db import watchdog
-from mks_db.server import EmbeddedServer, postgres_bin_dir
+from mks_db.database import watchdog
+from mks_db.database.server import EmbeddedServer, postgres_bin_dir
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

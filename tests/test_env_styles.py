@@ -36,7 +36,7 @@ from env_styles import (
     verify_with_alembic,
     write_revision,
 )
-from mks_db.server import Server, admin_engine, drop_database
+from mks_db.database.server import Server, admin_engine, drop_database
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

@@ -267,8 +267,8 @@ def test_a_new_revision_behind_the_base_head_is_reported_by_heads(repository, ca
 
 def test_an_autocommit_block_stays_visible_in_the_rendered_sql():
     from conftest import REPO
-    from mks_db.project import load_project
-    from mks_db.render import render_step
+    from mks_db.engine.project import load_project
+    from mks_db.engine.render import render_step
 
     project = load_project(REPO / "alembic.ini")
     sql = render_step(project, project.revision("9d3f6b8e2c14"), "upgrade")

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from alembic_cases import Rev, make_project
-from mks_db import locks
-from mks_db.project import load_project
+from mks_db.engine import lock_probe as locks
+from mks_db.engine.project import load_project
 
 ACCOUNT = Rev(
     "a1",

@@ -2,7 +2,7 @@
 
 One server per session (the embedded PostgreSQL 16, or DATABASE_URL's), one scratch database
 per test. Schemas are compared through the pipeline's normalised catalogue snapshot
-(``mks_db.catalog``: every schema object with its definition, Alembic's version table left out).
+(``mks_db.engine.catalog``: every schema object with its definition, Alembic's version table left out).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sqlalchemy.pool import NullPool
 
 from conftest import alembic_config
 from mks.models import Base
-from mks_db.catalog import Snapshot, diff, snapshot
-from mks_db.server import Server, scratch_database
+from mks_db.database.server import Server, scratch_database
+from mks_db.engine.catalog import Snapshot, diff, snapshot
 from production_schema import production_metadata
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
@@ -107,7 +107,7 @@ def assert_models_match(url: URL) -> None:
 
 
 def catalogue(url: URL) -> Snapshot:
-    """The normalised catalogue of the pipeline (``mks_db.catalog``), without alembic_version."""
+    """The normalised catalogue of the pipeline (``mks_db.engine.catalog``), without alembic_version."""
     with connect(url) as conn:
         return snapshot(conn)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 from alembic_cases import Rev, make_project
+from mks_db.checks.roundtrip import roundtrip
 from mks_db.cli import main
-from mks_db.progress import Progress
-from mks_db.project import load_project
-from mks_db.report import Report
-from mks_db.roundtrip import roundtrip
+from mks_db.engine.project import load_project
+from mks_db.report.model import Report
+from mks_db.report.progress import Progress
 
 A1 = Rev(
     "a1", None, 'op.create_table("t", sa.Column("id", sa.Integer, primary_key=True))', 'op.drop_table("t")'

@@ -13,12 +13,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
-from mks_db.backup import backup, record_path
 from mks_db.cli import main
-from mks_db.deploy import Settings, deploy
-from mks_db.migrate import Migrator
-from mks_db.project import load_project
-from mks_db.server import scratch_database
+from mks_db.database.server import scratch_database
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import load_project
+from mks_db.production.backup import backup, record_path
+from mks_db.production.deploy import Settings, deploy
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

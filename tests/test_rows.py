@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from mks_db import data
+from mks_db.engine import data
 
 TYPES = [
     "smallint",

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from mks_db import workers
+from mks_db.engine import workers
 from mks_db.errors import InfrastructureError
 
 pytestmark = pytest.mark.skipif(not workers.available(), reason="forked processes (Linux)")

@@ -18,13 +18,13 @@ import time
 import traceback
 from pathlib import Path
 
-from mks_db import interrupt
-from mks_db.commands import COMMANDS
+from mks_db.checks.roundtrip import MIN_PART
+from mks_db.commands.run import COMMANDS
+from mks_db.config import load_options
+from mks_db.database import interrupt
+from mks_db.engine.render import BUILD_DIR
 from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
-from mks_db.options import load_options
-from mks_db.render import BUILD_DIR
-from mks_db.report import FORMATS, Report, error_line, render
-from mks_db.roundtrip import MIN_PART
+from mks_db.report.model import FORMATS, Report, error_line, render
 
 
 def _positive(value: str) -> int:

@@ -14,9 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, Finding
-from mks_db.project import Project
 
 BROKEN_GRAPH = {"duplicate-id", "missing-parent", "cycle"}  # nothing can be migrated then
 MERGE_FIX = 'python3 -m alembic merge heads -m "merge <what the branches do>"'

@@ -36,11 +36,11 @@ from pathlib import Path
 
 import pglast
 
-from mks_db import declarations, workers
+from mks_db.engine import declarations, workers
+from mks_db.engine.project import Project
+from mks_db.engine.render import Rendered, written_lines
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.project import Project
-from mks_db.render import Rendered, written_lines
 
 CACHE_DIR = ".lint-cache"
 

@@ -14,31 +14,31 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from mks_db import git
-from mks_db.backup import backup, verify
-from mks_db.deploy import Settings as DeploySettings
-from mks_db.deploy import deploy
-from mks_db.drift import drift_findings
+from mks_db.checks.drift import drift_findings
+from mks_db.checks.heads import BROKEN_GRAPH, check_heads, revision_files
+from mks_db.checks.immutability import check_behind_base, check_immutability
+from mks_db.checks.roundtrip import roundtrip
+from mks_db.checks.sql import lint
+from mks_db.checks.static import check_files, revision_paths
+from mks_db.database.server import Server, Timeouts, open_server, scratch_database
+from mks_db.database.urls import mask_url, parse_url
+from mks_db.engine import git
+from mks_db.engine.lock_probe import Settings as LockSettings
+from mks_db.engine.lock_probe import analyse
+from mks_db.engine.lock_probe import findings as lock_findings
+from mks_db.engine.lock_probe import table as lock_table
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import Project, load_project
+from mks_db.engine.render import BUILD_DIR, Rendered, choose_revisions, write_sql
 from mks_db.errors import ConfigurationError, ProjectCodeError, Stop
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.heads import BROKEN_GRAPH, check_heads, revision_files
-from mks_db.immutability import check_behind_base, check_immutability
-from mks_db.lint import lint
-from mks_db.locks import Settings as LockSettings
-from mks_db.locks import analyse
-from mks_db.locks import findings as lock_findings
-from mks_db.locks import table as lock_table
-from mks_db.migrate import Migrator
-from mks_db.plan import make_plan
-from mks_db.progress import Progress
-from mks_db.project import Project, load_project
-from mks_db.render import BUILD_DIR, Rendered, choose_revisions, write_sql
-from mks_db.report import Report
-from mks_db.restore import restore, verify_restorable
-from mks_db.roundtrip import roundtrip
-from mks_db.server import Server, Timeouts, open_server, scratch_database
-from mks_db.static import check_files, revision_paths
-from mks_db.urls import mask_url, parse_url
+from mks_db.production.backup import backup, verify
+from mks_db.production.deploy import Settings as DeploySettings
+from mks_db.production.deploy import deploy
+from mks_db.production.plan import make_plan
+from mks_db.production.restore import restore, verify_restorable
+from mks_db.report.model import Report
+from mks_db.report.progress import Progress
 
 
 def _project(args: argparse.Namespace, report: Report) -> Project:

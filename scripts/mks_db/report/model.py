@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from mks_db.database.urls import mask_text
 from mks_db.errors import ConfigurationError, MksDbError
 from mks_db.findings import ERROR, Finding
-from mks_db.urls import mask_text
 
 FORMATS = ("human", "json", "github", "markdown")
 
@@ -38,7 +38,7 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     revisions: int = 0
     seconds: float = 0.0
-    plan: Any = None  # mks_db.plan.Plan, for `mks-db plan`
+    plan: Any = None  # mks_db.production.plan.Plan, for `mks-db plan`
     lines: list[str] = field(default_factory=list)  # what backup/restore did
     failed: bool = False  # set by commands whose verdict is not a finding
     extra_markdown: str = ""  # more for the step summary (the locks table)

@@ -12,8 +12,8 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from mks_db.engine.migrate import Migrator
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator
 
 
 def compare_models(migrator: Migrator) -> list[str] | None:

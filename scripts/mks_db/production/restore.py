@@ -25,12 +25,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import identity
-from mks_db.backup import Backup, row_counts, verify
+from mks_db.database.libpq import run_tool, tool
+from mks_db.database.server import Server, admin_engine, describe_db_error, scratch_database
+from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.libpq import run_tool, tool
-from mks_db.server import Server, admin_engine, describe_db_error, scratch_database
-from mks_db.urls import mask_url
+from mks_db.production import identity
+from mks_db.production.backup import Backup, row_counts, verify
 
 MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
 MAX_NAME = 63  # PostgreSQL's identifier length

@@ -32,13 +32,14 @@ from pglast.enums import AlterTableType, ConstrType
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
-from mks_db import catalog, data, interrupt
+from mks_db.database import interrupt
+from mks_db.database.server import Server, describe_error, drop_database, own_engine
+from mks_db.engine import catalog, data
+from mks_db.engine.migrate import Migrator, at_revisions
+from mks_db.engine.project import Project
+from mks_db.engine.render import render_step
 from mks_db.errors import MksDbError
 from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator, at_revisions
-from mks_db.project import Project
-from mks_db.render import render_step
-from mks_db.server import Server, describe_error, drop_database, own_engine
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [

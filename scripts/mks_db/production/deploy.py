@@ -6,8 +6,8 @@ optional stop command; apply the revisions one per transaction with ``lock_timeo
 ``statement_timeout`` (a lock timeout is retried with back-off; on any other failure the
 database stays at the last revision that committed, or with ``on_failure="rollback"`` goes back
 to where it started); verify the revision and the schema; run the optional start command and
-poll the health URL; after a success, apply the backup retention (``mks_db.retention``).
-The run is in ``mks_db.deploy_history`` (``mks_db.history``: its own schema, never the
+poll the health URL; after a success, apply the backup retention (``mks_db.production.retention``).
+The run is in ``mks_db.deploy_history`` (``mks_db.production.history``: its own schema, never the
 application's) from the moment it may change production (after the backup) as ``running``,
 moved on as each revision commits and closed at the end, so a deploy killed outright leaves a
 row that says how far it got; the next deploy reports and closes such a row before anything
@@ -33,16 +33,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, git, history, identity, interrupt, retention
-from mks_db.backup import Backup, backup
+from mks_db.database import interrupt
+from mks_db.database.server import Server, describe_db_error, own_engine
+from mks_db.database.urls import mask_url
+from mks_db.engine import catalog, git
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import Project
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
-from mks_db.history import LOCK_KEY
-from mks_db.migrate import Migrator
-from mks_db.plan import Plan, make_plan, read_target, schema_at
-from mks_db.project import Project
-from mks_db.restore import verify_restorable
-from mks_db.server import Server, describe_db_error, own_engine
-from mks_db.urls import mask_url
+from mks_db.production import history, identity, retention
+from mks_db.production.backup import Backup, backup
+from mks_db.production.history import LOCK_KEY
+from mks_db.production.plan import Plan, make_plan, read_target, schema_at
+from mks_db.production.restore import verify_restorable
 
 
 @dataclass
@@ -62,11 +64,11 @@ class Settings:
     # How often the server checks that a migrating client is still there (PostgreSQL 14+;
     # empty: never), so a statement of a killed deploy does not run on.
     client_check_interval: str = "1s"
-    # Retention after a successful deploy (mks_db.retention): the newest N backups of the
+    # Retention after a successful deploy (mks_db.production.retention): the newest N backups of the
     # database, and/or those younger than D days; unset, nothing is removed.
     keep_backups: int | None = None
     keep_days: float | None = None
-    # How the backup is proven before anything changes (mks_db.restore.verify_restorable):
+    # How the backup is proven before anything changes (mks_db.production.restore.verify_restorable):
     # restored into a scratch database and compared (restore), read back (list), or restore up
     # to 1 GiB and list above (auto).
     verify: str = "auto"

@@ -18,13 +18,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import catalog, data, history
+from mks_db.database.server import Server, describe_db_error, own_engine
+from mks_db.database.urls import mask_url
+from mks_db.engine import catalog, data
+from mks_db.engine.migrate import replayed_snapshot
+from mks_db.engine.project import Project
+from mks_db.engine.render import render_step
 from mks_db.errors import InfrastructureError
-from mks_db.migrate import replayed_snapshot
-from mks_db.project import Project
-from mks_db.render import render_step
-from mks_db.server import Server, describe_db_error, own_engine
-from mks_db.urls import mask_url
+from mks_db.production import history
 
 
 @dataclass
@@ -65,7 +66,7 @@ def make_plan(
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
 
-    First of all, a deploy that ended without finishing (killed: see ``mks_db.history``) is
+    First of all, a deploy that ended without finishing (killed: see ``mks_db.production.history``) is
     passed to ``notice`` and listed in ``Plan.unfinished``; it does not refuse the plan (the
     database is at the last revision that committed) and is left for the next deploy to mark:
     the plan writes nothing."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
+from mks_db.database.libpq import run_tool, tool
 from mks_db.errors import ConfigurationError
-from mks_db.libpq import run_tool, tool
 
 IDENTITY_SQL = (
     "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "

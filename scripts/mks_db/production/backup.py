@@ -4,7 +4,7 @@ counts.
 The backup is read in one snapshot: a read-only repeatable-read transaction opened through
 SQLAlchemy exports its snapshot, and ``pg_dump --snapshot`` dumps exactly that (PostgreSQL
 refuses to import a snapshot into a session of another database, so the dump cannot come from
-another one). In that same transaction the identity of the database (see ``mks_db.identity``),
+another one). In that same transaction the identity of the database (see ``mks_db.production.identity``),
 its revision and each table's row count are read; the client tools' own route to the URL must
 reach the same identity. A backup is only a backup once ``pg_restore --list`` has read it
 back: the file's size, SHA-256, identity, revision and row counts are then recorded beside it
@@ -35,11 +35,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import identity
+from mks_db.database.libpq import run_tool, tool
+from mks_db.database.server import describe_db_error, own_engine
+from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.libpq import run_tool, tool
-from mks_db.server import describe_db_error, own_engine
-from mks_db.urls import mask_url
+from mks_db.production import identity
 
 # The tables whose rows pg_dump writes: ordinary tables outside the system schemas that no
 # extension owns (an extension's tables come back with the extension).

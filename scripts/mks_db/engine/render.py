@@ -22,10 +22,11 @@ from alembic.script import Script
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.elements import TextClause
 
-from mks_db import __version__, git
+from mks_db import __version__
+from mks_db.engine import git
+from mks_db.engine.migrate import _quiet_env_logging, env_failures, migration_step
+from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
-from mks_db.migrate import _quiet_env_logging, env_failures, migration_step
-from mks_db.project import Project
 
 BUILD_DIR = Path("build") / "migration-sql"
 DIRECTIONS = ("upgrade", "downgrade")

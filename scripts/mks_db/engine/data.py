@@ -17,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import interrupt
-from mks_db.catalog import VERSION_TABLE, prepared
-from mks_db.server import describe_db_error
+from mks_db.database import interrupt
+from mks_db.database.server import describe_db_error
+from mks_db.engine.catalog import VERSION_TABLE, prepared
 
 ROWS_PER_TABLE = 3
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from mks_db import git
+from mks_db.checks.heads import RevisionFile, parse_revision_source, revision_files
+from mks_db.engine import git
+from mks_db.engine.project import Project
 from mks_db.findings import ERROR, Finding
-from mks_db.heads import RevisionFile, parse_revision_source, revision_files
-from mks_db.project import Project
 
 
 def check_immutability(project: Project, base: str) -> list[Finding]:

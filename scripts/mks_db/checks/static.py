@@ -10,10 +10,10 @@ import ast
 import re
 from pathlib import Path
 
+from mks_db.checks.heads import parse_revision_source
+from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, Finding
-from mks_db.heads import parse_revision_source
-from mks_db.project import Project
 
 REVISION_ID = re.compile(r"^[0-9A-Za-z_]+$")
 

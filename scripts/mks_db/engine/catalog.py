@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db import interrupt
+from mks_db.database import interrupt
 
 VERSION_TABLE = "alembic_version"
 

@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mks_db.backup import Backup, now, record_path
 from mks_db.errors import ConfigurationError
+from mks_db.production.backup import Backup, now, record_path
 
 
 @dataclass

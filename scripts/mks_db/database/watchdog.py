@@ -8,7 +8,7 @@ closes (mks-db ended, however) it stops the server (``pg_ctl stop -m immediate``
 if need be) and removes the server's directory. When mks-db stops the server itself, the
 watchdog finds nothing left to do.
 
-Run as ``python -m mks_db.watchdog BIN_DIR ROOT [USER]`` with the pipe as standard input.
+Run as ``python -m mks_db.database.watchdog BIN_DIR ROOT [USER]`` with the pipe as standard input.
 """
 
 from __future__ import annotations

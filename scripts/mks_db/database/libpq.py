@@ -20,9 +20,9 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from mks_db.database.server import postgres_bin_dir
+from mks_db.database.urls import mask_text, mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.server import postgres_bin_dir
-from mks_db.urls import mask_text, mask_url
 
 # libpq's connection keywords and the environment variables it reads them from
 # (PostgreSQL 17 documentation, "Environment Variables").

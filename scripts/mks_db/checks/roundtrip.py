@@ -4,7 +4,7 @@ from, and upgrades again to exactly the same schema; rows in existing tables sur
 The walk runs in one scratch database, in topological order (branches and merge points
 included), one revision at a time on one reused connection. For each revision R:
 
-1. every empty table is filled with a few generated rows (``mks_db.data``);
+1. every empty table is filled with a few generated rows (``mks_db.engine.data``);
 2. R is upgraded; if that fails, the tables are emptied and R is tried again: success then
    means the upgrade fails only because rows exist (check ``upgrade``, cause named);
 3. rows deleted, and tables or columns dropped while holding data, are ``data-loss`` unless
@@ -20,7 +20,7 @@ the expected state is rebuilt in a second scratch database. After a failure the 
 from a freshly rebuilt database, so one bad revision does not hide the next one's problems.
 At the end everything is downgraded to base, which must leave the database as it started.
 
-A long chain is walked in parts at once, one process each (``mks_db.workers``): a part starts
+A long chain is walked in parts at once, one process each (``mks_db.engine.workers``): a part starts
 from a database upgraded from base through the revisions before it (without rows, without
 checks), walks its revisions as above, and at the end downgrades them and must be back at the
 schema it started from. Together the parts check what one walk would, in about the time of the
@@ -44,20 +44,21 @@ import sqlalchemy
 from alembic.script import Script
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mks_db import catalog, data, declarations, interrupt, workers
-from mks_db.errors import MksDbError
-from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.migrate import Migrator, keep_template, replayed_snapshot
-from mks_db.progress import Progress
-from mks_db.project import Project
-from mks_db.report import Report, Step
-from mks_db.server import (
+from mks_db.database import interrupt
+from mks_db.database.server import (
     Server,
     describe_error,
     drop_database,
     drop_scratch_databases,
     scratch_database,
 )
+from mks_db.engine import catalog, data, declarations, workers
+from mks_db.engine.migrate import Migrator, keep_template, replayed_snapshot
+from mks_db.engine.project import Project
+from mks_db.errors import MksDbError
+from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.report.model import Report, Step
+from mks_db.report.progress import Progress
 
 MAX_DIFF_LINES = 40
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,

@@ -40,9 +40,9 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db import watchdog
+from mks_db.database import watchdog
+from mks_db.database.urls import mask_text, mask_url, parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.urls import mask_text, mask_url, parse_url
 
 SCRATCH_PREFIX = "mks_scratch_"
 OWN_DRIVER = "postgresql+psycopg2"
@@ -271,7 +271,7 @@ class EmbeddedServer:
 
     On exit the server is stopped (fast shutdown, then killed if it does not stop) and its
     directory deleted, so nothing is left behind. A process killed outright cannot do that, so
-    a watchdog (``mks_db.watchdog``) started with the server does it once this process has
+    a watchdog (``mks_db.database.watchdog``) started with the server does it once this process has
     gone; and servers whose owner has gone without a watchdog to clean up (``mks-db-pg-*``
     directories whose ``owner.pid`` names no live process) are stopped and removed at the next
     start.

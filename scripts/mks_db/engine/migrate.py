@@ -35,11 +35,8 @@ from alembic.script import Script
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 
-from mks_db import interrupt
-from mks_db.catalog import VERSION_TABLE, Snapshot, snapshot
-from mks_db.errors import MksDbError, ProjectCodeError
-from mks_db.project import Project
-from mks_db.server import (
+from mks_db.database import interrupt
+from mks_db.database.server import (
     OWN_DRIVER,
     Server,
     Timeouts,
@@ -48,6 +45,9 @@ from mks_db.server import (
     own_engine,
     scratch_database,
 )
+from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
+from mks_db.engine.project import Project
+from mks_db.errors import MksDbError, ProjectCodeError
 
 _WRITTEN_SQL = """
 SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0

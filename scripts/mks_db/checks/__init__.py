@@ -1,0 +1,1 @@
+"""One module per check, named as the check (see docs/checks.md)."""

@@ -1,0 +1,1 @@
+"""PostgreSQL itself: the embedded server and scratch databases, URLs, libpq tools, interrupts."""

@@ -1,0 +1,1 @@
+"""What touches the production database: the plan, the deploy, backups, their history."""
