@@ -357,13 +357,12 @@ class _Observer:
 def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
     """oid -> (name, relfilenode, relkind, table oid for indexes) of user tables and indexes."""
     rows = connection.execute(
-        text("""
+        text(f"""
         SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relfilenode,
                c.relkind, coalesce(x.indrelid, 0)
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         LEFT JOIN pg_index x ON x.indexrelid = c.oid
-        WHERE c.relkind IN ('r', 'i') AND n.nspname NOT LIKE 'pg\\_%'
-          AND n.nspname <> 'information_schema'
+        WHERE c.relkind IN ('r', 'i') AND {catalog.user_schema()}
     """)
     )
     return {int(oid): (name, int(node), kind, int(table)) for oid, name, node, kind, table in rows}
