@@ -17,6 +17,8 @@ from sqlalchemy.engine import URL
 from mks_db.checks.drift import drift_findings
 from mks_db.checks.heads import BROKEN_GRAPH, check_heads, revision_files
 from mks_db.checks.immutability import check_behind_base, check_immutability
+from mks_db.checks.locks import findings as lock_findings
+from mks_db.checks.locks import table as lock_table
 from mks_db.checks.roundtrip import roundtrip
 from mks_db.checks.sql import lint
 from mks_db.checks.static import check_files, revision_paths
@@ -25,8 +27,6 @@ from mks_db.database.urls import mask_url, parse_url
 from mks_db.engine import git
 from mks_db.engine.lock_probe import Settings as LockSettings
 from mks_db.engine.lock_probe import analyse
-from mks_db.engine.lock_probe import findings as lock_findings
-from mks_db.engine.lock_probe import table as lock_table
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import Project, load_project
 from mks_db.engine.render import BUILD_DIR, Rendered, choose_revisions, write_sql
