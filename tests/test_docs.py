@@ -3,7 +3,10 @@ of docs/checks.md are the cases that tests/test_cases.py runs."""
 
 from __future__ import annotations
 
+import importlib
 import re
+
+import pytest
 
 from check_cases import DOCS, all_cases, marked, update_docs
 from conftest import REPO
@@ -42,3 +45,12 @@ def test_every_case_is_shown_once_in_its_checks_section():
     assert set(ids) == {case.id for case in all_cases()}
     for case_id, heading in shown.items():
         assert heading == f"`{case_id.split('/')[0]}`", f"{case_id} is shown under ## {heading}"
+
+
+@pytest.mark.parametrize(
+    "module", ["drift", "heads", "immutability", "static", "sql_parse", "sql_style", "safety"]
+)
+def test_each_check_modules_docstring_states_the_problem_and_the_unsafe_and_safe_example(module):
+    doc = importlib.import_module(f"mks_db.checks.{module}").__doc__
+    for part in ("**The problem.**", "**Unsafe** (anti-pattern)", "**Safe** (best practice)"):
+        assert part in doc, f"mks_db/checks/{module}.py's docstring has no {part}"

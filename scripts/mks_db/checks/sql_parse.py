@@ -10,7 +10,7 @@ as SQL in review, nor linted.
     def upgrade():
         op.execute("UPDATE account SET email = lower(email) WHER id > 0")
 
-    error sql-parse b2: the upgrade SQL does not parse (b2.upgrade.sql:12): syntax error at or near "WHER"
+    error sql-parse b2: the upgrade SQL does not parse (b2.upgrade.sql:13): syntax error at or near "WHER"
 
 **Safe** (best practice): the statement spelled right; a downgrade that cannot exist declared
 ``# mks-db: irreversible: <reason>`` (its rendering failure is then a warning)::
