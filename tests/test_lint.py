@@ -310,3 +310,19 @@ def test_an_env_py_that_does_not_run_offline_is_one_finding_not_a_stop(
     assert "RuntimeError: No connection set in alembic config" in finding["message"]
     assert finding["path"].endswith("env.py")
     assert found_code == code
+
+
+def test_squawks_timeout_rules_are_judged_by_what_the_migrating_session_had():
+    from mks_db.checks.safety import judge_timeouts
+    from mks_db.findings import WARNING, Finding
+
+    advice = [
+        Finding("safety", WARNING, "b2", "set a lock timeout", rule="require-lock-timeout"),
+        Finding("safety", WARNING, "b2", "set a statement timeout", rule="require-statement-timeout"),
+    ]
+    assert judge_timeouts(advice, None) == advice  # lint alone: as squawk reads the SQL
+    assert judge_timeouts(advice, {"lock_timeout", "statement_timeout"}) == []
+    [unset] = judge_timeouts(advice, {"lock_timeout"})
+    assert unset.message == (
+        "set a statement timeout; measured: env.py ran the migrations without statement_timeout"
+    )

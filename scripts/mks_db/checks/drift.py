@@ -1,8 +1,27 @@
 """The drift check: the models (the ``target_metadata`` of the project's env.py) against the
-schema the migrations build at head, through Alembic's own comparison, run by the project's
-env.py so that exactly its options apply (schemas, ``include_name``, ``include_object``,
+schema the migrations build at head.
+
+**The problem.** Someone changed a model and forgot the revision, or edited a revision by hand
+and forgot the model: the application queries columns that do not exist, and the next
+``alembic revision --autogenerate`` picks up someone else's change.
+
+**Unsafe** (anti-pattern): a model column that no revision creates::
+
+    sa.Table("account", metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("nickname", sa.String(30)))
+
+    error drift: models and migrations differ: column account.nickname: models only; write a
+    revision for it (python3 -m alembic revision --autogenerate)
+
+**Safe** (best practice): the revision autogenerate writes, committed with the model::
+
+    def upgrade():
+        op.add_column("account", sa.Column("nickname", sa.String(30), nullable=True))
+
+The comparison is Alembic's own (``compare_metadata``), run through the project's env.py so
+that exactly its options apply (schemas, ``include_name``, ``include_object``,
 ``compare_type``, ``compare_server_default``, its comparators): the differences
-``alembic check`` would report for that project.
+``alembic check`` would report for that project, one error each.
 """
 
 from __future__ import annotations

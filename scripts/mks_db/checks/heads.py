@@ -1,9 +1,28 @@
 """The heads check, without a database and without running revision files: each file's
 ``revision`` and ``down_revision`` are read from its syntax tree.
 
-Reports, each naming the revisions and files involved and the fix: duplicate revision ids, a
-``down_revision`` naming no known revision, cycles, and more than one head (with the branch
-points that were never merged).
+**The problem.** Two branches that each add a revision on the same parent leave two heads, and
+``alembic upgrade head`` refuses to run; so do two files with the same id, a ``down_revision``
+naming no revision (a typo, a file lost in a rebase) and a cycle.
+
+**Unsafe** (anti-pattern): two revisions with the same parent::
+
+    # b1.py                          # c1.py
+    revision = "b1"                  revision = "c1"
+    down_revision = "a1"             down_revision = "a1"
+
+    error heads b1 [multiple-heads]: 2 heads: b1 (...), c1 (...) (a1 splits into b1, c1,
+    never merged); merge them: python3 -m alembic merge heads -m "merge <what the branches do>"
+
+**Safe** (best practice): a merge revision with both heads as parents
+(``python3 -m alembic merge heads``)::
+
+    revision = "d1"
+    down_revision = ("b1", "c1")
+
+Rules: ``duplicate-id``, ``missing-parent``, ``cycle`` (a broken graph: nothing can be
+migrated, and heads are not counted), ``multiple-heads`` (each head, with the branch points
+never merged) and, against a base ref, ``behind-base`` (``mks_db.checks.immutability``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,28 @@
 """The immutability check: a revision file that exists on the base ref must not change.
 
-Production has already run what the base ref holds, so a change to one of its revision files
-would never reach production, and would make every other database differ from it. Allowed:
-changes to comments, docstrings and formatting only (the file's syntax tree without docstrings
-is the same). Anything else, or deleting the file, is an error naming it.
+**The problem.** Production has already run what the base ref holds: an edit to one of its
+revision files never reaches production, and every database built later from the edited file
+differs from production.
+
+**Unsafe** (anti-pattern): on a branch, ``b2`` (already on main) gets a server default::
+
+    op.add_column("account", sa.Column("age", sa.Integer(), server_default="0"))  # was without
+
+    error immutability b2: revision file migrations/versions/b2.py was changed after it
+    reached main: production has run it; restore it and put the change in a new revision
+
+**Safe** (best practice): the change in a new revision; ``b2`` keeps its code::
+
+    revision = "c3"
+    down_revision = "b2"
+
+    def upgrade():
+        op.alter_column("account", "age", existing_type=sa.Integer(), server_default="0")
+
+Allowed: changes to comments, docstrings and formatting only (the file's syntax tree without
+docstrings is the same), under its name or a new one. Anything else, or deleting the file, is
+an error naming it. Against the same ref, a new revision whose parent is not the ref's head is
+a ``heads`` error, rule ``behind-base``.
 """
 
 from __future__ import annotations

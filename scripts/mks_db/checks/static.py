@@ -1,7 +1,28 @@
 """Static checks of revision files, for pre-commit: no database, no import, milliseconds.
 
-Each file must define ``upgrade()`` and ``downgrade()`` at module level, declare ``revision``
-as an identifier. (A ``down_revision`` naming no revision is the heads check's.)
+**The problem.** A revision file without ``upgrade()`` or ``downgrade()``, or whose ``revision``
+is not an identifier, breaks ``alembic upgrade`` or a rollback, and is cheapest to catch as it
+is committed.
+
+**Unsafe** (anti-pattern): a downgrade forgotten::
+
+    revision = "b2"
+    down_revision = "a1"
+
+    def upgrade():
+        op.add_column("account", sa.Column("age", sa.Integer()))
+
+    error downgrade b2: no downgrade() function: every revision needs an upgrade() and an
+    exact downgrade() (or '# mks-db: irreversible: <reason>' and a downgrade that raises)
+
+**Safe** (best practice): both functions at module level, ``revision`` made of letters, digits
+and ``_``::
+
+    def downgrade():
+        op.drop_column("account", "age")
+
+Findings belong to the checks they protect (``heads`` for the identifiers, ``upgrade`` and
+``downgrade`` for the functions); a ``down_revision`` naming no revision is the heads check's.
 """
 
 from __future__ import annotations
