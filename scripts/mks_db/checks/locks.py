@@ -5,11 +5,14 @@ query behind it for as long as it runs: ``CREATE INDEX`` blocks writes, ``ALTER 
 rewrites the table under ACCESS EXCLUSIVE and blocks reads too. On a developer's small
 database both finish at once; on production's millions of rows they are an outage.
 
-**Unsafe**::
+**Unsafe** (anti-pattern): an index built the plain way on a table that holds rows::
 
     op.create_index("ix_account_email", "account", ["email"])
 
-**Safe**::
+    warning locks: ShareLock on public.account (blocking writes) for ... at 100,000 rows;
+    build the index with CREATE INDEX CONCURRENTLY in an autocommit block, alone in its revision
+
+**Safe** (best practice): built concurrently, it blocks neither reads nor writes::
 
     with op.get_context().autocommit_block():
         op.create_index("ix_account_email", "account", ["email"], postgresql_concurrently=True)
@@ -77,8 +80,10 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
                 f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
                 f"{settings.rows:,} rows ({m.seconds_small:.2f}s at {settings.rows // 10:,}, "
-                f"x{growth:.1f}), about {estimate:.1f}s at {production:,} rows"
+                f"x{growth:.1f})"
             )
+            if production != settings.rows:  # production's count is known: the time there
+                base += f", about {estimate:.2f}s at {production:,} rows"
             if t.rewritten:
                 base += "; the table is rewritten"
             if blocks and estimate > settings.budget_seconds:
