@@ -24,7 +24,8 @@ from mks_db.config import load_options
 from mks_db.database import interrupt
 from mks_db.engine.render import BUILD_DIR
 from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
-from mks_db.report.model import FORMATS, Report, error_line, render
+from mks_db.report import FORMATS, render
+from mks_db.report.model import Report, error_line
 
 
 def _positive(value: str) -> int:
