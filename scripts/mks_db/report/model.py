@@ -50,7 +50,7 @@ class Report:
 
 
 def error_line(error: MksDbError) -> str:
-    """The one line that says what stopped the command (never a password)."""
+    """What stopped the command, never with a password: one line, or one per bad setting."""
     return mask_text(str(error))
 
 
