@@ -200,7 +200,7 @@ def profile_check(ini: Path, server: Server, out: Path) -> None:
 
     from mks_db import cli
     from mks_db.checks import roundtrip
-    from mks_db.commands.run import run as commands
+    from mks_db.commands import run as commands
     from mks_db.engine import catalog, data, migrate
     from mks_db.engine import lock_probe as locks
 

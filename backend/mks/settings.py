@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
+
+from mks_db.database.urls import parse_url
+from mks_db.errors import ConfigurationError
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 URL_VARIABLES = ("DATABASE_URL", "MKS_DATABASE_URL")
@@ -88,26 +90,14 @@ def configured_alembic_ini(
 
 
 def parse_database_url(text: str, variable: str = "DATABASE_URL") -> URL:
-    """Parse a PostgreSQL URL (``postgres://`` accepted), or raise SettingsError in one line."""
-    raw = text.strip()
-    if raw.startswith("postgres://"):
-        raw = "postgresql://" + raw[len("postgres://") :]
+    """Parse a PostgreSQL URL that names a database, or raise SettingsError in one line (the
+    parsing itself is the pipeline's, ``mks_db.database.urls``: one parser for both)."""
     try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise SettingsError(
-            f"{variable} is not a database URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        ) from None
-    if url.get_backend_name() != "postgresql":
-        raise SettingsError(
-            f"{variable} names a {url.get_backend_name()!r} database; the backend needs "
-            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
-        )
+        url = parse_url(text, source=variable)
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc)) from None
     if not url.database:
         raise SettingsError(f"{variable} names no database; add /DATABASE to the end of the URL")
-    if url.drivername == "postgresql":
-        # The backend's driver is psycopg2 (SQLAlchemy 2.1 would otherwise pick psycopg 3).
-        url = url.set(drivername="postgresql+psycopg2")
     return url
 
 

@@ -48,3 +48,11 @@ class Finding:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def at_most(lines: list[str], limit: int) -> list[str]:
+    """``lines`` cut to ``limit``, with a last line saying how many more there were: how every
+    message that lists things (schema differences, a tool's error output) stays readable."""
+    if len(lines) <= limit:
+        return list(lines)
+    return [*lines[:limit], f"... and {len(lines) - limit} more"]

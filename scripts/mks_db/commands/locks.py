@@ -1,5 +1,7 @@
 """``mks-db locks``: each chosen revision's locks, table rewrites and time, measured on tables
-holding rows (``mks_db.engine.lock_probe``); an error over ``[tool.mks-db.locks]``'s budget.
+holding rows (``mks_db.engine.lock_probe``) and judged (``mks_db.checks.locks``: an error over
+``[tool.mks-db.locks]``'s budget).
+
 ``measure`` is the measurement itself: ``check --since`` runs it on its walk's server."""
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import argparse
 
 from alembic.script import Script
 
+from mks_db.checks import locks
 from mks_db.commands.common import Selection, checked_project, checks_server
 from mks_db.config import LockLimits, Settings
 from mks_db.database.server import Server
@@ -37,5 +40,5 @@ def measure(
         production_rows=dict(limits.production_rows),
     )
     measured = lock_probe.analyse(project, server, revisions, probe)
-    report.findings += lock_probe.findings(project, measured, probe)
-    report.extra_markdown = lock_probe.table(measured, probe)
+    report.findings += locks.findings(project, measured, probe)
+    report.extra_markdown = locks.table(measured, probe)

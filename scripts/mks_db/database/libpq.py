@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from mks_db.database import process
 from mks_db.database.server import postgres_bin_dir
 from mks_db.database.urls import mask_text, mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError
+from mks_db.findings import at_most
 
 # libpq's connection keywords and the environment variables it reads them from
 # (PostgreSQL 17 documentation, "Environment Variables").
@@ -121,18 +122,10 @@ def run_tool(command: list[str], url: URL | None, what: str) -> subprocess.Compl
     InfrastructureError holding the tool's whole error output (passwords masked).
     """
     env = client_environment(url) if url is not None else client_environment_without_server()
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, env=env, check=False, umask=0o077)
-    except OSError as exc:
-        raise InfrastructureError(f"{what} could not start ({command[0]}): {exc.strerror}") from None
-    if result.returncode != 0:
-        target = f" of {mask_url(url)}" if url is not None else ""
-        status = f"exit {result.returncode}"
-        if result.returncode < 0:  # SIGXFSZ: the file size limit (a quota, say); SIGKILL: OOM
-            status = f"killed by {signal.Signals(-result.returncode).name}"
-        detail = error_text(result, url)
-        raise InfrastructureError(f"{what}{target} failed ({status}):\n{detail}")
-    return result
+    target = f" of {mask_url(url)}" if url is not None else ""
+    return process.run(
+        command, f"{what}{target}", detail=lambda result: "\n" + error_text(result, url), env=env, umask=0o077
+    )
 
 
 def client_environment_without_server() -> dict[str, str]:
@@ -145,8 +138,7 @@ def error_text(result: subprocess.CompletedProcess, url: URL | None = None) -> s
     ``user:password@`` and the URL's own password masked."""
     secret = url.password if url is not None else None
     lines = (result.stderr or result.stdout or "").strip().splitlines() or ["(no message)"]
-    if len(lines) > MAX_ERROR_LINES:
-        lines = [*lines[:MAX_ERROR_LINES], f"... {len(lines) - MAX_ERROR_LINES} more lines"]
+    lines = at_most(lines, MAX_ERROR_LINES)
     if secret:
         lines = [line.replace(str(secret), "***") for line in lines]
     return "\n".join(f"  {mask_text(line)}" for line in lines)

@@ -40,7 +40,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db.database import watchdog
+from mks_db.database import process, watchdog
 from mks_db.database.urls import mask_text, mask_url, parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
 
@@ -452,16 +452,17 @@ class EmbeddedServer:
         raise last_error
 
     def _run(self, program: str, args: list[str]) -> None:
-        command = [str(self.bin_dir / program), *args]
-        result = subprocess.run(
-            command, capture_output=True, text=True, user=self._user, cwd=self.root, check=False
+        log = self.root / "server.log" if self.root else None
+
+        def detail(result: subprocess.CompletedProcess) -> str:  # the server's log says why
+            tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log and log.exists() else []
+            return process.last_lines(result, 1) + "".join(f" | {mask_text(line)}" for line in tail)
+
+        process.run(
+            [str(self.bin_dir / program), *args],
+            f"the embedded PostgreSQL ({program})",
+            hint="; set DATABASE_URL to use another server",
+            detail=detail,
+            user=self._user,
+            cwd=self.root,
         )
-        if result.returncode != 0:
-            log = self.root / "server.log" if self.root else None
-            detail = (result.stderr or result.stdout).strip().splitlines()
-            if log and log.exists():
-                detail += log.read_text(errors="replace").strip().splitlines()[-3:]
-            raise InfrastructureError(
-                f"the embedded PostgreSQL failed ({program}): {' | '.join(detail[-4:])}; "
-                "set DATABASE_URL to use another server"
-            )

@@ -1,4 +1,6 @@
-"""Database URLs: parsing with one clear error, and masking for anything that is printed."""
+"""Database URLs: parsing with one clear error, and masking for anything that is printed.
+
+The one parser of database URLs in this repository: the backend's settings use it too."""
 
 from __future__ import annotations
 
@@ -24,14 +26,14 @@ def parse_url(text: str, *, source: str = "DATABASE_URL") -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
+        # Not echoed, even masked: text that is not a URL may be a password pasted alone.
         raise ConfigurationError(
-            f"{source} is not a database URL ({mask_text(raw)!r}); "
-            "expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            f"{source} is not a database URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from None
     if url.get_backend_name() != "postgresql":
         raise ConfigurationError(
             f"{source} names a {url.get_backend_name()!r} database; "
-            "mks-db works on PostgreSQL: use postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+            "expected PostgreSQL: postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         )
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg2")

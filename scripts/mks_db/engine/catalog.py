@@ -30,10 +30,31 @@ VERSION_TABLE = "alembic_version"
 
 Snapshot = dict[tuple[str, str], str]
 
-_NS = """
-    SELECT oid, nspname FROM pg_namespace
-    WHERE nspname NOT IN ('information_schema', 'pg_catalog', 'pg_toast', 'mks_db')
-      AND nspname NOT LIKE 'pg\\_temp\\_%' AND nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+
+def user_schema(n: str = "n") -> str:
+    """SQL: schema ``n`` (a pg_namespace row) holds the user's objects: it is not one of
+    PostgreSQL's own (pg_catalog, information_schema, pg_toast, the temporary ones)."""
+    return f"{n}.nspname NOT IN ('pg_catalog', 'information_schema') AND {n}.nspname NOT LIKE 'pg\\_%'"
+
+
+def not_extension_owned(c: str = "c") -> str:
+    """SQL: relation ``c`` (a pg_class row) belongs to no extension (an extension's tables come
+    and go with it: they are not the user's)."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e'"
+        f" AND e.classid = 'pg_class'::regclass AND e.objid = {c}.oid)"
+    )
+
+
+def user_tables(c: str = "c", n: str = "n") -> str:
+    """SQL: ``c`` in schema ``n`` is one of the user's tables, as every part of mks-db counts
+    them (each adds what it leaves out: the version table, mks-db's own schema, ...)."""
+    return f"{c}.relkind IN ('r', 'p') AND {user_schema(n)} AND {not_extension_owned(c)}"
+
+
+# The schemas compared: the user's, less mks-db's own (the deploy's history lives there).
+_NS = f"""
+    SELECT oid, nspname FROM pg_namespace n WHERE {user_schema()} AND nspname <> 'mks_db'
 """
 
 _REL = f"""
@@ -42,8 +63,7 @@ _REL = f"""
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
       AND NOT (c.relkind IN ('r', 'p') AND c.relname = '{VERSION_TABLE}')
-      AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.deptype = 'e'
-                      AND e.classid = 'pg_class'::regclass AND e.objid = c.oid)
+      AND {not_extension_owned()}
 """
 
 # Objects that belong to a relation: (owner relation oid, kind, name, definition).

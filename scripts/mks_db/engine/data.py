@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
 from mks_db.database.server import describe_db_error
-from mks_db.engine.catalog import VERSION_TABLE, prepared
+from mks_db.engine.catalog import VERSION_TABLE, prepared, user_tables
 
 ROWS_PER_TABLE = 3
 
@@ -37,8 +37,7 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdroppe
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE c.relkind IN ('r', 'p') AND c.relname <> '{VERSION_TABLE}'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+WHERE {user_tables()} AND c.relname <> '{VERSION_TABLE}'
   AND NOT c.relispartition {{only}}
 ORDER BY c.oid, a.attnum
 """

@@ -11,18 +11,13 @@ import os
 import subprocess
 from pathlib import Path
 
+from mks_db.database import process
 from mks_db.errors import ConfigurationError
 
 
 def run(cwd: Path, *args: str) -> str:
     """git's standard output; ConfigurationError when git fails."""
-    result = _git(cwd, *args)
-    if result.returncode != 0:
-        message = (result.stderr.strip().splitlines() or ["git failed"])[-1]
-        raise ConfigurationError(
-            f"git {' '.join(args[:2])} failed: {message}; check the ref given to --since"
-        )
-    return result.stdout
+    return _git(cwd, *args, check=True).stdout
 
 
 def root(start: Path) -> Path:
@@ -58,5 +53,13 @@ def head_commit() -> str | None:
     return _git(Path.cwd(), "rev-parse", "HEAD").stdout.strip() or None
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+def _git(cwd: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return process.run(
+        ["git", *args],
+        f"git {' '.join(args[:2])}",
+        error=ConfigurationError,
+        hint="; check the ref given to --since",
+        check=check,
+        detail=lambda result: process.last_lines(result, 1),
+        cwd=cwd,
+    )

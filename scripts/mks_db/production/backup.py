@@ -38,17 +38,15 @@ from sqlalchemy.exc import DBAPIError
 from mks_db.database.libpq import run_tool, tool
 from mks_db.database.server import describe_db_error, own_engine
 from mks_db.database.urls import mask_url
+from mks_db.engine.catalog import user_tables
 from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.production import identity
 
-# The tables whose rows pg_dump writes: ordinary tables outside the system schemas that no
-# extension owns (an extension's tables come back with the extension).
-TABLES_SQL = """
+# The tables whose rows pg_dump writes: the user's ordinary tables (mks-db's own schema too),
+# not temporary ones.
+TABLES_SQL = f"""
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r' AND c.relpersistence <> 't'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
-  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                  AND d.objid = c.oid AND d.deptype = 'e')
+WHERE {user_tables()} AND c.relkind = 'r' AND c.relpersistence <> 't'
 ORDER BY 1, 2
 """
 

@@ -21,7 +21,6 @@ import datetime
 import json
 import os
 import shlex
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db.database import interrupt
+from mks_db.database import interrupt, process
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
 from mks_db.engine import catalog, git
@@ -310,12 +309,7 @@ def _take_lock(connection: Connection, wait_seconds: float) -> None:
 def _command(command: str | None, what: str) -> None:
     if not command:
         return
-    result = subprocess.run(shlex.split(command), capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise InfrastructureError(
-            f"the {what} `{command}` failed ({result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()[-200:]}"
-        )
+    process.run(shlex.split(command), f"the {what} `{command}`")
 
 
 def session_settings(settings: Settings, version_num: int) -> dict[str, str]:

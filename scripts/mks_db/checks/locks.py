@@ -1,0 +1,198 @@
+"""The ``locks`` check: the locks a new revision takes on tables that hold data, as measured.
+
+**The problem.** A statement that takes a strong lock on a table production uses blocks every
+query behind it for as long as it runs: ``CREATE INDEX`` blocks writes, ``ALTER COLUMN TYPE``
+rewrites the table under ACCESS EXCLUSIVE and blocks reads too. On a developer's small
+database both finish at once; on production's millions of rows they are an outage.
+
+**Unsafe**::
+
+    op.create_index("ix_account_email", "account", ["email"])
+
+**Safe**::
+
+    with op.get_context().autocommit_block():
+        op.create_index("ix_account_email", "account", ["email"], postgresql_concurrently=True)
+
+**How it is judged** (``mks_db.engine.lock_probe`` measures): an error when a lock that blocks
+writes (SHARE or stronger) or reads (ACCESS EXCLUSIVE) on a pre-existing table would be held
+longer than the budget at production's row count, or when a table with more than the rewrite
+limit of rows is rewritten; a warning for any other lock that blocks writes or reads on a
+pre-existing table. Each names the table, the lock, the measured time and the safe pattern
+that fits the statement which took the lock.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pglast
+from alembic.script import Script
+from pglast.enums import AlterTableType, ConstrType
+
+from mks_db.engine.lock_probe import Measurement, Settings, TableLocks
+from mks_db.engine.project import Project
+from mks_db.engine.render import render_step
+from mks_db.findings import ERROR, WARNING, Finding
+
+# What each lock blocks for the application (the modes that block neither are not reported).
+BLOCKS = {
+    "ShareLock": "writes",
+    "ShareRowExclusiveLock": "writes",
+    "ExclusiveLock": "writes",
+    "AccessExclusiveLock": "reads and writes",
+}
+SAFE_PATTERN = {
+    "index": "build the index with CREATE INDEX CONCURRENTLY in an autocommit block, alone in its revision",
+    "constraint": "add the constraint NOT VALID, then VALIDATE CONSTRAINT in a later revision",
+    "type": "add a new column, backfill it in batches, then switch over in a later revision",
+    "default": "add the column nullable, backfill in batches, then add NOT NULL via a NOT VALID check",
+}
+
+
+def findings(project: Project, measurements: list[Measurement], settings: Settings) -> list[Finding]:
+    out = []
+    for m in measurements:
+        if m.error:
+            out.append(
+                _finding(
+                    project,
+                    m,
+                    WARNING,
+                    f"{m.revision.revision}'s locks were not measured: its upgrade fails ({m.error})",
+                )
+            )
+            continue
+        for problem in m.unfilled:  # measured, but on fewer rows than claimed: say so
+            out.append(
+                _finding(project, m, WARNING, f"{m.revision.revision} was measured on fewer rows: {problem}")
+            )
+        growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
+        for t in m.tables:
+            blocks = BLOCKS.get(t.mode)
+            production = settings.production_rows.get(t.table, settings.rows)
+            estimate = _estimate(m, settings.rows, production)
+            hint = _hint(project, m.revision, t)
+            base = (
+                f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
+                f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
+                f"{settings.rows:,} rows ({m.seconds_small:.2f}s at {settings.rows // 10:,}, "
+                f"x{growth:.1f}), about {estimate:.1f}s at {production:,} rows"
+            )
+            if t.rewritten:
+                base += "; the table is rewritten"
+            if blocks and estimate > settings.budget_seconds:
+                out.append(
+                    _finding(
+                        project, m, ERROR, f"{base}: over the {settings.budget_seconds:g}s budget; {hint}"
+                    )
+                )
+            elif t.rewritten and production > settings.rewrite_rows:
+                out.append(
+                    _finding(
+                        project,
+                        m,
+                        ERROR,
+                        f"{base}: rewrites more than {settings.rewrite_rows:,} rows; {hint}",
+                    )
+                )
+            elif blocks:  # within budget, still worth knowing: it blocks the application
+                out.append(_finding(project, m, WARNING, f"{base}; {hint}"))
+    return out
+
+
+def _estimate(m: Measurement, rows: int, production: int) -> float:
+    """The time at ``production`` rows, extrapolated along the line through the two
+    measurements; constant when ten times the rows did not add half the time (metadata-only
+    work, whose differences are noise)."""
+    if production <= rows or m.seconds < 1.5 * m.seconds_small:
+        return m.seconds
+    per_row = (m.seconds - m.seconds_small) / (rows - rows // 10)
+    return m.seconds + per_row * (production - rows)
+
+
+def _finding(project: Project, m: Measurement, severity: str, message: str) -> Finding:
+    return Finding("locks", severity, m.revision.revision, message, project.relpath(m.revision.path))
+
+
+def _mode_name(mode: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
+
+
+def _hint(project: Project, revision: Script, lock: TableLocks) -> str:
+    """The safe pattern for what took the lock: read from the revision's rendered SQL (the
+    statements on that table), else from the lock itself."""
+    kinds = _statement_kinds(project, revision, lock.table)
+    if "constraint" in kinds:
+        pattern = SAFE_PATTERN["constraint"]
+    elif "type" in kinds or (lock.rewritten and not kinds):
+        pattern = SAFE_PATTERN["type"]
+    elif "index" in kinds or (not kinds and lock.mode in ("ShareLock", "ShareRowExclusiveLock")):
+        pattern = SAFE_PATTERN["index"]
+    elif "not-null" in kinds:
+        pattern = SAFE_PATTERN["default"]
+    else:
+        pattern = (
+            "a metadata-only change: keep lock_timeout set (env.py does) so it fails fast "
+            "instead of queueing behind a long transaction"
+        )
+    return "safe pattern: " + pattern
+
+
+def _statement_kinds(project: Project, revision: Script, table: str) -> set[str]:
+    """What the revision's upgrade does to ``table`` (schema.name, quoted as in the catalogue),
+    by statement: constraint, type, index, not-null; empty when it cannot be rendered offline."""
+    try:
+        statements = pglast.parser.parse_sql(render_step(project, revision, "upgrade"))
+    except Exception:  # not renderable offline, or not parsable: the lock alone then tells
+        return set()
+    schema, _, name = table.rpartition(".")
+    kinds = set()
+    for raw in statements:
+        relation = getattr(raw.stmt, "relation", None)
+        if (
+            relation is None
+            or relation.relname != name.strip('"')
+            or (relation.schemaname or "public") != schema.strip('"')
+        ):
+            continue
+        if isinstance(raw.stmt, pglast.ast.IndexStmt) and not raw.stmt.concurrent:
+            kinds.add("index")
+        for command in getattr(raw.stmt, "cmds", None) or ():
+            subtype = command.subtype
+            if subtype == AlterTableType.AT_AddConstraint and not getattr(
+                command.def_, "skip_validation", False
+            ):
+                kinds.add("constraint")
+            elif subtype == AlterTableType.AT_AlterColumnType:
+                kinds.add("type")
+            elif (
+                subtype == AlterTableType.AT_SetNotNull
+                or subtype == AlterTableType.AT_AddColumn
+                and _not_null_without_default(command.def_)
+            ):
+                kinds.add("not-null")
+    return kinds
+
+
+def _not_null_without_default(column: object) -> bool:
+    constraints = [c.contype for c in getattr(column, "constraints", None) or ()]
+    return ConstrType.CONSTR_NOTNULL in constraints and ConstrType.CONSTR_DEFAULT not in constraints
+
+
+def table(measurements: list[Measurement], settings: Settings) -> str:
+    """The measurements as a Markdown table, for the workflow's step summary."""
+    lines = [
+        f"#### Locks and rewrites ({settings.rows:,} rows per touched table)",
+        "",
+        "| revision | table | strongest lock | blocks | rewritten | time | time at 1/10 |",
+        "| --- | --- | --- | --- | --- | ---: | ---: |",
+    ]
+    for m in measurements:
+        for t in m.tables:
+            lines.append(
+                f"| {m.revision.revision} | {t.table} | {_mode_name(t.mode)} "
+                f"| {BLOCKS.get(t.mode, 'nothing')} "
+                f"| {'yes' if t.rewritten else 'no'} | {m.seconds:.2f}s | {m.seconds_small:.2f}s |"
+            )
+    return "\n".join(lines) + "\n"
