@@ -291,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_error(error: MksDbError) -> None:
-    """``mks-db: error: ...`` on standard error, once per line of the error (one per bad setting)."""
-    for line in error_line(error).splitlines() or [""]:
+    """``mks-db: error: ...`` on standard error: the error as it is (a deploy's may go on with
+    where production stands), bad settings one such line each."""
+    text = error_line(error)
+    for line in text.splitlines() if isinstance(error, SettingsError) else [text]:
         print(f"mks-db: error: {line}", file=sys.stderr)
 
 
