@@ -210,3 +210,58 @@ def test_an_unwritable_json_report_is_a_usage_error_after_the_report(tmp_path, c
     assert code == 2
     assert "mks-db heads: ok" in captured.out
     assert captured.err.count("\n") == 1 and "cannot write the JSON report" in captured.err
+
+
+def test_every_bad_setting_is_its_own_error_line_and_the_report_keeps_its_format(tmp_path):
+    make_project(tmp_path / "db", [BASE])
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.mks-db]\nalembic-config = "db/alembic.ini"\nformat = "json"\noffline = "maybe"\n'
+        'lock-timeout = "soon"\n'
+    )
+    result = mks_db("heads", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "mks-db: error: [tool.mks-db] offline must be true or false, not 'maybe'",
+        "mks-db: error: [tool.mks-db] lock-timeout must be a positive duration such as 500ms, 30s, "
+        "5min or 1h, not 'soon'",
+    ]
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["error"].count("\n") == 1
+
+
+def test_the_help_states_the_walks_smallest_part():
+    from mks_db.checks.roundtrip import MIN_PART
+    from mks_db.cli import WALK_MIN_PART
+
+    assert WALK_MIN_PART == MIN_PART
+    help_text = mks_db("roundtrip", "--help", env={"COLUMNS": "1000"}).stdout  # one line per flag
+    assert f"each of at least {MIN_PART} revisions" in help_text
+
+
+IMPORTED = (
+    "import sys, {module}; "
+    "print(' '.join(sorted(m for m in sys.modules if m.startswith(('mks_db.', 'pglast')))))"
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "absent"),
+    [
+        (
+            "mks_db.cli",
+            ("mks_db.commands.", "mks_db.production", "mks_db.checks.", "mks_db.engine.", "pglast"),
+        ),
+        (
+            "mks_db.commands.heads",
+            ("mks_db.production", "mks_db.checks.roundtrip", "mks_db.engine.lock_probe"),
+        ),
+        ("mks_db.commands.check", ("mks_db.production",)),
+    ],
+)
+def test_a_command_imports_only_what_it_runs(module, absent):
+    """Start-up time is every hook's and CI step's: parsing the flags imports no command, and a
+    command imports no other command's machinery (check: not the production modules)."""
+    imported = subprocess.run(
+        [sys.executable, "-c", IMPORTED.format(module=module)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert [name for name in imported if name.startswith(absent)] == []

@@ -18,13 +18,16 @@ import time
 import traceback
 from pathlib import Path
 
-from mks_db.checks.roundtrip import MIN_PART
-from mks_db.commands.run import COMMANDS
-from mks_db.config import load_options
+from mks_db import commands
+from mks_db.config import LockLimits, SettingsError, load_settings
 from mks_db.database import interrupt
-from mks_db.engine.render import BUILD_DIR
 from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
-from mks_db.report.model import FORMATS, Report, error_line, render
+from mks_db.report import FORMATS, render
+from mks_db.report.model import Report, error_line
+
+# The walk's smallest part (mks_db.checks.roundtrip.MIN_PART), for --jobs's help: written out
+# so that parsing the flags does not import the walk (tests/test_cli.py keeps the two equal).
+WALK_MIN_PART = 20
 
 
 def _positive(value: str) -> int:
@@ -84,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="walk a long chain in at most N parts at once, one process each "
-        f"(default: one per CPU, each of at least {MIN_PART} revisions)",
+        f"(default: one per CPU, each of at least {WALK_MIN_PART} revisions)",
     )
 
     selection = argparse.ArgumentParser(add_help=False)
@@ -101,32 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="DIR",
         type=Path,
-        help=f"where the rendered SQL goes (default: {BUILD_DIR} beside alembic.ini)",
+        help=f"where the rendered SQL goes (default: {commands.SQL_DIR} beside alembic.ini)",
     )
 
     parser = argparse.ArgumentParser(
         prog="mks-db",
         description="Prove Alembic migrations safe before they merge; apply them to production safely.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands.add_parser(
         "check",
         parents=[common, database, walk, selection],
         help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
         "--since the immutability of merged revisions and the new revisions' locks",
     )
-    commands.add_parser(
+    subcommands.add_parser(
         "sql",
         parents=[common, selection],
         help="render each revision's upgrade and downgrade SQL (offline) into files",
     )
-    locks_parser = commands.add_parser(
+    locks_parser = subcommands.add_parser(
         "locks",
         parents=[common, database, selection],
         help="measure each revision's locks, rewrites and time on tables holding N rows",
     )
-    locks_parser.add_argument("--rows", type=int, metavar="N", help="rows per touched table (default 100000)")
-    hook = commands.add_parser(
+    locks_parser.add_argument(
+        "--rows", type=int, metavar="N", help=f"rows per touched table (default {LockLimits.rows})"
+    )
+    hook = subcommands.add_parser(
         "hook",
         parents=[common],
         help="for pre-commit: static checks, heads, immutability, render and lint of FILES",
@@ -137,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GIT_REF",
         help="the branch merged revisions live on (default: [tool.mks-db] base-ref, if it exists)",
     )
-    commands.add_parser(
+    subcommands.add_parser(
         "lint",
         parents=[common, selection],
         help="render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
     )
-    heads = commands.add_parser(
+    heads = subcommands.add_parser(
         "heads",
         parents=[common],
         help="exactly one head, no duplicate ids, missing parents or cycles (no database)",
@@ -161,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to those before them (a pull request's base branch)",
     )
     since_or_all.add_argument("--all", action="store_true", help="walk every revision (the default)")
-    roundtrip_parser = commands.add_parser(
+    roundtrip_parser = subcommands.add_parser(
         "roundtrip",
         parents=[common, database, walk, since],
         help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
@@ -171,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip filling tables with generated rows",
     )
-    commands.add_parser(
+    subcommands.add_parser(
         "drift",
         parents=[common, database, since],
         help="the models match the schema the migrations build (at head, with or without --since)",
@@ -182,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the database to act on (default: $DATABASE_URL); in production, production's",
     )
-    plan = commands.add_parser(
+    plan = subcommands.add_parser(
         "plan",
         parents=[common, target],
         help="read only: the target database's revision, what a deploy would apply, schema drift",
@@ -195,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $MKS_DB_SCRATCH_URL, else the embedded server; never the target's server "
         "unless named here)",
     )
-    deploy_parser = commands.add_parser(
+    deploy_parser = subcommands.add_parser(
         "deploy",
         parents=[common, target],
         help="lock, back up, apply the plan revision by revision, verify, check health, record",
@@ -222,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to 1 GiB (auto, the default; [tool.mks-db.deploy] verify)"
     )
     deploy_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
-    backup_parser = commands.add_parser(
+    backup_parser = subcommands.add_parser(
         "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
     )
     backup_parser.add_argument(
@@ -235,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup_parser.add_argument(
         "--scratch-url", metavar="URL", help="the server the backup is restored on to verify it (as for plan)"
     )
-    restore_parser = commands.add_parser(
+    restore_parser = subcommands.add_parser(
         "restore", parents=[common, target], help="restore a verified backup (asks first)"
     )
     restore_parser.add_argument("file", type=Path, metavar="FILE", help="a .dump made by mks-db backup")
@@ -248,13 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interrupt.install()
     report = Report(command=args.command, verbose=args.verbose)
+    fmt = args.format or "human"  # until the settings say otherwise
     started = time.perf_counter()
     out = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            _run(args, report)
+            settings = load_settings(vars(args))
+            fmt = settings.format
+            commands.run(args.command, args, settings, report)
     except Stop:
         pass  # the report holds why
+    except SettingsError as exc:
+        report.error = exc
+        fmt = exc.report_format
     except MksDbError as exc:
         report.error = exc
     except BaseException as exc:
@@ -266,32 +277,25 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report.error = _internal_error(exc)
     report.seconds = time.perf_counter() - started
-    fmt = args.format if args.format in FORMATS else "human"
     try:
         render(report, fmt, out)
         if args.json_report:
             _write_json_report(report, args.json_report)
     except MksDbError as exc:
         report.error = report.error or exc
-        print(f"mks-db: error: {error_line(exc)}", file=sys.stderr)
+        _print_error(exc)
         return exc.exit_code
     if report.error is not None:
-        print(f"mks-db: error: {error_line(report.error)}", file=sys.stderr)
+        _print_error(report.error)
     return report.exit_code
 
 
-def _run(args: argparse.Namespace, report: Report) -> None:
-    options = load_options()
-    args.options = options
-    chosen = getattr(args, "since", None) or getattr(args, "revision", None) or getattr(args, "all", False)
-    if hasattr(args, "since") and not chosen and os.environ.get("GITHUB_BASE_REF"):
-        # In a pull request, the revisions new against the target branch by default.
-        args.since = f"origin/{os.environ['GITHUB_BASE_REF']}"
-    args.config = args.config or options.get("alembic-config")
-    args.format = args.format or options.get("format", "human")
-    if args.format not in FORMATS:
-        raise ConfigurationError(f"[tool.mks-db] format must be one of {', '.join(FORMATS)}")
-    COMMANDS[args.command](args, report)
+def _print_error(error: MksDbError) -> None:
+    """``mks-db: error: ...`` on standard error: the error as it is (a deploy's may go on with
+    where production stands), bad settings one such line each."""
+    text = error_line(error)
+    for line in text.splitlines() if isinstance(error, SettingsError) else [text]:
+        print(f"mks-db: error: {line}", file=sys.stderr)
 
 
 def _write_json_report(report: Report, path: Path) -> None:

@@ -1,15 +1,24 @@
-"""The pipeline's settings from ``[tool.mks-db]`` in the working directory's pyproject.toml.
+"""The pipeline's settings: ``[tool.mks-db]`` in the working directory's pyproject.toml, then flags.
 
-Flags override them; secrets never live here (they come from the environment). An unknown key
-is a configuration error, so a typo does not silently fall back to a default.
+``load_settings(flags)`` reads the file once, checks every value in it and returns the
+``Settings`` a command runs with; the commands never read the file or the flags for these
+values themselves. A bad value, an unknown key or a file that is not TOML stops the command
+(exit status 2) with one line per problem, so a typo never falls back to a default silently.
+Secrets never live here: database URLs come from flags or the environment.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
+from mks_db.database.server import Timeouts
 from mks_db.errors import ConfigurationError
+from mks_db.report import FORMATS
 
 KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
@@ -21,23 +30,178 @@ KNOWN = {
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
     "locks": "a table of lock-analysis settings (rows, budget-seconds, rewrite-rows, production-rows)",
 }
+TABLES = ("deploy", "locks")
+
+# The flags of `mks-db deploy` and `backup` that override [tool.mks-db.deploy]: flag -> key.
+DEPLOY_FLAGS = {
+    "on_failure": "on-failure",
+    "backup_dir": "backup-dir",
+    "lock_wait": "lock-wait-seconds",
+    "verify": "verify",
+}
 
 
-def load_options(directory: Path | None = None) -> dict:
-    """``[tool.mks-db]`` of ``directory``/pyproject.toml (default: the working directory)."""
+@dataclass(frozen=True)
+class LockLimits:
+    """``[tool.mks-db.locks]``: how many rows the lock analysis fills each touched table with
+    (``--rows``), and what it judges an error (``mks_db.engine.lock_probe``)."""
+
+    rows: int = 100_000
+    budget_seconds: float = 2.0
+    rewrite_rows: int = 1_000_000
+    production_rows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a command runs with: ``[tool.mks-db]``, each value overridden by its flag."""
+
+    alembic_config: str | None = None  # -c, else alembic-config; None: ./alembic.ini
+    format: str = "human"  # --format, else format
+    base_ref: str | None = None  # the hook's --base, else base-ref
+    offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
+    timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
+    locks: LockLimits = LockLimits()
+    # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
+    # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
+    # (the other commands do not import the production modules).
+    deploy: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class SettingsError(ConfigurationError):
+    """Bad settings: the message has one line per problem. ``report_format`` is the format the
+    report is still written in: the flag's, else the file's when it is valid, else human."""
+
+    def __init__(self, problems: list[str], report_format: str) -> None:
+        super().__init__("\n".join(problems))
+        self.report_format = report_format
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None = None) -> Settings:
+    """The settings from ``directory``/pyproject.toml (default: the working directory; not
+    searched for in parent directories) and ``flags`` (the parsed flags by their ``dest``;
+    an absent or None flag leaves the file's value). Raises ``SettingsError``."""
+    flags = {name: value for name, value in (flags or {}).items() if value is not None}
     path = (directory or Path.cwd()) / "pyproject.toml"
+    problems: list[str] = []
+    table = _read_table(path, flags.get("format", "human"))
+    unknown = sorted(set(table) - set(KNOWN))
+    if unknown:
+        problems.append(
+            f"{path}: unknown [tool.mks-db] setting {', '.join(unknown)}; known: {', '.join(KNOWN)}"
+        )
+    for key, value in table.items():
+        if key in KNOWN and isinstance(value, dict) != (key in TABLES):
+            problems.append(
+                f"[tool.mks-db] {key} must be a table ([tool.mks-db.{key}])"
+                if key in TABLES
+                else f"[tool.mks-db] {key} must be a value, not a table"
+            )
+    values = {key: str(value) for key, value in table.items() if key in KNOWN and not isinstance(value, dict)}
+
+    def attempt(parse: Callable[[str], Any], value: str | None, default: Any) -> Any:
+        """``parse(value)`` (``default`` when there is no value), or the default with its problem noted."""
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+            return default
+
+    file_format = attempt(_format, values.get("format"), None)
+    offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
+    statement, lock = "statement-timeout", "lock-timeout"
+    statement_ms = attempt(
+        _milliseconds(statement, "[tool.mks-db] "), values.get(statement), Timeouts.statement_ms
+    )
+    statement_ms = attempt(_milliseconds(statement, "--"), flags.get("statement_timeout"), statement_ms)
+    lock_ms = attempt(_milliseconds(lock, "[tool.mks-db] "), values.get(lock), Timeouts.lock_ms)
+    lock_ms = attempt(_milliseconds(lock, "--"), flags.get("lock_timeout"), lock_ms)
+    locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
+    deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
+    deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
+    report_format = flags.get("format") or (file_format if not unknown else None) or "human"
+    if problems:
+        raise SettingsError(problems, report_format)
+    alembic_config = flags.get("config") or (
+        str(path.parent / values["alembic-config"]) if "alembic-config" in values else None
+    )
+    return Settings(
+        alembic_config=alembic_config,
+        format=report_format,
+        base_ref=flags.get("base") or values.get("base-ref"),
+        offline=offline,
+        timeouts=Timeouts(statement_ms, lock_ms),
+        locks=locks,
+        deploy=MappingProxyType(deploy),
+    )
+
+
+def _read_table(path: Path, report_format: str) -> dict[str, Any]:
+    """``[tool.mks-db]`` of ``path`` ({} without the file)."""
     if not path.is_file():
         return {}
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("mks-db", {})
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("tool", {}).get("mks-db", {})
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path} is not valid TOML ({exc}); fix it, then run again") from None
-    unknown = sorted(set(table) - set(KNOWN))
-    if unknown:
-        raise ConfigurationError(
-            f"{path}: unknown [tool.mks-db] setting {', '.join(unknown)}; known: {', '.join(KNOWN)}"
+        raise SettingsError(
+            [f"{path} is not valid TOML ({exc}); fix it, then run again"], report_format
+        ) from None
+
+
+def _format(value: str) -> str:
+    if value not in FORMATS:
+        raise ConfigurationError(f"[tool.mks-db] format must be one of {', '.join(FORMATS)}")
+    return value
+
+
+def _milliseconds(key: str, source: str) -> Callable[[str], int]:
+    """A parser of ``key``'s durations like ``90s``, ``5min`` or ``500ms`` (a bare number is
+    seconds) into milliseconds; its error names ``source`` + ``key``."""
+
+    def parse(value: str) -> int:
+        if key == "statement-timeout":
+            return Timeouts.parse(value, None, source).statement_ms
+        return Timeouts.parse(None, value, source).lock_ms
+
+    return parse
+
+
+def _boolean(name: str) -> Callable[[str], bool]:
+    def parse(value: str) -> bool:
+        if value.lower() not in ("true", "false"):
+            raise ConfigurationError(f"{name} must be true or false, not {value.lower()!r}")
+        return value.lower() == "true"
+
+    return parse
+
+
+def _lock_limits(table: Any, rows_flag: int | None, problems: list[str]) -> LockLimits:
+    """``[tool.mks-db.locks]`` (rows, budget-seconds, rewrite-rows, production-rows), then ``--rows``."""
+    configured = dict(table) if isinstance(table, dict) else {}
+    default = LockLimits()
+
+    def number(key: str, kind: type, default: Any, what: str) -> Any:
+        value = configured.pop(key, default)
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            problems.append(f"[tool.mks-db.locks] {key} must be {what}, not {value!r}")
+            return default
+
+    rows = number("rows", int, default.rows, "a whole number of rows")
+    budget = number("budget-seconds", float, default.budget_seconds, "a number of seconds")
+    rewrite_rows = number("rewrite-rows", int, default.rewrite_rows, "a whole number of rows")
+    production = configured.pop("production-rows", {})
+    production_rows: dict[str, int] = {}
+    try:
+        production_rows = {str(name): int(count) for name, count in production.items()}
+    except (AttributeError, TypeError, ValueError):
+        problems.append(
+            '[tool.mks-db.locks] production-rows must be a table of "schema.table" = rows, '
+            f"not {production!r}"
         )
-    options = {key: value if isinstance(value, dict) else str(value) for key, value in table.items()}
-    if "alembic-config" in options:
-        options["alembic-config"] = str(path.parent / options["alembic-config"])
-    return options
+    if configured:
+        problems.append(f"unknown [tool.mks-db.locks] setting {', '.join(configured)}")
+    return LockLimits(rows_flag or rows, budget, rewrite_rows, MappingProxyType(production_rows))

@@ -1,0 +1,40 @@
+"""``mks-db check``: every check in one pass. The revision graph (as ``heads``); unless it is
+broken, the roundtrip walk with rows, the models compared at head (drift), then on the same
+server the rendered SQL linted (as ``lint``, with ``--since`` the immutability of merged
+revisions too) and, for the revisions chosen by ``--since`` or ``--revision``, their locks."""
+
+from __future__ import annotations
+
+import argparse
+
+from mks_db.checks.drift import drift_findings
+from mks_db.checks.heads import BROKEN_GRAPH
+from mks_db.commands import heads, lint, locks, roundtrip
+from mks_db.commands.common import Selection
+from mks_db.config import Settings
+from mks_db.database.server import Server
+from mks_db.engine.project import Project
+from mks_db.report.model import Report
+from mks_db.report.progress import Progress
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
+    heads.check_graph(settings, report)  # behind the base: in lint, with --since
+    if any(f.rule in BROKEN_GRAPH for f in report.findings):
+        return  # the graph itself is broken: nothing can be migrated
+    selection = Selection.from_flags(args)
+
+    def lint_and_locks(
+        project: Project, server: Server, progress: Progress, session_timeouts: set[str] | None
+    ) -> None:
+        progress.say("linting the rendered SQL")
+        walked = report.revisions
+        lint.lint_chosen(project, selection, args.out, settings, report, session_timeouts)
+        if selection.since or selection.revision:  # the new revisions' locks (all would take long)
+            progress.say("measuring the new revisions' locks")
+            revisions = selection.revisions(project)
+            if revisions:
+                locks.measure(project, revisions, settings.locks, server, report)
+        report.revisions = walked
+
+    roundtrip.walk(args, settings, report, after=lint_and_locks, at_head=drift_findings)

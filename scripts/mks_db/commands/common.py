@@ -1,0 +1,109 @@
+"""What several commands share: the project loaded with its revision graph checked, the
+revisions chosen by ``--since``/``--revision``/``--all``, the checks' server with its time
+bounds, the live progress line, and the finding for an env.py that does not run offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.script import Script
+
+from mks_db.checks.heads import BROKEN_GRAPH, check_heads
+from mks_db.commands import SQL_DIR
+from mks_db.config import Settings
+from mks_db.database.server import Server, Timeouts, open_server
+from mks_db.engine.project import Project, load_project
+from mks_db.engine.render import choose_revisions
+from mks_db.errors import ProjectCodeError, Stop
+from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.report.model import Report
+from mks_db.report.progress import Progress
+
+# Where GitHub Actions walks every revision even with --since: merged revisions are walked
+# there once more, against the chain as it now is.
+WALK_ALL_EVENTS = ("push", "schedule", "workflow_dispatch")
+
+
+def checked_project(settings: Settings, report: Report) -> Project:
+    """The project with its revisions; call it once per command and pass the project on.
+
+    The revision graph is read first, from the files' syntax (as ``heads`` does): duplicate
+    ids, missing parents and cycles stop the command (``Stop``) with their findings in
+    ``report``, before Alembic would silently keep one of two revisions of the same id.
+    """
+    graph = check_heads(load_project(settings.alembic_config, load_revisions=False))
+    broken = [f for f in graph if f.rule in BROKEN_GRAPH]
+    if broken:
+        report.findings += [f for f in broken if f not in report.findings]
+        raise Stop
+    return load_project(settings.alembic_config)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The revisions a command works on: ``--since REF``, ``--revision REV`` or ``--all``."""
+
+    since: str | None = None
+    revision: str | None = None
+    all: bool = False
+
+    @classmethod
+    def from_flags(cls, args: argparse.Namespace) -> Selection:
+        """The command's selection flags; with none given, in a pull request (``GITHUB_BASE_REF``
+        set), the revisions new against the target branch, ``origin/<base>``."""
+        since, revision, all_ = (getattr(args, name, None) for name in ("since", "revision", "all"))
+        if hasattr(args, "since") and not (since or revision or all_) and os.environ.get("GITHUB_BASE_REF"):
+            since = f"origin/{os.environ['GITHUB_BASE_REF']}"
+        return cls(since, revision, bool(all_))
+
+    def revisions(self, project: Project) -> list[Script]:
+        """The chosen revisions, in order (every revision by default)."""
+        return choose_revisions(project, self.since, self.revision, self.all)
+
+    def new(self, project: Project) -> set[str] | None:
+        """The revisions a walk starts from: with ``--since``, those added or changed against
+        it; None (every revision) without it, with ``--all``, and in a push or scheduled run."""
+        if not self.since or self.all or os.environ.get("GITHUB_EVENT_NAME") in WALK_ALL_EVENTS:
+            return None
+        return {r.revision for r in choose_revisions(project, self.since)}
+
+
+def checks_server(
+    database_url: str | None, timeouts: Timeouts, progress: Progress | None = None
+) -> AbstractContextManager[Server]:
+    """The server the checks make scratch databases on (``--database-url``, else
+    ``$DATABASE_URL``, else the embedded server), under the checks' time bounds."""
+    url = database_url or os.environ.get("DATABASE_URL")
+    if progress:
+        progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
+    return open_server(url, timeouts)
+
+
+def progress_line(command: str, settings: Settings) -> Progress:
+    """The live line on a terminal, for the human format (other formats are read by tools)."""
+    progress = Progress(enabled=None if settings.format == "human" else False)
+    progress.say(f"mks-db {command}: reading {settings.alembic_config or 'alembic.ini'}")
+    return progress
+
+
+def sql_dir(out: Path | None, project: Project) -> Path:
+    """Where the rendered SQL goes: ``--out``, else ``SQL_DIR`` beside alembic.ini."""
+    return (out or project.root / SQL_DIR).resolve()
+
+
+def not_rendered(error: ProjectCodeError, offline: bool) -> Finding:
+    """One finding for an env.py that does not run offline at all: no SQL to lint (an error
+    when production runs the rendered SQL, ``offline``)."""
+    return Finding(
+        "sql-parse",
+        ERROR if offline else WARNING,
+        None,
+        f"no revision's SQL could be rendered offline, so none was linted: {error}",
+        error.path,
+        error.line,
+    )

@@ -1,0 +1,29 @@
+"""``mks-db heads``: exactly one head, no duplicate ids, missing parents or cycles, read from
+the revision files' syntax (no database, no import of the revisions); with ``--since``, also
+the new revisions that revise something older than that ref's head."""
+
+from __future__ import annotations
+
+import argparse
+
+from mks_db.checks.heads import check_heads, revision_files
+from mks_db.checks.immutability import check_behind_base
+from mks_db.commands.common import Selection
+from mks_db.config import Settings
+from mks_db.engine.project import load_project
+from mks_db.report.model import Report
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
+    check_graph(settings, report, behind=Selection.from_flags(args).since)
+
+
+def check_graph(settings: Settings, report: Report, behind: str | None = None) -> None:
+    """The revision graph's findings into ``report``; with ``behind`` (a git ref), also the
+    new revisions that do not build on that ref's head."""
+    project = load_project(settings.alembic_config, load_revisions=False)
+    files = revision_files(project)
+    report.revisions = len(files)
+    report.findings += check_heads(project, files)
+    if behind:
+        report.findings += check_behind_base(project, behind, files)

@@ -1,0 +1,45 @@
+"""``mks-db lint``: render the chosen revisions' SQL offline, then lint it: the PostgreSQL
+parser, sqlfluff and squawk (``mks_db.checks.sql``); with ``--since``, also that merged
+revisions did not change and that the new ones build on the ref's head. No database."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mks_db.checks.immutability import check_behind_base, check_immutability
+from mks_db.checks.sql import lint
+from mks_db.commands.common import Selection, checked_project, not_rendered, sql_dir
+from mks_db.config import Settings
+from mks_db.engine.project import Project
+from mks_db.engine.render import write_sql
+from mks_db.errors import ProjectCodeError
+from mks_db.report.model import Report
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
+    project = checked_project(settings, report)
+    lint_chosen(project, Selection.from_flags(args), args.out, settings, report)
+
+
+def lint_chosen(
+    project: Project,
+    selection: Selection,
+    out: Path | None,
+    settings: Settings,
+    report: Report,
+    session_timeouts: set[str] | None = None,
+) -> None:
+    """Render the revisions ``selection`` chooses into ``out`` (see ``sql_dir``) and lint them;
+    ``session_timeouts``: the time bounds env.py set on its migrating session, when known."""
+    out = sql_dir(out, project)
+    try:
+        rendered = write_sql(project, selection.revisions(project), out)
+    except ProjectCodeError as exc:  # env.py itself does not run offline
+        report.findings.append(not_rendered(exc, settings.offline))
+        rendered = []
+    report.revisions = len({r.revision.revision for r in rendered})
+    report.findings += lint(project, rendered, out, settings.offline, session_timeouts)
+    if selection.since:
+        report.findings += check_immutability(project, selection.since)
+        report.findings += check_behind_base(project, selection.since)

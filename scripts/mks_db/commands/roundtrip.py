@@ -1,0 +1,47 @@
+"""``mks-db roundtrip``: every revision upgrades, downgrades to exactly the schema it started
+from and upgrades again; rows in existing tables survive (``mks_db.checks.roundtrip``).
+
+``walk`` is the walk itself, with its progress line: ``check`` runs it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from mks_db.checks.roundtrip import roundtrip
+from mks_db.commands.common import Selection, checked_project, checks_server, progress_line
+from mks_db.config import Settings
+from mks_db.database.server import Server
+from mks_db.engine.project import Project
+from mks_db.report.model import Report
+from mks_db.report.progress import Progress
+
+# What runs on the walk's server after it: (project, server, progress, the time bounds env.py
+# set on its migrating session, see mks_db.checks.roundtrip.roundtrip).
+After = Callable[[Project, Server, Progress, set[str] | None], None]
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
+    walk(args, settings, report, with_data=not args.no_data)
+
+
+def walk(
+    args: argparse.Namespace, settings: Settings, report: Report, after: After | None = None, **options: Any
+) -> None:
+    """The roundtrip walk over the revisions ``args`` choose (``options``: at_head,
+    with_data), with its progress line; then ``after`` on the same server (the walk hands the
+    base of ``--since`` back: the lock analysis takes it over)."""
+    progress = progress_line(report.command, settings)
+    try:
+        project = checked_project(settings, report)
+        with checks_server(args.database_url, settings.timeouts, progress) as server:
+            new = Selection.from_flags(args).new(project)
+            timeouts = roundtrip(
+                project, server, report, jobs=args.jobs, new=new, progress=progress, **options
+            )
+            if after:
+                after(project, server, progress, timeouts)
+    finally:
+        progress.clear()  # the report, or an error's line, starts on a clean line

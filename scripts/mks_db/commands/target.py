@@ -1,0 +1,62 @@
+"""What the commands that act on a named database share (plan, deploy, backup, restore): its
+URL, the server the expected schema is rebuilt on, the deploy settings, warnings as they happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from contextlib import AbstractContextManager
+
+from sqlalchemy.engine import URL
+
+from mks_db.config import Settings
+from mks_db.database.server import Server, open_server
+from mks_db.database.urls import parse_url
+from mks_db.errors import ConfigurationError
+from mks_db.production import deploy
+
+
+def target_url(args: argparse.Namespace) -> URL:
+    """The database to act on: ``--database-url``, else ``$DATABASE_URL`` (no default)."""
+    raw = args.database_url or os.environ.get("DATABASE_URL")
+    if not raw:
+        raise ConfigurationError(
+            "no database to act on: pass --database-url or set DATABASE_URL (this command, "
+            "unlike the checks, works on the database itself)"
+        )
+    return parse_url(raw, source=target_source(args))
+
+
+def target_source(args: argparse.Namespace) -> str:
+    """Where the target's URL came from, as messages name it."""
+    return "--database-url" if args.database_url else "DATABASE_URL"
+
+
+def scratch_server(args: argparse.Namespace) -> AbstractContextManager[Server]:
+    """The server the expected schema is rebuilt on, or a backup restored on to verify it:
+    ``--scratch-url``, else ``$MKS_DB_SCRATCH_URL``, else the embedded server (never the
+    target's server unless named)."""
+    return open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL"))
+
+
+def deploy_settings(settings: Settings) -> deploy.Settings:
+    """``[tool.mks-db.deploy]`` with the flags over it; an unknown key is a ConfigurationError."""
+    fields = {f.name for f in dataclasses.fields(deploy.Settings)}
+    values = {}
+    for key, value in settings.deploy.items():
+        name = key.replace("-", "_")
+        if name not in fields:
+            raise ConfigurationError(
+                f"unknown [tool.mks-db.deploy] setting {key}; known: "
+                + ", ".join(sorted(f.replace("_", "-") for f in fields))
+            )
+        values[name] = value
+    return deploy.Settings(**values)
+
+
+def warn(line: str) -> None:
+    """A warning on standard error, at once (the report comes at the end, on standard output)."""
+    print(f"mks-db: warning: {line}", file=sys.stderr, flush=True)
