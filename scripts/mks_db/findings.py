@@ -1,6 +1,6 @@
 """Findings: what every check yields, and the one place their names are defined.
 
-A check never prints: it returns findings, and a renderer (``mks_db.report.model``) shows them.
+A check never prints: it returns findings, and a format of ``mks_db.report`` shows them.
 """
 
 from __future__ import annotations
