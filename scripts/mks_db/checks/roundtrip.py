@@ -53,6 +53,7 @@ from mks_db.database.server import (
     scratch_database,
 )
 from mks_db.engine import catalog, data, declarations, workers
+from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.migrate import Migrator, keep_template, replayed_snapshot
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError
@@ -544,7 +545,7 @@ class _RevisionCheck:
             if irreversible:
                 walk.finding("downgrade", revision, f"downgrade of {revision.revision} fails{why}", WARNING)
                 return True  # the database is still at R: go on from there
-            if not revision._all_down_revisions and not isinstance(failure[2], DBAPIError):
+            if not down_revisions(revision) and not isinstance(failure[2], DBAPIError):
                 # The chain's first revision refusing its own downgrade on purpose: no
                 # database goes below the base, so nothing in production depends on it.
                 walk.finding(
@@ -602,7 +603,7 @@ def _upgrade_without_rows(walk: Walk, revision: Script, error: Exception) -> boo
     """After an upgrade failed with rows in place, empty the tables and try again: success means
     the rows caused it. False when the revision cannot be upgraded at all."""
     first = failure_finding("upgrade", revision, error, walk.project)
-    if not revision._all_down_revisions and _sqlstate(error) in _MISSING_OBJECT:
+    if not down_revisions(revision) and _sqlstate(error) in _MISSING_OBJECT:
         # The chain's first revision alters what no migration created: the project creates it
         # outside Alembic (metadata.create_all, say), so an empty database is not its start.
         walk.report.findings.append(

@@ -14,7 +14,7 @@ Whatever connection env.py migrates on, it must be the scratch database's: a run
 database is refused before its first step. A failure of env.py itself (at import, or before it
 reaches the migrations) is a ``ProjectCodeError`` naming env.py, not a revision's failure.
 Every step runs under the scratch server's time bound (``server.Timeouts``) unless env.py set
-a stricter one.
+a stricter one. What this needs of Alembic's internals is in ``alembic_compat``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import sqlalchemy
-import sqlalchemy.engine.create
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
@@ -37,7 +35,6 @@ from sqlalchemy.engine import URL, Connection
 
 from mks_db.database import interrupt
 from mks_db.database.server import (
-    OWN_DRIVER,
     Server,
     Timeouts,
     create_database,
@@ -45,6 +42,7 @@ from mks_db.database.server import (
     own_engine,
     scratch_database,
 )
+from mks_db.engine import alembic_compat
 from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError, ProjectCodeError
@@ -204,11 +202,7 @@ class Migrator:
             self.written |= {int(oid) for (oid,) in rows}
 
         def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
-            context.on_version_apply_callbacks = (
-                *context.on_version_apply_callbacks,
-                record_writes,
-                *self.extra_callbacks,
-            )
+            alembic_compat.add_version_apply_callbacks(context, record_writes, *self.extra_callbacks)
             if self.project_timeouts is None and context.connection is not None:
                 self.project_timeouts = _project_timeouts(context.connection)
             if self.timeouts:
@@ -216,13 +210,7 @@ class Migrator:
             _apply_settings(context.connection, self.session_settings)
             # Steps run one after another in this run when each commits on its own on this
             # connection (env.py's outer transaction, if it began one, would hold them all).
-            # (Alembic notes whether env.py had begun a transaction when it configured the
-            # context: then every migration runs inside that one.)
-            batched = (
-                context.connection is self.connection
-                and bool(context.opts.get("transaction_per_migration"))
-                and not getattr(context, "_in_external_transaction", False)
-            )
+            batched = context.connection is self.connection and alembic_compat.commits_each_migration(context)
             reached["batched"] = batched
             if one_run:  # no step is looked at: none records what it wrote
                 for index in range(start, len(steps)):
@@ -241,7 +229,7 @@ class Migrator:
                     return
                 # What Alembic remembers within one run (enum types it created, say) must not
                 # outlive the step, as it would not between separate runs.
-                context.impl.memo.clear()
+                alembic_compat.forget_between_steps(context)
                 index += 1
             return
 
@@ -285,7 +273,7 @@ class Migrator:
         with (
             _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
-            _lending(self.connection, self._env_url),
+            alembic_compat.lending(self.connection, self._env_url),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
         ):
@@ -303,75 +291,6 @@ class Migrator:
                 "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection']",
                 self.project.relpath(self.project.env_py),
             )
-
-
-# create_engine's options that leave a session as mks-db's own connection has it.
-_SESSION_NEUTRAL = {
-    "poolclass",
-    "future",
-    "echo",
-    "echo_pool",
-    "hide_parameters",
-    "logging_name",
-    "pool_logging_name",
-    "pool_pre_ping",
-    "pool_size",
-    "max_overflow",
-    "pool_recycle",
-    "pool_timeout",
-    "pool_use_lifo",
-    "_coerce_config",
-}
-
-
-@contextlib.contextmanager
-def _lending(connection: SharedConnection, url: URL) -> Iterator[None]:
-    """While env.py runs, an engine it creates for exactly ``url`` (the scratch database, with
-    options that leave the session as it is) is mks-db's own connection, which lends itself
-    (``SharedConnection.connect``), and Alembic runs each migration on that connection in a
-    transaction of its own.
-
-    So an env.py that builds its own engine (``alembic init``'s) migrates as one that takes
-    ``config.attributes["connection"]`` does: without a connection opened at every step,
-    committed step by step, and many steps in one env.py run. For checks that look at the
-    database after each step, one transaction per migration is what separate runs give too.
-    Any other engine (another database, another driver, options that change the session) is
-    created as env.py asked.
-    """
-    modules = (sqlalchemy, sqlalchemy.engine, sqlalchemy.engine.create)
-    originals = [module.create_engine for module in modules]
-    real_create, real_configure = sqlalchemy.engine.create.create_engine, EnvironmentContext.configure
-    ours = url.set(drivername=OWN_DRIVER)
-
-    def create_engine(target, *args, **options):
-        try:
-            wanted = sqlalchemy.engine.make_url(target)
-        except Exception:  # not a URL: create_engine says why
-            wanted = None
-        if (
-            not args
-            and wanted is not None
-            and wanted.drivername in ("postgresql", OWN_DRIVER)
-            and wanted.set(drivername=OWN_DRIVER) == ours
-            and set(options) <= _SESSION_NEUTRAL
-        ):
-            return connection
-        return real_create(target, *args, **options)
-
-    def configure(self, *args, **options):
-        if options.get("connection") is connection:
-            options["transaction_per_migration"] = True
-        return real_configure(self, *args, **options)
-
-    for module in modules:
-        module.create_engine = create_engine
-    EnvironmentContext.configure = configure
-    try:
-        yield
-    finally:
-        for module, original in zip(modules, originals, strict=True):
-            module.create_engine = original
-        EnvironmentContext.configure = real_configure
 
 
 @contextlib.contextmanager
@@ -405,10 +324,7 @@ def env_failures(project: Project, reached: list, offline: bool = False) -> Iter
 
 def migration_step(project: Project, action: str, revision: Script) -> MigrationStep:
     """The migration step of ``action`` (downgrade, or any kind of upgrade) for ``revision``."""
-    revision_map = project.script.revision_map
-    if action == "downgrade":
-        return MigrationStep.downgrade_from_script(revision_map, revision)
-    return MigrationStep.upgrade_from_script(revision_map, revision)
+    return alembic_compat.migration_step(project.script.revision_map, action, revision)
 
 
 _BOUND_SQL = """
