@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL, Connection
 from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_error, drop_database, own_engine
 from mks_db.engine import catalog, data
+from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.migrate import Migrator, at_revisions
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError
@@ -143,7 +144,7 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
     touches, then measured at N rows, then at N/10; between runs its downgrade and a TRUNCATE
     bring the database back, or, if its downgrade does not undo it exactly, the next run gets
     a database upgraded anew."""
-    parents = project.in_order(project.ancestry(revision._all_down_revisions))
+    parents = project.in_order(project.ancestry(down_revisions(revision)))
     with contextlib.ExitStack() as stack:
 
         def anew() -> Migrator:

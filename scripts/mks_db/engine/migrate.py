@@ -2,19 +2,19 @@
 
 ``alembic upgrade R`` and ``downgrade P`` move whole sets of revisions (downgrading to a parent
 also removes that parent's other active children); the checks need single steps on branched
-graphs too, so env.py gets a migration function that yields exactly the ``MigrationStep``s
-wanted, with the caller's checks running between them once each has committed. env.py gets
-the database every way env.py files take it: the URL in ``sqlalchemy.url`` and
-``DATABASE_URL`` (with the project's driver: asyncpg stays asyncpg), and an open Connection in
-``config.attributes["connection"]`` (reused across steps, never inside a transaction when
-env.py receives it, so env.py's own ``begin_transaction`` and autocommit blocks work). That
-Connection also serves env.py files that expect an Engine there: see ``SharedConnection``.
+graphs too, so env.py gets a migration function that yields exactly the ``Step``s wanted, read
+one at a time as each has committed (``Migrator.run``). env.py gets the database every way
+env.py files take it: the URL in ``sqlalchemy.url`` and ``DATABASE_URL`` (with the project's
+driver: asyncpg stays asyncpg), and an open Connection in ``config.attributes["connection"]``
+(reused across steps, never inside a transaction when env.py receives it, so env.py's own
+``begin_transaction`` and autocommit blocks work). That Connection also serves env.py files
+that expect an Engine there: see ``SharedConnection``.
 
 Whatever connection env.py migrates on, it must be the scratch database's: a run on any other
 database is refused before its first step. A failure of env.py itself (at import, or before it
 reaches the migrations) is a ``ProjectCodeError`` naming env.py, not a revision's failure.
 Every step runs under the scratch server's time bound (``server.Timeouts``) unless env.py set
-a stricter one.
+a stricter one. What this needs of Alembic's internals is in ``alembic_compat``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import logging.config
 import os
 import re
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy
-import sqlalchemy.engine.create
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
@@ -37,7 +37,6 @@ from sqlalchemy.engine import URL, Connection
 
 from mks_db.database import interrupt
 from mks_db.database.server import (
-    OWN_DRIVER,
     Server,
     Timeouts,
     create_database,
@@ -45,6 +44,7 @@ from mks_db.database.server import (
     own_engine,
     scratch_database,
 )
+from mks_db.engine import alembic_compat
 from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError, ProjectCodeError
@@ -105,6 +105,16 @@ class _Lent:
         return getattr(self._connection, name)
 
 
+@dataclass(frozen=True)
+class Step:
+    """One migration step: ``action`` of ``revision``. ``action`` is "upgrade", "downgrade", or
+    "re-upgrade" (an upgrade again, right after the revision's own downgrade; applied as an
+    upgrade, named apart in the report)."""
+
+    action: str
+    revision: Script
+
+
 class Migrator:
     """One scratch database, one connection, single-revision steps.
 
@@ -119,7 +129,7 @@ class Migrator:
         self.engine = own_engine(url)
         self.connection: Connection = SharedConnection(self.engine)
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
-        self.current = 0  # index of the step running (or failed) in the last run_steps
+        self.current: Step | None = None  # the step running, or the one that failed, in the last run
         self.shares_connection = False  # env.py runs migrations on self.connection
         # The time bounds env.py gave its migrating session itself (measured at its first run,
         # before mks-db bounds it): lock_timeout, statement_timeout, or neither.
@@ -161,95 +171,73 @@ class Migrator:
         transaction unless env.py asks for one per migration; what Alembic remembers within a
         run, enum types it created say, is kept across the revisions).
         """
-        steps = [self.step("upgrade", r) for r in revisions]
-        if one_run:
-            self._run_batch(steps, 0, lambda i: True, one_run=True)
-        else:
-            self.run_steps(steps)
+        steps = [Step("upgrade", r) for r in revisions]
+        if one_run:  # env.py runs even for no revision, as ``alembic upgrade head`` does
+            self.run(steps, one_run=True)
+            return
+        pending = deque(steps)
+        while pending:  # each run takes as many as env.py lets follow one another
+            self.run(_taken(pending))
 
     def downgrade(self, revision: Script) -> None:
         """Apply ``revision``'s downgrade(); it must be a current head."""
-        self.run_steps([self.step("downgrade", revision)])
+        self.run([Step("downgrade", revision)])
 
-    def step(self, action: str, revision: Script) -> MigrationStep:
-        return migration_step(self.project, action, revision)
+    def run(self, steps: Iterable[Step], one_run: bool = False) -> None:
+        """One env.py run that applies ``steps`` in order, each in a transaction of its own when
+        env.py allows it.
 
-    def run_steps(self, steps: list[MigrationStep], after: Callable[[int], bool] | None = None) -> None:
-        """Apply ``steps`` in order. Once step ``i`` has committed, ``after(i)`` runs; it may end
-        the sequence by returning False, or append to ``steps``. ``after`` must not run
-        migrations itself.
+        ``steps`` is read lazily: Alembic asks for the next step only once the one before has
+        committed, so whatever yields them may look at the database in between (the walk
+        does). Steps follow one another in this run only when env.py migrates on this
+        connection and commits each migration on its own (as this repository's env.py does, and
+        as an ``alembic init`` env.py is made to: ``alembic_compat.lending``), which saves
+        Alembic's per-run set-up at every step; otherwise the run applies the first step only
+        and does not read ``steps`` further, and the caller runs again for the rest.
 
-        When env.py uses this connection and commits each migration on its own (as this
-        repository's does), the whole sequence runs in one env.py run, which saves Alembic's
-        per-run set-up at every step; otherwise each step gets a run of its own. On failure the
-        exception propagates and ``self.current`` is the index of the step that failed.
+        ``one_run``: apply every step in this run whatever env.py does, as ``alembic upgrade``
+        does (nothing looks at the steps: none records what it wrote, and what Alembic
+        remembers within the run is kept across them).
+
+        On failure the exception propagates and ``self.current`` is the step that failed.
         """
-        position = 0
-        while position < len(steps):
-            position = self._run_batch(steps, position, after or (lambda i: True))
-
-    def _run_batch(
-        self, steps: list[MigrationStep], start: int, after: Callable[[int], bool], one_run: bool = False
-    ) -> int:
-        """Run steps from ``start`` in one env.py run; return the index to go on from."""
-        reached: dict[str, object] = {"next": None, "batched": True}  # next None: all done
-
-        def record_writes(ctx: MigrationContext, **kwargs: object) -> None:
-            # Runs inside the step's transaction: its own row counts are still visible.
-            if one_run:
-                return  # a plain upgrade to reach a state: nothing looks at its steps
-            if ctx.connection is self.connection and not self._rows_may_change:
-                return  # every statement of the step went through this connection, none wrote rows
-            rows = ctx.connection.execute(text(_WRITTEN_SQL))
-            self.written |= {int(oid) for (oid,) in rows}
+        steps = iter(steps)
 
         def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
-            context.on_version_apply_callbacks = (
-                *context.on_version_apply_callbacks,
-                record_writes,
-                *self.extra_callbacks,
+            self._prepare(context, record_writes=not one_run)
+            # Steps follow one another in this run when each commits on its own on this
+            # connection (a transaction env.py began itself would hold them all until the end).
+            follow = one_run or (
+                context.connection is self.connection and alembic_compat.commits_each_migration(context)
             )
-            if self.project_timeouts is None and context.connection is not None:
-                self.project_timeouts = _project_timeouts(context.connection)
-            if self.timeouts:
-                _bound_time(context.connection, self.timeouts)
-            _apply_settings(context.connection, self.session_settings)
-            # Steps run one after another in this run when each commits on its own on this
-            # connection (env.py's outer transaction, if it began one, would hold them all).
-            # (Alembic notes whether env.py had begun a transaction when it configured the
-            # context: then every migration runs inside that one.)
-            batched = (
-                context.connection is self.connection
-                and bool(context.opts.get("transaction_per_migration"))
-                and not getattr(context, "_in_external_transaction", False)
-            )
-            reached["batched"] = batched
-            if one_run:  # no step is looked at: none records what it wrote
-                for index in range(start, len(steps)):
-                    self.current = index
-                    yield steps[index]
-                return
-            index = start
-            while index < len(steps):  # ``after`` may add steps
-                self.current, self.written, self._rows_may_change = index, set(), False
-                yield steps[index]
-                # Alembic asks for the next step only once this one has committed.
-                if not batched:
-                    reached["next"] = index + 1
+            for step in steps:  # Alembic asks for the next step only once this one has committed
+                self.current, self.written, self._rows_may_change = step, set(), False
+                yield migration_step(self.project, step.action, step.revision)
+                if not follow:
                     return
-                if not after(index):
-                    return
-                # What Alembic remembers within one run (enum types it created, say) must not
-                # outlive the step, as it would not between separate runs.
-                context.impl.memo.clear()
-                index += 1
-            return
+                if not one_run:  # what Alembic remembers must not outlive the step, as between runs
+                    alembic_compat.forget_between_steps(context)
 
         self.run_env(migrations)
-        # Unbatched, the step committed when env.py's run ended: only now may ``after`` look.
-        if not reached["batched"] and not after(self.current):
-            return len(steps)
-        return len(steps) if reached["next"] is None else int(reached["next"])
+
+    def _prepare(self, context: MigrationContext, record_writes: bool) -> None:
+        """Set up the migrating session of one env.py run: the step callbacks, the time bounds,
+        the session settings."""
+        callbacks = (self._record_writes,) if record_writes else ()
+        alembic_compat.add_version_apply_callbacks(context, *callbacks, *self.extra_callbacks)
+        if self.project_timeouts is None and context.connection is not None:
+            self.project_timeouts = _project_timeouts(context.connection)
+        if self.timeouts:
+            _bound_time(context.connection, self.timeouts)
+        _apply_settings(context.connection, self.session_settings)
+
+    def _record_writes(self, ctx: MigrationContext, **kwargs: object) -> None:
+        """An on_version_apply callback: note the tables the step wrote rows in. It runs inside
+        the step's transaction, where the step's own row counts are still visible."""
+        if ctx.connection is self.connection and not self._rows_may_change:
+            return  # every statement of the step went through this connection, none wrote rows
+        rows = ctx.connection.execute(text(_WRITTEN_SQL))
+        self.written |= {int(oid) for (oid,) in rows}
 
     def probe(self) -> bool:
         """Run env.py once without migrating; whether it migrates on this connection."""
@@ -285,7 +273,7 @@ class Migrator:
         with (
             _environment_variable("DATABASE_URL", self._plain_url),
             _quiet_env_logging(),
-            _lending(self.connection, self._env_url),
+            alembic_compat.lending(self.connection, self._env_url),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
         ):
@@ -303,75 +291,6 @@ class Migrator:
                 "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection']",
                 self.project.relpath(self.project.env_py),
             )
-
-
-# create_engine's options that leave a session as mks-db's own connection has it.
-_SESSION_NEUTRAL = {
-    "poolclass",
-    "future",
-    "echo",
-    "echo_pool",
-    "hide_parameters",
-    "logging_name",
-    "pool_logging_name",
-    "pool_pre_ping",
-    "pool_size",
-    "max_overflow",
-    "pool_recycle",
-    "pool_timeout",
-    "pool_use_lifo",
-    "_coerce_config",
-}
-
-
-@contextlib.contextmanager
-def _lending(connection: SharedConnection, url: URL) -> Iterator[None]:
-    """While env.py runs, an engine it creates for exactly ``url`` (the scratch database, with
-    options that leave the session as it is) is mks-db's own connection, which lends itself
-    (``SharedConnection.connect``), and Alembic runs each migration on that connection in a
-    transaction of its own.
-
-    So an env.py that builds its own engine (``alembic init``'s) migrates as one that takes
-    ``config.attributes["connection"]`` does: without a connection opened at every step,
-    committed step by step, and many steps in one env.py run. For checks that look at the
-    database after each step, one transaction per migration is what separate runs give too.
-    Any other engine (another database, another driver, options that change the session) is
-    created as env.py asked.
-    """
-    modules = (sqlalchemy, sqlalchemy.engine, sqlalchemy.engine.create)
-    originals = [module.create_engine for module in modules]
-    real_create, real_configure = sqlalchemy.engine.create.create_engine, EnvironmentContext.configure
-    ours = url.set(drivername=OWN_DRIVER)
-
-    def create_engine(target, *args, **options):
-        try:
-            wanted = sqlalchemy.engine.make_url(target)
-        except Exception:  # not a URL: create_engine says why
-            wanted = None
-        if (
-            not args
-            and wanted is not None
-            and wanted.drivername in ("postgresql", OWN_DRIVER)
-            and wanted.set(drivername=OWN_DRIVER) == ours
-            and set(options) <= _SESSION_NEUTRAL
-        ):
-            return connection
-        return real_create(target, *args, **options)
-
-    def configure(self, *args, **options):
-        if options.get("connection") is connection:
-            options["transaction_per_migration"] = True
-        return real_configure(self, *args, **options)
-
-    for module in modules:
-        module.create_engine = create_engine
-    EnvironmentContext.configure = configure
-    try:
-        yield
-    finally:
-        for module, original in zip(modules, originals, strict=True):
-            module.create_engine = original
-        EnvironmentContext.configure = real_configure
 
 
 @contextlib.contextmanager
@@ -405,10 +324,13 @@ def env_failures(project: Project, reached: list, offline: bool = False) -> Iter
 
 def migration_step(project: Project, action: str, revision: Script) -> MigrationStep:
     """The migration step of ``action`` (downgrade, or any kind of upgrade) for ``revision``."""
-    revision_map = project.script.revision_map
-    if action == "downgrade":
-        return MigrationStep.downgrade_from_script(revision_map, revision)
-    return MigrationStep.upgrade_from_script(revision_map, revision)
+    return alembic_compat.migration_step(project.script.revision_map, action, revision)
+
+
+def _taken(pending: deque[Step]) -> Iterator[Step]:
+    """The steps of ``pending``, each removed as it is read: what a run leaves stays there."""
+    while pending:
+        yield pending.popleft()
 
 
 _BOUND_SQL = """

@@ -23,6 +23,7 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 
+from mks_db.engine.alembic_compat import version_locations
 from mks_db.errors import ConfigurationError, ProjectCodeError
 
 # env.py builds an asyncio engine: its URL must name an async driver.
@@ -77,7 +78,7 @@ class Project:
 
     def version_locations(self) -> list[Path]:
         """The directories holding revision files (``version_locations`` or ``versions/``)."""
-        return [Path(p) for p in self.script._version_locations]
+        return version_locations(self.script)
 
     def revisions_in_order(self) -> list[Script]:
         """Every revision, each after all of its parents (base first)."""

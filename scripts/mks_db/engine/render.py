@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from mks_db import __version__
 from mks_db.engine import git
+from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.migrate import _quiet_env_logging, env_failures, migration_step
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
@@ -47,7 +48,7 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
     """The offline SQL of ``revision``'s ``direction``, with its header."""
     script = project.script
     step = migration_step(project, direction, revision)
-    start = (revision._all_down_revisions or "base") if direction == "upgrade" else revision.revision
+    start = (down_revisions(revision) or "base") if direction == "upgrade" else revision.revision
     buffer = io.StringIO()
     config = project.config()
     config.output_buffer = buffer

@@ -1,0 +1,105 @@
+"""The data-loss check: an upgrade keeps the rows and the column values the tables held.
+
+**The problem.** An upgrade that destroys data: ``DROP TABLE`` or ``DROP COLUMN`` on something
+that holds rows, a ``DELETE`` without the right ``WHERE``, or a rename that autogenerate wrote
+as drop-and-add. On an empty development database nothing is lost, so nobody notices.
+
+**Unsafe**::
+
+    def upgrade():
+        op.drop_column("account", "nickname")
+
+**Safe**: keep the data (``op.alter_column(..., new_column_name=...)``, ``op.rename_table``, or
+copy it elsewhere in the same revision before dropping it), or declare the intended loss with
+its reason::
+
+    # mks-db: data-loss: legacy_log was exported to the archive bucket in 2025-09
+
+How it is judged: before each revision, every empty table gets generated rows (``fill``);
+after its upgrade, the tables the step changed are recounted, and what they held before is
+compared with what they hold now (``findings``): a table gone, fewer rows, or a column that
+held values gone is an error, unless declared. Tables are matched by OID (then by name) and
+columns by attribute number, so renames are no loss. Data that moved is not lost either: when
+every traceable generated value of what was dropped or deleted is found in the tables the same
+step wrote to, the finding is a warning that says where it went.
+"""
+
+from __future__ import annotations
+
+from alembic.script import Script
+
+from mks_db.engine import data, declarations
+from mks_db.engine.walk import Walk
+from mks_db.findings import ERROR, WARNING, Finding
+
+LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
+
+
+def fill(walk: Walk, revision: Script) -> list[Finding]:
+    """Before ``revision``'s upgrade, give every empty table generated rows; a warning for each
+    table that takes none (once per table, on the revision about to be upgraded)."""
+    return [_finding(walk, revision, problem, WARNING) for problem in walk.fill()]
+
+
+def findings(
+    walk: Walk,
+    revision: Script,
+    held: dict[int, data.TableData],
+    written: frozenset[int],
+    declared: declarations.Declarations,
+) -> list[Finding]:
+    """Data-loss findings of ``revision``'s upgrade, from what the changed tables ``held``
+    before (``Walk.recount``) and hold now; ``written``: the tables the upgrade wrote rows in,
+    where moved data is looked for."""
+    if declared.accepted("data-loss") or walk.rows is None:
+        return []
+    now = walk.rows.held
+    by_name = {table.name: table for table in now.values()}
+    losses: list[tuple[str, list[data.Column], int]] = []  # (what, the columns lost, their rows)
+    for oid, before in held.items():
+        if not before.rows:
+            continue
+        table = walk.tables_before.get(oid)
+        columns = list(table.columns.values()) if table else []
+        after = now.get(oid) or by_name.get(before.name)
+        if after is None:
+            losses.append((f"drops table {before.name}, which held {before.rows} rows", columns, before.rows))
+            continue
+        if after.rows < before.rows:
+            what = f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}"
+            losses.append((what, columns, before.rows))
+        kept = {name for name, non_null in after.columns.values() if non_null}
+        for attnum, (column, non_null) in before.columns.items():
+            if non_null and attnum not in after.columns and column not in kept:  # not converted in place
+                lost = [c for c in columns if c.attnum == attnum]
+                losses.append((f"drops column {before.name}.{column}, which held data", lost, before.rows))
+    hint = declared.hint("data-loss") or LOSS_HINT
+    found = []
+    for what, columns, rows in losses:
+        moved = _moved_to(walk, columns, rows, written)
+        if moved:
+            where = ", ".join(moved)
+            message = f"upgrade of {revision.revision} {what}; its values are now in {where}"
+            found.append(_finding(walk, revision, message + " (moved, not lost)", WARNING))
+        else:
+            found.append(_finding(walk, revision, f"upgrade of {revision.revision} {what}{hint}", ERROR))
+    return found
+
+
+def _moved_to(walk: Walk, columns: list[data.Column], rows: int, written: frozenset[int]) -> list[str]:
+    """The ``written`` tables that now hold every traceable generated value of ``columns``
+    (empty when the values cannot be traced or are not all found)."""
+    traceable = [c for c in columns if data.traceable(c)]
+    tables = [walk.rows.tables[oid] for oid in written if oid in walk.rows.tables]
+    if not traceable or not tables:
+        return []
+    with walk.migrator.idle() as connection:
+        values = data.generated_values(connection, traceable, rows)
+        found = data.holding(connection, tables, values)
+    if not values or set().union(*found.values()) != set(values):
+        return []
+    return sorted(name for name, hits in found.items() if hits)
+
+
+def _finding(walk: Walk, revision: Script, message: str, severity: str) -> Finding:
+    return Finding("data-loss", severity, revision.revision, message, walk.project.relpath(revision.path))

@@ -1,0 +1,203 @@
+"""The upgrade check: every revision's upgrade passes on a database at its parents that holds
+rows.
+
+**The problem.** An upgrade that fails on a real database: it alters an object that does not
+exist, it has a typo in raw SQL, or, most often, it only works on empty tables. On a
+developer's fresh database ``ADD COLUMN ... NOT NULL`` without a default succeeds; on
+production, where the table holds rows, it fails.
+
+**Unsafe**::
+
+    def upgrade():
+        op.add_column("account", sa.Column("age", sa.Integer(), nullable=False))
+
+**Safe**: give existing rows a value (a server default, or nullable, backfilled, then NOT
+NULL)::
+
+    def upgrade():
+        op.add_column("account", sa.Column("age", sa.Integer(), nullable=False, server_default="0"))
+
+How it is judged, once the walk reports an upgrade's failure (``StepFailure``): with rows in
+place, the tables are emptied and the upgrade tried again (``without_rows``). Passing then, it
+fails because of the rows: an error when a constraint refused them (the schema change cannot
+be applied to a table with data), a warning when the revision's own code choked on a generated
+value. A failure raised in the application's code that the revision calls, rather than by the
+database or the revision, is a warning (``failure_finding``). The chain's first revision
+altering objects nobody created is a warning: the project creates them outside its
+migrations. A revision that cannot be upgraded on its own is reached the way ``alembic upgrade
+head`` reaches it, in one run with the revisions before it, so that the walk checks the ones
+after it (``go_past``); when even that fails, the rest are named as unchecked.
+"""
+
+from __future__ import annotations
+
+import os
+import sysconfig
+import traceback
+from dataclasses import replace
+from pathlib import Path
+
+import alembic
+import sqlalchemy
+from alembic.script import Script
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from mks_db.engine.alembic_compat import down_revisions
+from mks_db.engine.project import Project
+from mks_db.engine.walk import Program, Step, StepFailure, Walk, sqlstate
+from mks_db.findings import ERROR, WARNING, Finding
+
+# SQLSTATEs of an object that does not exist: undefined table, undefined object, undefined schema
+_MISSING_OBJECT = {"42P01", "42704", "3F000"}
+
+
+def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Program[bool]:
+    """After the upgrade of ``failure.revision`` failed with rows in place: empty the tables and
+    try again. Its finding goes to ``found``; returns whether the revision is now upgraded (the
+    rows caused the failure), False when it cannot be upgraded at all."""
+    revision = failure.revision
+    first = failure_finding("upgrade", failure, walk.project)
+    if not down_revisions(revision) and failure.sqlstate in _MISSING_OBJECT:
+        # The chain's first revision alters what no migration created: the project creates it
+        # outside Alembic (metadata.create_all, say), so an empty database is not its start.
+        found.append(
+            replace(
+                first,
+                severity=WARNING,
+                message=first.message + " (the chain's first revision expects objects created "
+                "outside its migrations, so it cannot be checked from an empty database)",
+            )
+        )
+        return False
+    if not (walk.rows and walk.rows.any_rows()) or failure.time_bound:  # rows are no cause
+        found.append(first)
+        return False
+    walk.empty_tables()
+    retried = yield Step("upgrade", revision)
+    if isinstance(retried, StepFailure):
+        found.append(failure_finding("upgrade", retried, walk.project))
+        return False
+    if structural(failure):
+        message = (
+            f"upgrade of {revision.revision} fails when the tables hold rows (it passes on empty tables)"
+        )
+        severity = ERROR
+    else:  # the revision's own code, or a cast it makes, could not take a generated value
+        message = (
+            f"upgrade of {revision.revision} fails on the generated rows' content, not on the schema "
+            "(it passes on empty tables; make sure it handles every value the application writes)"
+        )
+        severity = WARNING
+    message = f"{message}: {failure.reason}"
+    found.append(Finding("upgrade", severity, revision.revision, message, first.path, first.line))
+    return True
+
+
+def structural(failure: StepFailure) -> bool:
+    """Whether a failure with rows in place is the schema's (a constraint refused the rows:
+    SQLSTATE class 23, NOT NULL, unique, foreign key, check, exclusion), not the content's
+    (the revision's code or a cast choking on a generated value)."""
+    return failure.sqlstate.startswith("23")
+
+
+def go_past(
+    walk: Walk,
+    revision: Script,
+    applied: list[Script],
+    later: list[Script],
+    stopped_by_time: bool,
+    found: list[Finding],
+) -> bool:
+    """After ``revision`` could not be upgraded on its own, reach it the way ``alembic upgrade
+    head`` would, in one env.py run with the revisions before it (``applied``), so the walk goes
+    on to the ``later`` revisions; False, with a warning naming them as unchecked, when even that
+    fails. ``found``: the revision's findings so far, whose upgrade failures then say that it
+    passes in one run."""
+    if not later:
+        return False
+    # A revision the time bound stopped would only be waited for again: it is not retried.
+    if not stopped_by_time and walk.rebuild([*applied, revision]) is None:
+        for index, finding in enumerate(found):  # the same revision passes in one run: say so
+            if finding.revision == revision.revision and finding.check == "upgrade":
+                found[index] = replace(
+                    finding,
+                    message=finding.message + " (it passes when upgraded in one run with the revisions "
+                    "before it, as `alembic upgrade head` does: it fails only when run apart from its "
+                    "parent)",
+                )
+        return True
+    names = ", ".join(r.revision for r in later[:10]) + (
+        f" and {len(later) - 10} more" if len(later) > 10 else ""
+    )
+    found.append(
+        Finding(
+            "upgrade",
+            WARNING,
+            revision.revision,
+            f"{len(later)} later revisions were not checked ({names}): {revision.revision} "
+            + (
+                "ran past the time bound"
+                if stopped_by_time
+                else "cannot be upgraded, not even in one run with the revisions before it"
+            ),
+            walk.project.relpath(revision.path),
+        )
+    )
+    return False
+
+
+def failure_finding(check: str, failure: StepFailure, project: Project, note: str = "") -> Finding:
+    """A finding naming the revision, the step and the database's (or Python's) error.
+
+    An error, unless the step failed in the application's own code rather than on the
+    database or in the revision (see ``_raised_by_application``): a warning then."""
+    raiser = _raised_by_application(failure)
+    if raiser:
+        note += (
+            f" (raised in the application's code, {raiser}, not by the database or the "
+            "revision: the revision needs what the application provides when it migrates, "
+            "which plain Alembic does not; if the application's own migrate command passes, "
+            "this is not a defect)"
+        )
+    revision = failure.revision
+    return Finding(
+        check=check,
+        severity=WARNING if raiser else ERROR,
+        revision=revision.revision,
+        message=f"{check} of {revision.revision} failed: {failure.reason}{note}",
+        path=project.relpath(revision.path),
+        line=failure.line,
+    )
+
+
+# Where a failure is the chain's own: the migration tooling the revision calls (database
+# drivers' errors reach it wrapped as SQLAlchemy's).
+_TOOLING = tuple(str(Path(module.__file__).resolve().parent) + os.sep for module in (alembic, sqlalchemy))
+
+
+def _in_standard_library(path: Path) -> bool:
+    paths = sysconfig.get_paths()
+    installed = (paths["purelib"], paths["platlib"])
+    return str(path).startswith(paths["stdlib"]) and not str(path).startswith(installed)
+
+
+def _raised_by_application(failure: StepFailure) -> str | None:
+    """Where the application code that the revision called raised the failure's error (``name()
+    in file:line``), when that is neither the database's error nor the revision's own code or the
+    migration tooling's: an invariant of the application's runtime (an object its own migrate
+    command installs, say) that a plain Alembic run does not meet, which is no proof of a
+    defect in the chain. None otherwise (the database refused, or the revision's own code
+    failed: a defect)."""
+    exc = failure.error
+    if isinstance(exc, DBAPIError | SQLAlchemyError) or sqlstate(exc):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    revision_file = Path(failure.revision.path).resolve()
+    in_revision = [i for i, f in enumerate(frames) if Path(f.filename).resolve() == revision_file]
+    if not in_revision or in_revision[-1] == len(frames) - 1:
+        return None  # not called from the revision (env.py, say), or raised by the revision itself
+    innermost = Path(frames[-1].filename).resolve()
+    if str(innermost).startswith(_TOOLING) or _in_standard_library(innermost):
+        return None  # the tooling or the standard library refusing the revision's arguments
+    called = frames[in_revision[-1] + 1]
+    return f"{called.name}() in {Path(called.filename).name}:{called.lineno}"

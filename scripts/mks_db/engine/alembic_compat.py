@@ -1,0 +1,173 @@
+"""Every use of Alembic's private or undocumented API, in one place.
+
+mks-db runs single steps through a project's own env.py, which Alembic's public API (``command``,
+``EnvironmentContext``, ``MigrationContext``, ``ScriptDirectory``) does not offer; the few
+internals that make it possible are reached only through the functions below. Each says what
+it relies on and the Alembic versions it was checked against: 1.18.5 (what production pins,
+1.18) and 1.20.1 (the newest installed). When Alembic changes one of them, this module is the
+one to adapt; the tests that exercise it are named in each docstring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import sqlalchemy
+import sqlalchemy.engine.create
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, MigrationStep
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionMap
+from sqlalchemy.engine import URL, Connection
+
+from mks_db.database.server import OWN_DRIVER
+
+
+def down_revisions(revision: Script) -> tuple[str, ...]:
+    """The ids of ``revision``'s parents: its ``down_revision`` ids and its ``depends_on``
+    dependencies (empty for the chain's first revision).
+
+    ``Script._all_down_revisions`` (a property of ``alembic.script.revision.Revision``),
+    checked against Alembic 1.18.5 and 1.20.1; ``down_revision`` alone would miss the
+    dependencies.
+    """
+    return revision._all_down_revisions
+
+
+def version_locations(script: ScriptDirectory) -> list[Path]:
+    """The directories ``script`` loads revision files from (``version_locations``, else
+    ``versions/``), absolute, as Alembic resolves them.
+
+    ``ScriptDirectory._version_locations`` (a memoized property), checked against Alembic
+    1.18.5 and 1.20.1.
+    """
+    return [Path(p) for p in script._version_locations]
+
+
+def migration_step(revision_map: RevisionMap, action: str, revision: Script) -> MigrationStep:
+    """The step that applies ``revision``'s downgrade (``action`` "downgrade") or upgrade (any
+    other action), for the migration function that ``EnvironmentContext(fn=...)`` runs.
+
+    ``MigrationStep.upgrade_from_script`` / ``downgrade_from_script`` are what Alembic's
+    ``ScriptDirectory._upgrade_revs`` builds its steps with; undocumented, checked against
+    Alembic 1.18.5 and 1.20.1.
+    """
+    if action == "downgrade":
+        return MigrationStep.downgrade_from_script(revision_map, revision)
+    return MigrationStep.upgrade_from_script(revision_map, revision)
+
+
+def add_version_apply_callbacks(context: MigrationContext, *callbacks: Callable[..., None]) -> None:
+    """Run ``callbacks`` too each time ``context`` has applied a step, inside the step's
+    transaction, after the ones env.py configured (``on_version_apply``).
+
+    ``MigrationContext.on_version_apply_callbacks``, the tuple ``configure(on_version_apply=...)``
+    fills and ``run_migrations`` reads at each step; undocumented as an attribute, checked
+    against Alembic 1.18.5 and 1.20.1.
+    """
+    context.on_version_apply_callbacks = (*context.on_version_apply_callbacks, *callbacks)
+
+
+def commits_each_migration(context: MigrationContext) -> bool:
+    """Whether ``context`` commits each migration on its own: env.py configured
+    ``transaction_per_migration`` and had not begun a transaction of its own on the connection
+    (Alembic then runs every migration inside that one, committed only when env.py's run ends).
+
+    ``MigrationContext.opts`` (the options env.py passed to ``configure``) and
+    ``MigrationContext._in_external_transaction`` (set in ``MigrationContext.__init__``),
+    checked against Alembic 1.18.5 and 1.20.1. Tests: ``tests/test_env_styles.py``.
+    """
+    return bool(context.opts.get("transaction_per_migration")) and not getattr(
+        context, "_in_external_transaction", False
+    )
+
+
+def forget_between_steps(context: MigrationContext) -> None:
+    """Forget what Alembic remembers within one run between two steps of it, as separate runs
+    would: the enum types a step created, say, which a later step would otherwise not create
+    again (``DefaultImpl.memo``, read by SQLAlchemy's named types through Alembic's DDL
+    runner).
+
+    ``context.impl.memo``, a dict set in ``DefaultImpl.__init__``; undocumented, checked against
+    Alembic 1.18.5 and 1.20.1. Test: ``tests/test_checks.py``,
+    ``test_the_walk_goes_on_past_an_upgrade_that_fails_only_apart_from_its_parent``.
+    """
+    context.impl.memo.clear()
+
+
+# create_engine's options that leave a session as mks-db's own connection has it.
+_SESSION_NEUTRAL = {
+    "poolclass",
+    "future",
+    "echo",
+    "echo_pool",
+    "hide_parameters",
+    "logging_name",
+    "pool_logging_name",
+    "pool_pre_ping",
+    "pool_size",
+    "max_overflow",
+    "pool_recycle",
+    "pool_timeout",
+    "pool_use_lifo",
+    "_coerce_config",
+}
+
+
+@contextlib.contextmanager
+def lending(connection: Connection, url: URL) -> Iterator[None]:
+    """While env.py runs, an engine it creates for exactly ``url`` (the scratch database, with
+    options that leave the session as it is) is mks-db's own ``connection`` (which lends itself:
+    ``migrate.SharedConnection.connect``), and Alembic runs each migration on that connection
+    in a transaction of its own.
+
+    So an env.py that builds its own engine (``alembic init``'s) migrates as one that takes
+    ``config.attributes["connection"]`` does: without a connection opened at every step,
+    committed step by step, and many steps in one env.py run. For checks that look at the
+    database after each step, one transaction per migration is what separate runs give too.
+    Any other engine (another database, another driver, options that change the session) is
+    created as env.py asked.
+
+    Two patches, undone on exit: ``create_engine`` where env.py may import it from
+    (``sqlalchemy``, ``sqlalchemy.engine``, ``sqlalchemy.engine.create``; SQLAlchemy 2.0 and
+    2.1), and ``EnvironmentContext.configure``, whose keyword arguments (``connection``,
+    ``transaction_per_migration``) are Alembic's documented ones; the patch relies on env.py
+    calling it through the class attribute, as ``context.configure`` (a module proxy) does in
+    Alembic 1.18.5 and 1.20.1. Tests: ``tests/test_env_styles.py``.
+    """
+    modules = (sqlalchemy, sqlalchemy.engine, sqlalchemy.engine.create)
+    originals = [module.create_engine for module in modules]
+    real_create, real_configure = sqlalchemy.engine.create.create_engine, EnvironmentContext.configure
+    ours = url.set(drivername=OWN_DRIVER)
+
+    def create_engine(target, *args, **options):
+        try:
+            wanted = sqlalchemy.engine.make_url(target)
+        except Exception:  # not a URL: create_engine says why
+            wanted = None
+        if (
+            not args
+            and wanted is not None
+            and wanted.drivername in ("postgresql", OWN_DRIVER)
+            and wanted.set(drivername=OWN_DRIVER) == ours
+            and set(options) <= _SESSION_NEUTRAL
+        ):
+            return connection
+        return real_create(target, *args, **options)
+
+    def configure(self, *args, **options):
+        if options.get("connection") is connection:
+            options["transaction_per_migration"] = True
+        return real_configure(self, *args, **options)
+
+    for module in modules:
+        module.create_engine = create_engine
+    EnvironmentContext.configure = configure
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module.create_engine = original
+        EnvironmentContext.configure = real_configure
