@@ -199,23 +199,21 @@ def profile_check(ini: Path, server: Server, out: Path) -> None:
     from sqlalchemy.engine import Engine
 
     from mks_db import cli
-    from mks_db.checks import roundtrip
-    from mks_db.commands import run as commands
-    from mks_db.engine import catalog, data, migrate
-    from mks_db.engine import lock_probe as locks
+    from mks_db.commands import check, heads, lint, locks, roundtrip
+    from mks_db.engine import catalog, data, lock_probe, migrate, walk
 
     phases = [  # (owner, attribute, label): a label is charged the time its callees don't take
-        (commands, "run_heads", "heads and behind-base (git)"),
-        (commands, "roundtrip", "walk: scratch database, rows, steps not listed below"),
-        (roundtrip.Walk, "rebuild", "walk: prefix upgrade r0001..rN (one env.py run)"),
-        (commands, "drift_findings", "drift: autogenerate compare at head"),
-        (commands, "run_lint", "lint: other (immutability, git)"),
-        (commands, "write_sql", "lint: render the new revision offline (env.py --sql)"),
-        (commands, "lint", "lint: pglast + squawk"),
-        (commands, "run_locks", "locks: other (scratch databases from the template, drops)"),
-        (locks, "_measure", "locks: parents' upgrade into the template (one env.py run)"),
-        (locks, "_touched", "locks: which tables the revision touches"),
-        (locks, "_run", "locks: the two measured runs (10^5 and 10^4 rows)"),
+        (heads, "check_graph", "heads and behind-base (git)"),
+        (roundtrip, "roundtrip", "walk: scratch database, rows, steps not listed below"),
+        (walk.Walk, "rebuild", "walk: prefix upgrade r0001..rN (one env.py run)"),
+        (check, "drift_findings", "drift: autogenerate compare at head"),
+        (lint, "lint_chosen", "lint: other (immutability, git)"),
+        (lint, "write_sql", "lint: render the new revision offline (env.py --sql)"),
+        (lint, "lint", "lint: pglast + squawk"),
+        (locks, "measure", "locks: other (scratch databases from the template, drops)"),
+        (lock_probe, "_measure", "locks: parents' upgrade into the template (one env.py run)"),
+        (lock_probe, "_touched", "locks: which tables the revision touches"),
+        (lock_probe, "_run", "locks: the two measured runs (10^5 and 10^4 rows)"),
         (data.Rows, "fill", "rows: a few generated rows in every table"),
         (data, "bulk_fill", "rows: bulk fill of the touched tables"),
         (data, "read_tables", "catalogue: read_tables (columns, foreign keys)"),

@@ -12,7 +12,8 @@ revisions: a cost that grows along the chain is what makes the walk quadratic.
 
 This wraps functions internal to ``mks_db`` (``catalog.Tracker.refresh``/``reset``,
 ``data.read_tables``, ``data.inventory``, ``data._fill_table``, ``Migrator.run_env``,
-``roundtrip._RevisionCheck``/``_walk_down``); if one moves, the script says which and stops.
+``checks.roundtrip._check_revision``/``_walk_down``); if one moves, the script says which and
+stops.
 The walk runs in this one process (``--jobs 1``), so that every timer sees it.
 """
 
@@ -29,8 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_chain  # noqa: E402
 
-from mks_db import catalog, cli, data, migrate  # noqa: E402
-from mks_db import roundtrip as walk  # noqa: E402
+from mks_db import cli  # noqa: E402
+from mks_db.checks import roundtrip  # noqa: E402
+from mks_db.engine import catalog, data, migrate  # noqa: E402
 
 KINDS = (
     (migrate.Migrator, "run_env", "Alembic: env.py runs and the migration steps"),
@@ -39,6 +41,7 @@ KINDS = (
     (data, "read_tables", "read_tables: column and foreign-key queries"),
     (data, "inventory", "inventory: row and non-null counts of every table"),
     (data, "_fill_table", "fill: generated INSERTs"),
+    (data, "_fill_at_once", "fill: generated INSERTs"),
 )
 DOWN_TO_BASE = 10**9  # the revision key of the final walk down to base
 
@@ -87,17 +90,17 @@ class Timers:
         self.revision = revision
 
     def follow_revisions(self) -> None:
-        start, down = walk._RevisionCheck.__init__, walk._walk_down
+        start, down = roundtrip._check_revision, roundtrip._walk_down
 
-        def revision_check(check, w, revision, applied):
+        def check_revision(walk, revision, applied, *args):  # a generator: the walk drives it
             self.switch(len(applied) + 1)
-            return start(check, w, revision, applied)
+            return (yield from start(walk, revision, applied, *args))
 
         def walk_down(*args):
             self.switch(DOWN_TO_BASE)
             return down(*args)
 
-        walk._RevisionCheck.__init__, walk._walk_down = revision_check, walk_down
+        roundtrip._check_revision, roundtrip._walk_down = check_revision, walk_down
 
 
 def count_work() -> collections.Counter[str]:

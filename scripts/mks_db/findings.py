@@ -1,4 +1,5 @@
-"""Findings: what every check yields, and the one place their names are defined.
+"""Findings (and the steps a walk ran): what every check yields, and the one place their
+names are defined.
 
 A check never prints: it returns findings, and a format of ``mks_db.report`` shows them.
 """
@@ -56,3 +57,14 @@ def at_most(lines: list[str], limit: int) -> list[str]:
     if len(lines) <= limit:
         return list(lines)
     return [*lines[:limit], f"... and {len(lines) - limit} more"]
+
+
+@dataclass(frozen=True)
+class ReportedStep:
+    """One migration step the command ran, as the report lists it: ``action`` is upgrade,
+    downgrade or re-upgrade."""
+
+    revision: str
+    action: str
+    seconds: float
+    ok: bool = True

@@ -52,6 +52,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from alembic.script import Script
 
@@ -63,10 +64,7 @@ from mks_db.engine.migrate import Migrator, keep_template
 from mks_db.engine.project import Project
 from mks_db.engine.walk import END_RUN, Program, Step, StepFailure, Walk, describe
 from mks_db.errors import MksDbError
-from mks_db.findings import ERROR, WARNING, Finding
-from mks_db.report.model import Report
-from mks_db.report.model import Step as ReportedStep
-from mks_db.report.progress import Progress
+from mks_db.findings import ERROR, WARNING, Finding, ReportedStep, at_most
 
 MAX_DIFF_LINES = 40
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
@@ -79,29 +77,44 @@ GO_ON = " (upgrading a fresh database from base, to go on after the finding abov
 PART_START = " (upgrading a fresh database from base, where this part of the walk starts)"
 
 
+class Progress(Protocol):
+    """Where the walk says how far it is (``report.progress.Progress`` on a terminal)."""
+
+    def say(self, text: str) -> None: ...  # the live line: the revision being checked
+    def line(self, text: str) -> None: ...  # a line kept above it: a revision's verdict
+
+
+@dataclass
+class Walked:
+    """What the roundtrip walk found: its findings and steps, how many revisions it walked, and
+    the time bounds env.py set on its migrating session (see ``Migrator.project_timeouts``;
+    None when env.py never ran)."""
+
+    findings: list[Finding]
+    steps: list[ReportedStep]
+    revisions: int
+    project_timeouts: set[str] | None
+
+
 def roundtrip(
     project: Project,
     server: Server,
-    report: Report,
     with_data: bool = True,
     at_head: Callable[[Migrator], list[Finding]] | None = None,
     jobs: int | None = None,
     new: set[str] | None = None,
     progress: Progress | None = None,
-) -> set[str] | None:
-    """Run the roundtrip walk over the revisions of ``project`` and add findings to ``report``;
-    return the time bounds env.py set on its migrating session (see
-    ``Migrator.project_timeouts``; None when env.py never ran).
+) -> Walked:
+    """Run the roundtrip walk over the revisions of ``project``.
 
     ``at_head`` runs once every revision is applied, before the walk back down; its findings
-    join the report. ``jobs`` is the most parts walked at once (default: see ``split``).
+    join the walk's. ``jobs`` is the most parts walked at once (default: see ``split``).
     ``new``: walk only from the first of these revisions on (a pull request's): the revisions
     before it are reached with one plain upgrade, and the walk back down must end at their
     schema; None walks every revision. ``progress`` shows each revision as its check begins.
     """
     order = project.revisions_in_order()
     start = keep_base(project, server, new)
-    report.revisions = len(order) - start
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
     else:
@@ -138,16 +151,20 @@ def roundtrip(
         drop_scratch_databases(server, marker)
 
     outcomes = workers.run_all([task(part) for part in parts], sweep if marker else None)
+    walked = Walked([], [], len(order) - start, None)
     earlier_upgrade_findings = False
     for outcome in outcomes:
         if outcome.blocked and earlier_upgrade_findings:
             continue  # a part before it found why the chain does not upgrade
-        report.findings += outcome.findings
-        report.steps += outcome.steps
+        walked.findings += outcome.findings
+        walked.steps += outcome.steps
         earlier_upgrade_findings = earlier_upgrade_findings or any(
             f.check == "upgrade" for f in outcome.findings
         )
-    return next((o.project_timeouts for o in outcomes if o.project_timeouts is not None), None)
+    walked.project_timeouts = next(
+        (o.project_timeouts for o in outcomes if o.project_timeouts is not None), None
+    )
+    return walked
 
 
 def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
@@ -362,10 +379,7 @@ def _explain(walk: Walk, expected_revisions: list[Script]) -> str:
     except Exception as exc:
         interrupt.raise_if_requested()
         return f" (the expected schema could not be rebuilt to show the difference: {describe(exc)})"
-    lines = catalog.diff(expected, walk.snapshot())
-    shown = lines[:MAX_DIFF_LINES]
-    more = len(lines) - len(shown)
-    return "\n  " + "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
+    return "\n  " + "\n  ".join(at_most(catalog.diff(expected, walk.snapshot()), MAX_DIFF_LINES))
 
 
 def _rebuild(walk: Walk, revisions: list[Script], found: list[Finding], note: str = GO_ON) -> bool:
@@ -407,7 +421,7 @@ def _walk_down(
             what
             + (f" (irreversible: {', '.join(irreversible)})" if irreversible else "")
             + ":\n  "
-            + "\n  ".join(differences[:MAX_DIFF_LINES])
+            + "\n  ".join(at_most(differences, MAX_DIFF_LINES))
         )
         found.append(_finding(walk, revisions[0], message, WARNING if irreversible else ERROR))
 

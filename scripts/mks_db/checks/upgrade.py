@@ -45,7 +45,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Program, Step, StepFailure, Walk, sqlstate
-from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.findings import ERROR, WARNING, Finding, at_most
 
 # SQLSTATEs of an object that does not exist: undefined table, undefined object, undefined schema
 _MISSING_OBJECT = {"42P01", "42704", "3F000"}
@@ -126,9 +126,7 @@ def go_past(
                     "parent)",
                 )
         return True
-    names = ", ".join(r.revision for r in later[:10]) + (
-        f" and {len(later) - 10} more" if len(later) > 10 else ""
-    )
+    names = ", ".join(at_most([r.revision for r in later], 10))
     found.append(
         Finding(
             "upgrade",

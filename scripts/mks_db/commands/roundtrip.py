@@ -38,10 +38,11 @@ def walk(
         project = checked_project(settings, report)
         with checks_server(args.database_url, settings.timeouts, progress) as server:
             new = Selection.from_flags(args).new(project)
-            timeouts = roundtrip(
-                project, server, report, jobs=args.jobs, new=new, progress=progress, **options
-            )
+            walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)
+            report.revisions = walked.revisions
+            report.findings += walked.findings
+            report.steps += walked.steps
             if after:
-                after(project, server, progress, timeouts)
+                after(project, server, progress, walked.project_timeouts)
     finally:
         progress.clear()  # the report, or an error's line, starts on a clean line

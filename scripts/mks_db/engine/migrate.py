@@ -272,7 +272,7 @@ class Migrator:
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
             _environment_variable("DATABASE_URL", self._plain_url),
-            _quiet_env_logging(),
+            quiet_env_logging(),
             alembic_compat.lending(self.connection, self._env_url),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
@@ -432,7 +432,7 @@ def _environment_variable(name: str, value: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _quiet_env_logging() -> Iterator[None]:
+def quiet_env_logging() -> Iterator[None]:
     """Keep env.py's ``fileConfig`` from re-installing log handlers at every step.
 
     A stock env.py calls ``logging.config.fileConfig(alembic.ini)`` each time it runs, which

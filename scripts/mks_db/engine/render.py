@@ -25,11 +25,10 @@ from sqlalchemy.sql.elements import TextClause
 from mks_db import __version__
 from mks_db.engine import git
 from mks_db.engine.alembic_compat import down_revisions
-from mks_db.engine.migrate import _quiet_env_logging, env_failures, migration_step
+from mks_db.engine.migrate import env_failures, migration_step, quiet_env_logging
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
 
-BUILD_DIR = Path("build") / "migration-sql"
 DIRECTIONS = ("upgrade", "downgrade")
 
 
@@ -65,7 +64,7 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         return [step]
 
     with (
-        _quiet_env_logging(),
+        quiet_env_logging(),
         EnvironmentContext(
             config,
             script,

@@ -11,24 +11,14 @@ from typing import Any
 
 from mks_db.database.urls import mask_text
 from mks_db.errors import MksDbError
-from mks_db.findings import Finding
-
-
-@dataclass(frozen=True)
-class Step:
-    """One migration step the command ran: ``action`` is upgrade, downgrade or re-upgrade."""
-
-    revision: str
-    action: str
-    seconds: float
-    ok: bool = True
+from mks_db.findings import Finding, ReportedStep
 
 
 @dataclass
 class Report:
     command: str
     findings: list[Finding] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)
+    steps: list[ReportedStep] = field(default_factory=list)
     revisions: int = 0
     seconds: float = 0.0
     plan: Any = None  # mks_db.production.plan.Plan, for `mks-db plan`
