@@ -25,13 +25,13 @@ import concurrent.futures
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
 from mks_db.checks import safety, sql_parse, sql_style
+from mks_db.database import process
 from mks_db.engine import declarations
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered
@@ -82,18 +82,15 @@ def lint(
 def _run(check: ModuleType, root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     """Run a check's tool over ``files`` from ``root``; its violations per file."""
     name, *args = check.command(root, files)
-    result = subprocess.run(
-        [_tool(name), *args, *(str(r.path) for r in files)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        check=False,
-    )
+    command = [_tool(name), *args, *(str(r.path) for r in files)]
+    # Its exit status says whether it found anything; its JSON report says what.
+    result = process.run(command, name, error=ConfigurationError, check=False, cwd=root)
     try:
         report = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:
-        detail = (result.stderr.strip() or result.stdout.strip())[-300:]
-        raise ConfigurationError(f"{name} failed: {detail}") from None
+        raise ConfigurationError(
+            f"{name} failed ({process.status(result)}):{process.last_lines(result)}"
+        ) from None
     return check.results(root, files, report)
 
 

@@ -11,16 +11,19 @@ one to adapt; the tests that exercise it are named in each docstring.
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlalchemy
 import sqlalchemy.engine.create
+from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script, ScriptDirectory
 from alembic.script.revision import RevisionMap
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.sql.elements import TextClause
 
 from mks_db.database.server import OWN_DRIVER
 
@@ -171,3 +174,24 @@ def lending(connection: Connection, url: URL) -> Iterator[None]:
         for module, original in zip(modules, originals, strict=True):
             module.create_engine = original
         EnvironmentContext.configure = real_configure
+
+
+def record_op_execute(impl: DefaultImpl, buffer: io.StringIO, spans: list[tuple[int, int]]) -> None:
+    """Record in ``spans`` where the text that ``op.execute`` receives lands in ``buffer`` (the
+    offline output), for this migration context's ``impl`` only.
+
+    Relies on ``op.execute`` reaching ``DefaultImpl.execute(sql, execution_options)`` (through
+    ``toimpl.execute_sql``) and on nothing else calling it: the DDL Alembic generates and
+    env.py's ``context.execute`` go through ``impl._exec`` directly. Checked against 1.18.5 and
+    1.20.1; ``tests/test_lint.py::test_sqlfluff_lints_the_sql_people_wrote_not_the_ddl_alembic_generated``
+    exercises it.
+    """
+    execute = impl.execute
+
+    def recorded(sql: object, execution_options: dict | None = None) -> None:
+        start = buffer.tell()
+        execute(sql, execution_options)
+        if isinstance(sql, str | TextClause):
+            spans.append((start, buffer.tell()))
+
+    impl.execute = recorded

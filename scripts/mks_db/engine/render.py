@@ -15,16 +15,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import make_url
-from sqlalchemy.sql.elements import TextClause
 
 from mks_db import __version__
 from mks_db.engine import git
-from mks_db.engine.alembic_compat import down_revisions
+from mks_db.engine.alembic_compat import down_revisions, record_op_execute
 from mks_db.engine.migrate import env_failures, migration_step, quiet_env_logging
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
@@ -60,7 +58,7 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
 
     def steps(heads: tuple, context: MigrationContext) -> list:
         reached.append(True)
-        _note_written(context.impl, buffer, written)
+        record_op_execute(context.impl, buffer, written)
         return [step]
 
     with (
@@ -90,21 +88,6 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
 # The header line naming the lines of SQL that people wrote (op.execute's text), counted from
 # the "-- mks-db sql:" line as line 1; the rest is what Alembic generated.
 WRITTEN_MARK = "-- written in the revision (op.execute): lines "
-
-
-def _note_written(impl: DefaultImpl, buffer: io.StringIO, spans: list[tuple[int, int]]) -> None:
-    """Record where the text that ``op.execute`` receives lands in ``buffer`` (``impl.execute``
-    serves ``op.execute`` alone; the DDL Alembic generates and env.py's ``context.execute``
-    are written by other paths)."""
-    execute = impl.execute
-
-    def noted(sql: object, execution_options: dict | None = None) -> None:
-        start = buffer.tell()
-        execute(sql, execution_options)
-        if isinstance(sql, str | TextClause):
-            spans.append((start, buffer.tell()))
-
-    impl.execute = noted  # this context's impl only
 
 
 def _lines(text: str, spans: list[tuple[int, int]], first: int) -> list[tuple[int, int]]:
