@@ -9,13 +9,14 @@ difference means someone changed production by hand, and the plan must not be ap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.server import Server, describe_db_error, own_engine
@@ -111,19 +112,27 @@ def make_plan(
     return plan
 
 
-def read_unfinished(url: URL, source: str = "--database-url") -> list[str]:
-    """The deploys of the database ``url`` names that ended without finishing, read only."""
+@contextlib.contextmanager
+def _read_only(url: URL, source: str) -> Iterator[Connection]:
+    """A read-only transaction on the database ``url`` names; one line naming ``source`` when
+    it cannot be read."""
     engine = own_engine(url)
     try:
         with engine.connect() as connection:
             connection.execute(text("SET TRANSACTION READ ONLY"))
-            found = history.unfinished(connection)
+            yield connection
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot read {mask_url(url)} (given by {source}): {describe_db_error(exc)}; check {source}"
         ) from None
     finally:
         engine.dispose()
+
+
+def read_unfinished(url: URL, source: str = "--database-url") -> list[str]:
+    """The deploys of the database ``url`` names that ended without finishing, read only."""
+    with _read_only(url, source) as connection:
+        found = history.unfinished(connection)
     return [f"{run.describe()}; the next deploy marks it interrupted" for run in found]
 
 
@@ -131,20 +140,11 @@ def read_target(
     url: URL, source: str = "--database-url"
 ) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
     """The live schema, revision and tables of the database ``url`` names, read only."""
-    engine = own_engine(url)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SET TRANSACTION READ ONLY"))
-            heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
-            # Every schema's tables (auth and audit too), not the default schema's alone.
-            tables = [t.name for t in data.read_tables(connection, foreign_keys=False).values()]
-            return catalog.snapshot(connection), heads, tables
-    except DBAPIError as exc:
-        raise InfrastructureError(
-            f"cannot read {mask_url(url)} (given by {source}): {describe_db_error(exc)}; check {source}"
-        ) from None
-    finally:
-        engine.dispose()
+    with _read_only(url, source) as connection:
+        heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+        # Every schema's tables (auth and audit too), not the default schema's alone.
+        tables = [t.name for t in data.read_tables(connection, foreign_keys=False).values()]
+        return catalog.snapshot(connection), heads, tables
 
 
 def schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
