@@ -1,7 +1,10 @@
 """The migration checks, each on a small project with one defect, against a real PostgreSQL.
 
 Every test runs ``mks-db`` as a user would (``main([...])`` with ``--format json``) and asserts
-the verdict, the check that caught the defect, the revision it names and the message.
+the verdict, the check that caught the defect, the revision it names and the message. A test
+runs the command that checks what it asserts: ``roundtrip`` for the walk's findings (upgrade,
+downgrade, roundtrip, data-loss), ``drift`` for drift, ``heads`` for the revision graph; the
+whole ``check`` (which also renders and lints the SQL) where a project must pass everything.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from alembic_cases import Rev, make_project
+from check_cases import DATABASE_COMMANDS
 from conftest import run_json
 
 TABLE = """
@@ -27,7 +31,8 @@ sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=Tru
 
 
 def run(capsys, ini, command="check", *extra, server_url):
-    return run_json(capsys, command, "-c", str(ini), "--database-url", server_url, *extra)
+    database = ["--database-url", server_url] if command in DATABASE_COMMANDS else []
+    return run_json(capsys, command, "-c", str(ini), *database, *extra)
 
 
 def only(report, check):
@@ -40,7 +45,8 @@ def errors(report):
 
 @pytest.fixture
 def check(capsys, tmp_path, server_url):
-    """Build a project from revisions (and models), run ``mks-db check`` on it."""
+    """Build a project from revisions (and models), run ``mks-db COMMAND`` on it (``check``
+    unless the test names the command that checks what it asserts)."""
 
     def _check(revisions, models=None, env="connection", command="check"):
         models = MODELS.format(extra="") if models is None else models
@@ -125,7 +131,7 @@ sa.Table("invoice", target_metadata, sa.Column("id", sa.Integer, primary_key=Tru
 
 def test_downgrade_that_leaves_an_index_behind_fails_roundtrip(check):
     rev = Rev("b2", "a1", 'op.create_index("ix_account_email", "account", ["email"])', "pass")
-    code, report = check([BASE, rev])
+    code, report = check([BASE, rev], command="roundtrip")
     assert code == 1
     [finding] = only(report, "roundtrip")
     assert finding["revision"] == "b2"
@@ -144,7 +150,7 @@ def test_downgrade_that_renames_the_table_instead_of_dropping_it_fails_roundtrip
     models = MODELS.format(extra="") + (
         'sa.Table("audit", target_metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
     )
-    code, report = check([BASE, rev], models)
+    code, report = check([BASE, rev], models, command="roundtrip")
     assert code == 1
     [finding] = errors(report)
     assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
@@ -153,7 +159,7 @@ def test_downgrade_that_renames_the_table_instead_of_dropping_it_fails_roundtrip
 
 def test_pass_downgrade_of_a_schema_change_fails_roundtrip(check):
     rev = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', "pass")
-    code, report = check([BASE, rev])
+    code, report = check([BASE, rev], command="roundtrip")
     assert code == 1
     finding = errors(report)[0]
     assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
@@ -169,7 +175,7 @@ def test_revision_declared_irreversible_is_a_warning(check):
         header="# mks-db: irreversible: the old ages cannot be restored",
     )
     models = MODELS.format(extra=', sa.Column("age", sa.Integer)')
-    code, report = check([BASE, rev], models)
+    code, report = check([BASE, rev], models, command="roundtrip")
     assert code == 0, report
     assert errors(report) == []
     warning = only(report, "roundtrip")[0]
@@ -184,7 +190,9 @@ def test_downgrade_that_errors_names_the_revision_and_the_database_error(check):
         'op.add_column("account", sa.Column("age", sa.Integer))',
         'op.drop_column("account", "agee")',
     )
-    code, report = check([BASE, rev], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    code, report = check(
+        [BASE, rev], MODELS.format(extra=', sa.Column("age", sa.Integer)'), command="roundtrip"
+    )
     assert code == 1
     [finding] = errors(report)
     assert (finding["check"], finding["revision"]) == ("downgrade", "b2")
@@ -204,7 +212,7 @@ def test_enum_left_behind_makes_the_re_upgrade_fail(check):
         'sa.Table("feeling", target_metadata, sa.Column("id", sa.Integer, primary_key=True),\n'
         '         sa.Column("mood", sa.Enum("ok", "bad", name="mood")))\n'
     )
-    code, report = check([BASE, rev], models)
+    code, report = check([BASE, rev], models, command="roundtrip")
     assert code == 1
     finding = errors(report)[0]
     assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
@@ -214,7 +222,7 @@ def test_enum_left_behind_makes_the_re_upgrade_fail(check):
 def test_two_heads_are_reported_with_the_merge_command(check):
     left = Rev("b1", "a1")
     right = Rev("c1", "a1")
-    code, report = check([BASE, left, right])
+    code, report = check([BASE, left, right], command="heads")
     assert code == 1
     heads = only(report, "heads")
     assert {f["revision"] for f in heads} == {"b1", "c1"}
@@ -224,7 +232,7 @@ def test_two_heads_are_reported_with_the_merge_command(check):
 
 def test_a_revision_altering_a_table_nobody_created_fails_upgrade(check):
     rev = Rev("b2", "a1", 'op.add_column("ghost", sa.Column("x", sa.Integer))')
-    code, report = check([BASE, rev])
+    code, report = check([BASE, rev], command="roundtrip")
     assert code == 1
     [finding] = errors(report)
     assert (finding["check"], finding["revision"]) == ("upgrade", "b2")
@@ -262,7 +270,7 @@ def test_a_first_revision_whose_downgrade_refuses_on_purpose_is_a_warning(check)
 
 def test_model_column_that_no_migration_creates_is_drift(check):
     models = MODELS.format(extra=', sa.Column("nickname", sa.String(30))')
-    code, report = check([BASE], models)
+    code, report = check([BASE], models, command="drift")
     assert code == 1
     [finding] = errors(report)
     assert finding["check"] == "drift"
@@ -277,7 +285,7 @@ def test_not_null_column_without_default_fails_only_because_rows_exist(check):
         'op.drop_column("account", "age")',
     )
     models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
-    code, report = check([BASE, rev], models)
+    code, report = check([BASE, rev], models, command="roundtrip")
     assert code == 1
     [finding] = only(report, "upgrade")
     assert finding["revision"] == "b2"
@@ -324,6 +332,7 @@ def test_dropping_a_column_that_held_data_is_data_loss(check):
     code, report = check(
         [BASE, rev],
         MODELS.format(extra="").replace(', sa.Column("email", sa.String(100), nullable=False)', ""),
+        command="roundtrip",
     )
     losses = only(report, "data-loss")
     assert code == 1
@@ -339,7 +348,7 @@ def test_declared_data_loss_is_accepted(check):
         "pass",
         header="# mks-db: data-loss: test accounts are purged before launch",
     )
-    code, report = check([BASE, rev])
+    code, report = check([BASE, rev], command="roundtrip")
     assert only(report, "data-loss") == []
     assert code == 0
 
@@ -408,7 +417,7 @@ def test_a_column_converted_and_renamed_back_to_its_name_is_not_data_loss(check)
 )
 def test_deleting_rows_is_data_loss(check, upgrade):
     rev = Rev("b2", "a1", upgrade, "pass")
-    code, report = check([BASE, rev])
+    code, report = check([BASE, rev], command="roundtrip")
     assert code == 1
     [finding] = only(report, "data-loss")
     assert "deletes 3 of 3 rows from public.account" in finding["message"]
@@ -439,7 +448,7 @@ PLAN_DEFAULT = (
 
 def test_server_default_drift_is_found_when_env_py_compares_server_defaults(check):
     models, rev = PLAN_DEFAULT
-    code, report = check([BASE, rev], models, env="stock")  # compare_server_default=True
+    code, report = check([BASE, rev], models, env="stock", command="drift")  # compare_server_default=True
     assert code == 1
     [finding] = only(report, "drift")
     assert "column account.plan: server default" in finding["message"]
@@ -447,7 +456,7 @@ def test_server_default_drift_is_found_when_env_py_compares_server_defaults(chec
 
 def test_drift_compares_what_env_py_compares_as_alembic_check_would(check):
     models, rev = PLAN_DEFAULT
-    code, report = check([BASE, rev], models)  # the connection env.py compares no defaults
+    code, report = check([BASE, rev], models, command="drift")  # the connection env.py compares no defaults
     assert only(report, "drift") == []
     assert code == 0
 
@@ -467,7 +476,7 @@ def test_dropping_a_table_that_held_rows_is_data_loss(check):
         'op.create_table("legacy_log", sa.Column("id", sa.Integer, primary_key=True),\n'
         '                sa.Column("line", sa.Text))',
     )
-    code, report = check([BASE, log, drop])
+    code, report = check([BASE, log, drop], command="roundtrip")
     [loss] = only(report, "data-loss")
     assert loss["revision"] == "c3"
     assert "drops table public.legacy_log, which held 3 rows" in loss["message"]
@@ -486,7 +495,7 @@ def test_enum_created_with_its_table_and_dropped_in_the_downgrade_passes(check):
         'sa.Table("feeling", target_metadata, sa.Column("id", sa.Integer, primary_key=True),\n'
         '         sa.Column("mood", sa.Enum("ok", "bad", name="mood")))\n'
     )
-    code, report = check([BASE, rev], models)
+    code, report = check([BASE, rev], models, command="roundtrip")
     assert [f for f in report["findings"] if f["check"] in ("roundtrip", "upgrade", "downgrade")] == []
 
 

@@ -1,4 +1,8 @@
-"""The command line as users meet it: exit codes, one-line errors, formats, interruption."""
+"""The command line as users meet it: exit codes, one-line errors, formats, interruption.
+
+The tests call ``main([...])`` in this process (the report on stdout, errors on stderr, as
+``capsys`` reads them); a ``mks-db`` process is started only where the process is the point:
+a signal, or what a fresh interpreter imports."""
 
 from __future__ import annotations
 
@@ -25,66 +29,75 @@ BASE = Rev(
 )
 
 
-def mks_db(*args, env=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "mks_db", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
+def mks_db(capsys, *args):
+    """``mks-db ARGS`` in this process: its exit status, stdout and stderr."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
-def test_missing_alembic_ini_is_a_usage_error_in_one_line(tmp_path):
-    result = mks_db("check", "-c", str(tmp_path / "nope.ini"))
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1
-    assert "no Alembic configuration at" in result.stderr
-    assert "Traceback" not in result.stderr
+def usage_error(capsys, *args):
+    """``mks-db ARGS`` in this process, refused by argparse: its exit status and stderr."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    return exited.value.code, capsys.readouterr().err
+
+
+def test_missing_alembic_ini_is_a_usage_error_in_one_line(tmp_path, capsys):
+    code, _, err = mks_db(capsys, "check", "-c", str(tmp_path / "nope.ini"))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "no Alembic configuration at" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("jobs", ["0", "two"])
-def test_a_bad_jobs_value_is_a_usage_error(jobs):
-    result = mks_db("roundtrip", "--jobs", jobs)
-    assert result.returncode == 2
-    assert f"argument --jobs/-j: must be a whole number of 1 or more, not '{jobs}'" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_a_bad_jobs_value_is_a_usage_error(jobs, capsys):
+    code, err = usage_error(capsys, "roundtrip", "--jobs", jobs)
+    assert code == 2
+    assert f"argument --jobs/-j: must be a whole number of 1 or more, not '{jobs}'" in err
+    assert "Traceback" not in err
 
 
-def test_run_without_c_finds_alembic_ini_in_the_current_directory(tmp_path, server_url):
+def test_run_without_c_finds_alembic_ini_in_the_current_directory(tmp_path, server_url, capsys, monkeypatch):
     make_project(tmp_path, [BASE])
-    result = mks_db("heads", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "mks-db heads: ok: 1 revisions" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    code, out, err = mks_db(capsys, "heads")
+    assert code == 0, err
+    assert "mks-db heads: ok: 1 revisions" in out
 
 
-def test_revision_file_that_does_not_import_names_the_file(tmp_path, server_url):
+def test_revision_file_that_does_not_import_names_the_file(tmp_path, server_url, capsys):
     broken = Rev("b2", "a1", "pass", "pass", header="import no_such_module")
     ini = make_project(tmp_path, [BASE, broken])
-    result = mks_db("check", "-c", str(ini), "--database-url", server_url)
-    assert result.returncode == 2
-    assert "b2.py" in result.stderr and "does not import" in result.stderr
-    assert "no_such_module" in result.stderr
-    assert "Traceback" not in result.stderr
+    code, _, err = mks_db(capsys, "check", "-c", str(ini), "--database-url", server_url)
+    assert code == 2
+    assert "b2.py" in err and "does not import" in err
+    assert "no_such_module" in err
+    assert "Traceback" not in err
 
 
-def test_unreachable_database_exits_3_and_masks_the_password(tmp_path):
+def test_unreachable_database_exits_3_and_masks_the_password(tmp_path, capsys):
     ini = make_project(tmp_path, [BASE])
-    result = mks_db(
-        "check", "-c", str(ini), "--database-url", "postgresql://ci:s3cret-pw@127.0.0.1:1/postgres"
+    code, out, err = mks_db(
+        capsys, "check", "-c", str(ini), "--database-url", "postgresql://ci:s3cret-pw@127.0.0.1:1/postgres"
     )
-    assert result.returncode == 3
-    assert "cannot reach PostgreSQL at postgresql+psycopg2://ci:***@127.0.0.1:1/postgres" in result.stderr
-    assert "s3cret-pw" not in result.stderr + result.stdout
-    assert result.stderr.count("\n") == 1
+    assert code == 3
+    assert "cannot reach PostgreSQL at postgresql+psycopg2://ci:***@127.0.0.1:1/postgres" in err
+    assert "s3cret-pw" not in err + out
+    assert err.count("\n") == 1
 
 
-def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(tmp_path, server_url):
+def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(
+    tmp_path, server_url, capsys, monkeypatch
+):
     leaky = Rev("b2", "a1", 'op.create_index("ix_id", "account", ["id"])', "pass")
     ini = make_project(tmp_path / "project", [BASE, leaky])
     summary = tmp_path / "summary.md"
     report = tmp_path / "build" / "report.json"  # the same run's JSON, for the artifact
-    result = mks_db(
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code, out, _ = mks_db(
+        capsys,
         "roundtrip",
         "-c",
         str(ini),
@@ -94,10 +107,9 @@ def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(t
         str(report),
         "--database-url",
         server_url,
-        env={"GITHUB_STEP_SUMMARY": str(summary)},
     )
-    assert result.returncode == 1
-    annotation = next(line for line in result.stdout.splitlines() if line.startswith("::error"))
+    assert code == 1
+    annotation = next(line for line in out.splitlines() if line.startswith("::error"))
     assert "file=" in annotation and "b2.py" in annotation and ",line=" in annotation
     assert "%0A" in annotation  # the multi-line diff stays one workflow command
     assert "title=mks-db roundtrip b2" in annotation
@@ -171,22 +183,24 @@ def test_interrupted_check_drops_its_scratch_databases(
     assert scratch_databases(pg_server) - before == set()
 
 
-def test_pyproject_settings_choose_the_project_and_flags_override_them(tmp_path):
+def test_pyproject_settings_choose_the_project_and_flags_override_them(tmp_path, capsys, monkeypatch):
     make_project(tmp_path / "db", [BASE])
     (tmp_path / "pyproject.toml").write_text(
         '[tool.mks-db]\nalembic-config = "db/alembic.ini"\nformat = "json"\n'
     )
-    result = mks_db("heads", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["revisions"] == 1
-    assert mks_db("heads", "--format", "human", cwd=tmp_path).stdout.startswith("mks-db heads: ok")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = mks_db(capsys, "heads")
+    assert code == 0, err
+    assert json.loads(out)["revisions"] == 1
+    assert mks_db(capsys, "heads", "--format", "human")[1].startswith("mks-db heads: ok")
 
 
-def test_unknown_pyproject_setting_is_a_usage_error(tmp_path):
+def test_unknown_pyproject_setting_is_a_usage_error(tmp_path, capsys, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.mks-db]\nalembic_config = "x"\n')
-    result = mks_db("heads", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "unknown [tool.mks-db] setting alembic_config" in result.stderr
+    monkeypatch.chdir(tmp_path)
+    code, _, err = mks_db(capsys, "heads")
+    assert code == 2
+    assert "unknown [tool.mks-db] setting alembic_config" in err
 
 
 @pytest.mark.parametrize("flag", ["--statement-timeout", "--lock-timeout"])
@@ -212,29 +226,36 @@ def test_an_unwritable_json_report_is_a_usage_error_after_the_report(tmp_path, c
     assert captured.err.count("\n") == 1 and "cannot write the JSON report" in captured.err
 
 
-def test_every_bad_setting_is_its_own_error_line_and_the_report_keeps_its_format(tmp_path):
+def test_every_bad_setting_is_its_own_error_line_and_the_report_keeps_its_format(
+    tmp_path, capsys, monkeypatch
+):
     make_project(tmp_path / "db", [BASE])
     (tmp_path / "pyproject.toml").write_text(
         '[tool.mks-db]\nalembic-config = "db/alembic.ini"\nformat = "json"\noffline = "maybe"\n'
         'lock-timeout = "soon"\n'
     )
-    result = mks_db("heads", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
+    monkeypatch.chdir(tmp_path)
+    code, out, err = mks_db(capsys, "heads")
+    assert code == 2
+    assert err.splitlines() == [
         "mks-db: error: [tool.mks-db] offline must be true or false, not 'maybe'",
         "mks-db: error: [tool.mks-db] lock-timeout must be a positive duration such as 500ms, 30s, "
         "5min or 1h, not 'soon'",
     ]
-    report = json.loads(result.stdout)
+    report = json.loads(out)
     assert report["ok"] is False and report["error"].count("\n") == 1
 
 
-def test_the_help_states_the_walks_smallest_part():
+def test_the_help_states_the_walks_smallest_part(capsys, monkeypatch):
     from mks_db.checks.roundtrip import MIN_PART
     from mks_db.cli import WALK_MIN_PART
 
     assert WALK_MIN_PART == MIN_PART
-    help_text = mks_db("roundtrip", "--help", env={"COLUMNS": "1000"}).stdout  # one line per flag
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per flag
+    with pytest.raises(SystemExit) as exited:
+        main(["roundtrip", "--help"])
+    assert exited.value.code == 0
+    help_text = capsys.readouterr().out
     assert f"each of at least {MIN_PART} revisions" in help_text
 
 

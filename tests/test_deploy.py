@@ -1,5 +1,9 @@
 """mks-db plan, backup and restore against a real "production" database (a scratch database
-of the test server, migrated with plain Alembic as production was)."""
+of the test server, migrated with plain Alembic as production was).
+
+The tests that run pg_dump or pg_restore, or migrate production through the chain to plan,
+are marked slow (the full suite's tier); the refusals that stop before that stay in the
+fast tier."""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ def plan(capsys, url, server_url, *extra):
     return run_json(capsys, "plan", "-c", INI, "--database-url", plain, "--scratch-url", server_url, *extra)
 
 
+@pytest.mark.slow
 def test_plan_lists_the_pending_revisions_in_order_with_their_sql(scratch_url, server_url, capsys):
     migrate(scratch_url, "e1f2a3b4c5d6")
     code, report = plan(capsys, scratch_url, server_url)
@@ -50,6 +55,7 @@ def test_plan_lists_the_pending_revisions_in_order_with_their_sql(scratch_url, s
     assert execute(scratch_url, "SELECT version_num FROM alembic_version") == [("e1f2a3b4c5d6",)]
 
 
+@pytest.mark.slow
 def test_plan_refuses_a_schema_changed_by_hand(scratch_url, server_url, capsys):
     migrate(scratch_url, "head")
     execute(scratch_url, "ALTER TABLE knowledge ADD COLUMN hotfix text")
@@ -58,6 +64,7 @@ def test_plan_refuses_a_schema_changed_by_hand(scratch_url, server_url, capsys):
     assert "schema drift: + column public.knowledge.hotfix: text NULL" in report["problems"]
 
 
+@pytest.mark.slow
 def test_plan_refuses_an_unknown_revision(scratch_url, server_url, capsys):
     migrate(scratch_url, "head")
     execute(scratch_url, "UPDATE alembic_version SET version_num = 'abcdef123456'")
@@ -95,6 +102,7 @@ def count(url, table="auth.roles"):
     return execute(url, f"SELECT count(*) FROM {table}")[0][0]
 
 
+@pytest.mark.slow
 def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys):
     migrate(scratch_url, "head")
     plain = scratch_url.render_as_string(hide_password=False)
@@ -110,6 +118,7 @@ def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys)
     assert "restored" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_backup_goes_to_the_configured_backup_dir_unless_the_flag_says_otherwise(
     scratch_url, tmp_path, monkeypatch
 ):
@@ -123,6 +132,7 @@ def test_backup_goes_to_the_configured_backup_dir_unless_the_flag_says_otherwise
     assert not (tmp_path / "backups").exists()
 
 
+@pytest.mark.slow
 def test_restore_refuses_a_file_that_changed_since_its_backup(scratch_url, tmp_path, capsys):
     migrate(scratch_url, "c1104acd2fa6")
     plain = scratch_url.render_as_string(hide_password=False)
@@ -134,6 +144,7 @@ def test_restore_refuses_a_file_that_changed_since_its_backup(scratch_url, tmp_p
     assert "does not match its record" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_restore_asks_before_replacing_and_refuses_without_a_terminal(
     scratch_url, tmp_path, capsys, monkeypatch
 ):
@@ -167,6 +178,7 @@ def mode(path):
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.slow
 def test_backups_are_private_files_in_a_private_directory(scratch_url, tmp_path):
     migrate(scratch_url, "c1104acd2fa6")
     shared = tmp_path / "shared"
@@ -179,6 +191,7 @@ def test_backups_are_private_files_in_a_private_directory(scratch_url, tmp_path)
     assert sorted(p.name for p in shared.iterdir()) == [dump.name, f"{dump.name}.json"]
 
 
+@pytest.mark.slow
 def test_two_backups_in_the_same_second_keep_both_files(scratch_url, tmp_path, monkeypatch):
     migrate(scratch_url, "c1104acd2fa6")
     moment = datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
@@ -205,6 +218,7 @@ def test_a_backup_directory_that_cannot_be_written_fails_in_one_line_leaving_not
     assert list(tmp_path.iterdir()) == [blocker]
 
 
+@pytest.mark.slow
 def test_a_backup_that_runs_out_of_space_leaves_neither_dump_nor_record(scratch_url, tmp_path, capsys):
     migrate(scratch_url, "head")
     plain = scratch_url.render_as_string(hide_password=False)
@@ -238,6 +252,7 @@ def test_plan_refuses_tables_in_any_schema_without_a_version_table(scratch_url, 
     assert "the database has 1 tables but no alembic_version" in report["problems"][0]
 
 
+@pytest.mark.slow
 def test_a_backup_is_proven_by_restoring_it_into_a_scratch_database(
     scratch_url, server_url, tmp_path, capsys
 ):
@@ -250,6 +265,7 @@ def test_a_backup_is_proven_by_restoring_it_into_a_scratch_database(
     assert "read back with pg_restore --list" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_backup_that_does_not_restore_to_what_was_read_fails_verification(scratch_url, pg_server, tmp_path):
     from mks_db.errors import InfrastructureError
     from mks_db.production.restore import verify_restorable
