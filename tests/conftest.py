@@ -1,22 +1,18 @@
 """Shared fixtures: one real PostgreSQL server per test session, scratch databases per test.
 
 The server is the one ``DATABASE_URL`` names when set (CI's service container), else an
-embedded PostgreSQL 16 started for the session and removed afterwards. The embedded server
-keeps its data in memory (``/dev/shm``) when there is room: the walks create and drop
-databases all the time, and ``CREATE DATABASE`` copies its template's files, several times
-faster in memory than on a busy disk.
+embedded PostgreSQL 16 started for the session and removed afterwards (in memory when there is
+room: ``mks_db.database.server.files_dir``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,37 +86,10 @@ def scratch_databases(server: Server) -> set[str]:
         return {n for n in names if n.startswith(SCRATCH_PREFIX)}
 
 
-MEMORY_DIR = Path("/dev/shm")
-MEMORY_NEEDED = 2 * 1024**3  # free bytes: the server's files, its scratch databases and their rows
-
-
-def memory_dir() -> Path | None:
-    """A directory in memory with room for the embedded server's files (Linux), else None."""
-    try:
-        room = shutil.disk_usage(MEMORY_DIR).free
-    except OSError:
-        return None
-    return MEMORY_DIR if room >= MEMORY_NEEDED and os.access(MEMORY_DIR, os.W_OK | os.X_OK) else None
-
-
-@contextlib.contextmanager
-def temporary_files_in(directory: Path | None) -> Iterator[None]:
-    """``tempfile``'s default directory is ``directory`` in the block (unchanged when None)."""
-    if directory is None:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tempfile, "tempdir", str(directory))
-        yield
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Server]:
     url = os.environ.get("DATABASE_URL")
-    with contextlib.ExitStack() as stack:
-        # The embedded server's directory is made when it starts: in memory if there is room.
-        with temporary_files_in(None if url else memory_dir()):
-            server = stack.enter_context(open_server(url))
+    with open_server(url) as server:  # the embedded one keeps its files in memory when it can
         yield server
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import psutil
 import pytest
 from sqlalchemy import text
 
-from mks_db.database.server import EmbeddedServer, admin_engine, open_server, scratch_database
+from mks_db.database.server import (
+    MEMORY_DIR,
+    MEMORY_NEEDED,
+    EmbeddedServer,
+    admin_engine,
+    files_dir,
+    open_server,
+    scratch_database,
+)
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -50,3 +62,17 @@ def test_scratch_database_is_dropped_even_when_the_block_fails(pg_server):
     except RuntimeError:
         pass
     assert name not in database_names(pg_server.url)
+
+
+def test_the_embedded_server_keeps_its_files_in_memory_when_there_is_room_unless_tmpdir_says(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("TMPDIR", raising=False)
+    try:
+        room = shutil.disk_usage(MEMORY_DIR).free >= MEMORY_NEEDED
+    except OSError:
+        room = False
+    assert files_dir() == (MEMORY_DIR if room else Path(tempfile.gettempdir()))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert files_dir() == tmp_path

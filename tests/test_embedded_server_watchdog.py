@@ -64,6 +64,12 @@ def tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
+def in_directory(monkeypatch, directory: Path) -> None:
+    """The embedded server's directory goes under ``directory``, as TMPDIR says."""
+    monkeypatch.setenv("TMPDIR", str(directory))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile reads TMPDIR again
+
+
 @pytest.fixture
 def running_mks_db(tmp, tmp_path):
     """``mks-db roundtrip`` of a project whose revision sleeps a minute, on the embedded server
@@ -114,7 +120,7 @@ def test_a_server_left_by_a_run_killed_with_its_watchdog_is_removed_at_the_next_
     process.wait(10)
     time.sleep(1)
     assert runs(postmaster) and root.is_dir()  # abandoned: nobody will stop it
-    monkeypatch.setattr(tempfile, "tempdir", str(root.parent))
+    in_directory(monkeypatch, root.parent)
     with EmbeddedServer() as fresh:
         assert not root.exists() and not runs(postmaster)
         assert fresh.root.parent == root.parent
@@ -122,6 +128,6 @@ def test_a_server_left_by_a_run_killed_with_its_watchdog_is_removed_at_the_next_
 
 
 def test_a_server_whose_owner_lives_is_left_alone(tmp, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    in_directory(monkeypatch, tmp)
     with EmbeddedServer() as first, EmbeddedServer() as second:
         assert first.root.is_dir() and runs(first.pid()) and second.root.is_dir()
