@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from mks_db.database.server import Timeouts
+from mks_db.database.server import Timeouts, milliseconds
 from mks_db.errors import ConfigurationError
 from mks_db.report import FORMATS
 
@@ -113,11 +113,11 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
     statement, lock = "statement-timeout", "lock-timeout"
     statement_ms = attempt(
-        _milliseconds(statement, "[tool.mks-db] "), values.get(statement), Timeouts.statement_ms
+        _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms
     )
-    statement_ms = attempt(_milliseconds(statement, "--"), flags.get("statement_timeout"), statement_ms)
-    lock_ms = attempt(_milliseconds(lock, "[tool.mks-db] "), values.get(lock), Timeouts.lock_ms)
-    lock_ms = attempt(_milliseconds(lock, "--"), flags.get("lock_timeout"), lock_ms)
+    statement_ms = attempt(_milliseconds(f"--{statement}"), flags.get("statement_timeout"), statement_ms)
+    lock_ms = attempt(_milliseconds(f"[tool.mks-db] {lock}"), values.get(lock), Timeouts.lock_ms)
+    lock_ms = attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
     deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
@@ -156,16 +156,10 @@ def _format(value: str) -> str:
     return value
 
 
-def _milliseconds(key: str, source: str) -> Callable[[str], int]:
-    """A parser of ``key``'s durations like ``90s``, ``5min`` or ``500ms`` (a bare number is
-    seconds) into milliseconds; its error names ``source`` + ``key``."""
-
-    def parse(value: str) -> int:
-        if key == "statement-timeout":
-            return Timeouts.parse(value, None, source).statement_ms
-        return Timeouts.parse(None, value, source).lock_ms
-
-    return parse
+def _milliseconds(name: str) -> Callable[[str], int]:
+    """A parser of durations (``90s``, ``5min``, ``500ms``; a bare number is seconds) into
+    milliseconds; its error names ``name``."""
+    return lambda value: milliseconds(value, name)
 
 
 def _boolean(name: str) -> Callable[[str], bool]:

@@ -57,17 +57,10 @@ class Timeouts:
     statement_ms: int = 60_000
     lock_ms: int = 10_000
 
-    @classmethod
-    def parse(cls, statement: str | None, lock: str | None, source: str = "") -> Timeouts:
-        """From durations like ``90s``, ``5min``, ``500ms`` (a bare number is seconds)."""
-        default = cls()
-        return cls(
-            _milliseconds(statement, f"{source}statement-timeout") if statement else default.statement_ms,
-            _milliseconds(lock, f"{source}lock-timeout") if lock else default.lock_ms,
-        )
 
-
-def _milliseconds(value: str | int | float, name: str) -> int:
+def milliseconds(value: str | int | float, name: str) -> int:
+    """A duration like ``90s``, ``5min`` or ``500ms`` (a bare number is seconds) in
+    milliseconds; ConfigurationError naming ``name`` unless it is positive."""
     match = _DURATION.match(str(value))
     ms = round(float(match.group(1)) * _UNIT_MS[match.group(2) or "s"]) if match else 0
     if ms < 1:
