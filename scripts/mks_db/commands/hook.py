@@ -10,15 +10,13 @@ from pathlib import Path
 
 from mks_db.checks.heads import check_heads, revision_files
 from mks_db.checks.immutability import check_behind_base, check_immutability
-from mks_db.checks.sql import lint
 from mks_db.checks.static import check_files, revision_paths
 from mks_db.commands import SQL_DIR
-from mks_db.commands.common import checked_project, not_rendered
+from mks_db.commands.common import checked_project
+from mks_db.commands.lint import render_and_lint
 from mks_db.config import Settings
 from mks_db.engine import git
 from mks_db.engine.project import load_project
-from mks_db.engine.render import write_sql
-from mks_db.errors import ProjectCodeError
 from mks_db.report.model import Report
 
 
@@ -36,10 +34,4 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     project = checked_project(settings, report)
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
-    out = project.root / SQL_DIR
-    try:
-        rendered = write_sql(project, revisions, out)
-    except ProjectCodeError as exc:  # env.py itself does not run offline
-        report.findings.append(not_rendered(exc, settings.offline))
-        return
-    report.findings += lint(project, rendered, out, settings.offline)
+    report.findings += render_and_lint(project, revisions, project.root / SQL_DIR, settings)[1]

@@ -7,13 +7,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from alembic.script import Script
+
 from mks_db.checks.immutability import check_behind_base, check_immutability
 from mks_db.checks.sql import lint
 from mks_db.commands.common import Selection, checked_project, not_rendered, sql_dir
 from mks_db.config import Settings
 from mks_db.engine.project import Project
-from mks_db.engine.render import write_sql
+from mks_db.engine.render import Rendered, write_sql
 from mks_db.errors import ProjectCodeError
+from mks_db.findings import Finding
 from mks_db.report.model import Report
 
 
@@ -33,13 +36,25 @@ def lint_chosen(
     """Render the revisions ``selection`` chooses into ``out`` (see ``sql_dir``) and lint them;
     ``session_timeouts``: the time bounds env.py set on its migrating session, when known."""
     out = sql_dir(out, project)
-    try:
-        rendered = write_sql(project, selection.revisions(project), out)
-    except ProjectCodeError as exc:  # env.py itself does not run offline
-        report.findings.append(not_rendered(exc, settings.offline))
-        rendered = []
+    rendered, found = render_and_lint(project, selection.revisions(project), out, settings, session_timeouts)
     report.revisions = len({r.revision.revision for r in rendered})
-    report.findings += lint(project, rendered, out, settings.offline, session_timeouts)
+    report.findings += found
     if selection.since:
         report.findings += check_immutability(project, selection.since)
         report.findings += check_behind_base(project, selection.since)
+
+
+def render_and_lint(
+    project: Project,
+    revisions: list[Script],
+    out: Path,
+    settings: Settings,
+    session_timeouts: set[str] | None = None,
+) -> tuple[list[Rendered], list[Finding]]:
+    """Render ``revisions`` into ``out`` and lint them: what rendered, and the findings (one
+    for an env.py that does not run offline at all, then nothing is linted)."""
+    try:
+        rendered = write_sql(project, revisions, out)
+    except ProjectCodeError as exc:  # env.py itself does not run offline
+        return [], [not_rendered(exc, settings.offline)]
+    return rendered, lint(project, rendered, out, settings.offline, session_timeouts)
