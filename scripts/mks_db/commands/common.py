@@ -19,8 +19,7 @@ from mks_db.config import Settings
 from mks_db.database.server import Server, Timeouts, open_server
 from mks_db.engine.project import Project, load_project
 from mks_db.engine.render import choose_revisions
-from mks_db.errors import ProjectCodeError, Stop
-from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.errors import Stop
 from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
@@ -94,16 +93,3 @@ def progress_line(command: str, settings: Settings) -> Progress:
 def sql_dir(out: Path | None, project: Project) -> Path:
     """Where the rendered SQL goes: ``--out``, else ``SQL_DIR`` beside alembic.ini."""
     return (out or project.root / SQL_DIR).resolve()
-
-
-def not_rendered(error: ProjectCodeError, offline: bool) -> Finding:
-    """One finding for an env.py that does not run offline at all: no SQL to lint (an error
-    when production runs the rendered SQL, ``offline``)."""
-    return Finding(
-        "sql-parse",
-        ERROR if offline else WARNING,
-        None,
-        f"no revision's SQL could be rendered offline, so none was linted: {error}",
-        error.path,
-        error.line,
-    )

@@ -11,12 +11,12 @@ from alembic.script import Script
 
 from mks_db.checks.immutability import check_behind_base, check_immutability
 from mks_db.checks.sql import lint
-from mks_db.commands.common import Selection, checked_project, not_rendered, sql_dir
+from mks_db.commands.common import Selection, checked_project, sql_dir
 from mks_db.config import Settings
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered, write_sql
 from mks_db.errors import ProjectCodeError
-from mks_db.findings import Finding
+from mks_db.findings import ERROR, WARNING, Finding
 from mks_db.report.model import Report
 
 
@@ -58,3 +58,16 @@ def render_and_lint(
     except ProjectCodeError as exc:  # env.py itself does not run offline
         return [], [not_rendered(exc, settings.offline)]
     return rendered, lint(project, rendered, out, settings.offline, session_timeouts)
+
+
+def not_rendered(error: ProjectCodeError, offline: bool) -> Finding:
+    """One finding for an env.py that does not run offline at all: no SQL to lint (an error
+    when production runs the rendered SQL, ``offline``)."""
+    return Finding(
+        "sql-parse",
+        ERROR if offline else WARNING,
+        None,
+        f"no revision's SQL could be rendered offline, so none was linted: {error}",
+        error.path,
+        error.line,
+    )
