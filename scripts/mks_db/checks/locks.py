@@ -71,11 +71,12 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
                 _finding(project, m, WARNING, f"{m.revision.revision} was measured on fewer rows: {problem}")
             )
         growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
+        statements = _upgrade_statements(project, m.revision) if m.tables else []
         for t in m.tables:
             blocks = BLOCKS.get(t.mode)
             production = settings.production_rows.get(t.table, settings.rows)
             estimate = _estimate(m, settings.rows, production)
-            hint = _hint(project, m.revision, t)
+            hint = _hint(statements, t)
             base = (
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
                 f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
@@ -124,10 +125,10 @@ def _mode_name(mode: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
 
 
-def _hint(project: Project, revision: Script, lock: TableLocks) -> str:
-    """The safe pattern for what took the lock: read from the revision's rendered SQL (the
-    statements on that table), else from the lock itself."""
-    kinds = _statement_kinds(project, revision, lock.table)
+def _hint(statements: list, lock: TableLocks) -> str:
+    """The safe pattern for what took the lock: read from the revision's rendered SQL (its
+    ``statements`` on that table), else from the lock itself."""
+    kinds = _statement_kinds(statements, lock.table)
     if "constraint" in kinds:
         pattern = SAFE_PATTERN["constraint"]
     elif "type" in kinds or (lock.rewritten and not kinds):
@@ -144,13 +145,18 @@ def _hint(project: Project, revision: Script, lock: TableLocks) -> str:
     return "safe pattern: " + pattern
 
 
-def _statement_kinds(project: Project, revision: Script, table: str) -> set[str]:
-    """What the revision's upgrade does to ``table`` (schema.name, quoted as in the catalogue),
-    by statement: constraint, type, index, not-null; empty when it cannot be rendered offline."""
+def _upgrade_statements(project: Project, revision: Script) -> list:
+    """The parsed statements of the revision's rendered upgrade; none when it cannot be
+    rendered offline or parsed (the lock alone then tells)."""
     try:
-        statements = pglast.parser.parse_sql(render_step(project, revision, "upgrade"))
-    except Exception:  # not renderable offline, or not parsable: the lock alone then tells
-        return set()
+        return list(pglast.parser.parse_sql(render_step(project, revision, "upgrade")))
+    except Exception:
+        return []
+
+
+def _statement_kinds(statements: list, table: str) -> set[str]:
+    """What ``statements`` do to ``table`` (schema.name, quoted as in the catalogue): constraint,
+    type, index, not-null."""
     schema, _, name = table.rpartition(".")
     kinds = set()
     for raw in statements:
