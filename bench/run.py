@@ -249,7 +249,7 @@ def render_offline_sql(ini: Path, work: Path) -> tuple[Path, Path]:
 def time_raw_ddl(ini: Path, server: Server, work: Path) -> tuple[float, float, float]:
     """Seconds of psql applying the offline SQL up, down and up again into a fresh database."""
     up, down = render_offline_sql(ini, work)
-    psql = tool("psql")  # next to the server's binaries, else on PATH
+    psql = tool("psql", server.major)  # of the server's major where installed
     with scratch_database(server, "rawddl") as url:
         env = client_environment(url)  # the connection, password included, as libpq's variables
         passes = []

@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
 from mks_db.cli import main
+from mks_db.database.installs import SUPPORTED_MAJORS
 from mks_db.database.libpq import tool
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
@@ -363,7 +364,7 @@ def test_while_the_deploy_waits_for_a_lock_other_sessions_wait_no_longer_than_lo
 
 def dump_listing(path) -> str:
     """``pg_restore --list`` of a dump: its header names the database, then one line per entry."""
-    command = [tool("pg_restore"), "--list", str(path)]
+    command = [tool("pg_restore", max(SUPPORTED_MAJORS)), "--list", str(path)]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 

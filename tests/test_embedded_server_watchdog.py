@@ -18,7 +18,8 @@ import pytest
 
 from alembic_cases import Rev, make_project
 from mks_db.database import watchdog
-from mks_db.database.server import EmbeddedServer, postgres_bin_dir
+from mks_db.database.installs import server_install
+from mks_db.database.server import SERVER_USER, EmbeddedServer
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -95,8 +96,8 @@ def running_mks_db(tmp, tmp_path):
             process.kill()
         process.wait()
         for left in tmp.glob("mks-db-pg-*"):  # whatever a failed test left behind
-            user = "pgserver" if os.geteuid() == 0 else None
-            watchdog.stop_and_remove(postgres_bin_dir(), left, user)
+            user = SERVER_USER if os.geteuid() == 0 else None
+            watchdog.stop_and_remove(server_install().bin_dir, left, user)
 
 
 def test_killing_mks_db_stops_its_embedded_server_and_removes_the_directory(running_mks_db):

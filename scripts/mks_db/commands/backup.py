@@ -17,6 +17,6 @@ from mks_db.report.model import Report
 def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     deploying = deploy_settings(settings)
     record = backup(target_url(args), Path(deploying.backup_dir))
-    with scratch_server(args) as scratch:
+    with scratch_server(args, record.dumped_by or record.server_major) as scratch:
         how = verify_restorable(record, scratch, deploying.verify)
     report.lines.append(f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} ({how})")

@@ -7,7 +7,15 @@ import argparse
 import sys
 
 from mks_db.commands.common import checked_project
-from mks_db.commands.target import deploy_settings, scratch_server, target_source, target_url, warn
+from mks_db.commands.target import (
+    deploy_settings,
+    restore_major,
+    scratch_server,
+    target_major,
+    target_source,
+    target_url,
+    warn,
+)
 from mks_db.config import Settings
 from mks_db.production.deploy import deploy
 from mks_db.report.model import Report
@@ -16,8 +24,9 @@ from mks_db.report.model import Report
 def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     project = checked_project(settings, report)
     url = target_url(args)
+    major = target_major(url, target_source(args))
     try:
-        with scratch_server(args) as scratch:
+        with scratch_server(args, major if args.dry_run else restore_major(major)) as scratch:
             outcome = deploy(
                 project,
                 url,

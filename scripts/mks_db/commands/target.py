@@ -11,11 +11,13 @@ import sys
 from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from mks_db.config import Settings
-from mks_db.database.server import Server, open_server
-from mks_db.database.urls import parse_url
-from mks_db.errors import ConfigurationError
+from mks_db.database import installs
+from mks_db.database.server import Server, describe_db_error, open_server, own_engine
+from mks_db.database.urls import mask_url, parse_url
+from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.production import deploy
 
 
@@ -35,11 +37,35 @@ def target_source(args: argparse.Namespace) -> str:
     return "--database-url" if args.database_url else "DATABASE_URL"
 
 
-def scratch_server(args: argparse.Namespace) -> AbstractContextManager[Server]:
+def scratch_server(args: argparse.Namespace, major: int) -> AbstractContextManager[Server]:
     """The server the expected schema is rebuilt on, or a backup restored on to verify it:
-    ``--scratch-url``, else ``$MKS_DB_SCRATCH_URL``, else the embedded server (never the
-    target's server unless named)."""
-    return open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL"))
+    ``--scratch-url``, else ``$MKS_DB_SCRATCH_URL``, else the embedded server of PostgreSQL
+    ``major`` where the machine has it (never the target's server unless named); a warning
+    line when its major is another."""
+    return open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL"), major=major, note=warn)
+
+
+def target_major(url: URL, source: str) -> int:
+    """The PostgreSQL major of the target's server, read before anything else (read only)."""
+    try:
+        with own_engine(url).connect() as connection:
+            return int(connection.dialect.server_version_info[0])
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot reach PostgreSQL at {mask_url(url)}: {describe_db_error(exc)}; check {source}; "
+            "nothing was read or changed"
+        ) from None
+
+
+def restore_major(production_major: int) -> int:
+    """The major a deploy's backup is proven on: at least that of the pg_dump that writes it
+    (pg_restore 17 and newer cannot restore into an older server). Production's, when its
+    client tools are installed, as they should be; when none are, production's, and the
+    backup says what to install."""
+    try:
+        return installs.client_install(production_major).major
+    except InfrastructureError:
+        return production_major
 
 
 def deploy_settings(settings: Settings) -> deploy.Settings:

@@ -13,16 +13,13 @@ The password travels in ``PGPASSWORD``: never on a command line, where ``ps`` sh
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from mks_db.database import process
-from mks_db.database.server import postgres_bin_dir
+from mks_db.database import installs, process
 from mks_db.database.urls import mask_text, mask_url
-from mks_db.errors import ConfigurationError, InfrastructureError
+from mks_db.errors import ConfigurationError
 from mks_db.findings import at_most
 
 # libpq's connection keywords and the environment variables it reads them from
@@ -106,13 +103,11 @@ def client_environment(url: URL, base: dict[str, str] | None = None) -> dict[str
     return env
 
 
-def tool(name: str) -> str:
-    """A PostgreSQL client tool (pg_dump, pg_restore, psql): next to the embedded server's
-    binaries, else on PATH."""
-    for candidate in (postgres_bin_dir() / name, shutil.which(name)):
-        if candidate and Path(candidate).is_file():
-            return str(candidate)
-    raise InfrastructureError(f"{name} is not installed; install PostgreSQL's client tools")
+def tool(name: str, server_major: int) -> str:
+    """A PostgreSQL client tool (pg_dump, pg_restore, psql) for a server of ``server_major``: of
+    that major where installed, else the newest above it (``installs.client_install``, which
+    raises InfrastructureError naming the package to install when none fits)."""
+    return installs.client_install(server_major).program(name)
 
 
 def run_tool(command: list[str], url: URL | None, what: str) -> subprocess.CompletedProcess:

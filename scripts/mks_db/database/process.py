@@ -55,3 +55,14 @@ def last_lines(result: subprocess.CompletedProcess, count: int = LAST_LINES) -> 
     """The last ``count`` lines of a program's error output (else its output), on one line."""
     lines = (result.stderr or result.stdout or "").strip().splitlines() or ["(no message)"]
     return " " + " | ".join(mask_text(line.strip()) for line in lines[-count:])
+
+
+def as_user(name: str | None) -> dict[str, Any]:
+    """``subprocess`` options that run a program as user ``name`` in that user's own group and
+    no other (``user=`` alone would keep the caller's groups: root's, under root), or none."""
+    if name is None:
+        return {}
+    import pwd  # POSIX only, like running as another user
+
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}

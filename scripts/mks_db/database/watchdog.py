@@ -33,13 +33,24 @@ def stop_and_remove(bin_dir: Path, root: Path, user: str | None = None) -> None:
         result = subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "-t", "10", "stop"],
             capture_output=True,
-            user=user,
             check=False,
+            **_as_user(user),
         )
         if result.returncode != 0:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _as_user(name: str | None) -> dict:
+    """Run as ``name`` in its own group only (mks_db.database.process.as_user; this script runs
+    on its own, so it does not import the package)."""
+    if name is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def owner_gone(root: Path) -> bool:

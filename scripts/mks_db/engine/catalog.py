@@ -53,6 +53,12 @@ def user_tables(c: str = "c", n: str = "n") -> str:
 
 
 # The schemas compared: the user's, less mks-db's own (the deploy's history lives there).
+# PostgreSQL 18 records every NOT NULL as a named constraint (contype 'n'), named after the
+# table and column it was created for (``account_email_not_null``): a column renamed back keeps
+# another name (``account_email_new_not_null``) for the same schema. The column's NOT NULL is in
+# its definition already; such a constraint is kept only for what the column does not show.
+_NOT_PLAIN_NOT_NULL = "(con.contype <> 'n' OR NOT con.convalidated OR con.connoinherit)"
+
 _NS = f"""
     SELECT oid, nspname FROM pg_namespace n WHERE {user_schema()} AND nspname <> 'mks_db'
 """
@@ -98,6 +104,7 @@ UNION ALL
 SELECT rel.oid, 'constraint', rel.qname || '.' || quote_ident(con.conname),
        pg_get_constraintdef(con.oid)  -- includes DEFERRABLE and NOT VALID
 FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
+WHERE {_NOT_PLAIN_NOT_NULL}
 UNION ALL
 SELECT rel.oid, 'index', quote_ident(rel.nspname) || '.' || quote_ident(i.relname),
        pg_get_indexdef(x.indexrelid) || CASE WHEN NOT x.indisvalid THEN ' INVALID' ELSE '' END
@@ -140,6 +147,7 @@ UNION ALL
 SELECT 'constraint', quote_ident(ns.nspname) || '.' || quote_ident(t.typname) || '.'
        || quote_ident(con.conname), pg_get_constraintdef(con.oid)
 FROM pg_constraint con JOIN pg_type t ON t.oid = con.contypid JOIN ns ON ns.oid = t.typnamespace
+WHERE {_NOT_PLAIN_NOT_NULL}
 UNION ALL
 SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' WHEN 'r' THEN 'range type'
        WHEN 'm' THEN 'multirange type' ELSE 'composite type' END,

@@ -64,6 +64,8 @@ class Backup:
     database_oid: int = 0
     revision: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # "schema.table": row count
+    server_major: int = 0  # the database's PostgreSQL major (0: a record older than the field)
+    dumped_by: int = 0  # pg_dump's major: a restore needs pg_restore and a server of at least it
 
     @property
     def identity(self) -> identity.Identity:
@@ -104,7 +106,8 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
     connection.execute(text("SET TRANSACTION READ ONLY"))
     snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
     found = identity.read(connection)
-    by_tools = identity.read_with_psql(url)
+    major = server_major(connection)
+    by_tools = identity.read_with_psql(url, major)
     if by_tools != found:
         raise ConfigurationError(
             f"for {mask_url(url)} the client tools reach {by_tools} but SQLAlchemy reaches "
@@ -114,12 +117,12 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
     with _partial_file(directory, f"{_safe(found.database)}-{stamp}") as (partial, final):
         run_tool(
-            [tool("pg_dump"), "--format=custom", f"--snapshot={snapshot}", "--file", str(partial)],
+            [tool("pg_dump", major), "--format=custom", f"--snapshot={snapshot}", "--file", str(partial)],
             url,
             "pg_dump",
         )
-        listing = run_tool([tool("pg_restore"), "--list", str(partial)], None, "verifying the backup")
-        dumped = _listed_database(listing.stdout)
+        listing = run_tool([tool("pg_restore", major), "--list", str(partial)], None, "verifying the backup")
+        dumped, dumped_by = _listed_database(listing.stdout), _dumped_by(listing.stdout)
         if dumped != found.database:
             raise InfrastructureError(f"the dump is of database {dumped!r}, not {found.database!r}")
         revision = sorted(MigrationContext.configure(connection).get_current_heads())
@@ -137,6 +140,8 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
             found.oid,
             revision,
             rows,
+            major,
+            dumped_by,
         )
         write_atomically(record_path(final), json.dumps(asdict(record), indent=2) + "\n")
     except BaseException:
@@ -242,6 +247,17 @@ def record_path(dump: Path) -> Path:
 def _safe(name: str) -> str:
     """A database name as a file name: anything but letters, digits, ``._-`` becomes ``_``."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "database"
+
+
+def server_major(connection: Connection) -> int:
+    """The PostgreSQL major of the server ``connection`` is connected to."""
+    return int(connection.dialect.server_version_info[0])
+
+
+def _dumped_by(listing: str) -> int:
+    """pg_dump's major in ``pg_restore --list``'s header (``; Dumped by pg_dump version: 18.6``)."""
+    match = re.search(r"^;\s+Dumped by pg_dump version:\s*(\d+)", listing, re.MULTILINE)
+    return int(match.group(1)) if match else 0
 
 
 def _listed_database(listing: str) -> str | None:

@@ -41,11 +41,23 @@ def read(connection: Connection) -> Identity:
     return Identity(str(system_identifier), str(database), int(oid))
 
 
-def read_with_psql(url: URL) -> Identity:
-    """The identity of the database the client tools reach for ``url`` (psql, same environment
-    as pg_dump and pg_restore get)."""
+def read_with_psql(url: URL, server_major: int) -> Identity:
+    """The identity of the database the client tools reach for ``url`` (psql for a server of
+    ``server_major``, same environment as pg_dump and pg_restore get)."""
     result = run_tool(
-        [tool("psql"), "-X", "-q", "-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", IDENTITY_SQL],
+        [
+            tool("psql", server_major),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            IDENTITY_SQL,
+        ],
         url,
         "psql (which server the client tools reach)",
     )

@@ -30,7 +30,7 @@ from mks_db.database.server import Server, admin_engine, describe_db_error, scra
 from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.production import identity
-from mks_db.production.backup import Backup, row_counts, verify
+from mks_db.production.backup import Backup, row_counts, server_major, verify
 
 MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
 MAX_NAME = 63  # PostgreSQL's identifier length
@@ -52,14 +52,14 @@ def restore(path: Path, url: URL) -> Restored:
     restore, its verification or the swap fails (the target then keeps its name and contents).
     """
     record = verify(path)
-    target = _target_database(url)
+    target, major = _target_database(url)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
     fresh = _name(target, f"_restore_{stamp}")
     kept = _name(target, f"_before_restore_{stamp}")
     with _maintenance(url) as admin:
         _create_like(admin, target, fresh)
         try:
-            _pg_restore(path, url, fresh)
+            _pg_restore(path, url, fresh, max(major, record.dumped_by))
             _check(url.set(database=fresh), record)
             _copy_database_properties(admin, target, fresh)
         except BaseException:
@@ -87,28 +87,39 @@ def verify_restorable(record: Backup, scratch: Server, mode: str = "auto") -> st
         raise ConfigurationError(f"--verify must be one of {', '.join(VERIFY_MODES)}, not {mode!r}")
     if mode == "list" or (mode == "auto" and record.bytes > RESTORE_VERIFY_LIMIT):
         return "read back with pg_restore --list"
+    if record.dumped_by > scratch.major:
+        raise InfrastructureError(
+            f"the backup was written by pg_dump {record.dumped_by} and the scratch server runs "
+            f"PostgreSQL {scratch.major}: pg_restore {record.dumped_by} restores only into "
+            f"PostgreSQL {record.dumped_by} or newer; give a scratch server of that major "
+            "(--scratch-url, or its binaries by MKS_DB_PG_BIN)"
+        )
     with scratch_database(scratch, "verify") as url:
-        _pg_restore(Path(record.path), url, url.database, privileges=False)
+        _pg_restore(
+            Path(record.path), url, url.database, max(scratch.major, record.dumped_by), privileges=False
+        )
         _check(url, record)
     return "restored into a scratch database: revision and row counts match"
 
 
-def _target_database(url: URL) -> str:
-    """The target's real name, proven the same by SQLAlchemy's route and the client tools'."""
+def _target_database(url: URL) -> tuple[str, int]:
+    """The target's real name, proven the same by SQLAlchemy's route and the client tools', and
+    its server's PostgreSQL major."""
     try:
         with admin_engine(url).connect() as connection:
             found = identity.read(connection)
+            major = server_major(connection)
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot connect to {mask_url(url)}: {describe_db_error(exc)}; nothing was restored"
         ) from None
-    by_tools = identity.read_with_psql(url)
+    by_tools = identity.read_with_psql(url, major)
     if by_tools != found:
         raise ConfigurationError(
             f"for {mask_url(url)} the client tools reach {by_tools} but SQLAlchemy reaches "
             f"{found}; nothing was restored. Put host, port, user and database in the URL itself"
         )
-    return found.database
+    return found.database, major
 
 
 def _name(target: str, suffix: str) -> str:
@@ -185,13 +196,13 @@ def _create_like(admin: Connection, target: str, fresh: str) -> None:
     )
 
 
-def _pg_restore(path: Path, url: URL, fresh: str, privileges: bool = True) -> None:
-    """``pg_restore`` into the database ``fresh`` of ``url``'s server (``privileges``: also the
-    GRANTs, which name roles that a scratch server does not have)."""
+def _pg_restore(path: Path, url: URL, fresh: str, major: int, privileges: bool = True) -> None:
+    """``pg_restore`` (of PostgreSQL ``major`` or newer) into the database ``fresh`` of ``url``'s
+    server (``privileges``: also the GRANTs, which name roles that a scratch server does not have)."""
     quoted = fresh.replace("\\", "\\\\").replace("'", "\\'")
     run_tool(
         [
-            tool("pg_restore"),
+            tool("pg_restore", major),
             "--no-owner",
             *(() if privileges else ("--no-privileges",)),
             "--single-transaction",
