@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the longest any statement may wait for a lock there (default: [tool.mks-db] "
         "lock-timeout, else 10s)",
     )
+    database.add_argument(
+        "--postgres",
+        metavar="MAJOR",
+        help="production's PostgreSQL major: the embedded server runs it where installed, and a "
+        "server of another major is named (default: [tool.mks-db] postgres)",
+    )
     walk = argparse.ArgumentParser(add_help=False)
     walk.add_argument(
         "--jobs",

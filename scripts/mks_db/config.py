@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mks_db.database.installs import SUPPORTED_MAJORS
 from mks_db.database.server import Timeouts, milliseconds
 from mks_db.errors import ConfigurationError
 from mks_db.report import FORMATS
@@ -27,6 +28,7 @@ KNOWN = {
     "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
+    "postgres": "production's PostgreSQL major (e.g. 17): the embedded server runs it where installed",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
     "locks": "a table of lock-analysis settings (rows, budget-seconds, rewrite-rows, production-rows)",
 }
@@ -61,6 +63,7 @@ class Settings:
     base_ref: str | None = None  # the hook's --base, else base-ref
     offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
+    postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
     # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
@@ -118,6 +121,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     statement_ms = attempt(_milliseconds(f"--{statement}"), flags.get("statement_timeout"), statement_ms)
     lock_ms = attempt(_milliseconds(f"[tool.mks-db] {lock}"), values.get(lock), Timeouts.lock_ms)
     lock_ms = attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms)
+    postgres = attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None)
+    postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
     deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
@@ -133,6 +138,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         base_ref=flags.get("base") or values.get("base-ref"),
         offline=offline,
         timeouts=Timeouts(statement_ms, lock_ms),
+        postgres=postgres,
         locks=locks,
         deploy=MappingProxyType(deploy),
     )
@@ -160,6 +166,22 @@ def _milliseconds(name: str) -> Callable[[str], int]:
     """A parser of durations (``90s``, ``5min``, ``500ms``; a bare number is seconds) into
     milliseconds; its error names ``name``."""
     return lambda value: milliseconds(value, name)
+
+
+def _major(name: str) -> Callable[[str], int]:
+    """A parser of a PostgreSQL major (``17``; ``"17"`` and ``17.6`` are read as 17 too)."""
+
+    def parse(value: str) -> int:
+        head = value.strip().split(".")[0]
+        if not head.isdigit() or not 10 <= int(head) <= 99:
+            supported = ", ".join(map(str, SUPPORTED_MAJORS))
+            raise ConfigurationError(
+                f"{name} must be a PostgreSQL major such as {SUPPORTED_MAJORS[-1]} (supported "
+                f"today: {supported}), not {value!r}"
+            )
+        return int(head)
+
+    return parse
 
 
 def _boolean(name: str) -> Callable[[str], bool]:

@@ -32,6 +32,7 @@ after it (``go_past``); when even that fails, the rest are named as unchecked.
 from __future__ import annotations
 
 import os
+import re
 import sysconfig
 import traceback
 from dataclasses import replace
@@ -45,8 +46,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Program, Step, StepFailure, Walk, sqlstate
+from mks_db.errors import InfrastructureError
 from mks_db.findings import ERROR, WARNING, Finding, at_most
 
+_MISSING_EXTENSION = re.compile(
+    r'extension "([^"]+)" is not available|could not open extension control file "[^"]*/([^"/]+)\.control"'
+)
 # SQLSTATEs of an object that does not exist: undefined table, undefined object, undefined schema
 _MISSING_OBJECT = {"42P01", "42704", "3F000"}
 
@@ -56,6 +61,14 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
     try again. Its finding goes to ``found``; returns whether the revision is now upgraded (the
     rows caused the failure), False when it cannot be upgraded at all."""
     revision = failure.revision
+    missing = missing_extension(failure)
+    if missing:
+        raise InfrastructureError(
+            f'revision {revision.revision} creates the extension "{missing}", which the scratch '
+            f"server does not have, so it cannot be checked there: set DATABASE_URL (or "
+            f"--database-url) to a PostgreSQL server that has {missing}, or point MKS_DB_PG_BIN at "
+            "PostgreSQL binaries that include it"
+        )
     first = failure_finding("upgrade", failure, walk.project)
     if not down_revisions(revision) and failure.sqlstate in _MISSING_OBJECT:
         # The chain's first revision alters what no migration created: the project creates it
@@ -91,6 +104,14 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
     message = f"{message}: {failure.reason}"
     found.append(Finding("upgrade", severity, revision.revision, message, first.path, first.line))
     return True
+
+
+def missing_extension(failure: StepFailure) -> str | None:
+    """The extension a failure says the server lacks (``extension "x" is not available``,
+    PostgreSQL 17 and newer, or ``could not open extension control file ".../x.control"``),
+    else None."""
+    match = _MISSING_EXTENSION.search(failure.reason)
+    return next(group for group in match.groups() if group) if match else None
 
 
 def structural(failure: StepFailure) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from alembic.script import Script
 from mks_db.checks.heads import BROKEN_GRAPH, check_heads
 from mks_db.commands import SQL_DIR
 from mks_db.config import Settings
-from mks_db.database.server import Server, Timeouts, open_server
+from mks_db.database.server import Server, open_server
 from mks_db.engine.project import Project, load_project
 from mks_db.engine.render import choose_revisions
 from mks_db.errors import Stop
@@ -73,14 +74,21 @@ class Selection:
 
 
 def checks_server(
-    database_url: str | None, timeouts: Timeouts, progress: Progress | None = None
+    database_url: str | None, settings: Settings, progress: Progress | None = None
 ) -> AbstractContextManager[Server]:
     """The server the checks make scratch databases on (``--database-url``, else
-    ``$DATABASE_URL``, else the embedded server), under the checks' time bounds."""
+    ``$DATABASE_URL``, else the embedded server, of production's major where installed:
+    ``--postgres``, ``[tool.mks-db] postgres``), under the checks' time bounds. A server of
+    another major than production's is named in one warning line."""
     url = database_url or os.environ.get("DATABASE_URL")
     if progress:
         progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
-    return open_server(url, timeouts)
+    return open_server(url, settings.timeouts, major=settings.postgres, note=warn)
+
+
+def warn(line: str) -> None:
+    """A warning on standard error, at once (the report comes at the end, on standard output)."""
+    print(f"mks-db: warning: {line}", file=sys.stderr, flush=True)
 
 
 def progress_line(command: str, settings: Settings) -> Progress:

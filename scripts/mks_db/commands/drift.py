@@ -18,7 +18,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     order = project.revisions_in_order()
     report.revisions = len(order)
     with (
-        checks_server(args.database_url, settings.timeouts) as server,
+        checks_server(args.database_url, settings) as server,
         scratch_database(server, "drift") as url,
         Migrator(project, url, server.timeouts) as migrator,
     ):

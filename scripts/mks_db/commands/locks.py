@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     revisions = Selection.from_flags(args).revisions(project)
     report.revisions = len(revisions)
     if revisions:
-        with checks_server(args.database_url, settings.timeouts) as server:
+        with checks_server(args.database_url, settings) as server:
             measure(project, revisions, settings.locks, server, report)
 
 

@@ -36,7 +36,7 @@ def walk(
     progress = progress_line(report.command, settings)
     try:
         project = checked_project(settings, report)
-        with checks_server(args.database_url, settings.timeouts, progress) as server:
+        with checks_server(args.database_url, settings, progress) as server:
             new = Selection.from_flags(args).new(project)
             walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)
             report.revisions = walked.revisions

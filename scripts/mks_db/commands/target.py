@@ -7,12 +7,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
 from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
+from mks_db.commands.common import warn
 from mks_db.config import Settings
 from mks_db.database import installs
 from mks_db.database.server import Server, describe_db_error, open_server, own_engine
@@ -81,8 +81,3 @@ def deploy_settings(settings: Settings) -> deploy.Settings:
             )
         values[name] = value
     return deploy.Settings(**values)
-
-
-def warn(line: str) -> None:
-    """A warning on standard error, at once (the report comes at the end, on standard output)."""
-    print(f"mks-db: warning: {line}", file=sys.stderr, flush=True)
