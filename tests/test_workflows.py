@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 from alembic_cases import Rev, revision_source
 from app_service import Service
 from conftest import REPO, alembic_config, git, repository_copy
+from mks_db.database.installs import SUPPORTED_MAJORS
 from workflow_rehearsal import rehearse
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
@@ -43,6 +44,20 @@ def test_workflows_and_the_action_match_githubs_schemas():
     )
     assert workflows.returncode == 0, workflows.stdout + workflows.stderr
     assert action.returncode == 0, action.stdout + action.stderr
+
+
+def test_the_checks_run_on_every_supported_major_production_s_among_them():
+    matrix = yaml.safe_load((WORKFLOWS / "migrations.yml").read_text())["jobs"]["postgres"]["strategy"][
+        "matrix"
+    ]
+    assert [int(major) for major in matrix["postgres"]] == list(SUPPORTED_MAJORS)
+    production = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mks-db"]["postgres"]
+    assert int(production) in SUPPORTED_MAJORS
+    documented = (REPO / "docs" / "postgresql.md").read_text()
+    assert (
+        f"supported majors are {', '.join(map(str, SUPPORTED_MAJORS[:-1]))} and {SUPPORTED_MAJORS[-1]}"
+        in documented
+    )
 
 
 def test_zizmor_finds_nothing_offline():

@@ -19,4 +19,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     record = backup(target_url(args), Path(deploying.backup_dir))
     with scratch_server(args, record.dumped_by or record.server_major) as scratch:
         how = verify_restorable(record, scratch, deploying.verify)
-    report.lines.append(f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} ({how})")
+    report.lines.append(
+        f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} ({how}; "
+        f"written by the client tools of {record.tools})"
+    )

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
+from mks_db.database import installs
 from mks_db.database.libpq import run_tool, tool
 from mks_db.database.server import describe_db_error, own_engine
 from mks_db.database.urls import mask_url
@@ -66,6 +67,7 @@ class Backup:
     rows: dict[str, int] = field(default_factory=dict)  # "schema.table": row count
     server_major: int = 0  # the database's PostgreSQL major (0: a record older than the field)
     dumped_by: int = 0  # pg_dump's major: a restore needs pg_restore and a server of at least it
+    tools: str = ""  # the client tools that wrote and read it back: "PostgreSQL 18.6 (PATH)"
 
     @property
     def identity(self) -> identity.Identity:
@@ -142,6 +144,7 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
             rows,
             major,
             dumped_by,
+            str(installs.client_install(major)),
         )
         write_atomically(record_path(final), json.dumps(asdict(record), indent=2) + "\n")
     except BaseException:
