@@ -351,7 +351,7 @@ def machine(server: Server, python: Path) -> dict[str, str]:
         "memory": _memory(),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "postgresql": f"{pg_version} ({'embedded, pgserver' if server.embedded else 'DATABASE_URL'})",
+        "postgresql": f"{pg_version} ({'embedded' if server.embedded else 'DATABASE_URL'})",
         "stack": f"alembic {version('alembic')}, SQLAlchemy {version('SQLAlchemy')}, "
         f"psycopg2 {version('psycopg2-binary')}; {peer_versions}",
         "commit": commit or "unknown",

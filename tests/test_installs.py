@@ -100,7 +100,8 @@ def test_the_embedded_server_runs_the_major_asked_for_or_says_which_it_runs(no_c
     assert installs.server_install().source == installs.EMBEDDED_PACKAGE
     unknown = installs.server_install(99)  # none: the newest there is, and one line saying so
     line = installs.mismatch(unknown, 99)
-    assert "PostgreSQL 99 is not installed here" in line and "postgresql-99" in line
+    assert "production runs PostgreSQL 99 but it is not installed here" in line
+    assert "postgresql-99 (Debian" in line and "\n" not in line
     assert installs.mismatch(unknown, unknown.major) is None
 
 

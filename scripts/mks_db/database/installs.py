@@ -124,8 +124,9 @@ def _candidates() -> list[tuple[Path, str]]:
         found.append((Path(configured), "MKS_DB_PG_BIN"))
     for name in (*SERVER_PROGRAMS, *CLIENT_PROGRAMS):
         on_path = shutil.which(name)
-        if on_path:
-            found.append((Path(on_path).parent, "PATH"))
+        if on_path:  # a link to the program: its installation (not to a wrapper such as Debian's)
+            resolved = Path(on_path).resolve()
+            found.append((resolved.parent if resolved.name == name else Path(on_path).parent, "PATH"))
     for pattern in LAYOUTS:
         root = Path("/")
         for match in sorted(root.glob(pattern.lstrip("/")), reverse=True):
@@ -212,9 +213,9 @@ def mismatch(install: Install, major: int | None) -> str | None:
     if major is None or install.major == major:
         return None
     return (
-        f"PostgreSQL {major} is not installed here, so the scratch server is {install}; "
-        f"install PostgreSQL {major}'s server ({package_hint(major, server=True)}) and point "
-        f"MKS_DB_PG_BIN at its bin directory, or set DATABASE_URL to a PostgreSQL {major} server"
+        f"production runs PostgreSQL {major} but it is not installed here, so the scratch server "
+        f"is {install}; install {package_hint(major, server=True)} (found where its package puts "
+        f"it), or set DATABASE_URL to a PostgreSQL {major} server"
     )
 
 
@@ -241,6 +242,6 @@ def package_hint(major: int, server: bool) -> str:
     """The packages that provide PostgreSQL ``major``'s programs on the usual systems."""
     debian = f"postgresql-{major}" if server else f"postgresql-client-{major}"
     return (
-        f"{debian} on Debian or Ubuntu (apt.postgresql.org), postgresql{major}"
-        f"{'-server' if server else ''} from PGDG on RHEL, postgresql@{major} from Homebrew"
+        f"{debian} (Debian, Ubuntu: apt.postgresql.org), postgresql{major}"
+        f"{'-server' if server else ''} (PGDG's RPMs) or postgresql@{major} (Homebrew)"
     )
