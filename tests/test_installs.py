@@ -20,6 +20,7 @@ from mks_db.database.server import EmbeddedServer, admin_engine
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.errors import InfrastructureError
+from test_checks import BASE, MODELS
 from test_deploy_run import A1, B2, C3, D4
 
 NEWEST = max(installs.SUPPORTED_MAJORS)
@@ -152,3 +153,41 @@ def test_a_postgresql_18_production_is_backed_up_proven_and_deployed_with_18_s_t
     for record in records:
         assert (record["server_major"], record["dumped_by"]) == (NEWEST, NEWEST)
         assert record["tools"].endswith("(PATH)" if where == "PATH" else "/usr/lib/postgresql/*/bin)")
+
+
+def drift_with(tmp_path, capsys, *flags) -> tuple[int, str]:
+    ini = make_project(tmp_path, [BASE], MODELS.format(extra=""), "connection")
+    code = main(["drift", "-c", str(ini), "--format", "json", *flags])
+    return code, capsys.readouterr().err
+
+
+def test_checks_on_a_server_of_another_major_than_production_s_say_so_in_one_line(
+    tmp_path, capsys, server_url, pg_server
+):
+    production = pg_server.major + 1
+    code, err = drift_with(tmp_path, capsys, "--database-url", server_url, "--postgres", str(production))
+    assert code == 0
+    [line] = err.splitlines()
+    assert line.startswith("mks-db: warning: the server postgresql+psycopg2://postgres:***@")
+    assert f"runs PostgreSQL {pg_server.major}, production PostgreSQL {production}" in line
+    code, err = drift_with(
+        tmp_path / "same", capsys, "--database-url", server_url, "--postgres", str(pg_server.major)
+    )
+    assert (code, err) == (0, "")
+
+
+def test_checks_without_production_s_major_installed_run_on_the_newest_and_say_so(
+    tmp_path, capsys, monkeypatch, no_configured_bin
+):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    code, err = drift_with(tmp_path, capsys, "--postgres", "99")
+    assert code == 0
+    [line] = err.splitlines()
+    assert "production runs PostgreSQL 99 but it is not installed here, so the scratch server is" in line
+    assert "postgresql-99 (Debian, Ubuntu: apt.postgresql.org)" in line
+
+
+def test_a_major_that_is_not_a_number_is_a_usage_error_naming_the_supported_ones(tmp_path, capsys):
+    code, err = drift_with(tmp_path, capsys, "--postgres", "latest")
+    assert code == 2
+    assert "--postgres must be a PostgreSQL major such as 18 (supported today: 15, 16, 17, 18)" in err
