@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shlex
 import subprocess
 import threading
 
@@ -556,7 +557,7 @@ def test_a_deploy_failing_at_the_third_revision_states_where_production_is_and_h
     [dump] = (tmp_path / "b").glob("*.dump")
     masked = scratch_url.render_as_string(hide_password=True)
     assert f"production ({masked}): applied 2 of 3 revisions, now at revision c3; backup {dump}" in out
-    assert f"go back to the backup: mks-db restore {dump} --database-url {masked}" in out
+    assert f"go back to the backup: mks-db restore {dump} --database-url {shlex.quote(masked)}" in out
     assert out.index("deploy FAILED: revision d4 failed") < out.index("production (")
 
 

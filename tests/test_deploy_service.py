@@ -6,6 +6,7 @@ to a real database; the health URL must come back healthy at the target revision
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from alembic import command
@@ -87,5 +88,5 @@ def test_an_application_that_does_not_come_back_fails_the_deploy_with_the_state_
     assert f"production ({masked}): applied 4 of 4 revisions, now at revision {HEAD}; backup {dump}" in out
     assert (
         "next: every revision is applied and stays so; fix what failed after them (above), or go back "
-        f"to the backup: mks-db restore {dump} --database-url {masked}"
+        f"to the backup: mks-db restore {dump} --database-url {shlex.quote(masked)}"
     ) in out

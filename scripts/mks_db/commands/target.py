@@ -52,8 +52,8 @@ def target_major(url: URL, source: str) -> int:
             return int(connection.dialect.server_version_info[0])
     except DBAPIError as exc:
         raise InfrastructureError(
-            f"cannot reach PostgreSQL at {mask_url(url)}: {describe_db_error(exc)}; check {source}; "
-            "nothing was read or changed"
+            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
+            f"nothing was read or changed: check {source}"
         ) from None
 
 
