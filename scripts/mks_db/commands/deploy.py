@@ -9,9 +9,9 @@ import sys
 from mks_db.commands.common import checked_project
 from mks_db.commands.target import (
     deploy_settings,
+    proven_major,
     restore_major,
     scratch_server,
-    target_major,
     target_source,
     target_url,
     warn,
@@ -24,7 +24,7 @@ from mks_db.report.model import Report
 def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     project = checked_project(settings, report)
     url = target_url(args)
-    major = target_major(url, target_source(args))
+    major = proven_major(url, target_source(args))
     try:
         with scratch_server(args, major if args.dry_run else restore_major(major)) as scratch:
             outcome = deploy(

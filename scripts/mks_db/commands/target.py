@@ -10,15 +10,14 @@ import os
 from contextlib import AbstractContextManager
 
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
 from mks_db.commands.common import warn
 from mks_db.config import Settings
 from mks_db.database import installs
-from mks_db.database.server import Server, describe_db_error, open_server, own_engine
-from mks_db.database.urls import mask_url, parse_url
+from mks_db.database.server import Server, open_server
+from mks_db.database.urls import parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.production import deploy
+from mks_db.production import deploy, identity
 
 
 def target_url(args: argparse.Namespace) -> URL:
@@ -45,16 +44,10 @@ def scratch_server(args: argparse.Namespace, major: int) -> AbstractContextManag
     return open_server(args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL"), major=major, note=warn)
 
 
-def target_major(url: URL, source: str) -> int:
-    """The PostgreSQL major of the target's server, read before anything else (read only)."""
-    try:
-        with own_engine(url).connect() as connection:
-            return int(connection.dialect.server_version_info[0])
-    except DBAPIError as exc:
-        raise InfrastructureError(
-            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
-            f"nothing was read or changed: check {source}"
-        ) from None
+def proven_major(url: URL, source: str) -> int:
+    """The PostgreSQL major of the target's server, once both routes to ``url`` are proven to
+    reach one database (``identity.prove``): before anything is read for a plan or written."""
+    return identity.prove(url, source)[1]
 
 
 def restore_major(production_major: int) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+SCHEMA = "mks_db"  # mks-db's own schema in the target database: the history, nothing else
 LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
 
 DDL = """
@@ -100,8 +101,9 @@ def unfinished(connection: Connection) -> list[Unfinished]:
 
 def close_unfinished(connection: Connection) -> list[Unfinished]:
     """Mark every unfinished deploy ``interrupted`` and return them. The caller holds the
-    deploy lock (so no deploy is running); ``connection`` is in autocommit mode."""
-    ensure_table(connection)
+    deploy lock (so no deploy is running); ``connection`` is in autocommit mode. Without the
+    table there is nothing to close, and nothing is created: the table is made by the first
+    deploy that may change the database (``start``)."""
     found = unfinished(connection)
     for run in found:
         connection.execute(

@@ -13,9 +13,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.libpq import run_tool, tool
-from mks_db.errors import ConfigurationError
+from mks_db.database.server import describe_db_error, own_engine
+from mks_db.database.urls import mask_url
+from mks_db.errors import ConfigurationError, InfrastructureError
 
 IDENTITY_SQL = (
     "SELECT (SELECT system_identifier FROM pg_control_system())::text, current_database(), "
@@ -63,6 +66,44 @@ def read_with_psql(url: URL, server_major: int) -> Identity:
     )
     system_identifier, database, oid = result.stdout.strip().split("|")
     return Identity(system_identifier, database, int(oid))
+
+
+def prove(url: URL, source: str) -> tuple[Identity, int]:
+    """Prove, before anything is read for a plan or written anywhere, that the two routes to
+    ``url`` (SQLAlchemy's, which libpq completes from ``PGHOST``, ``PGPORT``, ``PGDATABASE``,
+    ``PGUSER``, ``PGSERVICE``; and the client tools', which get the URL's parameters only)
+    reach one database; return its identity and the server's PostgreSQL major.
+
+    InfrastructureError (one line, naming ``source``) when it cannot be reached;
+    ConfigurationError when the routes reach two databases: the URL leaves something out."""
+    engine = own_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = read(connection)
+            major = int(connection.dialect.server_version_info[0])
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
+            f"nothing was read or changed: check {source}"
+        ) from None
+    finally:
+        engine.dispose()
+    try:
+        by_tools = read_with_psql(url, major)
+    except InfrastructureError as exc:
+        raise InfrastructureError(
+            f"{exc}\nnothing was read or changed: the client tools get only the URL's own "
+            f"parameters, and SQLAlchemy reached {found} with it; put host, port, user and "
+            f"database in {source} itself"
+        ) from None
+    if by_tools != found:
+        raise ConfigurationError(
+            f"{source} {mask_url(url)} reaches {found} through SQLAlchemy but {by_tools} through "
+            "the client tools: it leaves out what libpq then takes from PGHOST, PGPORT, "
+            "PGDATABASE, PGUSER or PGSERVICE; nothing was read or changed. Put host, port, user "
+            "and database in the URL itself"
+        )
+    return found, major
 
 
 def require_same(backed_up: Identity, migrated: Identity) -> None:

@@ -142,8 +142,13 @@ def read_target(
     """The live schema, revision and tables of the database ``url`` names, read only."""
     with _read_only(url, source) as connection:
         heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
-        # Every schema's tables (auth and audit too), not the default schema's alone.
-        tables = [t.name for t in data.read_tables(connection, foreign_keys=False).values()]
+        # Every schema's tables (auth and audit too), not the default schema's alone; not
+        # mks-db's own history (a first deploy that stopped early may have made it).
+        tables = [
+            t.name
+            for t in data.read_tables(connection, foreign_keys=False).values()
+            if not t.name.startswith(f"{history.SCHEMA}.")
+        ]
         return catalog.snapshot(connection), heads, tables
 
 

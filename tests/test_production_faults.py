@@ -1,0 +1,142 @@
+"""Production never lies: faults and bad inputs against real servers, each the way an operator
+met it. Nothing is written anywhere before the target is proven to be the database meant; every
+exit leaves the service and the records true, and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
+
+from alembic_cases import make_project
+from mks_db.cli import main
+from mks_db.database.server import admin_engine
+from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import load_project
+from test_deploy_run import A1, B2, C3, D4
+
+pytestmark = pytest.mark.slow  # real deploys, backups and servers: the full suite's tier
+
+
+def sql(url: URL, statement: str, **params):
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(text(statement), params)
+            return result.all() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def plain(url: URL) -> str:
+    return url.render_as_string(hide_password=False)
+
+
+def has_history(url: URL) -> bool:
+    return sql(url, "SELECT to_regnamespace('mks_db') IS NOT NULL")[0][0]
+
+
+@pytest.fixture(autouse=True)
+def outside_this_repository(tmp_path, monkeypatch):
+    """This repository's pyproject.toml holds production's host settings (sudo systemctl)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGSERVICE", "PGPASSFILE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return make_project(tmp_path / "project", [A1, B2, C3, D4])
+
+
+@pytest.fixture
+def database(pg_server, project):
+    """A database ``ph`` of its own on the test server, at revision a1 with 20 accounts."""
+    name = f"ph_{os.getpid()}_{id(project) % 100000}"
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server.url.set(database=name)
+    loaded = load_project(project)
+    with Migrator(loaded, url) as migrator:
+        migrator.upgrade(loaded.revision("a1"))
+    sql(url, "INSERT INTO account (email) SELECT 'u' || g FROM generate_series(1, 20) g")
+    yield url
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def deploy_args(project: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return ["deploy", "-c", str(project), "--backup-dir", str(tmp_path / "backups"), *extra]
+
+
+def test_a_url_without_host_never_writes_to_the_server_pghost_names(
+    database, project, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PGHOST", database.host)
+    monkeypatch.setenv("PGPORT", str(database.port))
+    monkeypatch.setenv("PGPASSWORD", database.password)
+    hostless = f"postgresql+psycopg2://{database.username}@/{database.database}"
+    code = main(deploy_args(project, tmp_path, "--database-url", hostless))
+    err = capsys.readouterr().err
+    assert code in (2, 3), err
+    assert "nothing was read or changed" in err
+    assert not has_history(database), "the history was written into the server PGHOST names"
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("a1",)]
+    assert main(["plan", "-c", str(project), "--database-url", hostless]) in (2, 3)
+    assert "nothing was read or changed" in capsys.readouterr().err
+
+
+def test_a_url_without_database_name_never_writes_to_the_database_pgdatabase_names(
+    database, project, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("PGDATABASE", database.database)
+    nameless = plain(database._replace(database=None))
+    code = main(deploy_args(project, tmp_path, "--database-url", nameless))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    [line] = [line for line in err.splitlines() if line.startswith("mks-db: error:")]
+    assert "leaves out what libpq then takes from PGHOST" in line and "nothing was read or changed" in line
+    assert database.password not in err
+    assert not has_history(database)
+    assert not (tmp_path / "backups").exists(), "a backup was taken of the wrong database"
+
+
+def test_the_first_deploy_to_an_empty_database_applies_every_revision(pg_server, project, tmp_path, capsys):
+    name = f"fresh_{os.getpid()}"
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server.url.set(database=name)
+    try:
+        assert main(["plan", "-c", str(project), "--database-url", plain(url), "--format", "json"]) == 0
+        assert json.loads(capsys.readouterr().out)["pending"] == ["a1", "b2", "c3", "d4"]
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(url))) == 0
+        assert "now at revision d4" in capsys.readouterr().out
+        assert main(["plan", "-c", str(project), "--database-url", plain(url)]) == 0
+    finally:
+        with admin_engine(pg_server.url).connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_first_deploy_that_stopped_early_leaves_a_database_plan_and_deploy_still_take(
+    pg_server, project, tmp_path, capsys
+):
+    name = f"early_{os.getpid()}"
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = pg_server.url.set(database=name)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    try:
+        args = ["deploy", "-c", str(project), "--database-url", plain(url), "--backup-dir", str(blocked)]
+        assert main(args) == 3
+        capsys.readouterr()
+        assert main(["plan", "-c", str(project), "--database-url", plain(url)]) == 0
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(url))) == 0
+    finally:
+        with admin_engine(pg_server.url).connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
