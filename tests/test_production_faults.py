@@ -4,8 +4,11 @@ exit leaves the service and the records true, and says so."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
-from alembic_cases import make_project
+from alembic_cases import Rev, make_project
+from app_service import Service
 from mks_db.cli import main
 from mks_db.database.server import admin_engine
 from mks_db.engine.migrate import Migrator
@@ -140,3 +144,108 @@ def test_a_first_deploy_that_stopped_early_leaves_a_database_plan_and_deploy_sti
     finally:
         with admin_engine(pg_server.url).connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_target_behind_the_database_is_refused_with_the_true_state(database, project, tmp_path, capsys):
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    capsys.readouterr()
+    code = main(
+        deploy_args(project, tmp_path, "--database-url", plain(database), "--to", "b2", "--format", "json")
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["ok"] is False
+    assert any(
+        "the database is at d4, which --to b2 does not contain (c3, d4 would have to be undone)" in line
+        for line in report["messages"]
+    ), report
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("d4",)]
+
+
+def history_rows(url: URL) -> list[tuple]:
+    return sql(
+        url,
+        "SELECT outcome, started_at <= finished_at, finished_at - started_at < interval '1 hour'"
+        " FROM mks_db.deploy_history ORDER BY id",
+    )
+
+
+@pytest.fixture
+def runner_a_day_behind(monkeypatch):
+    """The runner's clock a day behind the database server's, for every clock mks-db's modules
+    read through ``datetime`` (the server's clock is the real one)."""
+
+    class Behind(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.now(tz) - datetime.timedelta(days=1)
+
+    shifted = types.SimpleNamespace(**{**vars(datetime), "datetime": Behind})
+    for name, module in list(sys.modules.items()):
+        if name.startswith("mks_db") and getattr(module, "datetime", None) is datetime:
+            monkeypatch.setattr(module, "datetime", shifted)
+
+
+def test_history_times_are_the_server_s_whatever_the_runner_s_clock_says(
+    database, project, tmp_path, runner_a_day_behind
+):
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    [(outcome, ordered, short)] = sql(
+        database,
+        "SELECT outcome, started_at <= finished_at, finished_at - started_at < interval '1 hour' "
+        "FROM mks_db.deploy_history",
+    )
+    assert (outcome, ordered, short) == ("ok", True, True)
+
+
+def service_settings(tmp_path: Path, service, **extra) -> None:
+    lines = [
+        "[tool.mks-db.deploy]",
+        f"stop-command = {json.dumps(service.command('stop'))}",
+        f"start-command = {json.dumps(service.command('start'))}",
+        *(f"{key} = {json.dumps(value)}" for key, value in extra.items()),
+    ]
+    (tmp_path / "pyproject.toml").write_text("\n".join(lines) + "\n")
+
+
+def test_a_revision_that_fails_before_committing_anything_starts_the_application_again(
+    database, tmp_path, capsys
+):
+    failing = make_project(tmp_path / "failing", [A1, Rev("b2", "a1", 'op.execute("SELECT 1/0")', "pass")])
+    with Service(tmp_path / "service", plain(database)) as service:
+        service.run("start")
+        service_settings(tmp_path, service)
+        assert main(deploy_args(failing, tmp_path, "--database-url", plain(database))) == 1
+        out = capsys.readouterr().out
+        assert service.pid() is not None, out
+        assert [event.split()[0] for event in service.events()] == ["start", "stop", "start"]
+    assert f"the application was started again (`{service.command('start')}`)" in out
+
+
+def test_a_revision_that_fails_after_others_committed_leaves_the_application_down_and_says_so(
+    database, tmp_path, capsys
+):
+    failing = make_project(
+        tmp_path / "failing", [A1, B2, Rev("c3", "b2", 'op.execute("SELECT 1/0")', "pass")]
+    )
+    with Service(tmp_path / "service", plain(database)) as service:
+        service.run("start")
+        service_settings(tmp_path, service)
+        assert main(deploy_args(failing, tmp_path, "--database-url", plain(database))) == 1
+        out = capsys.readouterr().out
+        assert service.pid() is None
+    assert (
+        f"the application is DOWN: the deploy stopped it; start it with `{service.command('start')}` "
+        "once the database fits the code it runs (the revision above)"
+    ) in out
+    assert "now at revision b2" in out
+
+
+def test_a_stop_command_that_hangs_is_killed_after_its_time_limit(database, project, tmp_path, capsys):
+    (tmp_path / "pyproject.toml").write_text(
+        f"[tool.mks-db.deploy]\nstop-command = \"{sys.executable} -c 'import time; time.sleep(60)'\"\n"
+        'start-command = "true"\ncommand-timeout-seconds = 1\n'
+    )
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 3
+    err = capsys.readouterr().err
+    assert "did not finish within 1s (command-timeout-seconds); it was killed" in err
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("a1",)]

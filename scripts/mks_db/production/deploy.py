@@ -17,10 +17,10 @@ else. ``dry_run`` takes the lock and plans, and changes nothing.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import shlex
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -59,6 +59,8 @@ class Settings:
     start_command: str | None = None
     health_url: str | None = None
     health_timeout_seconds: float = 60.0
+    # The longest the stop or start command may run before the deploy gives up on it.
+    command_timeout_seconds: float = 120.0
     on_failure: str = "stop"
     # How often the server checks that a migrating client is still there (PostgreSQL 14+;
     # empty: never), so a statement of a killed deploy does not run on.
@@ -87,6 +89,12 @@ class Outcome:
     previous: list[str] = field(default_factory=list)  # deploys that ended without finishing
     run_id: int | None = None  # this run's row in mks_db.deploy_history, once started
     retention: list[str] = field(default_factory=list)  # what retention removed or kept, and why
+    # The application, once the stop command ran: "down" until the start command succeeds
+    # ("up"); "restarted" when it was started again after a failure that left the database at
+    # the revision it started from (the running code fits it).
+    service: str = ""
+    start_command: str | None = None
+    service_error: str = ""  # why the start command failed, when it did
 
     def state(self) -> list[str]:
         """Where production stands after this run, and what to do next (the exact restore
@@ -115,14 +123,30 @@ class Outcome:
                 f"{at}), or deploy --on-failure rollback, or go back to the backup: "
                 f"{self.restore_command()}"
             )
-        elif self.backup:
+        elif self.backup and self.service != "down":
             lines.append(
                 "next: nothing is migrated; fix the cause above and deploy again (to go back "
                 f"to the backup anyway: {self.restore_command()})"
             )
-        else:
+        elif not self.backup:
             lines.append("next: nothing was changed; fix the cause above and deploy again")
-        return lines
+        return lines + self.service_lines()
+
+    def service_lines(self) -> list[str]:
+        """What became of the application the stop command stopped (nothing when none ran)."""
+        if self.service == "restarted":
+            return [
+                f"the application was started again (`{self.start_command}`): the database is at "
+                "the revision it started from"
+            ]
+        if self.service != "down":
+            return []
+        failed = f" and `{self.start_command}` failed: {self.service_error}" if self.service_error else ""
+        start = f"`{self.start_command}`" if self.start_command else "its start command"
+        return [
+            f"the application is DOWN: the deploy stopped it{failed}; start it with {start} once "
+            "the database fits the code it runs (the revision above)"
+        ]
 
     def restore_command(self) -> str:
         assert self.backup is not None
@@ -174,7 +198,6 @@ def deploy(
     the KeyboardInterrupt propagates with the state lines in its ``deploy_state``.
     """
     retention.validate(settings.keep_backups, settings.keep_days)
-    started = datetime.datetime.now(datetime.UTC)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
     engine = own_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -185,6 +208,7 @@ def deploy(
             f"nothing was changed: check {source}"
         ) from None
     try:
+        started = lock.execute(text("SELECT clock_timestamp()")).scalar_one()  # the server's clock
         _take_lock(lock, settings.lock_wait_seconds)
         outcome.previous = _previous_runs(lock, dry_run)
         for line in outcome.previous:
@@ -260,18 +284,55 @@ def _run(
     identity.require_same(outcome.backup.identity, identity.read(lock))
     # The row is started after the backup, so that the backup never holds a 'running' row.
     outcome.run_id = _start_record(lock, outcome)
-    _command(settings.stop_command, "stop command")
-    version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
-    applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
-    outcome.ok, outcome.message = applied.ok, applied.message
-    outcome.at_revision = applied.at_revision
-    if outcome.ok:
-        _verify(project, url, scratch, plan, outcome)
-    if outcome.ok:
-        _command(settings.start_command, "start command")
-        health = _poll_health(settings, plan.target)
-        if health:
-            outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
+    outcome.start_command = settings.start_command
+    _command(settings.stop_command, "stop command", settings.command_timeout_seconds)
+    if settings.stop_command:
+        outcome.service = "down"
+    try:
+        version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
+        applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
+        outcome.ok, outcome.message = applied.ok, applied.message
+        outcome.at_revision = applied.at_revision
+        if outcome.ok:
+            _verify(project, url, scratch, plan, outcome)
+        if outcome.ok:
+            _start(settings, outcome)
+            health = _poll_health(settings, plan.target)
+            if health:
+                outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
+    finally:
+        _start_again_if_unchanged(lock, settings, outcome)
+
+
+def _start(settings: Settings, outcome: Outcome) -> None:
+    """Run the start command; ``outcome.service`` says whether the application is up."""
+    try:
+        _command(settings.start_command, "start command", settings.command_timeout_seconds)
+    except MksDbError as exc:
+        outcome.service_error = str(exc)
+        raise
+    if outcome.service:
+        outcome.service = "up"
+
+
+def _start_again_if_unchanged(lock: Connection, settings: Settings, outcome: Outcome) -> None:
+    """After a failure (or a signal) with the application stopped: start it again when the
+    database is at the revision the deploy started from (nothing committed, or rolled back),
+    since the code it runs fits that schema; otherwise it stays down and the state says so."""
+    if outcome.service != "down" or outcome.service_error or not settings.start_command:
+        return
+    try:
+        at = _heads(lock)
+    except Exception:  # noqa: BLE001 - unknown: leave it down, and say so
+        return
+    if set(at) != set(outcome.plan.current):
+        return
+    try:
+        _command(settings.start_command, "start command", settings.command_timeout_seconds)
+    except MksDbError as exc:
+        outcome.service_error = str(exc)
+        return
+    outcome.service = "restarted"
 
 
 def _start_record(lock: Connection, outcome: Outcome) -> int:
@@ -279,7 +340,6 @@ def _start_record(lock: Connection, outcome: Outcome) -> int:
         return history.start(
             lock,
             {
-                "started": datetime.datetime.now(datetime.UTC),
                 "frm": ",".join(outcome.plan.current) or None,
                 "target": ",".join(outcome.plan.target),
                 "file": outcome.backup.path,
@@ -306,10 +366,18 @@ def _take_lock(connection: Connection, wait_seconds: float) -> None:
         time.sleep(0.2)
 
 
-def _command(command: str | None, what: str) -> None:
+def _command(command: str | None, what: str, timeout: float) -> None:
+    """Run a stop or start command (split like a shell would, no shell); InfrastructureError
+    when it fails or does not finish within ``timeout`` seconds (it is killed then)."""
     if not command:
         return
-    process.run(shlex.split(command), f"the {what} `{command}`")
+    try:
+        process.run(shlex.split(command), f"the {what} `{command}`", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise InfrastructureError(
+            f"the {what} `{command}` did not finish within {timeout:g}s (command-timeout-seconds); "
+            "it was killed"
+        ) from None
 
 
 def session_settings(settings: Settings, version_num: int) -> dict[str, str]:

@@ -124,12 +124,12 @@ def ensure_table(connection: Connection) -> None:
 def start(connection: Connection, row: dict) -> int:
     """Insert and commit (``connection`` autocommits) the ``running`` row of a deploy; its id.
 
-    ``row`` has started, frm, target, file, sha."""
+    ``row`` has frm, target, file, sha; the time is the server's, as every time in the table."""
     ensure_table(connection)
     return connection.execute(
         text("""INSERT INTO mks_db.deploy_history (started_at, revision_from, revision_to, target,
                 outcome, steps, backup_file, backup_sha256, git_commit, actor, client)
-                VALUES (:started, :frm, :frm, :target, 'running', '[]'::jsonb, :file, :sha,
+                VALUES (clock_timestamp(), :frm, :frm, :target, 'running', '[]'::jsonb, :file, :sha,
                 :commit, :actor, :client) RETURNING id"""),
         {**row, "commit": row.get("commit"), "actor": actor(), "client": client()},
     ).scalar_one()
@@ -168,13 +168,13 @@ def close(connection: Connection, run_id: int | None, row: dict) -> None:
             text("""INSERT INTO mks_db.deploy_history (started_at, finished_at, revision_from,
                     revision_to, target, outcome, steps, backup_file, backup_sha256, git_commit,
                     actor, message, client)
-                    VALUES (:started, now(), :frm, :to, :target, :outcome, CAST(:steps AS jsonb),
+                    VALUES (:started, clock_timestamp(), :frm, :to, :target, :outcome, CAST(:steps AS jsonb),
                     :file, :sha, :commit, :actor, :message, :client)"""),
             values,
         )
         return
     connection.execute(
-        text("""UPDATE mks_db.deploy_history SET finished_at = now(), revision_to = :to,
+        text("""UPDATE mks_db.deploy_history SET finished_at = clock_timestamp(), revision_to = :to,
                 outcome = :outcome, steps = CAST(:steps AS jsonb), message = :message
                 WHERE id = :id"""),
         {**values, "id": run_id},

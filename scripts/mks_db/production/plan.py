@@ -104,6 +104,15 @@ def make_plan(
             "ahead of this checkout or was stamped by hand; deploy from the branch that has it"
         )
         return plan
+    behind = project.ancestry(current) - project.ancestry(plan.target)
+    if behind:
+        plan.problems.append(
+            f"the database is at {', '.join(current)}, which --to {to} does not contain "
+            f"({', '.join(r.revision for r in project.in_order(behind))} would have to be undone): "
+            "deploy only applies revisions; to go back, restore a backup taken before them "
+            "(mks-db restore FILE)"
+        )
+        return plan
     expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = _between(project, current, plan.target)
