@@ -45,7 +45,9 @@ from mks_db.engine.render import Rendered
 from mks_db.findings import Finding
 
 CHECK = "safety"
-PACKAGE = "squawk-cli"  # the distribution whose version keys the cached results
+# The distributions whose versions key the cached results: squawk, and pglast (``results``
+# reads which statements act on a table the same SQL created).
+PACKAGES = ("squawk-cli", "pglast")
 
 # squawk's rules that give advice rather than prove a defect, so warnings: a migration
 # session's timeouts are usually set by env.py for every statement, not by each revision's SQL.

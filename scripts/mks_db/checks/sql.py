@@ -12,8 +12,11 @@ why); this module only runs them together:
   read the tool's JSON report (``results``: per file, a list of violations
   ``{"rule", "line", "message", "warning"}``);
 - their violations are cached per file under the build directory (``CACHE_DIR``), keyed by the
-  SQL, the tool's configuration files, the tool's version and the check module's source, so an
-  unchanged revision is never linted twice;
+  SQL, the tool's configuration files, the versions of the distributions the check names
+  (``PACKAGES``) and the source of the modules that read the tool's report, so an unchanged
+  revision is never linted twice; an entry is written whole
+  or not at all, and one that cannot be read back (cut short, not the violations) is linted
+  afresh;
 - violations become findings on the revision file, ending with ``(<sql file>:<line>)``; a
   ``safety`` rule the revision acknowledges (``# mks-db: allow <rule>: <reason>``) becomes a
   warning at the declaration's line.
@@ -32,9 +35,9 @@ from types import ModuleType
 
 from mks_db.checks import safety, sql_parse, sql_style
 from mks_db.database import process
-from mks_db.engine import declarations
+from mks_db.engine import declarations, render
 from mks_db.engine.project import Project
-from mks_db.engine.render import Rendered
+from mks_db.engine.render import Rendered, write_atomically
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, WARNING, Finding
 
@@ -67,15 +70,18 @@ def lint(
         for check in tools:
             files = [r for r in rendered if check.selects(r)]
             key = _config_key(check, root)
-            todo = [r for r in files if cache.get(check.CHECK, key, r) is None]
-            runs.append((check, files, key, todo, pool.submit(_run, check, root, todo) if todo else None))
-        for check, files, key, todo, future in runs:
+            cached = {r.path: cache.get(check.CHECK, key, r) for r in files}
+            todo = [r for r in files if cached[r.path] is None]
+            future = pool.submit(_run, check, root, todo) if todo else None
+            runs.append((check, files, key, cached, todo, future))
+        for check, files, key, cached, todo, future in runs:
             raw = future.result() if future else {}
             for r in todo:
-                cache.put(check.CHECK, key, r, raw.get(r.path.resolve(), []))
+                cached[r.path] = raw.get(r.path.resolve(), [])
+                cache.put(check.CHECK, key, r, cached[r.path])
             for r in files:
                 if r.path not in unparsable:
-                    findings += _to_findings(project, r, check.CHECK, cache.get(check.CHECK, key, r))
+                    findings += _to_findings(project, r, check.CHECK, cached[r.path])
     return safety.judge_timeouts(findings, session_timeouts)
 
 
@@ -132,10 +138,13 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
 
 
 def _config_key(check: ModuleType, root: Path) -> str:
-    """The tool's version, its configuration files and the check module (which reads the tool's
-    report into cached violations): a change to any of them lints afresh."""
-    digest = hashlib.sha256(f"{check.PACKAGE} {version(check.PACKAGE)}".encode())
-    digest.update(Path(check.__file__).read_bytes())
+    """The versions of the check's ``PACKAGES`` (the tool and what reads its report), its
+    configuration files, and the source of the modules that turn the tool's report into cached
+    violations (the check's, ``render``'s for the lines people wrote, and this one): a change to
+    any of them lints afresh."""
+    digest = hashlib.sha256(" ".join(f"{p} {version(p)}" for p in check.PACKAGES).encode())
+    for source in (check.__file__, render.__file__, __file__):
+        digest.update(Path(source).read_bytes())
     for config in check.config_files(root):
         digest.update(config.read_bytes() if config.is_file() else b"-")
     return digest.hexdigest()
@@ -152,9 +161,20 @@ class _Cache:
         return self.directory / f"{digest}.json"
 
     def get(self, check: str, key: str, r: Rendered) -> list[dict] | None:
-        path = self._path(check, key, r)
-        return json.loads(path.read_text()) if path.is_file() else None
+        """The cached violations; None (a miss) for an entry that is missing, unreadable, cut
+        short or not a list of violations, never an error."""
+        try:
+            raw = json.loads(self._path(check, key, r).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # ValueError: not UTF-8, or not JSON
+            return None
+        if isinstance(raw, list) and all(isinstance(v, dict) and v.keys() >= _FIELDS for v in raw):
+            return raw
+        return None
 
     def put(self, check: str, key: str, r: Rendered, raw: list[dict]) -> None:
+        """Store the violations, whole or not at all (``write_atomically``)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._path(check, key, r).write_text(json.dumps(raw))
+        write_atomically(self._path(check, key, r), json.dumps(raw))
+
+
+_FIELDS = {"rule", "line", "message", "warning"}  # what a cached violation holds

@@ -43,7 +43,7 @@ from mks_db.engine import workers
 from mks_db.engine.render import Rendered, written_lines
 
 CHECK = "sql-style"
-PACKAGE = "sqlfluff"  # the distribution whose version keys the cached results
+PACKAGES = ("sqlfluff",)  # the distributions whose versions key the cached results
 
 _NO_SKIP = (
     "[sqlfluff]\n# set by mks-db: sqlfluff must never skip a file for its size\n"

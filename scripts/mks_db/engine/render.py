@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import uuid
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from alembic.runtime.environment import EnvironmentContext
@@ -125,11 +127,12 @@ def _postgresql_url(text: str | None) -> bool:
         return False
 
 
-def source_hash(project: Project, revision: Script) -> str:
+def source_hash(project: Project, revision: Script, versions: str) -> str:
     """What a revision's SQL depends on: its file, env.py, alembic.ini, the MKS_* environment
-    and mks-db itself. (Modules they import are not followed: `mks-db sql` after such a
-    change, or removing build/, renders afresh.)"""
-    digest = hashlib.sha256(__version__.encode())
+    and the ``versions`` of mks-db, Alembic and SQLAlchemy (``renderer()``). (Modules they
+    import are not followed: `mks-db sql` after such a change, or removing build/, renders
+    afresh.)"""
+    digest = hashlib.sha256(versions.encode())
     # env.py may read settings from the environment (this repository's reads MKS_LOCK_TIMEOUT).
     digest.update(repr(sorted((k, v) for k, v in os.environ.items() if k.startswith("MKS_"))).encode())
     for path in (Path(revision.path), Path(project.script.dir) / "env.py", project.ini):
@@ -137,31 +140,72 @@ def source_hash(project: Project, revision: Script) -> str:
     return digest.hexdigest()
 
 
-def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[Rendered]:
-    """Write ``<revision>.<direction>.sql`` for each revision under ``out_dir``.
+def renderer() -> str:
+    """The versions of what writes the SQL besides the project: mks-db, and the installed
+    Alembic and SQLAlchemy (their DDL compilers)."""
+    return f"mks-db {__version__} alembic {version('alembic')} sqlalchemy {version('sqlalchemy')}"
 
-    A file whose recorded source hash still matches is reused without running env.py again.
+
+def _stamped(source: str, sql: str) -> str:
+    """``sql`` as its file holds it: under a first line hashing ``source`` (``source_hash``)
+    with ``sql`` itself, so a file cut short or edited no longer matches its stamp."""
+    digest = hashlib.sha256(f"{source}\n".encode() + sql.encode())
+    return f"-- source hash: {digest.hexdigest()}\n{sql}"
+
+
+def _read(path: Path) -> str | None:
+    """The text of ``path``; None when it is missing, unreadable or not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader, or a run that stops midway, sees the old
+    file or the new one in full, never part of one: a temporary file in the same directory
+    (created with the umask's permissions), flushed and closed, then renamed over ``path``.
+    No fsync: this is for files that can be made again (a cache, rendered SQL), whose reader
+    treats an entry that does not check out as missing. OSError as ``open`` raises it, with the
+    temporary file removed."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[Rendered]:
+    """Write ``<revision>.<direction>.sql`` for each revision under ``out_dir``, each file
+    whole (``write_atomically``).
+
+    A file whose stamp still matches what it was rendered from and its own SQL is reused
+    without running env.py again; any other (stale, cut short, unreadable) is rendered afresh.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered = []
+    versions = renderer()
     for revision in revisions:
-        stamp = f"-- source hash: {source_hash(project, revision)}\n"
+        source = source_hash(project, revision, versions)
         for direction in DIRECTIONS:
             path = out_dir / f"{revision.revision}.{direction}.sql"
-            previous = path.read_text(encoding="utf-8") if path.is_file() else ""
-            if previous.startswith(stamp):
+            previous = _read(path)
+            if previous is not None and previous == _stamped(source, previous.partition("\n")[2]):
                 rendered.append(Rendered(revision, direction, path, previous))
                 continue
             try:
-                sql = stamp + render_step(project, revision, direction)
+                sql = _stamped(source, render_step(project, revision, direction))
             except MksDbError:
                 raise  # env.py itself fails: no revision renders
             except Exception as exc:  # a step that raises offline: a finding, not a crash
                 path.unlink(missing_ok=True)
                 rendered.append(Rendered(revision, direction, path, "", f"{type(exc).__name__}: {exc}"))
                 continue
-            if not path.exists() or path.read_text(encoding="utf-8") != sql:
-                path.write_text(sql, encoding="utf-8")
+            write_atomically(path, sql)
             rendered.append(Rendered(revision, direction, path, sql))
     return rendered
 
