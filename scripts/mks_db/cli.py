@@ -17,11 +17,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TextIO
 
 from mks_db import commands
-from mks_db.config import LockLimits, SettingsError, load_settings
+from mks_db.config import LockLimits, Settings, SettingsError, load_settings
 from mks_db.database import interrupt
 from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
+from mks_db.production import deploy_settings
 from mks_db.report import FORMATS, render
 from mks_db.report.model import Report, error_line
 
@@ -266,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             settings = load_settings(vars(args))
             fmt = settings.format
+            _check_deploy_settings(settings)
             commands.run(args.command, args, settings, report)
     except Stop:
         pass  # the report holds why
@@ -284,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         report.error = _internal_error(exc)
     report.seconds = time.perf_counter() - started
     try:
-        render(report, fmt, out)
+        _write_report(report, fmt, out)
         if args.json_report:
             _write_json_report(report, args.json_report)
     except MksDbError as exc:
@@ -294,6 +297,29 @@ def main(argv: list[str] | None = None) -> int:
     if report.error is not None:
         _print_error(report.error)
     return report.exit_code
+
+
+def _check_deploy_settings(settings: Settings) -> None:
+    """``[tool.mks-db.deploy]`` checked for every command, before anything runs: a typo stops
+    ``mks-db heads`` as it stops a deploy (SettingsError, one line per problem)."""
+    try:
+        deploy_settings.from_table(settings.deploy)
+    except ConfigurationError as exc:
+        raise SettingsError(str(exc).splitlines(), settings.format) from None
+
+
+def _write_report(report: Report, fmt: str, out: TextIO) -> None:
+    """Render the report to ``out`` and flush it. A reader that closed ``out`` early
+    (``mks-db heads | head -1``) has what it wanted: the rest is dropped quietly, with ``out``'s
+    file descriptor pointed at os.devnull so that no later flush (the interpreter's last one
+    included) fails again, and the command keeps the exit status of its verdict."""
+    try:
+        render(report, fmt, out)
+        out.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
 
 
 def _print_error(error: MksDbError) -> None:

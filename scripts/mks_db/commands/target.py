@@ -5,7 +5,6 @@ URL, the server the expected schema is rebuilt on, the deploy settings, warnings
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from contextlib import AbstractContextManager
 
@@ -17,7 +16,9 @@ from mks_db.database import installs
 from mks_db.database.server import Server, open_server
 from mks_db.database.urls import parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.production import deploy, identity
+from mks_db.production import identity
+from mks_db.production.deploy_settings import Settings as DeploySettings
+from mks_db.production.deploy_settings import from_table
 
 
 def target_url(args: argparse.Namespace) -> URL:
@@ -61,16 +62,6 @@ def restore_major(production_major: int) -> int:
         return production_major
 
 
-def deploy_settings(settings: Settings) -> deploy.Settings:
-    """``[tool.mks-db.deploy]`` with the flags over it; an unknown key is a ConfigurationError."""
-    fields = {f.name for f in dataclasses.fields(deploy.Settings)}
-    values = {}
-    for key, value in settings.deploy.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            raise ConfigurationError(
-                f"unknown [tool.mks-db.deploy] setting {key}; known: "
-                + ", ".join(sorted(f.replace("_", "-") for f in fields))
-            )
-        values[name] = value
-    return deploy.Settings(**values)
+def deploy_settings(settings: Settings) -> DeploySettings:
+    """``[tool.mks-db.deploy]`` with the flags over it (the CLI has checked it already)."""
+    return from_table(settings.deploy)

@@ -41,38 +41,10 @@ from mks_db.engine.project import Project
 from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
 from mks_db.production import history, identity, retention
 from mks_db.production.backup import Backup, backup
+from mks_db.production.deploy_settings import Settings
 from mks_db.production.history import LOCK_KEY
 from mks_db.production.plan import Plan, make_plan, read_target, schema_at
 from mks_db.production.restore import verify_restorable
-
-
-@dataclass
-class Settings:
-    """The deploy section of ``[tool.mks-db]``, overridden by flags."""
-
-    backup_dir: str = "backups"
-    lock_wait_seconds: float = 30.0
-    lock_timeout: str = "5s"
-    statement_timeout: str = "5min"
-    lock_retries: int = 3
-    stop_command: str | None = None
-    start_command: str | None = None
-    health_url: str | None = None
-    health_timeout_seconds: float = 60.0
-    # The longest the stop or start command may run before the deploy gives up on it.
-    command_timeout_seconds: float = 120.0
-    on_failure: str = "stop"
-    # How often the server checks that a migrating client is still there (PostgreSQL 14+;
-    # empty: never), so a statement of a killed deploy does not run on.
-    client_check_interval: str = "1s"
-    # Retention after a successful deploy (mks_db.production.retention): the newest N backups of the
-    # database, and/or those younger than D days; unset, nothing is removed.
-    keep_backups: int | None = None
-    keep_days: float | None = None
-    # How the backup is proven before anything changes (mks_db.production.restore.verify_restorable):
-    # restored into a scratch database and compared (restore), read back (list), or restore up
-    # to 1 GiB and list above (auto).
-    verify: str = "auto"
 
 
 @dataclass
