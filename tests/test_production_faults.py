@@ -249,3 +249,24 @@ def test_a_stop_command_that_hangs_is_killed_after_its_time_limit(database, proj
     err = capsys.readouterr().err
     assert "did not finish within 1s (command-timeout-seconds); it was killed" in err
     assert sql(database, "SELECT version_num FROM alembic_version") == [("a1",)]
+
+
+@pytest.mark.parametrize("where", ["PGPASSWORD", "PGPASSFILE"])
+def test_a_password_libpq_finds_outside_the_url_reaches_the_client_tools_too(
+    database, project, tmp_path, monkeypatch, capsys, where
+):
+    if where == "PGPASSWORD":
+        monkeypatch.setenv("PGPASSWORD", database.password)
+    else:
+        passfile = tmp_path / "pgpass"
+        passfile.write_text(
+            f"{database.host}:{database.port}:{database.database}:{database.username}:{database.password}\n"
+        )
+        passfile.chmod(0o600)
+        monkeypatch.setenv("PGPASSFILE", str(passfile))
+    without_password = plain(database._replace(password=None))
+    assert main(["backup", "--database-url", without_password, "--backup-dir", str(tmp_path / "b")]) == 0, (
+        capsys.readouterr().err
+    )
+    assert main(deploy_args(project, tmp_path, "--database-url", without_password)) == 0
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("d4",)]

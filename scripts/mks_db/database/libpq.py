@@ -73,6 +73,11 @@ LIVENESS_ONLY = frozenset(
     }
 )
 MAX_ERROR_LINES = 200
+# The caller's variables that say how to authenticate, not where to connect: the password
+# (PGPASSWORD, used by libpq only when the URL has none), the password file and the service
+# file (read only for the server, user and service the URL names), the directory of the
+# latter. The tools get them as SQLAlchemy's route does.
+CREDENTIALS = frozenset({"PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE", "PGSYSCONFDIR"})
 
 
 def connection_keywords(url: URL) -> dict[str, str]:
@@ -84,13 +89,16 @@ def connection_keywords(url: URL) -> dict[str, str]:
 def client_environment(url: URL, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment a client tool runs in to reach exactly the server ``url`` names.
 
-    Every ``PG*`` variable of ``base`` (default: this process's environment) is dropped, then
-    each connection keyword of the URL is set as libpq's variable for it. Raises
+    Every ``PG*`` variable of ``base`` (default: this process's environment) is dropped but
+    those that only say where the password (or a named service) is found, ``CREDENTIALS``: the
+    password libpq would use for the URL's server, wherever it comes from, reaches the tools
+    for that server; then each connection keyword of the URL is set as libpq's variable for
+    it (the URL's own password first). Raises
     ConfigurationError, naming the parameter, when the URL holds a keyword libpq cannot take
     from the environment and that could change where or how a tool connects.
     """
     source = os.environ if base is None else base
-    env = {name: value for name, value in source.items() if not name.startswith("PG")}
+    env = {name: value for name, value in source.items() if not name.startswith("PG") or name in CREDENTIALS}
     for keyword, value in connection_keywords(url).items():
         variable = KEYWORD_VARIABLES.get(keyword)
         if variable:
