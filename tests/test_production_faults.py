@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -270,3 +273,48 @@ def test_a_password_libpq_finds_outside_the_url_reaches_the_client_tools_too(
     )
     assert main(deploy_args(project, tmp_path, "--database-url", without_password)) == 0
     assert sql(database, "SELECT version_num FROM alembic_version") == [("d4",)]
+
+
+MKS_DB = str(Path(sys.executable).parent / "mks-db")  # the console script, as operators run it
+
+
+def test_a_plan_blocked_by_a_lock_stops_in_bounded_time_naming_the_lock(database, project, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nlock-timeout = "2s"\n')
+    engine = create_engine(database, poolclass=NullPool)
+    with engine.connect() as holder:
+        holder.execute(text("LOCK TABLE account IN ACCESS EXCLUSIVE MODE"))
+        started = time.monotonic()
+        result = subprocess.run(
+            [MKS_DB, "plan", "-c", str(project), "--database-url", plain(database)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        waited = time.monotonic() - started
+        holder.rollback()
+    engine.dispose()
+    assert result.returncode == 3, result.stderr
+    assert waited < 60
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("mks-db: error:")]
+    assert "waited lock-timeout (2s) for a lock" in line and "AccessExclusiveLock on account held by pid" in line
+    assert "nothing was changed" in line and database.password not in result.stderr
+
+
+def test_a_plan_interrupted_by_sigterm_says_production_is_unchanged(database, project, tmp_path):
+    engine = create_engine(database, poolclass=NullPool)
+    with engine.connect() as holder:
+        holder.execute(text("LOCK TABLE account IN ACCESS EXCLUSIVE MODE"))
+        process = subprocess.Popen(
+            [MKS_DB, "plan", "-c", str(project), "--database-url", plain(database)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)  # the embedded scratch server is up and the plan waits for the lock
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        holder.rollback()
+    engine.dispose()
+    assert process.returncode == 143, err
+    assert "plan only reads: production is unchanged" in err

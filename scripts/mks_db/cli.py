@@ -256,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What an interrupted command leaves true of the database it acts on (a deploy prints its own
+# state before the interruption reaches here).
+AFTER_SIGNAL = {
+    "plan": "; plan only reads: production is unchanged",
+    "backup": "; backup only reads: the database is unchanged, and no partial backup is kept",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``mks-db ARGV``; the report goes to the standard output found at the start."""
     args = build_parser().parse_args(argv)
@@ -280,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         # A statement cancelled by the signal fails wherever it was: that is the interruption too.
         if isinstance(exc, KeyboardInterrupt) or interrupt.was_requested():
-            print("mks-db: interrupted; scratch databases were dropped", file=sys.stderr)
+            print(
+                f"mks-db: interrupted; scratch databases were dropped{AFTER_SIGNAL.get(args.command, '')}",
+                file=sys.stderr,
+            )
             return 128 + int(interrupt.signal_number)  # 130 for Ctrl-C, 143 for SIGTERM
         if not isinstance(exc, Exception):
             raise

@@ -185,7 +185,9 @@ def deploy(
         outcome.previous = _previous_runs(lock, dry_run)
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
-        outcome.plan = plan = make_plan(project, url, scratch, to, source=source)
+        outcome.plan = plan = make_plan(
+            project, url, scratch, to, source=source, lock_timeout=settings.lock_timeout
+        )
         outcome.at_revision = plan.current
         if not plan.ok:
             outcome.message = "refused: " + "; ".join(plan.problems)

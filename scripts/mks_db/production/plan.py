@@ -63,6 +63,7 @@ def make_plan(
     to: str = "heads",
     source: str = "--database-url",
     notice: Callable[[str], None] | None = None,
+    lock_timeout: str = "5s",
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
@@ -70,9 +71,10 @@ def make_plan(
     First of all, a deploy that ended without finishing (killed: see ``mks_db.production.history``) is
     passed to ``notice`` and listed in ``Plan.unfinished``; it does not refuse the plan (the
     database is at the last revision that committed) and is left for the next deploy to mark:
-    the plan writes nothing."""
+    the plan writes nothing. No read waits longer than ``lock_timeout`` for a lock (the
+    deploy's): InfrastructureError naming the sessions that hold one."""
     plan = Plan(database=mask_url(url))
-    plan.unfinished = read_unfinished(url, source)
+    plan.unfinished = read_unfinished(url, source, lock_timeout)
     for line in plan.unfinished:
         (notice or (lambda line: None))(line)
     heads = project.script.get_heads()
@@ -88,7 +90,7 @@ def make_plan(
         plan.problems.append(f"--to {to!r} names no revision of this repository")
         return plan
     plan.target = tuple(sorted(r.revision for r in target if r))
-    live, current, tables = read_target(url, source=source)
+    live, current, tables = read_target(url, source, lock_timeout)
     plan.current = current
     if not current and tables:
         plan.problems.append(
@@ -121,15 +123,40 @@ def make_plan(
     return plan
 
 
+# The sessions holding locks in the database that a waiting plan names (its own is gone).
+_HOLDERS_SQL = """
+SELECT DISTINCT l.mode || ' on ' || coalesce(l.relation::regclass::text, l.locktype)
+       || ' held by pid ' || a.pid || ' (' || coalesce(a.state, '?') || ')'
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.mode IN ('AccessExclusiveLock', 'ExclusiveLock') AND l.locktype = 'relation'
+  AND a.pid <> pg_backend_pid()
+ORDER BY 1 LIMIT 5
+"""
+
+
 @contextlib.contextmanager
-def _read_only(url: URL, source: str) -> Iterator[Connection]:
-    """A read-only transaction on the database ``url`` names; one line naming ``source`` when
-    it cannot be read."""
+def _read_only(url: URL, source: str, lock_timeout: str = "5s") -> Iterator[Connection]:
+    """A read-only transaction on the database ``url`` names, whose reads wait at most
+    ``lock_timeout`` for a lock; one line naming ``source`` when it cannot be read, or naming
+    the locks that kept it waiting."""
     engine = own_engine(url)
     try:
         with engine.connect() as connection:
             connection.execute(text("SET TRANSACTION READ ONLY"))
-            yield connection
+            connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": lock_timeout})
+            try:
+                yield connection
+            except DBAPIError as exc:
+                if getattr(exc.orig, "pgcode", None) != "55P03":
+                    raise
+                connection.rollback()
+                holders = connection.execute(text(_HOLDERS_SQL)).scalars().all()
+                raise InfrastructureError(
+                    f"the plan of {mask_url(url)} waited lock-timeout ({lock_timeout}) for a lock "
+                    f"({'; '.join(holders) or 'its holder has gone'}); nothing was changed: try "
+                    "again when that session has finished"
+                ) from None
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot read {mask_url(url)} (given by {source}): {describe_db_error(exc)}; check {source}"
@@ -138,18 +165,18 @@ def _read_only(url: URL, source: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def read_unfinished(url: URL, source: str = "--database-url") -> list[str]:
+def read_unfinished(url: URL, source: str = "--database-url", lock_timeout: str = "5s") -> list[str]:
     """The deploys of the database ``url`` names that ended without finishing, read only."""
-    with _read_only(url, source) as connection:
+    with _read_only(url, source, lock_timeout) as connection:
         found = history.unfinished(connection)
     return [f"{run.describe()}; the next deploy marks it interrupted" for run in found]
 
 
 def read_target(
-    url: URL, source: str = "--database-url"
+    url: URL, source: str = "--database-url", lock_timeout: str = "5s"
 ) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
     """The live schema, revision and tables of the database ``url`` names, read only."""
-    with _read_only(url, source) as connection:
+    with _read_only(url, source, lock_timeout) as connection:
         heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
         # Every schema's tables (auth and audit too), not the default schema's alone; not
         # mks-db's own history (a first deploy that stopped early may have made it).
