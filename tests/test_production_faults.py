@@ -297,7 +297,9 @@ def test_a_plan_blocked_by_a_lock_stops_in_bounded_time_naming_the_lock(database
     assert result.returncode == 3, result.stderr
     assert waited < 60
     [line] = [line for line in result.stderr.splitlines() if line.startswith("mks-db: error:")]
-    assert "waited lock-timeout (2s) for a lock" in line and "AccessExclusiveLock on account held by pid" in line
+    assert (
+        "waited lock-timeout (2s) for a lock" in line and "AccessExclusiveLock on account held by pid" in line
+    )
     assert "nothing was changed" in line and database.password not in result.stderr
 
 
@@ -318,3 +320,34 @@ def test_a_plan_interrupted_by_sigterm_says_production_is_unchanged(database, pr
     engine.dispose()
     assert process.returncode == 143, err
     assert "plan only reads: production is unchanged" in err
+
+
+NEEDS_A_CONNECTION = Rev(
+    "b2",
+    "a1",
+    "from alembic import context\n"
+    "if context.is_offline_mode():\n"
+    '    raise RuntimeError("this data migration reads rows: it needs a connection")\n'
+    'op.add_column("account", sa.Column("age", sa.Integer))',
+    'op.drop_column("account", "age")',
+)
+
+
+def test_a_revision_that_cannot_render_offline_is_named_in_the_plan_and_deployed_unless_offline(
+    database, tmp_path, capsys
+):
+    project = make_project(tmp_path / "offline", [A1, NEEDS_A_CONNECTION])
+    assert main(["plan", "-c", str(project), "--database-url", plain(database)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "revision b2 cannot be rendered as SQL offline (RuntimeError: this data migration reads rows: "
+        "it needs a connection); the plan shows no SQL for it"
+    ) in captured.err
+    (tmp_path / "pyproject.toml").write_text("[tool.mks-db]\noffline = true\n")
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 1
+    out = capsys.readouterr().out
+    assert "offline = true says production runs the rendered SQL" in out
+    assert "now at revision a1; no backup taken" in out and "Traceback" not in out
+    (tmp_path / "pyproject.toml").unlink()
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
                 args.dry_run,
                 target_source(args),
                 warn,
+                settings.offline,
             )
     except KeyboardInterrupt as exc:  # production's state, before the CLI's "interrupted" line
         for line in getattr(exc, "deploy_state", []):

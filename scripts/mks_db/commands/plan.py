@@ -32,6 +32,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             source=target_source(args),
             notice=warn,
             lock_timeout=deploy_settings(settings).lock_timeout,
+            offline=settings.offline,
         )
     report.plan = plan
     report.revisions = len(plan.pending)

@@ -155,6 +155,7 @@ def deploy(
     dry_run: bool = False,
     source: str = "DATABASE_URL",
     notice: Callable[[str], None] | None = None,
+    offline: bool = False,
 ) -> Outcome:
     """Bring the database ``url`` names to ``to`` (see the module's docstring).
 
@@ -186,7 +187,7 @@ def deploy(
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
         outcome.plan = plan = make_plan(
-            project, url, scratch, to, source=source, lock_timeout=settings.lock_timeout
+            project, url, scratch, to, source, notice, settings.lock_timeout, offline
         )
         outcome.at_revision = plan.current
         if not plan.ok:

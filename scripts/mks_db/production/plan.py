@@ -64,6 +64,7 @@ def make_plan(
     source: str = "--database-url",
     notice: Callable[[str], None] | None = None,
     lock_timeout: str = "5s",
+    offline: bool = False,
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
@@ -72,7 +73,9 @@ def make_plan(
     passed to ``notice`` and listed in ``Plan.unfinished``; it does not refuse the plan (the
     database is at the last revision that committed) and is left for the next deploy to mark:
     the plan writes nothing. No read waits longer than ``lock_timeout`` for a lock (the
-    deploy's): InfrastructureError naming the sessions that hold one."""
+    deploy's): InfrastructureError naming the sessions that hold one. A revision whose SQL
+    cannot be rendered offline is shown as such and named to ``notice``; with ``offline``
+    (production runs the rendered SQL) it refuses the plan."""
     plan = Plan(database=mask_url(url))
     plan.unfinished = read_unfinished(url, source, lock_timeout)
     for line in plan.unfinished:
@@ -119,7 +122,18 @@ def make_plan(
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = _between(project, current, plan.target)
     for revision in plan.pending:
-        plan.sql[revision.revision] = render_step(project, revision, "upgrade")
+        try:
+            plan.sql[revision.revision] = render_step(project, revision, "upgrade")
+        except Exception as exc:  # the revision's or env.py's own code, run in offline mode
+            reason = f"{type(exc).__name__}: {exc}"
+            plan.sql[revision.revision] = f"-- not rendered: {reason}"
+            line = f"revision {revision.revision} cannot be rendered as SQL offline ({reason})"
+            if offline:
+                plan.problems.append(
+                    f"{line}: [tool.mks-db] offline = true says production runs the rendered SQL"
+                )
+            else:
+                (notice or (lambda line: None))(f"{line}; the plan shows no SQL for it")
     return plan
 
 
