@@ -107,7 +107,7 @@ def test_the_embedded_server_runs_the_major_asked_for_or_says_which_it_runs(no_c
 
 
 @pytest.fixture
-def production_18(tmp_path):
+def production_18(tmp_path, no_configured_bin):
     """A production server of the newest major, with a database ``mks`` at revision a1."""
     with EmbeddedServer(install=installs.server_install(NEWEST)) as server:
         with admin_engine(server.url).connect() as connection:
