@@ -351,3 +351,26 @@ def test_a_revision_that_cannot_render_offline_is_named_in_the_plan_and_deployed
     (tmp_path / "pyproject.toml").unlink()
     assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
     assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]
+
+
+def test_a_read_only_plan_credential_keeps_planning_after_the_first_deploy(
+    database, project, tmp_path, capsys
+):
+    role = f"mks_ro_{os.getpid()}"
+    sql(database, f"CREATE ROLE {role} LOGIN PASSWORD 'ro-secret'")
+    sql(database, f'GRANT CONNECT ON DATABASE "{database.database}" TO {role}')
+    sql(
+        database,
+        f"GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+    )
+    readonly = database.set(username=role, password="ro-secret")
+    try:
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(database), "--to", "b2")) == 0
+        capsys.readouterr()
+        assert main(["plan", "-c", str(project), "--database-url", plain(readonly), "--format", "json"]) == 0
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["pending"] == ["c3", "d4"]
+        assert f"{role} may not read mks_db.deploy_history" in captured.err
+        assert f"GRANT USAGE ON SCHEMA mks_db TO {role}" in captured.err and "ro-secret" not in captured.err
+    finally:
+        sql(database, f"DROP OWNED BY {role}; DROP ROLE {role}")

@@ -90,11 +90,34 @@ class Unfinished:
         return f"the previous deploy (started {started} {who}) ended without finishing {where}"
 
 
+class NotReadable(Exception):
+    """The connection's role may not read the history (a read-only plan credential made before
+    the first deploy); the message says what to grant."""
+
+
 def unfinished(connection: Connection) -> list[Unfinished]:
-    """The deploys that ended without finishing, read only (no table: none)."""
-    exists = connection.execute(text("SELECT to_regclass('mks_db.deploy_history')")).scalar()
-    if exists is None:
+    """The deploys that ended without finishing, read only (no table: none). NotReadable when
+    the table exists but the role may not read it."""
+    # The catalogue, not to_regclass: naming the table needs USAGE on its schema.
+    table = connection.execute(
+        text(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'mks_db' AND c.relname = 'deploy_history'"
+        )
+    ).scalar()
+    if table is None:
         return []
+    readable = connection.execute(
+        text("SELECT has_schema_privilege('mks_db', 'USAGE') AND has_table_privilege(:t, 'SELECT')"),
+        {"t": table},
+    ).scalar()
+    if not readable:
+        role = connection.execute(text("SELECT quote_ident(current_user)")).scalar()
+        raise NotReadable(
+            f"{role} may not read mks_db.deploy_history, so deploys that ended without finishing "
+            f"are not shown: GRANT USAGE ON SCHEMA mks_db TO {role}; GRANT SELECT ON "
+            f"mks_db.deploy_history TO {role}"
+        )
     rows = connection.execute(text(UNFINISHED_SQL), {"key": LOCK_KEY}).all()
     return [Unfinished(*row) for row in rows]
 

@@ -77,7 +77,7 @@ def make_plan(
     cannot be rendered offline is shown as such and named to ``notice``; with ``offline``
     (production runs the rendered SQL) it refuses the plan."""
     plan = Plan(database=mask_url(url))
-    plan.unfinished = read_unfinished(url, source, lock_timeout)
+    plan.unfinished = read_unfinished(url, source, lock_timeout, notice)
     for line in plan.unfinished:
         (notice or (lambda line: None))(line)
     heads = project.script.get_heads()
@@ -179,10 +179,20 @@ def _read_only(url: URL, source: str, lock_timeout: str = "5s") -> Iterator[Conn
         engine.dispose()
 
 
-def read_unfinished(url: URL, source: str = "--database-url", lock_timeout: str = "5s") -> list[str]:
-    """The deploys of the database ``url`` names that ended without finishing, read only."""
+def read_unfinished(
+    url: URL,
+    source: str = "--database-url",
+    lock_timeout: str = "5s",
+    notice: Callable[[str], None] | None = None,
+) -> list[str]:
+    """The deploys of the database ``url`` names that ended without finishing, read only; when
+    the role may not read the history, ``notice`` is told what to grant."""
     with _read_only(url, source, lock_timeout) as connection:
-        found = history.unfinished(connection)
+        try:
+            found = history.unfinished(connection)
+        except history.NotReadable as exc:
+            (notice or (lambda line: None))(str(exc))
+            return []
     return [f"{run.describe()}; the next deploy marks it interrupted" for run in found]
 
 
