@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -374,3 +375,96 @@ def test_a_read_only_plan_credential_keeps_planning_after_the_first_deploy(
         assert f"GRANT USAGE ON SCHEMA mks_db TO {role}" in captured.err and "ro-secret" not in captured.err
     finally:
         sql(database, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+CONCURRENT_INDEX = Rev(
+    "b2",
+    "a1",
+    "with op.get_context().autocommit_block():\n"
+    '    op.create_index("ix_account_email", "account", ["email"], postgresql_concurrently=True)',
+    "with op.get_context().autocommit_block():\n"
+    '    op.drop_index("ix_account_email", table_name="account", postgresql_concurrently=True)',
+)
+
+
+def invalid_indexes(url: URL) -> list[str]:
+    return [
+        name for (name,) in sql(url, "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
+    ]
+
+
+def test_a_concurrent_index_build_stopped_by_a_lock_timeout_is_named_and_leaves_no_invalid_index(
+    database, tmp_path, capsys
+):
+    project = make_project(tmp_path / "concurrent", [A1, CONCURRENT_INDEX])
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nlock-timeout = "1s"\nlock-retries = 1\n')
+    writer = create_engine(database, poolclass=NullPool).connect()
+    writer.execute(text("UPDATE account SET email = email WHERE id = 1"))  # a transaction left open
+    try:
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 1
+        out = capsys.readouterr().out
+    finally:
+        writer.rollback()
+        writer.close()
+    assert (
+        "revision b2 failed: canceling statement due to lock timeout (after 1 attempt; lock-timeout 1s)"
+        in out
+    )
+    assert "already exists" not in out
+    # The open transaction still held the table when the deploy tried to drop what it left:
+    # named, with the command.
+    assert "it left the INVALID index public.ix_account_email, which could not be dropped" in out
+    assert "run DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email; then deploy again" in out
+    assert main(["plan", "-c", str(project), "--database-url", plain(database)]) == 1
+    assert "DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email" in capsys.readouterr().out
+    sql(database, "DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email")
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    assert invalid_indexes(database) == []
+
+
+def test_a_concurrent_index_build_retried_after_the_blocker_ends_drops_what_it_left_and_passes(
+    database, tmp_path, capsys
+):
+    project = make_project(tmp_path / "concurrent", [A1, CONCURRENT_INDEX])
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nlock-timeout = "1s"\nlock-retries = 3\n')
+    writer = create_engine(database, poolclass=NullPool).connect()
+    writer.execute(text("UPDATE account SET email = email WHERE id = 1"))
+    ends = threading.Timer(1.5, lambda: (writer.rollback(), writer.close()))  # during the first back-off
+    ends.start()
+    try:
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    finally:
+        ends.join()
+    assert "b2: applied in" in capsys.readouterr().out
+    assert invalid_indexes(database) == []
+
+
+def test_sigterm_during_a_concurrent_index_build_drops_what_it_left_or_names_it(database, tmp_path):
+    project = make_project(tmp_path / "concurrent", [A1, CONCURRENT_INDEX])
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nlock-timeout = "60s"\n')
+    writer = create_engine(database, poolclass=NullPool).connect()
+    writer.execute(text("UPDATE account SET email = email WHERE id = 1"))
+    try:
+        process = subprocess.Popen(
+            [MKS_DB, *deploy_args(project, tmp_path, "--database-url", plain(database))],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "public.ix_account_email" not in invalid_indexes(database):
+            time.sleep(0.2)  # the build has started and waits for the open transaction
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+        assert time.monotonic() - signalled < 30
+    finally:
+        writer.rollback()
+        writer.close()
+    assert process.returncode == 143, err
+    assert "deploy INTERRUPTED: interrupted by a signal at revision a1" in err
+    if invalid_indexes(database):  # the transaction still held the table: named, with the command
+        assert "run DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email" in err
+    sql(database, "DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email")
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0

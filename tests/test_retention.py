@@ -1,6 +1,6 @@
 """Backup retention after a deploy (keep-backups, keep-days): real deploys, real pg_dump files
 and their records in the backup directory; ages are set in the records, as a backup taken days
-ago would have them."""
+ago would have them (or a runner whose clock was wrong)."""
 
 from __future__ import annotations
 
@@ -34,14 +34,24 @@ def at_a1(tmp_path, url, last=B2):
     return project
 
 
-def aged(record, days: float):
-    """Backdate a backup's record by ``days`` (as if it had been taken then)."""
+def aged(record, days: float, *, old_record: bool = False):
+    """Backdate a backup's record by ``days`` (as if it had been taken then; negative: a date
+    ahead). ``old_record``: as written before records had the server's time (``created``,
+    the runner's clock, only)."""
     path = record_path(Path(record.path))
     document = json.loads(path.read_text())
     when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     document["created"] = when.strftime("%Y%m%dT%H%M%SZ")
+    if old_record:
+        document.pop("server_time", None)
+    elif "server_time" in document:
+        document["server_time"] = when.isoformat()
     path.write_text(json.dumps(document))
     return record.path
+
+
+def name(path: str) -> str:
+    return Path(path).name
 
 
 @pytest.fixture
@@ -100,6 +110,45 @@ def test_both_rules_keep_what_either_keeps(tmp_path, scratch_url, pg_server, bac
     names = dumps(directory)  # 1 newest (the new one), and whatever is younger than 7 days
     assert earlier[10].rsplit("/", 1)[1] not in names
     assert {earlier[5].rsplit("/", 1)[1], earlier[1].rsplit("/", 1)[1]} <= names
+
+
+def test_keep_backups_orders_by_the_database_servers_clock_not_a_runners_clock_years_ahead(
+    tmp_path, scratch_url, pg_server, monkeypatch
+):
+    directory = tmp_path / "b"
+    project = at_a1(tmp_path, scratch_url)
+    ahead = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=700)
+    with monkeypatch.context() as runner_clock_ahead:
+        runner_clock_ahead.setattr("mks_db.production.backup.now", lambda: ahead)
+        far_future = backup(scratch_url, directory)
+    normal = backup(scratch_url, directory)
+    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=2))
+    assert outcome.ok, outcome.message
+    assert dumps(directory) == {name(outcome.backup.path), name(normal.path)}
+    assert outcome.retention == [
+        f"retention (keep-backups = 2): removed 1 older backups: {name(far_future.path)}"
+    ]
+
+
+def test_an_old_record_dated_in_the_future_is_kept_named_and_not_counted(tmp_path, scratch_url, pg_server):
+    directory = tmp_path / "b"
+    project = at_a1(tmp_path, scratch_url)
+    future = aged(backup(scratch_url, directory), -700, old_record=True)
+    recent = aged(backup(scratch_url, directory), 1, old_record=True)
+    old = aged(backup(scratch_url, directory), 5, old_record=True)
+    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=2))
+    assert outcome.ok, outcome.message
+    assert dumps(directory) == {name(outcome.backup.path), name(recent), name(future)}
+    created = json.loads(record_path(Path(future)).read_text())["created"]
+    dated = datetime.datetime.strptime(created, "%Y%m%dT%H%M%SZ").strftime("%Y-%m-%dT%H:%M:%SZ")
+    [removed, kept] = outcome.retention
+    assert removed == f"retention (keep-backups = 2): removed 1 older backups: {name(old)}"
+    assert kept.startswith(
+        f"retention: kept {future} (its record dates it {dated}, after the database server's time now, "
+    )
+    assert kept.endswith(
+        "): the clock that dated it was wrong, so its age is unknown; remove it by hand if it is not needed"
+    )
 
 
 def test_a_failed_deploy_removes_no_backup(tmp_path, scratch_url, pg_server, backups):

@@ -23,3 +23,4 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
         f"backup {record.path}: {record.bytes} bytes, SHA-256 {record.sha256} ({how}; "
         f"written by the client tools of {record.tools})"
     )
+    report.lines += record.leftover_lines()

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             f"backup {outcome.backup.path} (SHA-256 {outcome.backup.sha256}; "
             f"{outcome.verified or 'not yet verified'})",
         )
+        report.lines[1:1] = outcome.backup.leftover_lines()
     report.lines.append(("deploy: " if outcome.ok else "deploy FAILED: ") + outcome.message)
     report.lines += outcome.retention
     report.lines += outcome.state()

@@ -8,18 +8,30 @@ another one). In that same transaction the identity of the database (see ``mks_d
 its revision and each table's row count are read; the client tools' own route to the URL must
 reach the same identity. A backup is only a backup once ``pg_restore --list`` has read it
 back: the file's size, SHA-256, identity, revision and row counts are then recorded beside it
-(``FILE.json``).
+(``FILE.json``), with the database server's time of the snapshot (``server_time``: the
+runner's clock, which names the file, may be wrong; retention orders backups by the server's).
 
 Files: the directory is made private (0700), the dump and its record are the owner's only
 (0600), a name is never reused (``DB-STAMP.dump``, then ``DB-STAMP-2.dump``, ...), the dump is
 written as ``.partial`` and renamed once verified, and the record is written to a temporary
 file and renamed, so a failure at any point leaves neither a partial dump nor a partial record.
+
+A run killed outright (``kill -9``, a lost runner) cannot clean up: its pg_dump dies with it
+(``mks_db.database.process.die_with_parent``, Linux) but its ``.partial`` stays. So the run that
+writes a ``.partial`` holds an exclusive ``flock`` on it until the file is renamed or removed,
+and each backup first removes the ``.partial`` files of the directory that nobody holds (their
+run has gone: the kernel releases a dead process's locks) and names them; one whose run still
+works is left alone. A lock needs no pid file (a pid outlives its process and is reused) and
+no clock. On a system where pg_dump outlives a killed mks-db, it may still be writing a
+``.partial`` removed that way: it writes on into a file without a name, whose space is freed
+when it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import hashlib
 import json
 import os
@@ -68,10 +80,22 @@ class Backup:
     server_major: int = 0  # the database's PostgreSQL major (0: a record older than the field)
     dumped_by: int = 0  # pg_dump's major: a restore needs pg_restore and a server of at least it
     tools: str = ""  # the client tools that wrote and read it back: "PostgreSQL 18.6 (PATH)"
+    # The database server's clock in the snapshot (ISO 8601, UTC; "": a record older than the
+    # field, whose only time is ``created``, the runner's clock).
+    server_time: str = ""
+    leftovers: list[str] = field(default_factory=list)  # .partial files of gone runs, removed first
 
     @property
     def identity(self) -> identity.Identity:
         return identity.Identity(self.system_identifier, self.database, self.database_oid)
+
+    def leftover_lines(self) -> list[str]:
+        """The report's line for each ``.partial`` this backup removed first."""
+        return [
+            f"backup: removed {path}, the partial dump of a backup that did not finish (no running "
+            "mks-db holds it)"
+            for path in self.leftovers
+        ]
 
 
 def sha256(path: Path) -> str:
@@ -88,13 +112,16 @@ def backup(url: URL, directory: Path) -> Backup:
     Raises InfrastructureError when the database cannot be read, pg_dump fails or pg_restore
     cannot read the file back, or the directory cannot be written (full, read-only, not a
     directory); ConfigurationError when the client tools and SQLAlchemy reach different
-    databases for ``url``. Whatever fails, neither a partial dump nor a record is left.
+    databases for ``url``. Whatever fails, neither a partial dump nor a record is left. The
+    ``.partial`` files earlier runs left are removed first (``remove_leftovers``), and named in
+    the record's ``leftovers``.
     """
     directory = private_directory(directory)
+    leftovers = remove_leftovers(directory)
     engine = own_engine(url)
     try:
         with engine.connect() as connection:
-            return _backup_in_snapshot(connection, url, directory)
+            return _backup_in_snapshot(connection, url, directory, leftovers)
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot connect to {mask_url(url)}: {describe_db_error(exc)}; no backup was taken"
@@ -103,10 +130,10 @@ def backup(url: URL, directory: Path) -> Backup:
         engine.dispose()
 
 
-def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Backup:
+def _backup_in_snapshot(connection: Connection, url: URL, directory: Path, leftovers: list[str]) -> Backup:
     connection = connection.execution_options(isolation_level="REPEATABLE READ")
     connection.execute(text("SET TRANSACTION READ ONLY"))
-    snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
+    snapshot, server_time = connection.execute(text("SELECT pg_export_snapshot(), now()")).one()
     found = identity.read(connection)
     major = server_major(connection)
     by_tools = identity.read_with_psql(url, major)
@@ -145,6 +172,8 @@ def _backup_in_snapshot(connection: Connection, url: URL, directory: Path) -> Ba
             major,
             dumped_by,
             str(installs.client_install(major)),
+            server_time.astimezone(datetime.UTC).isoformat(),
+            leftovers,
         )
         write_atomically(record_path(final), json.dumps(asdict(record), indent=2) + "\n")
     except BaseException:
@@ -187,13 +216,14 @@ def private_directory(directory: Path) -> Path:
 
 @contextlib.contextmanager
 def _partial_file(directory: Path, base: str) -> Iterator[tuple[Path, Path]]:
-    """Reserve ``BASE[-N].dump.partial`` (created exclusively, 0600) whose ``.dump`` and record
-    do not exist yet; yield (partial, final); remove the partial file if the block fails."""
+    """Reserve ``BASE[-N].dump.partial`` (created exclusively, 0600, locked: see the module's
+    docstring) whose ``.dump`` and record do not exist yet; yield (partial, final); remove the
+    partial file if the block fails."""
     for number in range(1, 1000):
         final = directory / (f"{base}.dump" if number == 1 else f"{base}-{number}.dump")
         partial = final.with_name(final.name + ".partial")
         try:
-            os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            handle = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -201,15 +231,52 @@ def _partial_file(directory: Path, base: str) -> Iterator[tuple[Path, Path]]:
                 f"cannot write in the backup directory {directory}: {exc.strerror}; "
                 "choose a writable directory with --backup-dir"
             ) from None
-        if final.exists() or record_path(final).exists():  # checked after reserving: no race
-            partial.unlink()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, or mks-db dies
+            if not _names(partial, handle):  # another run's remove_leftovers took it before the lock
+                continue
+            if final.exists() or record_path(final).exists():  # checked after reserving: no race
+                partial.unlink()
+                continue
+            try:
+                yield partial, final
+            finally:
+                if _names(partial, handle):
+                    partial.unlink()
+            return
+        finally:
+            os.close(handle)
+    raise InfrastructureError(f"no free backup name {base}-N.dump in {directory}")
+
+
+def remove_leftovers(directory: Path) -> list[str]:
+    """Remove each ``*.dump.partial`` of ``directory`` that no running mks-db holds (its
+    ``flock``, see the module's docstring); the paths removed. One that is locked (its backup
+    is still being written) or that cannot be opened or removed is left as it is."""
+    removed = []
+    for partial in sorted(directory.glob("*.dump.partial")):
+        try:
+            handle = os.open(partial, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:  # renamed by its run meanwhile, not ours, or not a file
             continue
         try:
-            yield partial, final
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _names(partial, handle):
+                partial.unlink()
+                removed.append(str(partial))
+        except OSError:  # BlockingIOError: its run still writes it
+            pass
         finally:
-            partial.unlink(missing_ok=True)
-        return
-    raise InfrastructureError(f"no free backup name {base}-N.dump in {directory}")
+            os.close(handle)
+    return removed
+
+
+def _names(path: Path, handle: int) -> bool:
+    """Whether ``path`` still names the file open as ``handle``."""
+    try:
+        return os.path.samestat(path.stat(), os.fstat(handle))
+    except OSError:
+        return False
 
 
 def _fsync(path: Path) -> None:

@@ -43,7 +43,7 @@ from mks_db.production import history, identity, retention
 from mks_db.production.backup import Backup, backup
 from mks_db.production.deploy_settings import Settings
 from mks_db.production.history import LOCK_KEY
-from mks_db.production.plan import Plan, make_plan, read_target, schema_at
+from mks_db.production.plan import Plan, invalid_indexes, make_plan, read_target, schema_at
 from mks_db.production.restore import verify_restorable
 
 
@@ -67,6 +67,8 @@ class Outcome:
     service: str = ""
     start_command: str | None = None
     service_error: str = ""  # why the start command failed, when it did
+    # The INVALID indexes there were before the revisions ran: any other one is this run's.
+    invalid_before: set[str] = field(default_factory=set, repr=False)
 
     def state(self) -> list[str]:
         """Where production stands after this run, and what to do next (the exact restore
@@ -208,6 +210,10 @@ def deploy(
                 outcome.at_revision = _heads(lock)
             at = ", ".join(outcome.at_revision) or "base"
             outcome.ok, outcome.message = False, f"interrupted by a signal at revision {at}"
+            with contextlib.suppress(Exception):  # an index build the signal cut short
+                left = invalid_indexes(url) - outcome.invalid_before
+                dropped = _drop_indexes(url, left, "2s")  # a short wait: a signal asks to end now
+                outcome.message += "".join(f"; {line}" for line in dropped)
             with contextlib.suppress(Exception):
                 _record(lock, started, outcome, to, "interrupted")
             exc.deploy_state = [f"deploy INTERRUPTED: {outcome.message}", *outcome.state()]
@@ -264,6 +270,7 @@ def _run(
     if settings.stop_command:
         outcome.service = "down"
     try:
+        outcome.invalid_before = invalid_indexes(url)
         version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
         applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
         outcome.ok, outcome.message = applied.ok, applied.message
@@ -386,7 +393,7 @@ def _apply(
             migrator.session_settings = values
             migrator.extra_callbacks = (history.advancer(run_id),)
             for revision in plan.pending:
-                error = _apply_one(migrator, revision, settings, applied)
+                error = _apply_one(migrator, url, revision, settings, applied)
                 if error:
                     at = applied[-1]["revision"] if applied else ",".join(plan.current) or "base"
                     message = (
@@ -410,19 +417,27 @@ def _apply(
             os.environ["PGOPTIONS"] = saved
 
 
-def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[dict]) -> str | None:
+def _apply_one(migrator: Migrator, url: URL, revision, settings: Settings, applied: list[dict]) -> str | None:
+    """Upgrade ``revision``, retrying a lock timeout with back-off; None, or why it failed. A
+    ``CREATE INDEX CONCURRENTLY`` that failed leaves an INVALID index behind, on which a retry
+    would fail as "already exists": it is dropped first, or named with the command that does."""
     for attempt in range(settings.lock_retries + 1):
         started = time.perf_counter()
+        before = invalid_indexes(url)
         try:
             migrator.upgrade(revision)
         except DBAPIError as exc:
             interrupt.raise_if_requested()  # a statement cancelled by Ctrl-C: not the revision's fault
+            left = _drop_indexes(url, invalid_indexes(url) - before, settings.lock_timeout)
             lock_wait = getattr(exc.orig, "pgcode", None) == "55P03"  # lock_not_available
-            if lock_wait and attempt < settings.lock_retries:
+            if lock_wait and attempt < settings.lock_retries and not left:
                 time.sleep(min(2**attempt, 30))
                 continue
             reason = describe_db_error(exc)
-            return f"{reason} (after {attempt + 1} attempts)" if lock_wait else reason
+            if lock_wait:
+                tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+                reason += f" (after {tries}; lock-timeout {settings.lock_timeout})"
+            return reason + "".join(f"; {line}" for line in left)
         except Exception as exc:  # the revision's own code
             interrupt.raise_if_requested()
             return f"{type(exc).__name__}: {exc}"
@@ -435,6 +450,28 @@ def _apply_one(migrator: Migrator, revision, settings: Settings, applied: list[d
         )
         return None
     return None
+
+
+def _drop_indexes(url: URL, names: set[str], lock_timeout: str) -> list[str]:
+    """Drop the INVALID indexes ``names`` (``DROP INDEX CONCURRENTLY``, waiting at most
+    ``lock_timeout``); a line for each that could not be, with the command that drops it."""
+    left = []
+    engine = own_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT set_config('lock_timeout', :t, false)"), {"t": lock_timeout})
+            for name in sorted(names):
+                try:
+                    connection.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                except DBAPIError as exc:
+                    left.append(
+                        f"it left the INVALID index {name}, which could not be dropped "
+                        f"({describe_db_error(exc)}): once no transaction holds its table, run "
+                        f"DROP INDEX CONCURRENTLY IF EXISTS {name}; then deploy again"
+                    )
+    finally:
+        engine.dispose()
+    return left
 
 
 def _roll_back(migrator: Migrator, project: Project, plan: Plan, applied: list[dict]) -> str:
@@ -455,7 +492,7 @@ def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Ou
         outcome.ok = False
         outcome.message += f"; but the database is at {outcome.at_revision}, not {plan.target}"
         return outcome
-    live, _, _ = read_target(url, source=outcome.source)
+    live, _, _, _ = read_target(url, source=outcome.source)
     differences = catalog.diff(schema_at(project, scratch, plan.target), live)
     if differences:
         outcome.ok = False

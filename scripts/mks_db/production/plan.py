@@ -93,7 +93,7 @@ def make_plan(
         plan.problems.append(f"--to {to!r} names no revision of this repository")
         return plan
     plan.target = tuple(sorted(r.revision for r in target if r))
-    live, current, tables = read_target(url, source, lock_timeout)
+    live, current, tables, invalid = read_target(url, source, lock_timeout)
     plan.current = current
     if not current and tables:
         plan.problems.append(
@@ -118,6 +118,11 @@ def make_plan(
             "(mks-db restore FILE)"
         )
         return plan
+    plan.problems += [
+        f"index {name} is INVALID: a CREATE INDEX CONCURRENTLY that did not finish left it; drop "
+        f"it (DROP INDEX CONCURRENTLY IF EXISTS {name}), then deploy again"
+        for name in invalid
+    ]
     expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = _between(project, current, plan.target)
@@ -196,10 +201,28 @@ def read_unfinished(
     return [f"{run.describe()}; the next deploy marks it interrupted" for run in found]
 
 
+_INVALID_INDEXES_SQL = f"""
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT x.indisvalid AND {catalog.user_schema("n")}
+"""
+
+
+def invalid_indexes(url: URL) -> set[str]:
+    """The database's INVALID indexes (what a failed ``CREATE INDEX CONCURRENTLY`` leaves)."""
+    engine = own_engine(url)
+    try:
+        with engine.connect() as connection:
+            return set(connection.execute(text(_INVALID_INDEXES_SQL)).scalars())
+    finally:
+        engine.dispose()
+
+
 def read_target(
     url: URL, source: str = "--database-url", lock_timeout: str = "5s"
-) -> tuple[catalog.Snapshot, tuple[str, ...], list[str]]:
-    """The live schema, revision and tables of the database ``url`` names, read only."""
+) -> tuple[catalog.Snapshot, tuple[str, ...], list[str], list[str]]:
+    """The live schema, revision, tables and INVALID indexes of the database ``url`` names,
+    read only."""
     with _read_only(url, source, lock_timeout) as connection:
         heads = tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
         # Every schema's tables (auth and audit too), not the default schema's alone; not
@@ -209,7 +232,8 @@ def read_target(
             for t in data.read_tables(connection, foreign_keys=False).values()
             if not t.name.startswith(f"{history.SCHEMA}.")
         ]
-        return catalog.snapshot(connection), heads, tables
+        invalid = sorted(connection.execute(text(_INVALID_INDEXES_SQL)).scalars())
+        return catalog.snapshot(connection), heads, tables, invalid
 
 
 def schema_at(project: Project, scratch: Server, revisions: tuple[str, ...]) -> catalog.Snapshot:
