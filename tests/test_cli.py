@@ -215,15 +215,15 @@ def test_a_time_bound_that_is_not_a_duration_is_a_usage_error_in_one_line(tmp_pa
     assert report["ok"] is False and "positive duration" in report["error"]
 
 
-def test_an_unwritable_json_report_is_a_usage_error_after_the_report(tmp_path, capsys, server_url):
+def test_an_unwritable_json_report_is_a_usage_error_before_the_command_runs(tmp_path, capsys, server_url):
     ini = make_project(tmp_path, [BASE])
     blocker = tmp_path / "file.txt"
     blocker.write_text("")
-    code = main(["heads", "-c", str(ini), "--json-report", str(blocker / "report.json")])
+    code = main(["heads", "-c", str(ini), "--json-report", str(blocker / "report.json"), "--format", "json"])
     captured = capsys.readouterr()
     assert code == 2
-    assert "mks-db heads: ok" in captured.out
-    assert captured.err.count("\n") == 1 and "cannot write the JSON report" in captured.err
+    assert json.loads(captured.out)["error"].startswith("cannot write the JSON report")
+    assert captured.err.count("\n") == 1 and "nothing was run" in captured.err
 
 
 def test_every_bad_setting_is_its_own_error_line_and_the_report_keeps_its_format(

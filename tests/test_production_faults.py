@@ -468,3 +468,15 @@ def test_sigterm_during_a_concurrent_index_build_drops_what_it_left_or_names_it(
         assert "run DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email" in err
     sql(database, "DROP INDEX CONCURRENTLY IF EXISTS public.ix_account_email")
     assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+
+
+def test_an_unwritable_json_report_stops_the_deploy_before_anything_runs(database, project, tmp_path, capsys):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    report = blocked / "report.json"
+    args = deploy_args(project, tmp_path, "--database-url", plain(database), "--json-report", str(report))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the JSON report to {report}" in err and "nothing was run" in err
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("a1",)]
+    assert not has_history(database)

@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings(vars(args))
             fmt = settings.format
             _check_deploy_settings(settings)
+            if args.json_report:
+                _claim_json_report(args.json_report)
             commands.run(args.command, args, settings, report)
     except Stop:
         pass  # the report holds why
@@ -299,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     report.seconds = time.perf_counter() - started
     try:
         _write_report(report, fmt, out)
-        if args.json_report:
+        if args.json_report and args.json_report.is_file():  # claimed at the start
             _write_json_report(report, args.json_report)
     except MksDbError as exc:
         report.error = report.error or exc
@@ -339,6 +341,21 @@ def _print_error(error: MksDbError) -> None:
     text = error_line(error)
     for line in text.splitlines() if isinstance(error, SettingsError) else [text]:
         print(f"mks-db: error: {line}", file=sys.stderr)
+
+
+def _claim_json_report(path: Path) -> None:
+    """Make sure ``--json-report``'s file can be written before the command runs (a deploy must
+    not migrate production and then fail on its report): its directory made, the file opened
+    for appending (created empty, an existing one left as it is until the report replaces it)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the JSON report to {path} ({exc.strerror or exc}); choose a writable "
+            "path; nothing was run"
+        ) from None
 
 
 def _write_json_report(report: Report, path: Path) -> None:
