@@ -23,7 +23,8 @@ from mks_db.database.libpq import tool
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.production.backup import backup
-from mks_db.production.deploy import LOCK_KEY, DeployRefused, Settings, deploy
+from mks_db.production.deploy import Settings, deploy
+from mks_db.production.history import LOCK_KEY, DeployRefused
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from mks_db.cli import main
 from mks_db.database.server import admin_engine
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
+from mks_db.production.history import LOCK_KEY
 from test_deploy_run import A1, B2, C3, D4
 
 pytestmark = pytest.mark.slow  # real deploys, backups and servers: the full suite's tier
@@ -480,3 +482,95 @@ def test_an_unwritable_json_report_stops_the_deploy_before_anything_runs(databas
     assert f"cannot write the JSON report to {report}" in err and "nothing was run" in err
     assert sql(database, "SELECT version_num FROM alembic_version") == [("a1",)]
     assert not has_history(database)
+
+
+def backup_of(url: URL, tmp_path: Path, capsys) -> str:
+    assert main(["backup", "--database-url", plain(url), "--backup-dir", str(tmp_path / "b")]) == 0
+    [path] = re.findall(r"^backup (\S+\.dump):", capsys.readouterr().out, re.MULTILINE)
+    return path
+
+
+def test_a_backup_of_another_database_is_not_restored_over_this_one_unless_asked(
+    database, pg_server, tmp_path, capsys
+):
+    other = database.set(database=f"{database.database}_b")
+    sql(database, f'CREATE DATABASE "{other.database}"')
+    try:
+        path = backup_of(database, tmp_path, capsys)
+        assert main(["restore", path, "--database-url", plain(other), "--yes"]) == 2
+        err = capsys.readouterr().err
+        assert f"is a backup of database {database.database}, and" in err and "nothing was restored" in err
+        assert sql(other, "SELECT to_regclass('account') IS NULL") == [(True,)]
+        assert main(["restore", path, "--database-url", plain(other), "--yes", "--other-database"]) == 0
+        assert sql(other, "SELECT count(*) FROM account") == [(20,)]
+    finally:
+        for name in [
+            r[0]
+            for r in sql(
+                database, "SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"{other.database}%"
+            )
+        ]:
+            sql(database, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_restore_waits_for_the_deploy_lock_and_changes_nothing_while_a_deploy_holds_it(
+    database, tmp_path, capsys
+):
+    path = backup_of(database, tmp_path, capsys)
+    (tmp_path / "pyproject.toml").write_text("[tool.mks-db.deploy]\nlock-wait-seconds = 1\n")
+    holder = create_engine(database, poolclass=NullPool, isolation_level="AUTOCOMMIT").connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})  # a deploy between revisions
+    try:
+        assert main(["restore", path, "--database-url", plain(database), "--yes"]) == 1
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert (
+        "a deploy or another restore holds the lock on this database (waited 1s); nothing was changed" in err
+    )
+    assert (
+        sql(database, "SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"{database.database}_%")
+        == []
+    )
+
+
+def test_a_restore_blocked_by_another_role_s_sessions_says_so_and_leaves_nothing_behind(
+    database, tmp_path, capsys
+):
+    suffix = os.getpid()
+    deployer, app = f"mks_deployer_{suffix}", f"mks_app_{suffix}"
+    sql(database, f"CREATE ROLE {deployer} LOGIN CREATEDB PASSWORD 'd'; CREATE ROLE {app} LOGIN PASSWORD 'a'")
+    sql(database, f'ALTER DATABASE "{database.database}" OWNER TO {deployer}')
+    sql(database, f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {deployer}")
+    as_deployer = database.set(username=deployer, password="d")
+    path = backup_of(database, tmp_path, capsys)
+    application = create_engine(database.set(username=app, password="a"), poolclass=NullPool).connect()
+    try:
+        assert main(["restore", path, "--database-url", plain(as_deployer), "--yes"]) == 3
+        err = capsys.readouterr().err
+        assert f"sessions of other roles are connected to {database.database} ({app} (pid" in err
+        assert f"GRANT pg_signal_backend TO {deployer}" in err and "nothing was restored" in err
+        assert (
+            sql(database, "SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"{database.database}_%")
+            == []
+        )
+    finally:
+        application.close()
+        sql(database, f'ALTER DATABASE "{database.database}" OWNER TO CURRENT_USER')
+        sql(database, f"DROP OWNED BY {deployer}; DROP ROLE {deployer}; DROP ROLE {app}")
+
+
+def test_a_restore_stops_the_application_around_the_swap_and_starts_it_again(database, tmp_path, capsys):
+    path = backup_of(database, tmp_path, capsys)
+    sql(database, "DELETE FROM account")
+    with Service(tmp_path / "service", plain(database)) as service:
+        service.run("start")
+        service_settings(tmp_path, service)
+        assert main(["restore", path, "--database-url", plain(database), "--yes"]) == 0
+        assert service.pid() is not None
+        assert [event.split()[0] for event in service.events()] == ["start", "stop", "start"]
+    assert sql(database, "SELECT count(*) FROM account") == [(20,)]
+    for (name,) in sql(
+        database, "SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"{database.database}_%"
+    ):
+        sql(database, f'DROP DATABASE "{name}"')

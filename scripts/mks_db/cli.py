@@ -253,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore_parser.add_argument("file", type=Path, metavar="FILE", help="a .dump made by mks-db backup")
     restore_parser.add_argument("--yes", action="store_true", help="do not ask before replacing")
+    restore_parser.add_argument(
+        "--other-database",
+        action="store_true",
+        help="restore a backup of another database than the URL names (refused otherwise)",
+    )
     return parser
 
 

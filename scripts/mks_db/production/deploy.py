@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import shlex
-import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -32,17 +31,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
-from mks_db.database import interrupt, process
+from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
 from mks_db.engine import catalog, git
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import Project
-from mks_db.errors import EXIT_FINDINGS, InfrastructureError, MksDbError
-from mks_db.production import history, identity, retention
+from mks_db.errors import InfrastructureError, MksDbError
+from mks_db.production import history, identity, retention, service
 from mks_db.production.backup import Backup, backup
 from mks_db.production.deploy_settings import Settings
-from mks_db.production.history import LOCK_KEY
 from mks_db.production.plan import Plan, invalid_indexes, make_plan, read_target, schema_at
 from mks_db.production.restore import verify_restorable
 
@@ -64,9 +62,9 @@ class Outcome:
     # The application, once the stop command ran: "down" until the start command succeeds
     # ("up"); "restarted" when it was started again after a failure that left the database at
     # the revision it started from (the running code fits it).
-    service: str = ""
+    application: str = ""
     start_command: str | None = None
-    service_error: str = ""  # why the start command failed, when it did
+    application_error: str = ""  # why the start command failed, when it did
     # The INVALID indexes there were before the revisions ran: any other one is this run's.
     invalid_before: set[str] = field(default_factory=set, repr=False)
 
@@ -97,7 +95,7 @@ class Outcome:
                 f"{at}), or deploy --on-failure rollback, or go back to the backup: "
                 f"{self.restore_command()}"
             )
-        elif self.backup and self.service != "down":
+        elif self.backup and self.application != "down":
             lines.append(
                 "next: nothing is migrated; fix the cause above and deploy again (to go back "
                 f"to the backup anyway: {self.restore_command()})"
@@ -108,14 +106,16 @@ class Outcome:
 
     def service_lines(self) -> list[str]:
         """What became of the application the stop command stopped (nothing when none ran)."""
-        if self.service == "restarted":
+        if self.application == "restarted":
             return [
                 f"the application was started again (`{self.start_command}`): the database is at "
                 "the revision it started from"
             ]
-        if self.service != "down":
+        if self.application != "down":
             return []
-        failed = f" and `{self.start_command}` failed: {self.service_error}" if self.service_error else ""
+        failed = (
+            f" and `{self.start_command}` failed: {self.application_error}" if self.application_error else ""
+        )
         start = f"`{self.start_command}`" if self.start_command else "its start command"
         return [
             f"the application is DOWN: the deploy stopped it{failed}; start it with {start} once "
@@ -130,12 +130,6 @@ class Outcome:
                 f"{command} --database-url {shlex.quote(self.url)} (the same URL, password in place of ***)"
             )
         return f"{command} (with {self.source} as for this deploy)"
-
-
-class DeployRefused(MksDbError):
-    """The deploy did not start (another deploy holds the lock): nothing was changed."""
-
-    exit_code = EXIT_FINDINGS
 
 
 class DeployStopped(MksDbError):
@@ -184,7 +178,7 @@ def deploy(
         ) from None
     try:
         started = lock.execute(text("SELECT clock_timestamp()")).scalar_one()  # the server's clock
-        _take_lock(lock, settings.lock_wait_seconds)
+        history.take_lock(lock, settings.lock_wait_seconds, "another deploy")
         outcome.previous = _previous_runs(lock, dry_run)
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
@@ -266,9 +260,9 @@ def _run(
     # The row is started after the backup, so that the backup never holds a 'running' row.
     outcome.run_id = _start_record(lock, outcome)
     outcome.start_command = settings.start_command
-    _command(settings.stop_command, "stop command", settings.command_timeout_seconds)
+    service.run_command(settings.stop_command, "stop command", settings.command_timeout_seconds)
     if settings.stop_command:
-        outcome.service = "down"
+        outcome.application = "down"
     try:
         outcome.invalid_before = invalid_indexes(url)
         version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
@@ -287,21 +281,21 @@ def _run(
 
 
 def _start(settings: Settings, outcome: Outcome) -> None:
-    """Run the start command; ``outcome.service`` says whether the application is up."""
+    """Run the start command; ``outcome.application`` says whether the application is up."""
     try:
-        _command(settings.start_command, "start command", settings.command_timeout_seconds)
+        service.run_command(settings.start_command, "start command", settings.command_timeout_seconds)
     except MksDbError as exc:
-        outcome.service_error = str(exc)
+        outcome.application_error = str(exc)
         raise
-    if outcome.service:
-        outcome.service = "up"
+    if outcome.application:
+        outcome.application = "up"
 
 
 def _start_again_if_unchanged(lock: Connection, settings: Settings, outcome: Outcome) -> None:
     """After a failure (or a signal) with the application stopped: start it again when the
     database is at the revision the deploy started from (nothing committed, or rolled back),
     since the code it runs fits that schema; otherwise it stays down and the state says so."""
-    if outcome.service != "down" or outcome.service_error or not settings.start_command:
+    if outcome.application != "down" or outcome.application_error or not settings.start_command:
         return
     try:
         at = _heads(lock)
@@ -310,11 +304,11 @@ def _start_again_if_unchanged(lock: Connection, settings: Settings, outcome: Out
     if set(at) != set(outcome.plan.current):
         return
     try:
-        _command(settings.start_command, "start command", settings.command_timeout_seconds)
+        service.run_command(settings.start_command, "start command", settings.command_timeout_seconds)
     except MksDbError as exc:
-        outcome.service_error = str(exc)
+        outcome.application_error = str(exc)
         return
-    outcome.service = "restarted"
+    outcome.application = "restarted"
 
 
 def _start_record(lock: Connection, outcome: Outcome) -> int:
@@ -332,33 +326,6 @@ def _start_record(lock: Connection, outcome: Outcome) -> int:
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot record the start of the deploy in mks_db.deploy_history: {describe_db_error(exc)}"
-        ) from None
-
-
-def _take_lock(connection: Connection, wait_seconds: float) -> None:
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
-            return
-        if time.monotonic() >= deadline:
-            raise DeployRefused(
-                f"another deploy holds the lock on this database (waited {wait_seconds:g}s); "
-                "nothing was changed: try again when it has finished"
-            )
-        time.sleep(0.2)
-
-
-def _command(command: str | None, what: str, timeout: float) -> None:
-    """Run a stop or start command (split like a shell would, no shell); InfrastructureError
-    when it fails or does not finish within ``timeout`` seconds (it is killed then)."""
-    if not command:
-        return
-    try:
-        process.run(shlex.split(command), f"the {what} `{command}`", timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise InfrastructureError(
-            f"the {what} `{command}` did not finish within {timeout:g}s (command-timeout-seconds); "
-            "it was killed"
         ) from None
 
 

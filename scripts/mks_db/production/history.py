@@ -19,11 +19,14 @@ import getpass
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+
+from mks_db.errors import EXIT_FINDINGS, MksDbError
 
 SCHEMA = "mks_db"  # mks-db's own schema in the target database: the history, nothing else
 LOCK_KEY = 7_203_513_115  # pg_advisory_lock key of mks-db deploys ("mks-db" in spirit)
@@ -93,6 +96,28 @@ class Unfinished:
 class NotReadable(Exception):
     """The connection's role may not read the history (a read-only plan credential made before
     the first deploy); the message says what to grant."""
+
+
+class DeployRefused(MksDbError):
+    """A deploy or a restore did not start: another one holds the deploy lock. Nothing was changed."""
+
+    exit_code = EXIT_FINDINGS
+
+
+def take_lock(connection: Connection, wait_seconds: float, holder: str) -> None:
+    """Take the deploy lock (an advisory lock of the database ``connection`` is on, held until
+    it closes), waiting up to ``wait_seconds`` for ``holder`` ("another deploy") to let it go;
+    DeployRefused then. Deploys and restores take it: neither runs while the other does."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        if connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+            return
+        if time.monotonic() >= deadline:
+            raise DeployRefused(
+                f"{holder} holds the lock on this database (waited {wait_seconds:g}s); "
+                "nothing was changed: try again when it has finished"
+            )
+        time.sleep(0.2)
 
 
 def unfinished(connection: Connection) -> list[Unfinished]:

@@ -26,11 +26,12 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.libpq import run_tool, tool
-from mks_db.database.server import Server, admin_engine, describe_db_error, scratch_database
+from mks_db.database.server import Server, admin_engine, describe_db_error, own_engine, scratch_database
 from mks_db.database.urls import mask_url
-from mks_db.errors import ConfigurationError, InfrastructureError
-from mks_db.production import identity
+from mks_db.errors import ConfigurationError, InfrastructureError, MksDbError
+from mks_db.production import history, identity, service
 from mks_db.production.backup import Backup, row_counts, server_major, verify
+from mks_db.production.deploy_settings import VERIFY_MODES, Settings
 
 MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
 MAX_NAME = 63  # PostgreSQL's identifier length
@@ -44,29 +45,106 @@ class Restored:
     kept: str  # the target as it was, renamed
 
 
-def restore(path: Path, url: URL) -> Restored:
+def restore(
+    path: Path,
+    url: URL,
+    other_database: bool = False,
+    settings: Settings | None = None,
+) -> Restored:
     """Put the verified backup ``path`` in place of the database ``url`` names.
 
-    Raises ConfigurationError when the file fails verification or the URL does not name a
-    database; InfrastructureError, with the server's or pg_restore's whole message, when the
-    restore, its verification or the swap fails (the target then keeps its name and contents).
+    Refuses (ConfigurationError, nothing changed) a file that fails verification, a URL that
+    names no database, and a backup of another database than the URL's unless
+    ``other_database``. Holds the deploy lock throughout (DeployRefused when a deploy or
+    another restore holds it for ``settings.lock_wait_seconds``). With a stop command in the
+    deploy ``settings``, the application is stopped just before the swap and started after it,
+    whatever happened. InfrastructureError,
+    with the server's or pg_restore's whole message, when the restore, its verification or the
+    swap fails: the target then keeps its name and contents, and the restored copy is dropped.
     """
     record = verify(path)
     target, major = _target_database(url)
+    if record.database != target and not other_database:
+        raise ConfigurationError(
+            f"{path} is a backup of database {record.database}, and {mask_url(url)} names "
+            f"{target}: restoring it would replace {target}'s data with {record.database}'s; "
+            "nothing was restored (name the backup's database, or pass --other-database)"
+        )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
     fresh = _name(target, f"_restore_{stamp}")
     kept = _name(target, f"_before_restore_{stamp}")
-    with _maintenance(url) as admin:
+    wait = settings.lock_wait_seconds if settings else Settings.lock_wait_seconds
+    with _deploy_lock(url, wait), _maintenance(url) as admin:
         _create_like(admin, target, fresh)
         try:
             _pg_restore(path, url, fresh, max(major, record.dumped_by))
             _check(url.set(database=fresh), record)
             _copy_database_properties(admin, target, fresh)
+            with _stopped(settings):
+                _require_endable_sessions(admin, target)
+                _swap(admin, target, fresh, kept)
         except BaseException:
-            _drop(admin, fresh)
+            if _exists(admin, fresh):
+                _drop(admin, fresh)
             raise
-        _swap(admin, target, fresh, kept)
     return Restored(record, target, kept)
+
+
+@contextlib.contextmanager
+def _stopped(settings: Settings | None) -> Iterator[None]:
+    """The application stopped for the block (when ``settings`` have a stop command), started
+    again after it, whatever happened; a start that fails says the application is down and how
+    to start it."""
+    if settings is None or not settings.stop_command:
+        yield
+        return
+    timeout = settings.command_timeout_seconds
+    service.run_command(settings.stop_command, "stop command", timeout)
+    try:
+        yield
+    finally:
+        try:
+            service.run_command(settings.start_command, "start command", timeout)
+        except MksDbError as exc:
+            raise InfrastructureError(
+                f"{exc}\nthe application is DOWN: start it with `{settings.start_command}`"
+            ) from None
+
+
+@contextlib.contextmanager
+def _deploy_lock(url: URL, wait_seconds: float) -> Iterator[None]:
+    """The deploy lock of the target database, held while the block runs (released by the
+    swap at the latest, which ends every session on the target)."""
+    engine = own_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            history.take_lock(connection, wait_seconds, "a deploy or another restore")
+            yield
+    finally:
+        engine.dispose()
+
+
+def _require_endable_sessions(admin: Connection, target: str) -> None:
+    """InfrastructureError, before anything is renamed, when sessions on ``target`` belong to
+    roles this one may not end (the swap would fail half-way): named, with the two ways out."""
+    rows = admin.execute(
+        text(
+            "SELECT usename, pid FROM pg_stat_activity WHERE datname = :t AND pid <> pg_backend_pid()"
+            " AND NOT pg_has_role(usesysid, 'MEMBER')"
+            " AND NOT pg_has_role('pg_signal_backend', 'MEMBER')"
+            " AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+        ),
+        {"t": target},
+    ).all()
+    if rows:
+        sessions = ", ".join(f"{user} (pid {pid})" for user, pid in rows)
+        role = admin.execute(text("SELECT current_user")).scalar()
+        raise InfrastructureError(
+            f"sessions of other roles are connected to {target} ({sessions}) and {role} may not "
+            f"end them; nothing was restored: stop the application first (stop-command and "
+            f"start-command in [tool.mks-db.deploy] make restore do it), or GRANT "
+            f"pg_signal_backend TO {role}"
+        )
 
 
 # Up to this size a backup is proven by restoring it (``--verify restore``); above, by reading
@@ -74,7 +152,6 @@ def restore(path: Path, url: URL) -> Restored:
 # about a minute per GiB on a small server, which a deploy can afford before it changes
 # anything; a larger dump would hold the deploy's lock for many minutes.
 RESTORE_VERIFY_LIMIT = 1 << 30
-VERIFY_MODES = ("restore", "list", "auto")
 
 
 def verify_restorable(record: Backup, scratch: Server, mode: str = "auto") -> str:
