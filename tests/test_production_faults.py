@@ -574,3 +574,25 @@ def test_a_restore_stops_the_application_around_the_swap_and_starts_it_again(dat
         database, "SELECT datname FROM pg_database WHERE datname LIKE :p", p=f"{database.database}_%"
     ):
         sql(database, f'DROP DATABASE "{name}"')
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE mks_db.deploy_history DROP COLUMN steps",
+        "ALTER TABLE mks_db.deploy_history ALTER COLUMN message TYPE integer USING 0",
+        "ALTER TABLE mks_db.deploy_history ADD CONSTRAINT no_ok CHECK (outcome <> 'ok') NOT VALID",
+    ],
+)
+def test_a_history_table_changed_by_hand_stops_the_deploy_before_anything_changes(
+    database, project, tmp_path, capsys, change
+):
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database), "--to", "b2")) == 0
+    sql(database, change)
+    capsys.readouterr()
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 3
+    err = capsys.readouterr().err
+    assert "mks_db.deploy_history cannot take this deploy's records" in err
+    assert "nothing was changed" in err
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]
+    assert sql(database, "SELECT count(*) FROM mks_db.deploy_history WHERE outcome = 'running'") == [(0,)]

@@ -252,6 +252,7 @@ def _run(
     verify, start, check health: ``outcome`` is filled as each step completes, so it is true
     whatever stops the run."""
     plan = outcome.plan
+    _check_history(url)
     outcome.backup = backup(url, Path(settings.backup_dir))
     outcome.verified = verify_restorable(outcome.backup, scratch, settings.verify)
     # The backup's snapshot was read through this URL too, but by another connection:
@@ -309,6 +310,24 @@ def _start_again_if_unchanged(lock: Connection, settings: Settings, outcome: Out
         outcome.application_error = str(exc)
         return
     outcome.application = "restarted"
+
+
+def _check_history(url: URL) -> None:
+    """InfrastructureError, before anything changes, when the history cannot take this deploy's
+    records (``history.check_writable``)."""
+    engine = own_engine(url)
+    try:
+        with engine.connect() as connection:
+            history.check_writable(connection)
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"mks_db.deploy_history cannot take this deploy's records ({describe_db_error(exc)}): "
+            "it was changed by hand or its privileges revoked; nothing was changed: give it back "
+            "its definition, or rename it (ALTER TABLE mks_db.deploy_history RENAME TO ...) and "
+            "the deploy makes a new one"
+        ) from None
+    finally:
+        engine.dispose()
 
 
 def _start_record(lock: Connection, outcome: Outcome) -> int:

@@ -22,6 +22,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -162,6 +163,28 @@ def close_unfinished(connection: Connection) -> list[Unfinished]:
             {"id": run.id, "message": run.describe() + " (found by the next deploy)"},
         )
     return found
+
+
+def check_writable(connection: Connection) -> None:
+    """Prove, before a deploy changes anything, that every write it will make to the history
+    succeeds: in a transaction of ``connection`` (not in autocommit mode) rolled back at the
+    end, the table is brought up to date and a row is started, moved on and closed as a
+    deploy does. A table changed by hand (a column dropped or retyped, a trigger, a constraint,
+    a revoked privilege) raises DBAPIError here, not after production is migrated."""
+    transaction = connection.begin()
+    try:
+        ensure_table(connection)
+        run_id = start(connection, {"frm": None, "target": "check", "file": None, "sha": None})
+        step = SimpleNamespace(is_upgrade=True, up_revision_ids=("check",))
+        advancer(run_id)(SimpleNamespace(connection=connection), step, ("check",), None)
+        row = dict.fromkeys(("started", "frm", "file", "sha", "commit"))
+        close(
+            connection,
+            run_id,
+            {**row, "to": "check", "target": "check", "outcome": "ok", "steps": [], "message": "check"},
+        )
+    finally:
+        transaction.rollback()
 
 
 def ensure_table(connection: Connection) -> None:
