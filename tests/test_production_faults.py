@@ -5,6 +5,7 @@ exit leaves the service and the records true, and says so."""
 from __future__ import annotations
 
 import datetime
+import http.server
 import json
 import os
 import re
@@ -596,3 +597,88 @@ def test_a_history_table_changed_by_hand_stops_the_deploy_before_anything_change
     assert "nothing was changed" in err
     assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]
     assert sql(database, "SELECT count(*) FROM mks_db.deploy_history WHERE outcome = 'running'") == [(0,)]
+
+
+SLEEPER = (
+    "import sys, time; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n'); time.sleep(float(sys.argv[3]))"
+)
+C3_SLEEPS = Rev("c3", "b2", 'op.execute("SELECT pg_sleep(60)")', "pass")
+
+
+def sleeper(log: Path, event: str, seconds: float) -> str:
+    """A stop or start command that logs ``event`` and then takes ``seconds``."""
+    return f"{sys.executable} -c {json.dumps(SLEEPER)} {log} {event} {seconds}"
+
+
+def sleeping_in_the_database(url: URL) -> bool:
+    return sql(url, "SELECT count(*) > 0 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'")[0][0]
+
+
+PHASES = {
+    # phase: (stop takes, start takes, the revision c3, health answers, when to signal)
+    "stop command": (60, 0, C3, None, lambda log, url: "stop" in log.read_text()),
+    "migration": (0, 0, C3_SLEEPS, None, lambda log, url: sleeping_in_the_database(url)),
+    "start command": (0, 60, C3, None, lambda log, url: "start" in log.read_text()),
+    "health check": (0, 0, C3, 503, lambda log, url: "start" in log.read_text()),
+}
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_sigterm_at_every_phase_of_a_deploy_leaves_a_true_state_and_record(
+    phase, database, tmp_path, health_503
+):
+    stop_takes, start_takes, c3, health, signalled_when = PHASES[phase]
+    project = make_project(tmp_path / "signals", [A1, B2, c3])
+    log = tmp_path / "service.log"
+    log.write_text("")
+    settings = {
+        "stop-command": sleeper(log, "stop", stop_takes),
+        "start-command": sleeper(log, "start", start_takes),
+    }
+    if health:
+        settings.update({"health-url": health_503, "health-timeout-seconds": 60})
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.mks-db.deploy]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+    )
+    process = subprocess.Popen(
+        [MKS_DB, *deploy_args(project, tmp_path, "--database-url", plain(database))],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and not signalled_when(log, database):
+        time.sleep(0.1)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 143, out + err
+    [(at,)] = sql(database, "SELECT version_num FROM alembic_version")
+    assert f"deploy INTERRUPTED: interrupted by a signal at revision {at}" in err
+    assert f"now at revision {at};" in err
+    assert sql(database, "SELECT outcome, revision_to FROM mks_db.deploy_history") == [("interrupted", at)]
+    events = log.read_text().split()
+    if at == "a1":  # nothing committed: the application runs again
+        assert events[-1] == "start" and "the application was started again" in err, (events, err)
+    elif phase != "health check":  # migrated, the application not (known to be) started: said so
+        assert "the application is DOWN" in err, err
+    else:  # started, then the signal came while its health was polled
+        assert events == ["stop", "start"] and "DOWN" not in err
+
+
+@pytest.fixture
+def health_503():
+    class Unhealthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Unhealthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/health"
+    server.shutdown()

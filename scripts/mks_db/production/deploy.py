@@ -261,10 +261,10 @@ def _run(
     # The row is started after the backup, so that the backup never holds a 'running' row.
     outcome.run_id = _start_record(lock, outcome)
     outcome.start_command = settings.start_command
-    service.run_command(settings.stop_command, "stop command", settings.command_timeout_seconds)
-    if settings.stop_command:
+    if settings.stop_command:  # down from the moment it is asked to stop (a failed stop too)
         outcome.application = "down"
     try:
+        service.run_command(settings.stop_command, "stop command", settings.command_timeout_seconds)
         outcome.invalid_before = invalid_indexes(url)
         version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
         applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
