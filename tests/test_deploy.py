@@ -103,7 +103,8 @@ def count(url, table="auth.roles"):
 
 
 @pytest.mark.slow
-def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys):
+def test_backup_then_restore_brings_the_data_back(scratch_url, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # this repository's settings stop production's service
     migrate(scratch_url, "head")
     plain = scratch_url.render_as_string(hide_password=False)
     roles = count(scratch_url)

@@ -99,8 +99,8 @@ def _stopped(settings: Settings | None) -> Iterator[None]:
         yield
         return
     timeout = settings.command_timeout_seconds
-    service.run_command(settings.stop_command, "stop command", timeout)
-    try:
+    try:  # a stop that fails may have stopped it all the same: it is started again below
+        service.run_command(settings.stop_command, "stop command", timeout)
         yield
     finally:
         try:
