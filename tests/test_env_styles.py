@@ -130,7 +130,25 @@ def test_check_refuses_an_env_py_that_migrates_its_own_database_and_leaves_it_un
     report = report_of(proc)
     assert (proc.returncode, report["ok"]) == (2, False), explain(proc)
     assert one_line(proc.stderr) and "env.py" in proc.stderr, explain(proc)
+    assert "[tool.mks-db] url-variables" in proc.stderr, explain(proc)
     assert "Traceback" not in proc.stderr, explain(proc)
+
+
+@pytest.mark.slow
+def test_an_env_py_reading_its_own_setting_declared_in_url_variables_is_checked_on_the_scratch_database(
+    tmp_path, server_url, scratch_url
+):
+    project = build(tmp_path / "project", OWN_SETTING, chain("forgotten-drop-index"))
+    verify_with_alembic(project, scratch_url)  # proven first as the application runs it
+    (project.root / "pyproject.toml").write_text('[tool.mks-db]\nurl-variables = ["MYAPP_DB_URL"]\n')
+    # Production, as the application's setting names it, is unreachable: it must never be tried.
+    production = "postgresql+psycopg2://app:app-secret@127.0.0.1:1/production"
+    proc = run_mks_db(project, server_url, *CHECK, MYAPP_DB_URL=production)
+    report = report_of(proc)
+    assert (proc.returncode, report["ok"]) == (1, False), explain(proc)
+    [finding] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["check"] == "roundtrip" and "ix_account_email" in finding["message"], explain(proc)
+    assert "app-secret" not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
 
 
 # --- inputs that must end in a verdict, not a traceback -----------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import os
 import re
 import subprocess
@@ -248,7 +249,7 @@ def test_an_unknown_key_names_the_known_ones_and_the_table_is_not_trusted(tmp_pa
         config.load_settings({}, directory)
     assert str(caught.value) == (
         f"{directory / 'pyproject.toml'}: unknown [tool.mks-db] setting alembic_config; known: "
-        "alembic-config, format, base-ref, offline, statement-timeout, lock-timeout, postgres, deploy, locks"
+        "alembic-config, format, base-ref, offline, statement-timeout, lock-timeout, url-variables, postgres, deploy, locks"
     )
     assert caught.value.report_format == "human"  # the misspelt key might have been the format
 
@@ -332,3 +333,13 @@ def test_deploy_settings_of_the_right_types_are_taken_as_written(tmp_path):
         ConfigurationError, match="lock-retries must be a whole number of 0 or more, not True"
     ):
         deploy_settings.from_table({"lock-retries": True})
+
+
+def test_url_variables_are_a_list_of_variable_names(tmp_path):
+    names = ("MYAPP_DB_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+    directory = pyproject(tmp_path, f"[tool.mks-db]\nurl-variables = {json.dumps(list(names))}\n")
+    assert config.load_settings({}, directory).url_variables == names
+    (tmp_path / "bad").mkdir()
+    bad = pyproject(tmp_path / "bad", '[tool.mks-db]\nurl-variables = "MYAPP_DB_URL"\n')
+    with pytest.raises(config.SettingsError, match=r"url-variables must be a list of environment variable"):
+        config.load_settings({}, bad)

@@ -9,6 +9,7 @@ Secrets never live here: database URLs come from flags or the environment.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from mks_db.database.server import Timeouts, milliseconds
 from mks_db.errors import ConfigurationError
 from mks_db.report import FORMATS
 
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
@@ -28,6 +30,7 @@ KNOWN = {
     "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
+    "url-variables": "the environment variables env.py reads its database URL from (set to the scratch URL)",
     "postgres": "production's PostgreSQL major (e.g. 17): the embedded server runs it where installed",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
     "locks": "a table of lock-analysis settings (rows, budget-seconds, rewrite-rows, production-rows)",
@@ -64,6 +67,7 @@ class Settings:
     offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
+    url_variables: tuple[str, ...] = ()  # url-variables: env.py's own URL settings, redirected
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
     # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
@@ -100,7 +104,9 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
                 if key in TABLES
                 else f"[tool.mks-db] {key} must be a value, not a table"
             )
-    values = {key: str(value) for key, value in table.items() if key in KNOWN and not isinstance(value, dict)}
+    values = {
+        key: str(value) for key, value in table.items() if key in KNOWN and not isinstance(value, dict | list)
+    }
 
     def attempt(parse: Callable[[str], Any], value: str | None, default: Any) -> Any:
         """``parse(value)`` (``default`` when there is no value), or the default with its problem noted."""
@@ -123,6 +129,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     lock_ms = attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms)
     postgres = attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None)
     postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
+    url_variables = _variable_names(table.get("url-variables", []), problems)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
     deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
@@ -139,6 +146,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         offline=offline,
         timeouts=Timeouts(statement_ms, lock_ms),
         postgres=postgres,
+        url_variables=url_variables,
         locks=locks,
         deploy=MappingProxyType(deploy),
     )
@@ -182,6 +190,17 @@ def _major(name: str) -> Callable[[str], int]:
         return int(head)
 
     return parse
+
+
+def _variable_names(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """``url-variables``: a list of environment variable names (``["MYAPP_DB_URL"]``)."""
+    if isinstance(value, list) and all(isinstance(v, str) and _VARIABLE.match(v) for v in value):
+        return tuple(value)
+    problems.append(
+        "[tool.mks-db] url-variables must be a list of environment variable names such as "
+        f'["MYAPP_DB_URL"], not {value!r}'
+    )
+    return ()
 
 
 def _boolean(name: str) -> Callable[[str], bool]:

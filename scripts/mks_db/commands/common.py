@@ -36,12 +36,14 @@ def checked_project(settings: Settings, report: Report) -> Project:
     ids, missing parents and cycles stop the command (``Stop``) with their findings in
     ``report``, before Alembic would silently keep one of two revisions of the same id.
     """
-    graph = check_heads(load_project(settings.alembic_config, load_revisions=False))
+    graph = check_heads(
+        load_project(settings.alembic_config, load_revisions=False, url_variables=settings.url_variables)
+    )
     broken = [f for f in graph if f.rule in BROKEN_GRAPH]
     if broken:
         report.findings += [f for f in broken if f not in report.findings]
         raise Stop
-    return load_project(settings.alembic_config)
+    return load_project(settings.alembic_config, url_variables=settings.url_variables)
 
 
 @dataclass(frozen=True)

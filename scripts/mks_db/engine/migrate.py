@@ -271,7 +271,7 @@ class Migrator:
 
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
-            _environment_variable("DATABASE_URL", self._plain_url),
+            environment_variables(("DATABASE_URL", *self.project.url_variables), self._plain_url),
             quiet_env_logging(),
             alembic_compat.lending(self.connection, self._env_url),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
@@ -288,7 +288,8 @@ class Migrator:
             raise ProjectCodeError(
                 f"{self.project.relpath(self.project.env_py)} migrates database {name!r}, not the "
                 "scratch database mks-db gave it, so mks-db stopped before any step; let env.py "
-                "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection']",
+                "take its URL from sqlalchemy.url, DATABASE_URL or config.attributes['connection'], "
+                "or name the environment variable it reads it from in [tool.mks-db] url-variables",
                 self.project.relpath(self.project.env_py),
             )
 
@@ -419,16 +420,18 @@ def replayed_snapshot(project: Project, server: Server, revisions: list[Script],
 
 
 @contextlib.contextmanager
-def _environment_variable(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
+def environment_variables(names: Iterable[str], value: str) -> Iterator[None]:
+    """Each of ``names`` set to ``value`` for the block, then restored (or unset) as it was."""
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(previous, value))
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+        for name, old in previous.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
 
 
 @contextlib.contextmanager

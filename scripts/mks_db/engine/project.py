@@ -37,6 +37,9 @@ class Project:
 
     ini: Path
     script: ScriptDirectory
+    # Environment variables the application's env.py reads its database URL from
+    # ([tool.mks-db] url-variables): each is set to the scratch database's URL while env.py runs.
+    url_variables: tuple[str, ...] = ()
 
     @property
     def root(self) -> Path:
@@ -131,7 +134,9 @@ def _on_sys_path(directory: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> Project:
+def load_project(
+    ini: str | Path | None = None, load_revisions: bool = True, url_variables: tuple[str, ...] = ()
+) -> Project:
     """Load the project of ``ini`` (default ``./alembic.ini``) and import all its revision files
     (unless ``load_revisions`` is false: then they load when first needed).
 
@@ -165,7 +170,7 @@ def load_project(ini: str | Path | None = None, load_revisions: bool = True) -> 
         raise ConfigurationError(f"{path}: {exc}") from None
     except Exception as exc:  # a revision file that raises at import
         raise _import_failure(exc, config) from None
-    return Project(ini=path, script=script)
+    return Project(ini=path, script=script, url_variables=tuple(url_variables))
 
 
 def _has_tool_alembic(toml: Path) -> bool:

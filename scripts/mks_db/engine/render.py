@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from mks_db import __version__
 from mks_db.engine import git
 from mks_db.engine.alembic_compat import down_revisions, record_op_execute
-from mks_db.engine.migrate import env_failures, migration_step, quiet_env_logging
+from mks_db.engine.migrate import env_failures, environment_variables, migration_step, quiet_env_logging
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
 
@@ -64,6 +64,8 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         return [step]
 
     with (
+        # An application's own URL setting (url-variables): a URL of the dialect, never connected.
+        environment_variables(project.url_variables, "postgresql://"),
         quiet_env_logging(),
         EnvironmentContext(
             config,
