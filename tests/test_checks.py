@@ -564,3 +564,37 @@ def test_an_upgrade_that_fails_in_its_own_code_is_an_error(check, upgrade):
     [finding] = only(report, "upgrade")
     assert finding["severity"] == "error" and "application's code" not in finding["message"]
     assert code == 1
+
+
+STATUS = Rev(
+    "b2",
+    "a1",
+    'status = sa.Enum("draft", "published", name="status")\n'
+    "status.create(op.get_bind())\n"
+    'op.add_column("account", sa.Column("status", status))',
+    'op.drop_column("account", "status")\nsa.Enum(name="status").drop(op.get_bind())',
+)
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ('"draft", "published", "archived"', "enum status: labels only in the models: 'archived'"),
+        ('"draft"', "enum status: labels only in the database: 'published'"),
+        ('"published", "draft"', "enum status: the same labels in another order"),
+    ],
+)
+def test_an_enum_label_the_migrations_never_create_is_drift(check, labels, expected):
+    models = MODELS.format(extra=f',\n         sa.Column("status", sa.Enum({labels}, name="status"))')
+    code, report = check([BASE, STATUS], models, command="drift")
+    assert code == 1
+    [finding] = only(report, "drift")
+    assert expected in finding["message"]
+
+
+def test_enum_labels_that_match_are_not_drift(check):
+    models = MODELS.format(
+        extra=',\n         sa.Column("status", sa.Enum("draft", "published", name="status"))'
+    )
+    code, report = check([BASE, STATUS], models, command="drift")
+    assert (code, only(report, "drift")) == (0, [])

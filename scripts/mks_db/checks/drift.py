@@ -21,7 +21,10 @@ and forgot the model: the application queries columns that do not exist, and the
 The comparison is Alembic's own (``compare_metadata``), run through the project's env.py so
 that exactly its options apply (schemas, ``include_name``, ``include_object``,
 ``compare_type``, ``compare_server_default``, its comparators): the differences
-``alembic check`` would report for that project, one error each.
+``alembic check`` would report for that project, one error each. Beyond Alembic, the labels
+of PostgreSQL's native enums (``pg_enum``), which Alembic does not compare: a label the models
+have and the migrations never create (or the reverse, or another order) is drift too, for the
+tables env.py includes.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.sql import sqltypes
 
 from mks_db.engine.migrate import Migrator
 from mks_db.findings import ERROR, WARNING, Finding
@@ -46,12 +51,57 @@ def compare_models(migrator: Migrator) -> list[str] | None:
         metadata = context.opts.get("target_metadata")
         if metadata is not None:
             found["diffs"] = compare_metadata(context, metadata)
+            found["enums"] = enum_differences(context, metadata)
         return []
 
     migrator.run_env(compare)
     if "diffs" not in found:
         return None
-    return [describe(diff) for diff in _flatten(found["diffs"])]
+    return [describe(diff) for diff in _flatten(found["diffs"])] + found["enums"]
+
+
+_ENUM_LABELS = text(
+    "SELECT e.enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid"
+    " JOIN pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE t.typname = :name AND (n.nspname = :schema OR (:schema IS NULL AND pg_type_is_visible(t.oid)))"
+    " ORDER BY e.enumsortorder"
+)
+
+
+def enum_differences(context: MigrationContext, metadata: Any) -> list[str]:
+    """The native enums of the models' tables (those env.py's ``include_object`` includes)
+    whose labels or their order differ from the database's type of that name; a type the
+    database lacks is Alembic's to report (the column's type differs)."""
+    include = context.opts.get("include_object")
+    enums: dict[tuple[str | None, str], tuple[str, ...]] = {}
+    for table in metadata.sorted_tables:
+        if include and not include(table, table.name, "table", False, None):
+            continue
+        for column in table.columns:
+            kind = getattr(column.type, "item_type", column.type)  # ARRAY(Enum) too
+            if isinstance(kind, sqltypes.Enum) and kind.native_enum and kind.name:
+                enums[(kind.schema or table.schema, kind.name)] = tuple(kind.enums)
+    lines = []
+    for (schema, name), labels in sorted(enums.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+        found = tuple(context.connection.execute(_ENUM_LABELS, {"name": name, "schema": schema}).scalars())
+        if found and found != labels:
+            models_only = [label for label in labels if label not in found]
+            database_only = [label for label in found if label not in labels]
+            what = "; ".join(
+                part
+                for part in (
+                    f"labels only in the models: {', '.join(map(repr, models_only))}" if models_only else "",
+                    f"labels only in the database: {', '.join(map(repr, database_only))}"
+                    if database_only
+                    else "",
+                    "the same labels in another order" if not models_only and not database_only else "",
+                )
+                if part
+            )
+            lines.append(
+                f"enum {_table(schema, name)}: {what} (models {list(labels)}, database {list(found)})"
+            )
+    return lines
 
 
 def drift_findings(migrator: Migrator) -> list[Finding]:
