@@ -239,7 +239,9 @@ def test_a_revision_altering_a_table_nobody_created_fails_upgrade(check):
     assert 'relation "ghost" does not exist' in finding["message"]
 
 
-def test_a_first_revision_that_expects_tables_made_outside_the_migrations_is_a_warning(check):
+def test_a_first_revision_that_expects_tables_made_outside_the_migrations_is_an_error_naming_base_metadata(
+    check,
+):
     # As a project that runs metadata.create_all() before its first migration has it.
     rev = Rev("a1", None, 'op.add_column("ghost", sa.Column("x", sa.Integer))')
     later = Rev(
@@ -250,13 +252,14 @@ def test_a_first_revision_that_expects_tables_made_outside_the_migrations_is_a_w
     )
     code, report = check([rev, later], command="roundtrip")
     first, unchecked = only(report, "upgrade")
-    assert first["severity"] == "warning" and 'relation "ghost" does not exist' in first["message"]
+    assert first["severity"] == "error" and 'relation "ghost" does not exist' in first["message"]
     assert "expects objects created outside its migrations" in first["message"]
+    assert "[tool.mks-db] base-metadata" in first["message"]
     assert (
         unchecked["severity"] == "warning"
         and "1 later revisions were not checked (b2)" in unchecked["message"]
     )
-    assert code == 0
+    assert code == 1
 
 
 def test_a_first_revision_whose_downgrade_refuses_on_purpose_is_a_warning(check):
@@ -598,3 +601,53 @@ def test_enum_labels_that_match_are_not_drift(check):
     )
     code, report = check([BASE, STATUS], models, command="drift")
     assert (code, only(report, "drift")) == (0, [])
+
+
+BASE_MODELS = """
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+sa.Table("account", metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("email", sa.String(100), nullable=False))
+"""
+ON_THE_BASE = [
+    Rev(
+        "a1",
+        None,
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    ),
+    Rev(  # a later defect: the downgrade forgets the index
+        "b2",
+        "a1",
+        'op.create_index("ix_account_age", "account", ["age"])',
+        "pass",
+    ),
+]
+
+
+def test_a_chain_built_on_create_all_declared_in_base_metadata_is_checked_revision_by_revision(
+    capsys, tmp_path, server_url, monkeypatch
+):
+    module = f"app_base_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(BASE_MODELS)
+    (tmp_path / "pyproject.toml").write_text(f'[tool.mks-db]\nbase-metadata = "{module}:metadata"\n')
+    ini = make_project(tmp_path / "project", ON_THE_BASE)
+    monkeypatch.chdir(tmp_path)
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    assert code == 1
+    assert only(report, "upgrade") == []  # every revision upgrades on the base
+    [finding] = errors(report)
+    assert (finding["check"], finding["revision"]) == ("roundtrip", "b2")
+    assert "ix_account_age" in finding["message"]
+
+
+def test_a_base_metadata_that_does_not_import_is_one_line(capsys, tmp_path, server_url, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db]\nbase-metadata = "no_such_module:metadata"\n')
+    ini = make_project(tmp_path / "project", ON_THE_BASE)
+    monkeypatch.chdir(tmp_path)
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    assert code == 2
+    assert report["error"].startswith(
+        "[tool.mks-db] base-metadata 'no_such_module:metadata' cannot be imported"
+    )

@@ -31,6 +31,7 @@ KNOWN = {
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
     "url-variables": "the environment variables env.py reads its database URL from (set to the scratch URL)",
+    "base-metadata": "package.module:metadata the application creates before its first revision",
     "postgres": "production's PostgreSQL major (e.g. 17): the embedded server runs it where installed",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
     "locks": "a table of lock-analysis settings (rows, budget-seconds, rewrite-rows, production-rows)",
@@ -68,6 +69,7 @@ class Settings:
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
     url_variables: tuple[str, ...] = ()  # url-variables: env.py's own URL settings, redirected
+    base_metadata: str | None = None  # base-metadata: the schema created before the chain
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
     # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
@@ -130,6 +132,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     postgres = attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None)
     postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
     url_variables = _variable_names(table.get("url-variables", []), problems)
+    base_metadata = attempt(_import_path("[tool.mks-db] base-metadata"), values.get("base-metadata"), None)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
     deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
@@ -147,6 +150,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         timeouts=Timeouts(statement_ms, lock_ms),
         postgres=postgres,
         url_variables=url_variables,
+        base_metadata=base_metadata,
         locks=locks,
         deploy=MappingProxyType(deploy),
     )
@@ -188,6 +192,17 @@ def _major(name: str) -> Callable[[str], int]:
                 f"today: {supported}), not {value!r}"
             )
         return int(head)
+
+    return parse
+
+
+def _import_path(name: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", value):
+            raise ConfigurationError(
+                f"{name} must name a MetaData as package.module:attribute, not {value!r}"
+            )
+        return value
 
     return parse
 

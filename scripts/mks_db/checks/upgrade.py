@@ -23,8 +23,9 @@ fails because of the rows: an error when a constraint refused them (the schema c
 be applied to a table with data), a warning when the revision's own code choked on a generated
 value. A failure raised in the application's code that the revision calls, rather than by the
 database or the revision, is a warning (``failure_finding``). The chain's first revision
-altering objects nobody created is a warning: the project creates them outside its
-migrations. A revision that cannot be upgraded on its own is reached the way ``alembic upgrade
+altering objects nobody created is an error, as ``alembic upgrade head`` on a fresh database
+fails the same way; an application that creates them itself declares that schema
+(``[tool.mks-db] base-metadata``) and the chain is checked on it. A revision that cannot be upgraded on its own is reached the way ``alembic upgrade
 head`` reaches it, in one run with the revisions before it, so that the walk checks the ones
 after it (``go_past``); when even that fails, the rest are named as unchecked.
 """
@@ -71,14 +72,16 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
         )
     first = failure_finding("upgrade", failure, walk.project)
     if not down_revisions(revision) and failure.sqlstate in _MISSING_OBJECT:
-        # The chain's first revision alters what no migration created: the project creates it
-        # outside Alembic (metadata.create_all, say), so an empty database is not its start.
+        # The chain's first revision alters what no migration created: `alembic upgrade head` on
+        # a fresh database fails the same way. A base the application creates itself (its
+        # metadata.create_all) is declared with base-metadata, and the chain checked on it.
         found.append(
             replace(
                 first,
-                severity=WARNING,
                 message=first.message + " (the chain's first revision expects objects created "
-                "outside its migrations, so it cannot be checked from an empty database)",
+                "outside its migrations: alembic upgrade head fails on a fresh database; if the "
+                "application creates them itself, declare that schema in [tool.mks-db] "
+                "base-metadata = \"package.module:metadata\" and every revision is checked on it)",
             )
         )
         return False

@@ -37,13 +37,20 @@ def checked_project(settings: Settings, report: Report) -> Project:
     ``report``, before Alembic would silently keep one of two revisions of the same id.
     """
     graph = check_heads(
-        load_project(settings.alembic_config, load_revisions=False, url_variables=settings.url_variables)
+        load_project(
+            settings.alembic_config,
+            load_revisions=False,
+            url_variables=settings.url_variables,
+            base_metadata=settings.base_metadata,
+        )
     )
     broken = [f for f in graph if f.rule in BROKEN_GRAPH]
     if broken:
         report.findings += [f for f in broken if f not in report.findings]
         raise Stop
-    return load_project(settings.alembic_config, url_variables=settings.url_variables)
+    return load_project(
+        settings.alembic_config, url_variables=settings.url_variables, base_metadata=settings.base_metadata
+    )
 
 
 @dataclass(frozen=True)

@@ -22,5 +22,6 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
         scratch_database(server, "drift") as url,
         Migrator(project, url, server.timeouts) as migrator,
     ):
+        migrator.create_base()
         migrator.upgrade(*order, one_run=True)
         report.findings += drift_findings(migrator)

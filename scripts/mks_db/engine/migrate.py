@@ -163,6 +163,13 @@ class Migrator:
         if several or not _WRITES_NO_ROWS.match(statement):
             self._rows_may_change = True
 
+    def create_base(self) -> None:
+        """On a new scratch database: the schema the application creates before its chain
+        (``Project.create_base``; nothing without ``base-metadata``), committed."""
+        if self.project.base_metadata:
+            self.project.create_base(self.connection)
+            self.connection.commit()
+
     def upgrade(self, *revisions: Script, one_run: bool = False) -> None:
         """Apply the upgrade() of ``revisions`` in order (in one env.py run when env.py allows);
         the parents of each must be applied already or come before it.
@@ -391,6 +398,7 @@ def keep_template(project: Project, server: Server, revisions: list[Script]) -> 
     name = create_database(server, "template")
     try:
         with Migrator(project, server.database_url(name), server.timeouts) as migrator:
+            migrator.create_base()
             migrator.upgrade(*revisions, one_run=True)
     except BaseException:
         drop_database(server, name)
@@ -408,6 +416,7 @@ def at_revisions(project: Project, server: Server, revisions: list[Script], labe
         Migrator(project, url, server.timeouts) as migrator,
     ):
         if template is None:
+            migrator.create_base()
             migrator.upgrade(*revisions, one_run=True)
         yield migrator
 

@@ -10,6 +10,7 @@ directory, or to alembic.ini's folder when only that exists), ``%(here)s/...`` o
 from __future__ import annotations
 
 import configparser
+import importlib
 import os
 import re
 import sys
@@ -22,6 +23,8 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
 
 from mks_db.engine.alembic_compat import version_locations
 from mks_db.errors import ConfigurationError, ProjectCodeError
@@ -40,6 +43,33 @@ class Project:
     # Environment variables the application's env.py reads its database URL from
     # ([tool.mks-db] url-variables): each is set to the scratch database's URL while env.py runs.
     url_variables: tuple[str, ...] = ()
+    # "package.module:metadata" ([tool.mks-db] base-metadata): the schema the application
+    # creates itself (metadata.create_all) before its first revision runs.
+    base_metadata: str | None = None
+
+    def create_base(self, connection: Connection) -> None:
+        """Create the ``base_metadata`` schema on ``connection`` (nothing without one), as the
+        application does before its chain; ConfigurationError (one line) when it cannot be
+        imported or is not a MetaData (or a declarative base that has one)."""
+        if not self.base_metadata:
+            return
+        module_name, _, attribute = self.base_metadata.partition(":")
+        try:
+            found = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                found = getattr(found, part)
+        except Exception as exc:  # the application's own import
+            raise ConfigurationError(
+                f"[tool.mks-db] base-metadata {self.base_metadata!r} cannot be imported "
+                f"({type(exc).__name__}: {exc}); name a MetaData as package.module:attribute"
+            ) from None
+        metadata = getattr(found, "metadata", found)
+        if not isinstance(metadata, MetaData):
+            raise ConfigurationError(
+                f"[tool.mks-db] base-metadata {self.base_metadata!r} is a {type(found).__name__}, "
+                "not a MetaData (or a declarative base with one)"
+            )
+        metadata.create_all(connection)
 
     @property
     def root(self) -> Path:
@@ -135,7 +165,10 @@ def _on_sys_path(directory: Path) -> None:
 
 
 def load_project(
-    ini: str | Path | None = None, load_revisions: bool = True, url_variables: tuple[str, ...] = ()
+    ini: str | Path | None = None,
+    load_revisions: bool = True,
+    url_variables: tuple[str, ...] = (),
+    base_metadata: str | None = None,
 ) -> Project:
     """Load the project of ``ini`` (default ``./alembic.ini``) and import all its revision files
     (unless ``load_revisions`` is false: then they load when first needed).
@@ -170,7 +203,7 @@ def load_project(
         raise ConfigurationError(f"{path}: {exc}") from None
     except Exception as exc:  # a revision file that raises at import
         raise _import_failure(exc, config) from None
-    return Project(ini=path, script=script, url_variables=tuple(url_variables))
+    return Project(ini=path, script=script, url_variables=tuple(url_variables), base_metadata=base_metadata)
 
 
 def _has_tool_alembic(toml: Path) -> bool:

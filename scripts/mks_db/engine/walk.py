@@ -177,6 +177,7 @@ class Walk:
         started = time.perf_counter()
         try:
             if template is None:  # else a copy of the database kept at those revisions
+                self.migrator.create_base()
                 self.migrator.upgrade(*applied, one_run=True)
         except MksDbError:
             raise
