@@ -25,9 +25,10 @@ value. A failure raised in the application's code that the revision calls, rathe
 database or the revision, is a warning (``failure_finding``). The chain's first revision
 altering objects nobody created is an error, as ``alembic upgrade head`` on a fresh database
 fails the same way; an application that creates them itself declares that schema
-(``[tool.mks-db] base-metadata``) and the chain is checked on it. A revision that cannot be upgraded on its own is reached the way ``alembic upgrade
-head`` reaches it, in one run with the revisions before it, so that the walk checks the ones
-after it (``go_past``); when even that fails, the rest are named as unchecked.
+(``[tool.mks-db] base-metadata``) and the chain is checked on it. A revision that cannot be
+upgraded on its own is reached the way ``alembic upgrade head`` reaches it, in one run with the
+revisions before it, so that the walk checks the ones after it (``go_past``); when even that
+fails, the rest are named as unchecked.
 """
 
 from __future__ import annotations
