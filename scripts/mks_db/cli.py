@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ALEMBIC_INI",
         help="the project's alembic.ini (default: ./alembic.ini)",
     )
+    common.add_argument(
+        "--app",
+        metavar="IMPORT",
+        help="a Flask-Migrate project's application, as flask --app names it (default: "
+        "[tool.mks-db] flask-app, else FLASK_APP, else wsgi.py or app.py, when no alembic.ini is here)",
+    )
     common.add_argument("--format", choices=FORMATS, help="report format (default: human)")
     common.add_argument(
         "-v", "--verbose", action="store_true", help="the human format lists every migration step"

@@ -31,6 +31,7 @@ KNOWN = {
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
     "url-variables": "the environment variables env.py reads its database URL from (set to the scratch URL)",
+    "flask-app": "the Flask application of a Flask-Migrate project, as flask --app names it",
     "base-metadata": "package.module:metadata the application creates before its first revision",
     "postgres": "production's PostgreSQL major (e.g. 17): the embedded server runs it where installed",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
@@ -70,6 +71,7 @@ class Settings:
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
     url_variables: tuple[str, ...] = ()  # url-variables: env.py's own URL settings, redirected
     base_metadata: str | None = None  # base-metadata: the schema created before the chain
+    flask_app: str | None = None  # --app, else flask-app, else FLASK_APP (Flask's discovery)
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
     # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
@@ -151,6 +153,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         postgres=postgres,
         url_variables=url_variables,
         base_metadata=base_metadata,
+        flask_app=flags.get("app") or values.get("flask-app"),
         locks=locks,
         deploy=MappingProxyType(deploy),
     )

@@ -82,7 +82,7 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
                 message=first.message + " (the chain's first revision expects objects created "
                 "outside its migrations: alembic upgrade head fails on a fresh database; if the "
                 "application creates them itself, declare that schema in [tool.mks-db] "
-                "base-metadata = \"package.module:metadata\" and every revision is checked on it)",
+                'base-metadata = "package.module:metadata" and every revision is checked on it)',
             )
         )
         return False

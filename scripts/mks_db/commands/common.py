@@ -42,6 +42,7 @@ def checked_project(settings: Settings, report: Report) -> Project:
             load_revisions=False,
             url_variables=settings.url_variables,
             base_metadata=settings.base_metadata,
+            flask_app=settings.flask_app,
         )
     )
     broken = [f for f in graph if f.rule in BROKEN_GRAPH]
@@ -49,7 +50,10 @@ def checked_project(settings: Settings, report: Report) -> Project:
         report.findings += [f for f in broken if f not in report.findings]
         raise Stop
     return load_project(
-        settings.alembic_config, url_variables=settings.url_variables, base_metadata=settings.base_metadata
+        settings.alembic_config,
+        url_variables=settings.url_variables,
+        base_metadata=settings.base_metadata,
+        flask_app=settings.flask_app,
     )
 
 

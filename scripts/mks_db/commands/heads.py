@@ -21,7 +21,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
 def check_graph(settings: Settings, report: Report, behind: str | None = None) -> None:
     """The revision graph's findings into ``report``; with ``behind`` (a git ref), also the
     new revisions that do not build on that ref's head."""
-    project = load_project(settings.alembic_config, load_revisions=False)
+    project = load_project(settings.alembic_config, load_revisions=False, flask_app=settings.flask_app)
     files = revision_files(project)
     report.revisions = len(files)
     report.findings += check_heads(project, files)

@@ -22,7 +22,10 @@ from mks_db.report.model import Report
 
 def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     files_only = load_project(  # revisions not imported
-        settings.alembic_config, load_revisions=False, url_variables=settings.url_variables
+        settings.alembic_config,
+        load_revisions=False,
+        url_variables=settings.url_variables,
+        flask_app=settings.flask_app,
     )
     paths = revision_paths(files_only, args.files)
     files = revision_files(files_only)

@@ -44,7 +44,7 @@ from mks_db.database.server import (
     own_engine,
     scratch_database,
 )
-from mks_db.engine import alembic_compat
+from mks_db.engine import alembic_compat, flask_app
 from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError, ProjectCodeError
@@ -281,6 +281,9 @@ class Migrator:
             environment_variables(("DATABASE_URL", *self.project.url_variables), self._plain_url),
             quiet_env_logging(),
             alembic_compat.lending(self.connection, self._env_url),
+            flask_app.lent_engine(self.project.flask_app, self.connection)
+            if self.project.flask_app is not None
+            else contextlib.nullcontext(),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
         ):

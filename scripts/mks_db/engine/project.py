@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
@@ -26,6 +27,7 @@ from alembic.util import CommandError
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 
+from mks_db.engine import flask_app as flask_app_module
 from mks_db.engine.alembic_compat import version_locations
 from mks_db.errors import ConfigurationError, ProjectCodeError
 
@@ -46,6 +48,10 @@ class Project:
     # "package.module:metadata" ([tool.mks-db] base-metadata): the schema the application
     # creates itself (metadata.create_all) before its first revision runs.
     base_metadata: str | None = None
+    # A Flask-Migrate project: its application (context pushed), whose Migrate extension names
+    # the migrations directory (the script_location its alembic.ini leaves out).
+    flask_app: Any = None
+    script_location: str | None = None
 
     def create_base(self, connection: Connection) -> None:
         """Create the ``base_metadata`` schema on ``connection`` (nothing without one), as the
@@ -77,7 +83,7 @@ class Project:
 
     def config(self) -> Config:
         """A fresh Config for one Alembic command (attributes are not shared between commands)."""
-        return _make_config(self.ini)
+        return _make_config(self.ini, self.script_location)
 
     @property
     def env_py(self) -> Path:
@@ -137,9 +143,10 @@ class Project:
             return str(absolute)
 
 
-def _make_config(ini: Path) -> Config:
+def _make_config(ini: Path, script_location: str | None = None) -> Config:
     """The Config ``alembic -c ini`` builds, with ``script_location`` made absolute (so that
-    no later change of directory matters)."""
+    no later change of directory matters); ``script_location`` given: that one (Flask-Migrate's,
+    which its alembic.ini leaves out)."""
     toml = ini.parent / "pyproject.toml"
     if not toml.is_file():
         toml = Path.cwd() / "pyproject.toml"  # where the alembic command looks for it
@@ -147,6 +154,8 @@ def _make_config(ini: Path) -> Config:
         config = Config(toml_file=str(ini))
     else:
         config = Config(str(ini), toml_file=str(toml) if toml.is_file() else None)
+    if script_location:
+        config.set_main_option("script_location", script_location)
     location = config.get_alembic_option("script_location")
     if location and ":" not in location and not os.path.isabs(location):
         # Alembic resolves it against the working directory; alembic.ini's folder serves
@@ -169,6 +178,7 @@ def load_project(
     load_revisions: bool = True,
     url_variables: tuple[str, ...] = (),
     base_metadata: str | None = None,
+    flask_app: str | None = None,
 ) -> Project:
     """Load the project of ``ini`` (default ``./alembic.ini``) and import all its revision files
     (unless ``load_revisions`` is false: then they load when first needed).
@@ -181,14 +191,22 @@ def load_project(
         path = path / "alembic.ini"
     if not path.is_file() and not ini and _has_tool_alembic(Path.cwd() / "pyproject.toml"):
         path = Path.cwd() / "pyproject.toml"  # a project configured in pyproject.toml alone
+    app = script_location = None
+    if flask_app or (not ini and not path.is_file()):  # a Flask-Migrate project, as flask finds it
+        _on_sys_path(Path.cwd())
+        app = flask_app_module.load(flask_app)
+        if app is not None:
+            directory = flask_app_module.migrations_directory(app)
+            path, script_location = Path(ini) if ini else directory / "alembic.ini", str(directory)
     if not path.is_file():
         raise ConfigurationError(
-            f"no Alembic configuration at {path}; run from the project's root or pass -c alembic.ini"
+            f"no Alembic configuration at {path}; run from the project's root or pass -c alembic.ini "
+            "(a Flask-Migrate project: name its application with --app, as for flask)"
         )
     path = path.resolve()
     _on_sys_path(Path.cwd())
     try:
-        config = _make_config(path)
+        config = _make_config(path, script_location)
         location = config.get_alembic_option("script_location")
     except (configparser.Error, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -203,7 +221,14 @@ def load_project(
         raise ConfigurationError(f"{path}: {exc}") from None
     except Exception as exc:  # a revision file that raises at import
         raise _import_failure(exc, config) from None
-    return Project(ini=path, script=script, url_variables=tuple(url_variables), base_metadata=base_metadata)
+    return Project(
+        ini=path,
+        script=script,
+        url_variables=tuple(url_variables),
+        base_metadata=base_metadata,
+        flask_app=app,
+        script_location=script_location,
+    )
 
 
 def _has_tool_alembic(toml: Path) -> bool:
