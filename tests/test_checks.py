@@ -651,3 +651,29 @@ def test_a_base_metadata_that_does_not_import_is_one_line(capsys, tmp_path, serv
     assert report["error"].startswith(
         "[tool.mks-db] base-metadata 'no_such_module:metadata' cannot be imported"
     )
+
+
+def test_a_version_table_of_env_py_s_own_name_and_schema_is_alembic_s_not_a_user_table(
+    capsys, tmp_path, server_url
+):
+    second = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    )
+    ini = make_project(tmp_path, [BASE, second], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    env = ini.parent / "migrations" / "env.py"
+    source = env.read_text()
+    own = "version_table='schema_history', version_table_schema='meta'"
+    source = source.replace("transaction_per_migration=True)", f"transaction_per_migration=True, {own})")
+    source = source.replace("literal_binds=True)", f"literal_binds=True, {own})")
+    source = source.replace(
+        "    set_timeouts()\n    connection.commit()",
+        "    set_timeouts()\n"
+        "    connection.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS meta')\n"
+        "    connection.commit()",
+    )
+    env.write_text(source)
+    code, report = run(capsys, ini, "check", server_url=server_url)
+    assert (code, errors(report)) == (0, [])

@@ -28,6 +28,19 @@ from mks_db.database import interrupt
 
 VERSION_TABLE = "alembic_version"
 
+
+def version_table(c: str = "c") -> str:
+    """SQL: relation ``c`` is an Alembic version table, whatever env.py names it and wherever
+    it puts it (``version_table``, ``version_table_schema``): ``alembic_version``, or a table
+    with Alembic's ``version_num`` column under the primary key Alembic names ``<table>_pkc``."""
+    return (
+        f"({c}.relkind IN ('r', 'p') AND ({c}.relname = '{VERSION_TABLE}' OR ("
+        f"EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = {c}.oid AND k.contype = 'p'"
+        f" AND k.conname = {c}.relname || '_pkc')"
+        f" AND EXISTS (SELECT 1 FROM pg_attribute v WHERE v.attrelid = {c}.oid"
+        f" AND v.attname = 'version_num' AND NOT v.attisdropped))))"
+    )
+
 Snapshot = dict[tuple[str, str], str]
 
 
@@ -68,7 +81,7 @@ _REL = f"""
            quote_ident(ns.nspname) || '.' || quote_ident(c.relname) AS qname
     FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-      AND NOT (c.relkind IN ('r', 'p') AND c.relname = '{VERSION_TABLE}')
+      AND NOT {version_table()}
       AND {not_extension_owned()}
 """
 

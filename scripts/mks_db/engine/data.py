@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
 from mks_db.database.server import describe_db_error
-from mks_db.engine.catalog import VERSION_TABLE, prepared, user_tables
+from mks_db.engine.catalog import prepared, user_tables, version_table
 
 ROWS_PER_TABLE = 3
 
@@ -37,7 +37,7 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdroppe
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE {user_tables()} AND c.relname <> '{VERSION_TABLE}'
+WHERE {user_tables()} AND NOT {version_table()}
   AND NOT c.relispartition {{only}}
 ORDER BY c.oid, a.attnum
 """
