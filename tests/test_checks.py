@@ -677,3 +677,34 @@ def test_a_version_table_of_env_py_s_own_name_and_schema_is_alembic_s_not_a_user
     env.write_text(source)
     code, report = run(capsys, ini, "check", server_url=server_url)
     assert (code, errors(report)) == (0, [])
+
+
+@pytest.mark.parametrize(
+    "computed",
+    ["PARENT = 'a' + '1'\ndown_revision = PARENT", "down_revision = ('a1',)[0]"],
+)
+def test_a_computed_down_revision_is_read_as_alembic_reads_it(capsys, tmp_path, server_url, computed):
+    second = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    )
+    ini = make_project(tmp_path, [BASE, second], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    path = ini.parent / "migrations" / "versions" / "b2.py"
+    source = path.read_text()
+    assert "down_revision = 'a1'" in source
+    path.write_text(source.replace("down_revision = 'a1'", computed))
+    code, report = run(capsys, ini, "heads", server_url=server_url)
+    assert (code, report["revisions"]) == (0, 2)
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    assert (code, errors(report)) == (0, [])
+
+
+def test_a_revision_file_whose_computed_ids_raise_is_one_line_naming_it(capsys, tmp_path, server_url):
+    ini = make_project(tmp_path, [BASE])
+    path = ini.parent / "migrations" / "versions" / "a1.py"
+    path.write_text(path.read_text().replace("down_revision = None", "down_revision = PARENTS[0]"))
+    code, report = run(capsys, ini, "heads", server_url=server_url)
+    assert code == 2
+    assert "a1.py raised while computing its revision ids: NameError" in report["error"]

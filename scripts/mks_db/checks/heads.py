@@ -74,6 +74,7 @@ def parse_revision_source(source: str, path: Path) -> RevisionFile | None:
             f"revision file {path}:{exc.lineno} does not parse ({exc.msg}); fix it, then run again"
         ) from None
     values: dict[str, tuple[object, int]] = {}
+    evaluated: dict[str, object] | None = None
     for node in tree.body:
         target = value = None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
@@ -83,11 +84,9 @@ def parse_revision_source(source: str, path: Path) -> RevisionFile | None:
         if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
             try:
                 values[target.id] = (ast.literal_eval(value), node.lineno)
-            except ValueError:
-                raise ConfigurationError(
-                    f"revision file {path}:{node.lineno}: {target.id} must be a literal "
-                    "(a string, a tuple of strings or None)"
-                ) from None
+            except ValueError:  # computed (an expression, a name): read as Alembic reads it
+                evaluated = evaluated if evaluated is not None else _run_revision_module(source, path)
+                values[target.id] = (evaluated.get(target.id), node.lineno)
     if "revision" not in values:
         return None
     revision, line = values["revision"]
@@ -97,6 +96,34 @@ def parse_revision_source(source: str, path: Path) -> RevisionFile | None:
     elif isinstance(parents, str):
         parents = (parents,)
     return RevisionFile(str(revision), tuple(parents), path, line)
+
+
+def _run_revision_module(source: str, path: Path) -> dict[str, object]:
+    """The names a revision file defines, by running it as Alembic does when it loads the
+    file (only when its ids are not literals); ConfigurationError naming the file when it
+    raises or its ids are not strings."""
+    namespace: dict[str, object] = {
+        "__name__": f"mks_db_revision_{abs(hash(str(path)))}",
+        "__file__": str(path),
+    }
+    try:
+        exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 - Alembic imports it the same way
+    except Exception as exc:  # the revision's own code
+        raise ConfigurationError(
+            f"revision file {path} raised while computing its revision ids: {type(exc).__name__}: {exc}"
+        ) from None
+    for name in ("revision", "down_revision"):
+        value = namespace.get(name)
+        ok = (
+            value is None
+            or isinstance(value, str)
+            or (isinstance(value, tuple | list) and all(isinstance(v, str) for v in value))
+        )
+        if not ok:
+            raise ConfigurationError(
+                f"revision file {path}: {name} is {value!r}, not a string, a tuple of strings or None"
+            )
+    return namespace
 
 
 def revision_files(project: Project) -> list[RevisionFile]:

@@ -41,6 +41,7 @@ def version_table(c: str = "c") -> str:
         f" AND v.attname = 'version_num' AND NOT v.attisdropped))))"
     )
 
+
 Snapshot = dict[tuple[str, str], str]
 
 
