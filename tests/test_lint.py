@@ -4,11 +4,13 @@ immutability of revisions that reached the base branch. No database needed."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from alembic_cases import Rev, add_revision, make_project
-from conftest import git, run_json
+from conftest import REPO, git, run_json
 from mks_db.cli import main
 
 BASE = Rev(
@@ -326,3 +328,43 @@ def test_squawks_timeout_rules_are_judged_by_what_the_migrating_session_had():
     assert unset.message == (
         "set a statement timeout; measured: env.py ran the migrations without statement_timeout"
     )
+
+
+def test_the_guide_s_merge_heads_turns_a_revision_behind_the_base_green(repository, capsys, server_url):
+    add_revision(
+        repository,
+        Rev(
+            "b2",
+            "a1",
+            'op.add_column("account", sa.Column("age", sa.Integer))',
+            'op.drop_column("account", "age")',
+        ),
+    )
+    git(repository.parent, "add", "-A")
+    git(repository.parent, "commit", "-q", "-m", "b2 merged")
+    add_revision(
+        repository,
+        Rev(
+            "c3",
+            "a1",
+            'op.add_column("account", sa.Column("city", sa.Text))',
+            'op.drop_column("account", "city")',
+        ),
+    )
+    template = REPO / "migrations" / "script.py.mako"  # this repository's, as alembic revision uses it
+    (repository.parent / "migrations" / "script.py.mako").write_text(template.read_text())
+    merged = subprocess.run(  # the guide's fix, as the guide writes it
+        [sys.executable, "-m", "alembic", "-c", str(repository), "merge", "heads", "-m", "merge b2 and c3"],
+        cwd=repository.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert merged.returncode == 0, merged.stderr
+    code, report = lint(capsys, repository, "--since", "main")
+    assert findings(report, "heads") == [] and code == 0, report
+    assert main(["heads", "-c", str(repository), "--since", "main", "--format", "json"]) == 0
+    capsys.readouterr()
+    code, report = run_json(
+        capsys, "check", "-c", str(repository), "--since", "main", "--database-url", server_url
+    )
+    assert (code, [f for f in report["findings"] if f["severity"] == "error"]) == (0, [])

@@ -102,7 +102,9 @@ def _code(source: str) -> str:
 def check_behind_base(project: Project, base: str, files: list[RevisionFile] | None = None) -> list[Finding]:
     """Heads findings for new revisions that revise something older than the base ref's head:
     someone merged a revision meanwhile, and after this branch merges the chain has two heads.
-    ``files`` are the project's revision files, when the caller has read them already."""
+    None when the chain here has one head: a merge revision (``alembic merge heads``, the
+    guide's fix) has joined the branch to the base's head. ``files`` are the project's
+    revision files, when the caller has read them already."""
     root = git.root(project.root)
     on_base = {
         (root / name).resolve()
@@ -111,6 +113,9 @@ def check_behind_base(project: Project, base: str, files: list[RevisionFile] | N
         ).splitlines()
     }
     files = revision_files(project) if files is None else files
+    every_parent = {parent for f in files for parent in f.parents}
+    if len([f for f in files if f.revision not in every_parent]) == 1:
+        return []  # one head: whatever revises an older revision has been merged back in
     old = {f.revision: f for f in files if f.path.resolve() in on_base}
     children = {parent for f in old.values() for parent in f.parents}
     base_heads = sorted(r for r in old if r not in children)
