@@ -653,16 +653,15 @@ def test_a_base_metadata_that_does_not_import_is_one_line(capsys, tmp_path, serv
     )
 
 
+ADD_AGE = Rev(
+    "b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', 'op.drop_column("account", "age")'
+)
+
+
 def test_a_version_table_of_env_py_s_own_name_and_schema_is_alembic_s_not_a_user_table(
     capsys, tmp_path, server_url
 ):
-    second = Rev(
-        "b2",
-        "a1",
-        'op.add_column("account", sa.Column("age", sa.Integer))',
-        'op.drop_column("account", "age")',
-    )
-    ini = make_project(tmp_path, [BASE, second], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    ini = make_project(tmp_path, [BASE, ADD_AGE], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
     env = ini.parent / "migrations" / "env.py"
     source = env.read_text()
     own = "version_table='schema_history', version_table_schema='meta'"
@@ -684,13 +683,7 @@ def test_a_version_table_of_env_py_s_own_name_and_schema_is_alembic_s_not_a_user
     ["PARENT = 'a' + '1'\ndown_revision = PARENT", "down_revision = ('a1',)[0]"],
 )
 def test_a_computed_down_revision_is_read_as_alembic_reads_it(capsys, tmp_path, server_url, computed):
-    second = Rev(
-        "b2",
-        "a1",
-        'op.add_column("account", sa.Column("age", sa.Integer))',
-        'op.drop_column("account", "age")',
-    )
-    ini = make_project(tmp_path, [BASE, second], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
+    ini = make_project(tmp_path, [BASE, ADD_AGE], MODELS.format(extra=', sa.Column("age", sa.Integer)'))
     path = ini.parent / "migrations" / "versions" / "b2.py"
     source = path.read_text()
     assert "down_revision = 'a1'" in source

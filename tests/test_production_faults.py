@@ -282,6 +282,17 @@ def test_a_password_libpq_finds_outside_the_url_reaches_the_client_tools_too(
 MKS_DB = str(Path(sys.executable).parent / "mks-db")  # the console script, as operators run it
 
 
+def deploy_process(project: Path, tmp_path: Path, database: URL) -> subprocess.Popen:
+    """``mks-db deploy`` of ``project`` to ``database`` in a process of its own (to be signalled)."""
+    return subprocess.Popen(
+        [MKS_DB, *deploy_args(project, tmp_path, "--database-url", plain(database))],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_plan_blocked_by_a_lock_stops_in_bounded_time_naming_the_lock(database, project, tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.mks-db.deploy]\nlock-timeout = "2s"\n')
     engine = create_engine(database, poolclass=NullPool)
@@ -448,13 +459,7 @@ def test_sigterm_during_a_concurrent_index_build_drops_what_it_left_or_names_it(
     writer = create_engine(database, poolclass=NullPool).connect()
     writer.execute(text("UPDATE account SET email = email WHERE id = 1"))
     try:
-        process = subprocess.Popen(
-            [MKS_DB, *deploy_args(project, tmp_path, "--database-url", plain(database))],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = deploy_process(project, tmp_path, database)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "public.ix_account_email" not in invalid_indexes(database):
             time.sleep(0.2)  # the build has started and waits for the open transaction
@@ -641,13 +646,7 @@ def test_sigterm_at_every_phase_of_a_deploy_leaves_a_true_state_and_record(
         "[tool.mks-db.deploy]\n"
         + "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
     )
-    process = subprocess.Popen(
-        [MKS_DB, *deploy_args(project, tmp_path, "--database-url", plain(database))],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = deploy_process(project, tmp_path, database)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None and not signalled_when(log, database):
         time.sleep(0.1)
