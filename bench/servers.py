@@ -41,6 +41,9 @@ def size_mb(root: Path) -> float:
     return total / 1e6
 
 
+CONNECTIONS = 100  # new connections, as the walk opens them (mks-db's engines use no pool)
+
+
 def measure(install: installs.Install, runs: int) -> dict:
     seconds = []
     available: set[str] = set()
@@ -49,8 +52,15 @@ def measure(install: installs.Install, runs: int) -> dict:
         with EmbeddedServer(install=install) as server, admin_engine(server.url).connect() as connection:
             available = set(connection.execute(text("SELECT name FROM pg_available_extensions")).scalars())
         seconds.append(time.perf_counter() - started)
+    with EmbeddedServer(install=install) as server:
+        started = time.perf_counter()
+        for _ in range(CONNECTIONS):
+            with admin_engine(server.url).connect() as connection:
+                connection.execute(text("SELECT 1"))
+        connecting = time.perf_counter() - started
     return {
         "install": install,
+        "connections": connecting,
         "start": statistics.median(seconds),
         "size": size_mb(install.bin_dir.parent),
         "extensions": available,
@@ -71,12 +81,17 @@ def main() -> None:
     results = [measure(install, args.runs) for install in found]
     base = next((r["start"] for r in results if r["install"].source == installs.EMBEDDED_PACKAGE), None)
     print(f"Machine: {os.cpu_count()} CPUs; {args.runs} starts each (median).\n")
-    print("| installation | start, stop (s) | ratio | size (MB) | " + " | ".join(COMMON) + " |")
-    print("|---|---|---|---|" + "---|" * len(COMMON))
+    print(
+        f"| installation | start, stop (s) | ratio | {CONNECTIONS} connections (s) | size (MB) | "
+        + " | ".join(COMMON)
+        + " |"
+    )
+    print("|---|---|---|---|---|" + "---|" * len(COMMON))
     for r in results:
         ratio = f"{r['start'] / base:.2f}" if base else "-"
         marks = " | ".join("yes" if name in r["extensions"] else "no" for name in COMMON)
-        print(f"| {r['install']} | {r['start']:.2f} | {ratio} | {r['size']:.0f} | {marks} |")
+        figures = f"{r['start']:.2f} | {ratio} | {r['connections']:.2f} | {r['size']:.0f}"
+        print(f"| {r['install']} | {figures} | {marks} |")
 
 
 if __name__ == "__main__":
