@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mks_db.commands.target import deploy_settings, target_url
+from mks_db.commands.target import deploy_settings, target_source, target_url
 from mks_db.config import Settings
 from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
         answer = input(f"Replace the contents of {mask_url(url)} with {args.file}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             raise ConfigurationError("restore cancelled; nothing changed")
-    restored = restore(args.file, url, args.other_database, deploy_settings(settings))
+    restored = restore(args.file, url, args.other_database, deploy_settings(settings), target_source(args))
     record = restored.backup
     report.lines += [
         f"restored {record.path} (SHA-256 {record.sha256}) into {mask_url(url)}: database "

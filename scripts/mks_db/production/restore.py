@@ -30,7 +30,7 @@ from mks_db.database.server import Server, admin_engine, describe_db_error, own_
 from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError, MksDbError
 from mks_db.production import history, identity, service
-from mks_db.production.backup import Backup, row_counts, server_major, verify
+from mks_db.production.backup import Backup, row_counts, verify
 from mks_db.production.deploy_settings import VERIFY_MODES, Settings
 
 MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
@@ -50,6 +50,7 @@ def restore(
     url: URL,
     other_database: bool = False,
     settings: Settings | None = None,
+    source: str = "--database-url",
 ) -> Restored:
     """Put the verified backup ``path`` in place of the database ``url`` names.
 
@@ -63,7 +64,8 @@ def restore(
     swap fails: the target then keeps its name and contents, and the restored copy is dropped.
     """
     record = verify(path)
-    target, major = _target_database(url)
+    found, major = identity.prove(url, source)  # both routes reach one database, before anything
+    target = found.database
     if record.database != target and not other_database:
         raise ConfigurationError(
             f"{path} is a backup of database {record.database}, and {mask_url(url)} names "
@@ -177,26 +179,6 @@ def verify_restorable(record: Backup, scratch: Server, mode: str = "auto") -> st
         )
         _check(url, record)
     return "restored into a scratch database: revision and row counts match"
-
-
-def _target_database(url: URL) -> tuple[str, int]:
-    """The target's real name, proven the same by SQLAlchemy's route and the client tools', and
-    its server's PostgreSQL major."""
-    try:
-        with admin_engine(url).connect() as connection:
-            found = identity.read(connection)
-            major = server_major(connection)
-    except DBAPIError as exc:
-        raise InfrastructureError(
-            f"cannot connect to {mask_url(url)}: {describe_db_error(exc)}; nothing was restored"
-        ) from None
-    by_tools = identity.read_with_psql(url, major)
-    if by_tools != found:
-        raise ConfigurationError(
-            f"for {mask_url(url)} the client tools reach {by_tools} but SQLAlchemy reaches "
-            f"{found}; nothing was restored. Put host, port, user and database in the URL itself"
-        )
-    return found.database, major
 
 
 def _name(target: str, suffix: str) -> str:
