@@ -166,6 +166,45 @@ def test_a_target_behind_the_database_is_refused_with_the_true_state(database, p
         for line in report["messages"]
     ), report
     assert sql(database, "SELECT version_num FROM alembic_version") == [("d4",)]
+    assert "--allow-downgrade" in " ".join(report["messages"])
+
+
+def test_a_downgrade_asked_for_explicitly_runs_the_downgrades_behind_a_backup(
+    database, project, tmp_path, capsys
+):
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    capsys.readouterr()
+    args = ["--database-url", plain(database), "--to", "b2", "--allow-downgrade"]
+    assert main(["plan", "-c", str(project), *args, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["direction"], plan["pending"]) == ("downgrade", ["d4", "c3"])
+    assert "DROP TABLE audit" in plan["sql"]["c3"] and "DROP COLUMN city" in plan["sql"]["d4"]
+    assert main(deploy_args(project, tmp_path, *args)) == 0
+    out = capsys.readouterr().out
+    assert "undone 2 of 2 revisions, now at revision b2" in out, out
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]
+    assert sql(database, "SELECT to_regclass('audit') IS NULL, count(*) FROM account") == [(True, 20)]
+    [(outcome, frm, to, steps, file)] = sql(
+        database,
+        "SELECT outcome, revision_from, revision_to, steps, backup_file FROM mks_db.deploy_history"
+        " ORDER BY id DESC LIMIT 1",
+    )
+    assert (outcome, frm, to) == ("ok", "d4", "b2")
+    assert [(s["revision"], s.get("direction")) for s in steps] == [("d4", "downgrade"), ("c3", "downgrade")]
+    assert Path(file).is_file(), "the downgrade ran without a backup of what it drops"
+
+
+def test_a_downgrade_that_fails_rolls_back_to_where_it_started(database, tmp_path, capsys):
+    c3_cannot_go_back = Rev("c3", "b2", C3.upgrade, 'op.drop_table("audit")\nop.execute("SELECT 1/0")')
+    project = make_project(tmp_path / "other", [A1, B2, c3_cannot_go_back, D4])
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    capsys.readouterr()
+    args = ["--database-url", plain(database), "--to", "b2", "--allow-downgrade", "--on-failure", "rollback"]
+    assert main(deploy_args(project, tmp_path, *args)) == 1
+    out = capsys.readouterr().out
+    assert "revision c3 failed" in out and "rolled back to the starting revision d4" in out, out
+    assert sql(database, "SELECT version_num FROM alembic_version") == [("d4",)]
+    assert sql(database, "SELECT count(*) FROM account WHERE city IS NULL") == [(20,)]
 
 
 def history_rows(url: URL) -> list[tuple]:

@@ -144,6 +144,7 @@ def deploy_values(dry_run: str, ref: str = "refs/heads/main") -> dict[str, str]:
     return {
         "inputs.target": "head",
         "inputs.dry_run": dry_run,
+        "inputs.allow_downgrade": "false",
         "github.ref": ref,
         ON_MAIN: str(ref == "refs/heads/main").lower(),
     }

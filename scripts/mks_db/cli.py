@@ -38,6 +38,21 @@ def _positive(value: str) -> int:
     return int(value)
 
 
+def _add_target_revision(parser: argparse.ArgumentParser) -> None:
+    """``--to`` and ``--allow-downgrade``, for ``plan`` and ``deploy``."""
+    parser.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
+    parser.add_argument(
+        "--allow-downgrade",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_yes_no,
+        metavar="true|false",
+        help="when --to is behind the database, run the downgrades of the revisions it does not "
+        "contain (refused otherwise; a value, for a workflow's boolean input)",
+    )
+
+
 def _yes_no(value: str) -> bool:
     """``true`` or ``false`` (a workflow's boolean input as text), any case."""
     if value.lower() not in ("true", "false"):
@@ -206,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, target],
         help="read only: the target database's revision, what a deploy would apply, schema drift",
     )
-    plan.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
+    _add_target_revision(plan)
     plan.add_argument(
         "--scratch-url",
         metavar="URL",
@@ -219,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, target],
         help="lock, back up, apply the plan revision by revision, verify, check health, record",
     )
-    deploy_parser.add_argument("--to", default="heads", metavar="REV", help="target revision (default: head)")
+    _add_target_revision(deploy_parser)
     deploy_parser.add_argument(
         "--dry-run",
         nargs="?",

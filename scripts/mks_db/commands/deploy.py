@@ -37,6 +37,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
                 target_source(args),
                 warn,
                 settings.offline,
+                args.allow_downgrade,
             )
     except KeyboardInterrupt as exc:  # production's state, before the CLI's "interrupted" line
         for line in getattr(exc, "deploy_state", []):
@@ -44,8 +45,9 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
         raise
     if outcome.plan is not None and (args.dry_run or not outcome.ok and not outcome.applied):
         report.plan = outcome.plan  # shown without its own verdict: the deploy line is the verdict
+    done = outcome.plan.done if outcome.plan else "applied"
     report.lines += [
-        f"{step['revision']}: applied in {step['seconds']}s "
+        f"{step['revision']}: {done} in {step['seconds']}s "
         f"({step['attempts']} attempt{'s' if step['attempts'] > 1 else ''})"
         for step in outcome.applied
     ]

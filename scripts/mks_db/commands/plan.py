@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             notice=warn,
             lock_timeout=deploy_settings(settings).lock_timeout,
             offline=settings.offline,
+            allow_downgrade=args.allow_downgrade,
         )
     report.plan = plan
     report.revisions = len(plan.pending)

@@ -72,10 +72,11 @@ class Outcome:
         """Where production stands after this run, and what to do next (the exact restore
         command whenever there is a backup): printed at every exit of a deploy."""
         total = len(self.plan.pending) if self.plan else 0
+        done = self.plan.done if self.plan else "applied"
         at = ", ".join(self.at_revision) or "(none)"
         taken = f"backup {self.backup.path}" if self.backup else "no backup taken"
         lines = [
-            f"production ({self.url}): applied {len(self.applied)} of {total} revisions, "
+            f"production ({self.url}): {done} {len(self.applied)} of {total} revisions, "
             f"now at revision {at}; {taken}"
         ]
         rolled_back = bool(self.applied) and set(self.at_revision) == set(self.plan.current)
@@ -86,7 +87,7 @@ class Outcome:
             lines.append(f"next: nothing{undo}")
         elif self.applied and len(self.applied) == total and not rolled_back:
             lines.append(
-                "next: every revision is applied and stays so; fix what failed after them "
+                f"next: every revision is {done} and stays so; fix what failed after them "
                 f"(above), or go back to the backup: {self.restore_command()}"
             )
         elif self.applied and not rolled_back:
@@ -152,6 +153,7 @@ def deploy(
     source: str = "DATABASE_URL",
     notice: Callable[[str], None] | None = None,
     offline: bool = False,
+    allow_downgrade: bool = False,
 ) -> Outcome:
     """Bring the database ``url`` names to ``to`` (see the module's docstring).
 
@@ -165,6 +167,8 @@ def deploy(
     soon as the lock is taken, before anything else, and marked ``interrupted`` (not in a dry
     run, which changes nothing). On Ctrl-C or SIGTERM the run is recorded ``interrupted`` and
     the KeyboardInterrupt propagates with the state lines in its ``deploy_state``.
+    ``allow_downgrade``: a ``to`` behind the database runs the downgrades of the revisions it
+    does not contain (``make_plan``), with the same backup, bounds, history and health check.
     """
     retention.validate(settings.keep_backups, settings.keep_days)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
@@ -183,7 +187,7 @@ def deploy(
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
         outcome.plan = plan = make_plan(
-            project, url, scratch, to, source, notice, settings.lock_timeout, offline
+            project, url, scratch, to, source, notice, settings.lock_timeout, offline, allow_downgrade
         )
         outcome.at_revision = plan.current
         if not plan.ok:
@@ -366,7 +370,8 @@ def _apply(
     version_num: int,
     applied: list[dict],
 ) -> Outcome:
-    """Apply the pending revisions one at a time; stop (or roll back) at the first failure.
+    """Apply (or undo, ``plan.direction``) the pending revisions one at a time; stop (or roll
+    back) at the first failure.
     ``applied`` (the caller's) grows as each revision commits; history row ``run_id`` moves
     on in each revision's own transaction."""
     values = session_settings(settings, version_num)
@@ -379,7 +384,7 @@ def _apply(
             migrator.session_settings = values
             migrator.extra_callbacks = (history.advancer(run_id),)
             for revision in plan.pending:
-                error = _apply_one(migrator, url, revision, settings, applied)
+                error = _apply_one(migrator, url, revision, plan.direction, settings, applied)
                 if error:
                     at = applied[-1]["revision"] if applied else ",".join(plan.current) or "base"
                     message = (
@@ -391,7 +396,7 @@ def _apply(
                     return Outcome(False, message, plan, applied, at_revision=tuple(sorted(migrator.heads())))
             return Outcome(
                 True,
-                f"applied {len(applied)} revisions",
+                f"{plan.done} {len(applied)} revisions",
                 plan,
                 applied,
                 at_revision=tuple(sorted(migrator.heads())),
@@ -403,15 +408,18 @@ def _apply(
             os.environ["PGOPTIONS"] = saved
 
 
-def _apply_one(migrator: Migrator, url: URL, revision, settings: Settings, applied: list[dict]) -> str | None:
-    """Upgrade ``revision``, retrying a lock timeout with back-off; None, or why it failed. A
-    ``CREATE INDEX CONCURRENTLY`` that failed leaves an INVALID index behind, on which a retry
-    would fail as "already exists": it is dropped first, or named with the command that does."""
+def _apply_one(
+    migrator: Migrator, url: URL, revision, direction: str, settings: Settings, applied: list[dict]
+) -> str | None:
+    """Upgrade (or downgrade: ``direction``) ``revision``, retrying a lock timeout with
+    back-off; None, or why it failed. A ``CREATE INDEX CONCURRENTLY`` that failed leaves an
+    INVALID index behind, on which a retry would fail as "already exists": it is dropped
+    first, or named with the command that does."""
     for attempt in range(settings.lock_retries + 1):
         started = time.perf_counter()
         before = invalid_indexes(url)
         try:
-            migrator.upgrade(revision)
+            getattr(migrator, direction)(revision)
         except DBAPIError as exc:
             interrupt.raise_if_requested()  # a statement cancelled by Ctrl-C: not the revision's fault
             left = _drop_indexes(url, invalid_indexes(url) - before, settings.lock_timeout)
@@ -433,6 +441,7 @@ def _apply_one(migrator: Migrator, url: URL, revision, settings: Settings, appli
                 "seconds": round(time.perf_counter() - started, 3),
                 "attempts": attempt + 1,
             }
+            | ({"direction": direction} if direction == "downgrade" else {})
         )
         return None
     return None
@@ -461,10 +470,13 @@ def _drop_indexes(url: URL, names: set[str], lock_timeout: str) -> list[str]:
 
 
 def _roll_back(migrator: Migrator, project: Project, plan: Plan, applied: list[dict]) -> str:
+    """Undo what this run did, newest first: the downgrades of the revisions it applied, or
+    the upgrades of those it undid."""
     by_id = {r.revision: r for r in plan.pending}
+    back = "upgrade" if plan.direction == "downgrade" else "downgrade"
     try:
         for step in reversed(applied):
-            migrator.downgrade(by_id[step["revision"]])
+            getattr(migrator, back)(by_id[step["revision"]])
     except Exception as exc:
         return (
             f"; rolling back failed too ({type(exc).__name__}: {exc}); the database is at "

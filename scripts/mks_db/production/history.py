@@ -214,13 +214,17 @@ def advancer(run_id: int) -> Callable[..., None]:
         ctx.connection.execute(
             text(
                 "UPDATE mks_db.deploy_history SET revision_to = :at, "
-                "steps = CASE WHEN :up THEN steps || CAST(:step AS jsonb) ELSE steps END WHERE id = :id"
+                "steps = steps || CAST(:step AS jsonb) WHERE id = :id"
             ),
             {
                 "id": run_id,
                 "at": ",".join(sorted(heads)) or None,
-                "up": bool(step.is_upgrade),
-                "step": json.dumps([{"revision": ",".join(step.up_revision_ids)}]),
+                "step": json.dumps(
+                    [
+                        {"revision": ",".join(step.up_revision_ids)}
+                        | ({} if step.is_upgrade else {"direction": "downgrade"})
+                    ]
+                ),
             },
         )
 

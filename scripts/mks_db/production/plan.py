@@ -38,10 +38,18 @@ class Plan:
     sql: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)  # deploys that ended without finishing
+    # "downgrade" when the target is behind the database and the downgrades were asked for
+    # (``allow_downgrade``): ``pending`` are then the revisions to undo, newest first.
+    direction: str = "upgrade"
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def done(self) -> str:
+        """What a deploy does to each pending revision, in the past tense, for messages."""
+        return "undone" if self.direction == "downgrade" else "applied"
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +57,7 @@ class Plan:
             "database": self.database,
             "current": list(self.current),
             "target": list(self.target),
+            "direction": self.direction,
             "pending": [r.revision for r in self.pending],
             "problems": self.problems,
             "unfinished": self.unfinished,
@@ -65,6 +74,7 @@ def make_plan(
     notice: Callable[[str], None] | None = None,
     lock_timeout: str = "5s",
     offline: bool = False,
+    allow_downgrade: bool = False,
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
@@ -75,7 +85,9 @@ def make_plan(
     the plan writes nothing. No read waits longer than ``lock_timeout`` for a lock (the
     deploy's): InfrastructureError naming the sessions that hold one. A revision whose SQL
     cannot be rendered offline is shown as such and named to ``notice``; with ``offline``
-    (production runs the rendered SQL) it refuses the plan."""
+    (production runs the rendered SQL) it refuses the plan. A target behind the database is
+    refused unless ``allow_downgrade``: then the plan is to run the downgrades of the
+    revisions the target does not contain, newest first (never a mix of both directions)."""
     plan = Plan(database=mask_url(url))
     plan.unfinished = read_unfinished(url, source, lock_timeout, notice)
     for line in plan.unfinished:
@@ -110,14 +122,24 @@ def make_plan(
         )
         return plan
     behind = project.ancestry(current) - project.ancestry(plan.target)
-    if behind:
+    ahead = project.ancestry(plan.target) - project.ancestry(current)
+    undone = ", ".join(r.revision for r in project.in_order(behind))
+    if behind and (ahead or not allow_downgrade):
         plan.problems.append(
             f"the database is at {', '.join(current)}, which --to {to} does not contain "
-            f"({', '.join(r.revision for r in project.in_order(behind))} would have to be undone): "
-            "deploy only applies revisions; to go back, restore a backup taken before them "
-            "(mks-db restore FILE)"
+            f"({undone} would have to be undone"
+            + (
+                f" and {', '.join(r.revision for r in project.in_order(ahead))} applied): deploy "
+                "either applies revisions or undoes them, never both; go back first, then forward"
+                if ahead
+                else "): deploy only applies revisions unless asked to undo them: run their "
+                f"downgrades with --to {to} --allow-downgrade (after a backup, as every deploy), "
+                "or restore a backup taken before them (mks-db restore FILE)"
+            )
         )
         return plan
+    if behind:
+        plan.direction = "downgrade"
     plan.problems += [
         f"index {name} is INVALID: a CREATE INDEX CONCURRENTLY that did not finish left it; drop "
         f"it (DROP INDEX CONCURRENTLY IF EXISTS {name}), then deploy again"
@@ -125,10 +147,10 @@ def make_plan(
     ]
     expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
-    plan.pending = _between(project, current, plan.target)
+    plan.pending = project.in_order(behind)[::-1] if behind else _between(project, current, plan.target)
     for revision in plan.pending:
         try:
-            plan.sql[revision.revision] = render_step(project, revision, "upgrade")
+            plan.sql[revision.revision] = render_step(project, revision, plan.direction)
         except Exception as exc:  # the revision's or env.py's own code, run in offline mode
             reason = f"{type(exc).__name__}: {exc}"
             plan.sql[revision.revision] = f"-- not rendered: {reason}"

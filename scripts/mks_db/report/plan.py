@@ -32,7 +32,8 @@ def text(plan: Any, verdict: bool = True) -> str:
         f"target revision: {', '.join(plan.target) or '(none)'}",
     ]
     if plan.pending:
-        lines.append(f"to apply, in order ({len(plan.pending)}):")
+        verb = "undo (their downgrades)" if plan.direction == "downgrade" else "apply"
+        lines.append(f"to {verb}, in order ({len(plan.pending)}):")
         lines += [f"  {r.revision}  {r.doc}" for r in plan.pending]
     elif plan.ok:
         lines.append("nothing to apply: the database is at the target")
@@ -52,6 +53,8 @@ def markdown(plan: Any) -> str:
         f"- current revision: `{', '.join(plan.current) or 'none'}`",
         f"- target revision: `{', '.join(plan.target) or 'none'}`",
     ]
+    if plan.direction == "downgrade":
+        lines.append(f"- **downgrade**: {len(plan.pending)} revisions undone, newest first")
     lines += [f"- **refused**: {problem}" for problem in plan.problems]
     lines.append("")
     for revision in plan.pending:
