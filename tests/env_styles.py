@@ -79,6 +79,8 @@ STYLES = {
         Style("database-url-variable", url_variable="DATABASE_URL"),
         # 8. a packaged project: script_location = myapp:migrations.
         Style("packaged", package="myapp"),
+        # 9. an Engine from config.attributes opened without a `with` block, closed in `finally`.
+        Style("connect-without-with"),
     )
 }
 # 7. an engine built from the application's own setting, which mks-db cannot redirect.
@@ -261,6 +263,28 @@ def run_migrations_online() -> None:
             context.run_migrations()
 '''
 
+# An env.py that opens the connection by hand: ``connection = connectable.connect()``, closed
+# in a ``finally``, as several projects' env.py files do.
+CONNECT_WITHOUT_WITH_ONLINE = '''\
+def run_migrations_online() -> None:
+    """Run migrations in 'online' mode."""
+    connectable = context.config.attributes.get("connection", None)
+    if connectable is None:
+        connectable = engine_from_config(
+            context.config.get_section(context.config.config_ini_section),
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        )
+
+    connection = connectable.connect()
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        connection.close()
+'''
+
 URL_VARIABLE_ONLINE = '''\
 def get_url() -> str:
     """The application's database, from its own setting."""
@@ -312,6 +336,8 @@ def _edit_env(env: str, style: Style, metadata_import: str | None) -> str:
         env = _replace_online(env, COOKBOOK_ONLINE)
     elif style.name == "pytest-alembic":
         env = _replace_online(env, PYTEST_ALEMBIC_ONLINE)
+    elif style.name == "connect-without-with":
+        env = _replace_online(env, CONNECT_WITHOUT_WITH_ONLINE)
     elif style.url_variable:
         env = _replace_online(env, URL_VARIABLE_ONLINE.format(variable=style.url_variable))
         env = env.replace('url = config.get_main_option("sqlalchemy.url")', "url = get_url()").replace(

@@ -145,3 +145,101 @@ def test_a_factory_in_another_module_with_its_own_directory_is_named_with_app(
     (root / "pyproject.toml").write_text(textwrap.dedent('[tool.mks-db]\nflask-app = "server:create_app"\n'))
     code, report, err = check(root, server_url)
     assert (code, report["ok"]) == (0, True), (report, err)
+
+
+MULTIDB_APP = """
+import os
+
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy()
+migrate = Migrate()
+
+
+class Account(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+
+
+class Profile(db.Model):
+    __bind_key__ = "users"
+    id = db.Column(db.Integer, primary_key=True)
+    name = db.Column(db.String(100), nullable=False){table_args}
+
+
+def create_app():
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["APP_DATABASE_URL"]
+    app.config["SQLALCHEMY_BINDS"] = {"users": os.environ["APP_USERS_URL"]}
+    db.init_app(app)
+    migrate.init_app(app, db)
+    return app
+"""
+
+
+@pytest.fixture
+def users_database(pg_server):
+    """The developer's second database, the ``users`` bind's."""
+    name = f"flask_users_{uuid.uuid4().hex[:10]}"
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield pg_server.database_url(name).render_as_string(hide_password=False)
+    drop_database(pg_server, name)
+
+
+def test_a_flask_multidb_project_is_checked_database_by_database(
+    tmp_path, server_url, dev_database, users_database
+):
+    root = tmp_path / "project"
+    root.mkdir()
+    urls = {"APP_DATABASE_URL": dev_database, "APP_USERS_URL": users_database}
+
+    def flask(*command: str) -> None:
+        done = run(root, ["flask", "--app", "app:create_app", *command], **urls)
+        assert done.returncode == 0, done.stderr
+
+    (root / "app.py").write_text(MULTIDB_APP.replace("{table_args}", ""))
+    flask("db", "init", "--multidb")
+    flask("db", "migrate", "-m", "accounts and profiles")
+    flask("db", "upgrade")
+    (root / "app.py").write_text(
+        MULTIDB_APP.replace("{table_args}", '\n    __table_args__ = (db.Index("ix_profile_name", "name"),)')
+    )
+    flask("db", "migrate", "-m", "index profiles by name")
+    flask("db", "upgrade")
+    flask("db", "downgrade", "base")
+    [second] = [p for p in (root / "migrations" / "versions").glob("*.py") if "index" in p.name]
+
+    unreachable = {"APP_USERS_URL": PRODUCTION.replace("production", "users")}
+    done = run(
+        root,
+        ["mks-db", "check", "--format", "json"],
+        DATABASE_URL=server_url,
+        APP_DATABASE_URL=PRODUCTION,
+        **unreachable,
+    )
+    report = json.loads(done.stdout)
+    assert (done.returncode, report["ok"]) == (0, True), (report, done.stderr)
+
+    source = second.read_text()
+    forgotten = "batch_op.drop_index('ix_profile_name')"
+    assert forgotten in source.split("def downgrade_users")[1]  # as flask db migrate wrote it
+    second.write_text(source.replace(forgotten, "pass"))
+    done = run(
+        root,
+        ["mks-db", "check", "--format", "json"],
+        DATABASE_URL=server_url,
+        APP_DATABASE_URL=PRODUCTION,
+        **unreachable,
+    )
+    report = json.loads(done.stdout)
+    assert done.returncode == 1, (report, done.stderr)
+    [finding] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert finding["check"] == "roundtrip", finding
+    assert finding["message"].startswith("[users] ") and "ix_profile_name" in finding["message"], finding
+    rendered = {p.parent.name for p in root.rglob("*.upgrade.sql")}
+    assert rendered == {"default", "users"}, rendered  # each database's SQL, linted apart
+    assert not [*root.rglob(".sql"), *root.rglob("users.sql")], (
+        "offline rendering wrote env.py files into the project"
+    )

@@ -72,6 +72,9 @@ class Settings:
     url_variables: tuple[str, ...] = ()  # url-variables: env.py's own URL settings, redirected
     base_metadata: str | None = None  # base-metadata: the schema created before the chain
     flask_app: str | None = None  # --app, else flask-app, else FLASK_APP (Flask's discovery)
+    # Of a project of several databases, the one being checked (set by ``commands.run`` for
+    # each in turn; not a setting of its own).
+    engine: str | None = None
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
     # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it

@@ -49,12 +49,13 @@ def checked_project(settings: Settings, report: Report) -> Project:
     if broken:
         report.findings += [f for f in broken if f not in report.findings]
         raise Stop
-    return load_project(
+    project = load_project(
         settings.alembic_config,
         url_variables=settings.url_variables,
         base_metadata=settings.base_metadata,
         flask_app=settings.flask_app,
     )
+    return project if settings.engine is None else project.for_engine(settings.engine)
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,38 @@ def record_op_execute(impl: DefaultImpl, buffer: io.StringIO, spans: list[tuple[
             spans.append((start, buffer.tell()))
 
     impl.execute = recorded
+
+
+@contextlib.contextmanager
+def engine_calls(names: list[str | None], buffers: list[io.StringIO] | None = None) -> Iterator[None]:
+    """While env.py runs, note which database each of its migration runs is for: a
+    multi-database env.py (Alembic's ``multidb`` template, Flask-Migrate's ``--multidb``) calls
+    ``context.configure(...)`` then ``context.run_migrations(engine_name=NAME)`` once per
+    database, and each ``engine_name`` is appended to ``names`` before that run's migration
+    function is called. With ``buffers`` (offline), each ``configure`` gets a new buffer of its
+    own in place of the one env.py passes (a file per database, in the working directory),
+    appended to ``buffers``: the run of ``names[i]`` writes into ``buffers[i]``.
+
+    Patches ``EnvironmentContext.run_migrations`` and ``EnvironmentContext.configure``, both
+    documented, called through the class as ``context.<name>`` does; undone on exit. Checked
+    against Alembic 1.18.5 and 1.20.1; ``tests/test_multidb.py`` exercises it.
+    """
+    real_run, real_configure = EnvironmentContext.run_migrations, EnvironmentContext.configure
+
+    def run_migrations(self, **kw):
+        names.append(kw.get("engine_name"))
+        return real_run(self, **kw)
+
+    def configure(self, *args, **options):
+        if buffers is not None:
+            buffers.append(io.StringIO())
+            options["output_buffer"] = buffers[-1]
+        return real_configure(self, *args, **options)
+
+    EnvironmentContext.run_migrations = run_migrations
+    EnvironmentContext.configure = configure
+    try:
+        yield
+    finally:
+        EnvironmentContext.run_migrations = real_run
+        EnvironmentContext.configure = real_configure

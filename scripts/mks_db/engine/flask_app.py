@@ -62,17 +62,28 @@ def migrations_directory(app: Any) -> Path:
     return Path(app.extensions["migrate"].directory).resolve()
 
 
+def bind_names(app: Any) -> list[str]:
+    """The binds Flask-Migrate's ``--multidb`` env.py migrates besides the default engine, found
+    as it finds them (``SQLALCHEMY_BINDS``, else the extension's ``bind_names()``)."""
+    if app.config.get("SQLALCHEMY_BINDS") is not None:
+        return list(app.config["SQLALCHEMY_BINDS"])
+    found = getattr(app.extensions["migrate"].db, "bind_names", None)
+    return list(found()) if found else []
+
+
 @contextlib.contextmanager
-def lent_engine(app: Any, engine: Any) -> Iterator[None]:
-    """While the block runs, the application's default engine is ``engine`` (mks-db's scratch
-    connection, which lends itself as an Engine does): Flask-Migrate's env.py migrates on it."""
-    engines = app.extensions["migrate"].db.engines  # Flask-SQLAlchemy 3: this app's engines, by bind
-    saved = engines.get(None)
-    engines[None] = engine
+def lent_engine(app: Any, engines: dict[str | None, Any]) -> Iterator[None]:
+    """While the block runs, the application's engines are ``engines`` (by bind key, None the
+    default: mks-db's scratch connection, which lends itself as an Engine does, or an engine of
+    another scratch database): Flask-Migrate's env.py migrates on them."""
+    current = app.extensions["migrate"].db.engines  # Flask-SQLAlchemy 3: this app's engines, by bind
+    saved = {key: current.get(key) for key in engines}
+    current.update(engines)
     try:
         yield
     finally:
-        if saved is None:
-            engines.pop(None, None)
-        else:
-            engines[None] = saved
+        for key, engine in saved.items():
+            if engine is None:
+                current.pop(key, None)
+            else:
+                current[key] = engine

@@ -68,13 +68,21 @@ class SharedConnection(Connection):
 
     env.py files read that attribute in one of two ways: as a Connection to configure Alembic
     with (Alembic's cookbook), or as an Engine to open one from (pytest-alembic's documented
-    env.py: ``with connectable.connect() as connection:``). This Connection is both: its
-    ``connect()`` lends the same connection to a ``with`` block that does not close it, so
-    either way env.py migrates on it.
+    env.py: ``with connectable.connect() as connection:``, or ``connection =
+    connectable.connect()`` and ``connection.close()`` in a ``finally``). This Connection is
+    both: its ``connect()`` returns itself, a real Connection, and closing it (``close()``, the
+    end of a ``with`` block) leaves it open: it is mks-db's to close (``close_for_good``).
     """
 
-    def connect(self) -> _Lent:
-        return _Lent(self)
+    def connect(self) -> SharedConnection:
+        return self
+
+    def close(self) -> None:
+        """Lent to env.py: env.py closing it ends nothing (its transaction is env.py's own to
+        end, as the stock env.py files do)."""
+
+    def close_for_good(self) -> None:
+        Connection.close(self)
 
     def dispose(self, close: bool = True) -> None:
         """An Engine's ``dispose()``: nothing to do, the connection stays mks-db's to close."""
@@ -83,26 +91,6 @@ class SharedConnection(Connection):
     def url(self) -> URL:
         """An Engine's ``url``."""
         return self.engine.url
-
-
-class _Lent:
-    """``SharedConnection.connect()``: the connection itself, for a ``with`` block or directly;
-    closing it is left to its owner."""
-
-    def __init__(self, connection: SharedConnection) -> None:
-        self._connection = connection
-
-    def __enter__(self) -> SharedConnection:
-        return self._connection
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-    def __getattr__(self, name: str):
-        return getattr(self._connection, name)
 
 
 @dataclass(frozen=True)
@@ -127,7 +115,7 @@ class Migrator:
         self.url = url
         self.timeouts = timeouts
         self.engine = own_engine(url)
-        self.connection: Connection = SharedConnection(self.engine)
+        self.connection = SharedConnection(self.engine)
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current: Step | None = None  # the step running, or the one that failed, in the last run
         self.shares_connection = False  # env.py runs migrations on self.connection
@@ -145,6 +133,11 @@ class Migrator:
         self._config.attributes["connection"] = self.connection
         self._rows_may_change = True  # whether the running step sent a statement that can write rows
         event.listen(self.connection, "before_cursor_execute", self._note_statement)
+        # A project of several databases: the others' scratch databases (``_other_databases``).
+        self._others: dict[str, URL] = {}
+        self._other_engines: list = []
+        if project.engine is not None:
+            self._other_databases()
 
     def __enter__(self) -> Migrator:
         return self
@@ -155,8 +148,48 @@ class Migrator:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.connection.rollback()
-        self.connection.close()
+        self.connection.close_for_good()
+        for engine in self._other_engines:
+            engine.dispose()
+        if self._others:
+            with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+                for url in self._others.values():
+                    admin.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
         self.engine.dispose()
+
+    def _other_databases(self) -> None:
+        """For a project of several databases (``Project.engines``), checking one: an empty
+        scratch database for each other one, beside this one, where env.py connects for them
+        and migrates nothing (their runs get no step): Alembic's ``multidb`` template takes
+        each from its section's ``sqlalchemy.url``, Flask-Migrate's from the bind's engine."""
+        project = self.project
+        with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+            for number, name in enumerate(project.engines):
+                if name == project.engine:
+                    continue
+                database = f"{self.url.database}_e{number}"
+                admin.execute(text(f'CREATE DATABASE "{database}"'))
+                self._others[name] = self.url.set(database=database)
+        for name in project.engines:
+            url = (
+                self._env_url
+                if name == project.engine
+                else self._others[name].set(drivername=self._env_url.drivername)
+            )
+            if project.flask_app is None:
+                plain = url.render_as_string(hide_password=False).replace("%", "%%")
+                self._config.set_section_option(name, "sqlalchemy.url", plain)
+
+    def _flask_engines(self) -> dict[str | None, object]:
+        """The engines a Flask-Migrate env.py gets, by bind key: this database's connection for
+        the one checked, an engine of its own scratch database for each other."""
+        if not self._others:
+            return {None: self.connection}
+        if not self._other_engines:
+            self._other_engines = [own_engine(url) for url in self._others.values()]
+        engines = dict(zip(self._others, self._other_engines, strict=True))
+        engines[self.project.engine] = self.connection
+        return {name or None: engine for name, engine in engines.items()}
 
     def _note_statement(self, connection, cursor, statement: str, *args: object) -> None:
         several = ";" in statement.strip().rstrip(";")  # op.execute("ALTER ...; DELETE ...")
@@ -268,9 +301,13 @@ class Migrator:
         """Run the project's env.py online against this database with migration function ``fn``."""
         script = self.project.script
         reached = []
+        engines: list[str | None] = []  # the database of each migration run env.py starts
 
         def observed(heads: tuple[str, ...], context: MigrationContext) -> Iterable:
             reached.append(True)
+            if engines and engines[-1] != self.project.engine:  # another database: left empty
+                self._refuse_other_database(context.connection, {u.database for u in self._others.values()})
+                return []
             self.shares_connection = context.connection is self.connection
             if not self.shares_connection:
                 self._refuse_other_database(context.connection)
@@ -281,20 +318,22 @@ class Migrator:
             environment_variables(("DATABASE_URL", *self.project.url_variables), self._plain_url),
             quiet_env_logging(),
             alembic_compat.lending(self.connection, self._env_url),
-            flask_app.lent_engine(self.project.flask_app, self.connection)
+            flask_app.lent_engine(self.project.flask_app, self._flask_engines())
             if self.project.flask_app is not None
             else contextlib.nullcontext(),
+            alembic_compat.engine_calls(engines) if self._others else contextlib.nullcontext(),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
             env_failures(self.project, reached),
         ):
             script.run_env()
 
-    def _refuse_other_database(self, connection: Connection | None) -> None:
-        """Raise ProjectCodeError unless env.py's own connection is on this scratch database."""
+    def _refuse_other_database(self, connection: Connection | None, allowed: set[str] | None = None) -> None:
+        """Raise ProjectCodeError unless env.py's own connection is on this scratch database
+        (or one of ``allowed``)."""
         if connection is None:
             return
         name = connection.execute(text("SELECT current_database()")).scalar_one()
-        if name != self.url.database:
+        if name not in (allowed or {self.url.database}):
             raise ProjectCodeError(
                 f"{self.project.relpath(self.project.env_py)} migrates database {name!r}, not the "
                 "scratch database mks-db gave it, so mks-db stopped before any step; let env.py "

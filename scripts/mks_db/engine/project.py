@@ -10,6 +10,7 @@ directory, or to alembic.ini's folder when only that exists), ``%(here)s/...`` o
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import importlib
 import os
 import re
@@ -52,6 +53,36 @@ class Project:
     # the migrations directory (the script_location its alembic.ini leaves out).
     flask_app: Any = None
     script_location: str | None = None
+    # A project of several databases (``engines``): the one a command checks, its scratch
+    # database the one followed; the others get scratch databases of their own, not migrated.
+    engine: str | None = None
+
+    @cached_property
+    def engines(self) -> tuple[str, ...]:
+        """The databases of a multi-database env.py (one that calls
+        ``context.run_migrations(engine_name=...)``), in the order it migrates them: Alembic's
+        ``multidb`` template reads them from ``databases`` in alembic.ini; Flask-Migrate's
+        ``--multidb`` migrates the application's default engine (``""``) then each bind of
+        ``SQLALCHEMY_BINDS``. Empty for a project of one database."""
+        source = self.env_py.read_text(encoding="utf-8") if self.env_py.is_file() else ""
+        if "engine_name" not in source:
+            return ()
+        if self.flask_app is not None:
+            return ("", *flask_app_module.bind_names(self.flask_app))
+        names = self.config().get_main_option("databases") or ""
+        return tuple(name for name in re.split(r",\s*", names.strip()) if name)
+
+    def for_engine(self, engine: str) -> Project:
+        """This project, checking database ``engine`` (one of ``engines``)."""
+        return dataclasses.replace(self, engine=engine)
+
+    @property
+    def engine_label(self) -> str:
+        """How reports name the database under check: ``engine1``; ``default`` for a Flask
+        application's own engine; empty for a project of one database."""
+        if self.engine is None:
+            return ""
+        return self.engine or "default"
 
     def create_base(self, connection: Connection) -> None:
         """Create the ``base_metadata`` schema on ``connection`` (nothing without one), as the

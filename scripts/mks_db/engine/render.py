@@ -9,10 +9,14 @@ stays visible as the ``COMMIT;`` / ``BEGIN;`` pair Alembic writes around it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -24,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from mks_db import __version__
 from mks_db.engine import git
-from mks_db.engine.alembic_compat import down_revisions, record_op_execute
+from mks_db.engine.alembic_compat import down_revisions, engine_calls, record_op_execute
 from mks_db.engine.migrate import env_failures, environment_variables, migration_step, quiet_env_logging
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
@@ -55,18 +59,28 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         # Offline rendering never connects; a stock env.py still wants a URL for its dialect
         # (and alembic.ini may still hold Alembic's placeholder, driver://user:pass@...).
         config.set_main_option("sqlalchemy.url", "postgresql://")
+    for name in project.engines if project.flask_app is None else ():  # Alembic's multidb sections
+        if not _postgresql_url(config.get_section_option(name, "sqlalchemy.url")):
+            config.set_section_option(name, "sqlalchemy.url", "postgresql://")
     reached: list = []
     written: list[tuple[int, int]] = []  # where op.execute's text went in the buffer
+    # A project of several databases: env.py writes each database's SQL to a file of its own,
+    # given a buffer each here instead; the step runs in the checked database's run only.
+    engines: list[str | None] = []
+    buffers: list[io.StringIO] = []
 
     def steps(heads: tuple, context: MigrationContext) -> list:
         reached.append(True)
-        record_op_execute(context.impl, buffer, written)
+        if engines and engines[-1] != project.engine:
+            return []
+        record_op_execute(context.impl, buffers[-1] if buffers else buffer, written)
         return [step]
 
     with (
         # An application's own URL setting (url-variables): a URL of the dialect, never connected.
         environment_variables(project.url_variables, "postgresql://"),
         quiet_env_logging(),
+        _aside(engines, buffers) if project.engine is not None else contextlib.nullcontext(),
         EnvironmentContext(
             config,
             script,
@@ -82,11 +96,27 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
         f"-- mks-db sql: {direction} of revision {revision.revision}\n"
         f"-- source: {project.relpath(revision.path)}\n"
     )
-    sql = buffer.getvalue()
+    sql = buffers[engines.index(project.engine)].getvalue() if buffers else buffer.getvalue()
     if written:
         lines = _lines(sql, written, first=header.count("\n") + 2)
         header += WRITTEN_MARK + ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in lines) + "\n"
     return header + sql
+
+
+@contextlib.contextmanager
+def _aside(engines: list[str | None], buffers: list[io.StringIO]) -> Iterator[None]:
+    """Offline, a multi-database env.py opens a file per database in the working directory
+    (``engine1.sql``, Flask-Migrate's ``.sql``): it runs in an empty temporary directory
+    instead, with a buffer of mks-db's for each database (``alembic_compat.engine_calls``)."""
+    previous = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="mks-db-render-") as directory, engine_calls(engines, buffers):
+        os.chdir(directory)
+        sys.path.insert(0, str(previous))  # "" on sys.path (python -m) named the project's root
+        try:
+            yield
+        finally:
+            sys.path.remove(str(previous))
+            os.chdir(previous)
 
 
 # The header line naming the lines of SQL that people wrote (op.execute's text), counted from
@@ -188,6 +218,8 @@ def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[
     A file whose stamp still matches what it was rendered from and its own SQL is reused
     without running env.py again; any other (stale, cut short, unreadable) is rendered afresh.
     """
+    if project.engine is not None:  # a project of several databases: a directory for each
+        out_dir = out_dir / project.engine_label
     out_dir.mkdir(parents=True, exist_ok=True)
     rendered = []
     versions = renderer()
