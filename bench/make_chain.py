@@ -276,7 +276,46 @@ else:
     run_migrations_online()
 '''
 
-ENV_FLAVOURS = ("default", "stock")
+# Alembic's cookbook, "Sharing a Connection across one or more programmatic migration
+# commands": the stock env.py whose online mode takes a Connection from
+# config.attributes["connection"] when there is one, and runs every migration of a run in one
+# transaction around them all (context.begin_transaction(), no transaction_per_migration).
+_STOCK_ONLINE = STOCK_ENV_PY[
+    STOCK_ENV_PY.index("def run_migrations_online()") : STOCK_ENV_PY.index("\n\nif context")
+]
+COOKBOOK_ENV_PY = STOCK_ENV_PY.replace(
+    _STOCK_ONLINE,
+    '''def run_migrations_online() -> None:
+    """Run migrations in 'online' mode."""
+    connectable = config.attributes.get("connection", None)
+
+    if connectable is None:
+        # only create Engine if we don't have a Connection
+        # from the outside
+        connectable = engine_from_config(
+            config.get_section(config.config_ini_section, {}),
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        )
+
+        with connectable.connect() as connection:
+            context.configure(
+                connection=connection, target_metadata=target_metadata
+            )
+
+            with context.begin_transaction():
+                context.run_migrations()
+    else:
+        context.configure(
+            connection=connectable, target_metadata=target_metadata
+        )
+
+        with context.begin_transaction():
+            context.run_migrations()
+''',
+)
+ENV_FLAVOURS = ("default", "stock", "cookbook")
+ENV_SOURCES = {"default": ENV_PY, "stock": STOCK_ENV_PY, "cookbook": COOKBOOK_ENV_PY}
 
 
 def revision_file(i: int) -> str:
@@ -391,7 +430,8 @@ def models_file(n: int, pr_revision: bool = False) -> str:
 def write_chain(n: int, root: Path, env_py: str = "default", pr_revision: bool = False) -> Path:
     """Write the N-revision project into ``root``; return the path of its alembic.ini.
 
-    ``env_py``: ``"default"`` (this benchmark's env.py) or ``"stock"`` (``alembic init``'s).
+    ``env_py``: ``"default"`` (this benchmark's env.py), ``"stock"`` (``alembic init``'s) or
+    ``"cookbook"`` (Alembic's cookbook: a shared Connection, one transaction).
     ``pr_revision``: also write revision ``r{N+1}`` and its column in the models.
     """
     if n < 1:
@@ -407,10 +447,10 @@ def write_chain(n: int, root: Path, env_py: str = "default", pr_revision: bool =
         if stale.name not in wanted:
             stale.unlink()
     ini = ALEMBIC_INI
-    if env_py == "stock":
+    if env_py in ("stock", "cookbook"):  # env.py reads sqlalchemy.url, offline too
         ini = ini.replace("sqlalchemy.url =\n", "sqlalchemy.url = postgresql://\n")
     (root / "alembic.ini").write_text(ini)
-    (root / "migrations" / "env.py").write_text(STOCK_ENV_PY if env_py == "stock" else ENV_PY)
+    (root / "migrations" / "env.py").write_text(ENV_SOURCES[env_py])
     (root / "migrations" / "script.py.mako").write_text(SCRIPT_MAKO)
     for i in range(1, n + 1):
         (versions / f"{revision_id(i)}_create_{table(i)}.py").write_text(revision_file(i))

@@ -2,12 +2,15 @@
 
     python bench/run.py --sizes 200 400
     python bench/run.py --sizes 200 400 --env-py stock
+    python bench/run.py --sizes 200 400 --env-py cookbook
 
 One PostgreSQL server serves the whole run (``DATABASE_URL`` if set, else the embedded one
 ``mks-db`` itself would start). For each N, a synthetic chain of N revisions is written by
 ``bench/make_chain.py`` (``--env-py stock``: with the env.py ``alembic init`` writes, which
 builds its own engine from ``sqlalchemy.url`` and runs the whole upgrade in one transaction,
-instead of the benchmark's own), and three things are timed on it, each in a fresh database:
+instead of the benchmark's own; ``--env-py cookbook``: with Alembic's cookbook env.py, which
+takes a shared Connection from ``config.attributes`` and runs every migration of a run in one
+transaction), and three things are timed on it, each in a fresh database:
 
 1. ``mks-db roundtrip`` (a subprocess, ``--database-url`` naming the server; it creates and
    drops its own scratch databases): every revision upgraded with generated rows in every
@@ -25,10 +28,10 @@ instead of the benchmark's own), and three things are timed on it, each in a fre
 Times are wall-clock seconds of whole processes (interpreter start-up included), so each tool
 is charged for everything a user would wait for. The figures are printed as a table with the
 ratios the targets are stated in, and written into the results block of ``docs/benchmarks.md``
-(between its ``bench:results`` markers; ``bench:results-stock`` for the stock env.py, whose
-targets are stricter, see ``TARGETS``). Nothing here is a pass/fail test: a missed target is
-reported, not raised; a tool that fails on the chain stops the run (exit 1), since its time
-would mean nothing.
+(between its ``bench:results`` markers; ``bench:results-stock`` and ``bench:results-cookbook``
+for the other env.py files, whose targets are stricter, see ``TARGETS``). Nothing here is a
+pass/fail test: a missed target is reported, not raised; a tool that fails on the chain stops
+the run (exit 1), since its time would mean nothing.
 """
 
 from __future__ import annotations
@@ -79,6 +82,15 @@ TARGET_N = 200
 TARGETS = {
     "default": (1.0, 3.0, 2.2),
     "stock": (0.5, 3.0, 2.1),
+    # The issue states one target for the other conventions: the cookbook's walks as fast,
+    # against pytest-alembic, as alembic init's does. The other ratios are shown, not judged.
+    "cookbook": (0.5, None, None),
+}
+
+ENV_DESCRIPTIONS = {
+    "default": "the benchmark env.py",
+    "stock": "the stock `alembic init` env.py",
+    "cookbook": "the cookbook's shared-Connection env.py, one transaction around all migrations",
 }
 
 sys.path.insert(0, str(BENCH))
@@ -190,11 +202,14 @@ def peer_python(venv: Path) -> Path:
     return python
 
 
-def time_peer(python: Path, ini: Path, server: Server, work: Path) -> tuple[float, dict[str, float]]:
+def time_peer(
+    python: Path, ini: Path, server: Server, work: Path, env_py: str = "default"
+) -> tuple[float, dict[str, float]]:
     """Wall time of pytest running pytest-alembic's four tests, and each test's own time."""
     junit = work / f"pytest-alembic-{ini.parent.name}.xml"
     env = dict(
         os.environ,
+        BENCH_ENV_PY=env_py,
         BENCH_ALEMBIC_INI=str(ini),
         BENCH_SERVER_URL=server.url.render_as_string(hide_password=False),
         PYTHONDONTWRITEBYTECODE="1",
@@ -297,7 +312,7 @@ def measure(
         wall, _ = time_roundtrip(ini, server, "--jobs", "1")
         result.one_process.append(wall)
         print(f"  {label}: mks-db roundtrip --jobs 1 {wall:.2f}s", flush=True)
-        wall, tests = time_peer(python, ini, server, work)
+        wall, tests = time_peer(python, ini, server, work, env_py)
         result.peer.append(wall)
         for name, seconds in tests.items():
             result.peer_tests.setdefault(name, []).append(seconds)
@@ -384,14 +399,15 @@ def verdicts(results: dict[int, Result], env_py: str = "default") -> list[tuple[
                 vs_peer <= vs_peer_target,
             )
         )
-        rows.append(
-            (
-                f"N = {TARGET_N}: roundtrip <= {vs_raw_target:g}x raw DDL",
-                f"{vs_raw:.2f}x",
-                vs_raw <= vs_raw_target,
+        if vs_raw_target is not None:
+            rows.append(
+                (
+                    f"N = {TARGET_N}: roundtrip <= {vs_raw_target:g}x raw DDL",
+                    f"{vs_raw:.2f}x",
+                    vs_raw <= vs_raw_target,
+                )
             )
-        )
-    if TARGET_N in results and 2 * TARGET_N in results:
+    if TARGET_N in results and 2 * TARGET_N in results and scaling_target is not None:
         scaling = results[2 * TARGET_N].median(results[2 * TARGET_N].roundtrip) / results[TARGET_N].median(
             results[TARGET_N].roundtrip
         )
@@ -467,7 +483,7 @@ def results_block(
     lines = [
         start_mark(env_py),
         f"Run of {info['date']}, commit {info['commit']}: `{command}` ({how}, all on one server; "
-        f"{'the stock `alembic init` env.py' if env_py == 'stock' else 'the benchmark env.py'}).",
+        f"{ENV_DESCRIPTIONS[env_py]}).",
         "",
         f"Machine: {info['nproc']} CPUs (nproc) {info['cpu']}, {info['memory']} memory, {info['os']}; "
         f"Python {info['python']}; PostgreSQL {info['postgresql']}; {info['stack']}.",

@@ -81,6 +81,8 @@ STYLES = {
         Style("packaged", package="myapp"),
         # 9. an Engine from config.attributes opened without a `with` block, closed in `finally`.
         Style("connect-without-with"),
+        # 10. a schema of its own through search_path (the cookbook's schema-level tenancy).
+        Style("search-path"),
     )
 }
 # 7. an engine built from the application's own setting, which mks-db cannot redirect.
@@ -285,6 +287,30 @@ def run_migrations_online() -> None:
         connection.close()
 '''
 
+# Alembic's cookbook, "Rudimental Schema-Level Multi Tenancy for PostgreSQL Databases": the
+# migrations run in the schema search_path names (created first, as an application does).
+SEARCH_PATH_ONLINE = '''\
+def run_migrations_online() -> None:
+    """Run migrations in 'online' mode, in the tenant's schema."""
+    from sqlalchemy import text
+
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+
+    with connectable.connect() as connection:
+        connection.execute(text("CREATE SCHEMA IF NOT EXISTS tenant"))
+        connection.execute(text('SET search_path TO "tenant"'))
+        connection.commit()
+        connection.dialect.default_schema_name = "tenant"
+        context.configure(connection=connection, target_metadata=target_metadata)
+
+        with context.begin_transaction():
+            context.run_migrations()
+'''
+
 URL_VARIABLE_ONLINE = '''\
 def get_url() -> str:
     """The application's database, from its own setting."""
@@ -338,6 +364,8 @@ def _edit_env(env: str, style: Style, metadata_import: str | None) -> str:
         env = _replace_online(env, PYTEST_ALEMBIC_ONLINE)
     elif style.name == "connect-without-with":
         env = _replace_online(env, CONNECT_WITHOUT_WITH_ONLINE)
+    elif style.name == "search-path":
+        env = _replace_online(env, SEARCH_PATH_ONLINE)
     elif style.url_variable:
         env = _replace_online(env, URL_VARIABLE_ONLINE.format(variable=style.url_variable))
         env = env.replace('url = config.get_main_option("sqlalchemy.url")', "url = get_url()").replace(

@@ -9,6 +9,8 @@ whole ``check`` (which also renders and lints the SQL) where a project must pass
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alembic_cases import Rev, make_project
@@ -138,6 +140,9 @@ def test_downgrade_that_leaves_an_index_behind_fails_roundtrip(check):
     assert "does not restore the schema" in finding["message"]
     assert "+ index public.ix_account_email" in finding["message"]
     assert finding["path"].endswith("b2.py")
+    # The annotation lands on the op.create_index call, not on the docstring.
+    lines = Path(finding["path"]).read_text().splitlines()
+    assert lines[finding["line"] - 1].strip().startswith('op.create_index("ix_account_email"'), finding
 
 
 def test_downgrade_that_renames_the_table_instead_of_dropping_it_fails_roundtrip(check):

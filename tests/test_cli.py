@@ -6,6 +6,7 @@ a signal, or what a fresh interpreter imports."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -288,3 +289,36 @@ def test_a_command_imports_only_what_it_runs(module, absent):
     # The deploy settings are checked for every command: a module of plain values, no machinery.
     light = {"mks_db.production", "mks_db.production.deploy_settings"}
     assert [name for name in imported if name.startswith(absent) and name not in light] == []
+
+
+def test_every_command_and_option_says_what_it_does():
+    from mks_db.cli import build_parser
+
+    parser = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in commands.choices.items():
+        assert command.description, f"mks-db {name} --help has no description"
+        for action in command._actions:
+            assert action.help, f"mks-db {name} {'/'.join(action.option_strings)} has no help"
+
+
+@pytest.mark.parametrize(
+    ("flags", "environment", "source"),
+    [
+        (
+            ["--database-url", "mysql://u:s3cret@h/d"],
+            {"DATABASE_URL": "postgresql://x@h/d"},
+            "--database-url",
+        ),
+        ([], {"DATABASE_URL": "mysql://u:s3cret@h/d"}, "DATABASE_URL"),
+    ],
+)
+def test_a_bad_url_is_named_after_where_it_came_from(
+    tmp_path, capsys, monkeypatch, flags, environment, source
+):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    project = make_project(tmp_path / "project", [Rev("a1", None)])
+    assert main(["roundtrip", "-c", str(project), *flags]) == 2
+    err = capsys.readouterr().err
+    assert f"mks-db: error: {source} names a 'mysql' database" in err and "s3cret" not in err, err

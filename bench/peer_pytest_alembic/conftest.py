@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 
@@ -45,9 +45,16 @@ def alembic_config(bench_database: URL) -> dict[str, str]:
 
 
 @pytest.fixture
-def alembic_engine(bench_database: URL) -> Iterator[Engine]:
+def alembic_engine(bench_database: URL) -> Iterator[Engine | Connection]:
+    """An Engine, as pytest-alembic documents it; for the cookbook's env.py
+    (``BENCH_ENV_PY=cookbook``), which passes ``config.attributes["connection"]`` straight to
+    ``context.configure``, a Connection, which is what that env.py takes."""
     engine = create_engine(bench_database)
     try:
-        yield engine
+        if os.environ.get("BENCH_ENV_PY") == "cookbook":
+            with engine.connect() as connection:
+                yield connection
+        else:
+            yield engine
     finally:
         engine.dispose()

@@ -141,18 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prove Alembic migrations safe before they merge; apply them to production safely.",
     )
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    subcommands.add_parser(
+
+    def add_command(name: str, help: str, **options) -> argparse.ArgumentParser:  # noqa: A002
+        """A subcommand whose ``--help`` opens with the line ``mks-db --help`` lists it with."""
+        return subcommands.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".", **options
+        )
+
+    add_command(
         "check",
         parents=[common, database, walk, selection],
         help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
         "--since the immutability of merged revisions and the new revisions' locks",
     )
-    subcommands.add_parser(
+    add_command(
         "sql",
         parents=[common, selection],
         help="render each revision's upgrade and downgrade SQL (offline) into files",
     )
-    locks_parser = subcommands.add_parser(
+    locks_parser = add_command(
         "locks",
         parents=[common, database, selection],
         help="measure each revision's locks, rewrites and time on tables holding N rows",
@@ -160,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     locks_parser.add_argument(
         "--rows", type=int, metavar="N", help=f"rows per touched table (default {LockLimits.rows})"
     )
-    hook = subcommands.add_parser(
+    hook = add_command(
         "hook",
         parents=[common],
         help="for pre-commit: static checks, heads, immutability, render and lint of FILES",
@@ -171,12 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="GIT_REF",
         help="the branch merged revisions live on (default: [tool.mks-db] base-ref, if it exists)",
     )
-    subcommands.add_parser(
+    add_command(
         "lint",
         parents=[common, selection],
         help="render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
     )
-    heads = subcommands.add_parser(
+    heads = add_command(
         "heads",
         parents=[common],
         help="exactly one head, no duplicate ids, missing parents or cycles (no database)",
@@ -195,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to those before them (a pull request's base branch)",
     )
     since_or_all.add_argument("--all", action="store_true", help="walk every revision (the default)")
-    roundtrip_parser = subcommands.add_parser(
+    roundtrip_parser = add_command(
         "roundtrip",
         parents=[common, database, walk, since],
         help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
@@ -205,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip filling tables with generated rows",
     )
-    subcommands.add_parser(
+    add_command(
         "drift",
         parents=[common, database, since],
         help="the models match the schema the migrations build (at head, with or without --since)",
@@ -216,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the database to act on (default: $DATABASE_URL); in production, production's",
     )
-    plan = subcommands.add_parser(
+    plan = add_command(
         "plan",
         parents=[common, target],
         help="read only: the target database's revision, what a deploy would apply, schema drift",
@@ -229,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $MKS_DB_SCRATCH_URL, else the embedded server; never the target's server "
         "unless named here)",
     )
-    deploy_parser = subcommands.add_parser(
+    deploy_parser = add_command(
         "deploy",
         parents=[common, target],
         help="lock, back up, apply the plan revision by revision, verify, check health, record",
@@ -245,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="lock and plan only; change nothing (a value, for a workflow's boolean input)",
     )
     deploy_parser.add_argument("--on-failure", choices=("stop", "rollback"), help="default: stop")
-    deploy_parser.add_argument("--backup-dir", metavar="DIR")
+    deploy_parser.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="where the backup taken before any change is written "
+        "(default: [tool.mks-db.deploy] backup-dir, else ./backups)",
+    )
     deploy_parser.add_argument(
         "--lock-wait", type=float, metavar="SECONDS", help="how long to wait for another deploy's lock"
     )
@@ -256,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "to 1 GiB (auto, the default; [tool.mks-db.deploy] verify)"
     )
     deploy_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
-    backup_parser = subcommands.add_parser(
+    backup_parser = add_command(
         "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
     )
     backup_parser.add_argument(
@@ -269,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     backup_parser.add_argument(
         "--scratch-url", metavar="URL", help="the server the backup is restored on to verify it (as for plan)"
     )
-    restore_parser = subcommands.add_parser(
+    restore_parser = add_command(
         "restore", parents=[common, target], help="restore a verified backup (asks first)"
     )
     restore_parser.add_argument("file", type=Path, metavar="FILE", help="a .dump made by mks-db backup")

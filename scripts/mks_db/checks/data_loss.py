@@ -26,9 +26,11 @@ step wrote to, the finding is a warning that says where it went.
 
 from __future__ import annotations
 
+import re
+
 from alembic.script import Script
 
-from mks_db.engine import data, declarations
+from mks_db.engine import data, declarations, revision_source
 from mks_db.engine.walk import Walk
 from mks_db.findings import ERROR, WARNING, Finding
 
@@ -102,4 +104,10 @@ def _moved_to(walk: Walk, columns: list[data.Column], rows: int, written: frozen
 
 
 def _finding(walk: Walk, revision: Script, message: str, severity: str) -> Finding:
-    return Finding("data-loss", severity, revision.revision, message, walk.project.relpath(revision.path))
+    """A finding at the line of the call that drops the column or table (or deletes from it)."""
+    named = re.search(r"(?:drops table|drops column|rows from) ([\w$.]+)", message)
+    names = list(reversed(named[1].split(".")[1:])) if named else []  # schema.table[.column]
+    line = revision_source.line_naming(revision.path, names)
+    return Finding(
+        "data-loss", severity, revision.revision, message, walk.project.relpath(revision.path), line
+    )

@@ -33,6 +33,7 @@ import pglast
 from alembic.script import Script
 from pglast.enums import AlterTableType, ConstrType
 
+from mks_db.engine import revision_source
 from mks_db.engine.lock_probe import Measurement, Settings, TableLocks
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
@@ -90,7 +91,11 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
             if blocks and estimate > settings.budget_seconds:
                 out.append(
                     _finding(
-                        project, m, ERROR, f"{base}: over the {settings.budget_seconds:g}s budget; {hint}"
+                        project,
+                        m,
+                        ERROR,
+                        f"{base}: over the {settings.budget_seconds:g}s budget; {hint}",
+                        t.table,
                     )
                 )
             elif t.rewritten and production > settings.rewrite_rows:
@@ -100,10 +105,11 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
                         m,
                         ERROR,
                         f"{base}: rewrites more than {settings.rewrite_rows:,} rows; {hint}",
+                        t.table,
                     )
                 )
             elif blocks:  # within budget, still worth knowing: it blocks the application
-                out.append(_finding(project, m, WARNING, f"{base}; {hint}"))
+                out.append(_finding(project, m, WARNING, f"{base}; {hint}", t.table))
     return out
 
 
@@ -117,8 +123,12 @@ def _estimate(m: Measurement, rows: int, production: int) -> float:
     return m.seconds + per_row * (production - rows)
 
 
-def _finding(project: Project, m: Measurement, severity: str, message: str) -> Finding:
-    return Finding("locks", severity, m.revision.revision, message, project.relpath(m.revision.path))
+def _finding(
+    project: Project, m: Measurement, severity: str, message: str, table: str | None = None
+) -> Finding:
+    """A finding on ``m``'s revision; about ``table``, at the line of the call that names it."""
+    line = revision_source.line_naming(m.revision.path, [table.rpartition(".")[2]]) if table else None
+    return Finding("locks", severity, m.revision.revision, message, project.relpath(m.revision.path), line)
 
 
 def _mode_name(mode: str) -> str:
@@ -191,19 +201,43 @@ def _not_null_without_default(column: object) -> bool:
     return ConstrType.CONSTR_NOTNULL in constraints and ConstrType.CONSTR_DEFAULT not in constraints
 
 
+_COLUMNS = ("revision", "table", "strongest lock", "blocks", "rewritten", "time", "time at 1/10")
+
+
+def _rows(measurements: list[Measurement]) -> list[tuple[str, ...]]:
+    return [
+        (
+            m.revision.revision,
+            t.table,
+            _mode_name(t.mode),
+            BLOCKS.get(t.mode, "nothing"),
+            "yes" if t.rewritten else "no",
+            f"{m.seconds:.2f}s",
+            f"{m.seconds_small:.2f}s",
+        )
+        for m in measurements
+        for t in m.tables
+    ]
+
+
 def table(measurements: list[Measurement], settings: Settings) -> str:
     """The measurements as a Markdown table, for the workflow's step summary."""
     lines = [
         f"#### Locks and rewrites ({settings.rows:,} rows per touched table)",
         "",
-        "| revision | table | strongest lock | blocks | rewritten | time | time at 1/10 |",
+        "| " + " | ".join(_COLUMNS) + " |",
         "| --- | --- | --- | --- | --- | ---: | ---: |",
     ]
-    for m in measurements:
-        for t in m.tables:
-            lines.append(
-                f"| {m.revision.revision} | {t.table} | {_mode_name(t.mode)} "
-                f"| {BLOCKS.get(t.mode, 'nothing')} "
-                f"| {'yes' if t.rewritten else 'no'} | {m.seconds:.2f}s | {m.seconds_small:.2f}s |"
-            )
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(measurements)]
+    return "\n".join(lines) + "\n"
+
+
+def text_table(measurements: list[Measurement], settings: Settings) -> str:
+    """The measurements as plain text in aligned columns, for the terminal."""
+    rows = [_COLUMNS, *_rows(measurements)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    lines = [f"Locks and rewrites ({settings.rows:,} rows per touched table):"]
+    lines += [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     return "\n".join(lines) + "\n"

@@ -59,7 +59,7 @@ from alembic.script import Script
 from mks_db.checks import data_loss, downgrade, upgrade
 from mks_db.database import interrupt
 from mks_db.database.server import Server, drop_scratch_databases
-from mks_db.engine import catalog, declarations, workers
+from mks_db.engine import catalog, declarations, revision_source, workers
 from mks_db.engine.migrate import Migrator, keep_template
 from mks_db.engine.project import Project
 from mks_db.engine.walk import END_RUN, Program, Step, StepFailure, Walk, describe
@@ -427,4 +427,9 @@ def _walk_down(
 
 
 def _finding(walk: Walk, revision: Script, message: str, severity: str = ERROR) -> Finding:
-    return Finding("roundtrip", severity, revision.revision, message, walk.project.relpath(revision.path))
+    """A finding on ``revision``, at the line of the call that names an object its message
+    names (``revision_source``)."""
+    line = revision_source.line_naming(revision.path, revision_source.names_in(message))
+    return Finding(
+        "roundtrip", severity, revision.revision, message, walk.project.relpath(revision.path), line
+    )

@@ -103,5 +103,6 @@ def each_database(engines: tuple[str, ...], run_one: Callable[[Report, str], Non
             report.steps += part.steps
             report.lines += part.lines
             report.extra_markdown += part.extra_markdown
+            report.extra_text += part.extra_text
             report.failed = report.failed or part.failed
             report.revisions = max(report.revisions, part.revisions)

@@ -42,3 +42,4 @@ def measure(
     measured = lock_probe.analyse(project, server, revisions, probe)
     report.findings += locks.findings(project, measured, probe)
     report.extra_markdown = locks.table(measured, probe)
+    report.extra_text = locks.text_table(measured, probe)

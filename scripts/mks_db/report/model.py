@@ -25,6 +25,7 @@ class Report:
     lines: list[str] = field(default_factory=list)  # what backup/restore did
     failed: bool = False  # set by commands whose verdict is not a finding
     extra_markdown: str = ""  # more for the step summary (the locks table)
+    extra_text: str = ""  # the same for the human format, as plain text
     error: MksDbError | None = None  # what stopped the command before its verdict
     verbose: bool = False  # the human format lists every step, not only failed revisions' steps
 
