@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from alembic_cases import Rev, add_revision, make_project
+from alembic_cases import Rev, add_revision, make_project, revision_source
 from conftest import REPO, git, run_json
 from mks_db.cli import main
 
@@ -368,3 +368,67 @@ def test_the_guide_s_merge_heads_turns_a_revision_behind_the_base_green(reposito
         capsys, "check", "-c", str(repository), "--since", "main", "--database-url", server_url
     )
     assert (code, [f for f in report["findings"] if f["severity"] == "error"]) == (0, [])
+
+
+def test_with_linear_history_rebase_joins_two_heads_and_every_check_turns_green(
+    repository, capsys, server_url, monkeypatch
+):
+    root = repository.parent
+    (root / "pyproject.toml").write_text('[tool.mks-db]\nlinear-history = true\nbase-ref = "main"\n')
+    add_revision(
+        repository,
+        Rev(
+            "b2",
+            "a1",
+            'op.add_column("account", sa.Column("age", sa.Integer))',
+            'op.drop_column("account", "age")',
+        ),
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "b2 merged")
+    git(root, "checkout", "-q", "-b", "feature", "HEAD~1")
+    add_revision(
+        repository,
+        Rev(
+            "c3",
+            "a1",
+            'op.add_column("account", sa.Column("city", sa.Text))',
+            'op.drop_column("account", "city")',
+        ),
+    )
+    add_revision(
+        repository,
+        Rev(
+            "d4",
+            "c3",
+            'op.create_table("audit", sa.Column("id", sa.Integer, primary_key=True))',
+            'op.drop_table("audit")',
+        ),
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "c3, d4")
+    git(root, "merge", "-q", "main", "-m", "merge main")  # two heads: b2 and d4
+    monkeypatch.chdir(root)  # the settings are read from the working directory
+    assert main(["heads", "-c", str(repository), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert all("join them: mks-db rebase" in f["message"] for f in findings(report, "heads")), report
+    source = (root / "migrations/versions/c3.py").read_text()
+    assert main(["rebase", "-c", str(repository)]) == 0
+    out = capsys.readouterr().out
+    assert "c3 (migrations/versions/c3.py) now revises b2 instead of a1: one head, d4" in out, out
+    after = (root / "migrations/versions/c3.py").read_text()
+    changed = [(a, b) for a, b in zip(source.splitlines(), after.splitlines(), strict=True) if a != b]
+    assert changed == [("down_revision = 'a1'", "down_revision = 'b2'")], changed  # nothing else
+    assert main(["heads", "-c", str(repository), "--since", "main"]) == 0
+    capsys.readouterr()
+    code, report = lint(capsys, repository, "--since", "main")
+    assert code == 0 and findings(report, "heads") == [], report
+    code, report = run_json(
+        capsys, "check", "-c", str(repository), "--since", "main", "--database-url", server_url
+    )
+    assert (code, [f for f in report["findings"] if f["severity"] == "error"]) == (0, []), report
+    # A merge revision is what linear history refuses, with the way out.
+    (root / "migrations/versions/e5.py").write_text(revision_source(Rev("e5", ("b2", "d4"))))
+    assert main(["heads", "-c", str(repository), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert any(f["rule"] == "merge-revision" and "mks-db rebase" in f["message"] for f in report["findings"])

@@ -77,6 +77,7 @@ def test_a_rendered_sql_file_cut_short_after_its_stamp_is_rendered_again(tmp_pat
     assert upgrade.read_text() == whole
     assert (again_code, without_seconds(again)) == (code, without_seconds(first))
     assert sorted(p.name for p in out.iterdir()) == [
+        ".gitignore",  # git ignores all of it
         ".lint-cache",
         "a1.downgrade.sql",
         "a1.upgrade.sql",

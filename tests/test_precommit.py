@@ -98,3 +98,68 @@ def test_a_clean_revision_is_accepted(clone):
     )
     result = commit(clone, path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_hook_in_another_repository_guards_merged_revisions_and_writes_nothing_to_commit(tmp_path):
+    """A team's own project (``alembic init``), cloned from its remote as a developer has it: with
+    no mks-db settings at all, an edit of a revision the default branch holds is refused against
+    origin/HEAD, and what the hook writes is ignored by git."""
+    remote, work = tmp_path / "remote.git", tmp_path / "work"
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    run(seed, "git", "init", "-q", "-b", "trunk")
+    run(seed, str(Path(sys.executable).parent / "alembic"), "init", "migrations")
+    (seed / "migrations" / "versions" / "a1_accounts.py").write_text(
+        '"""accounts"""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        'revision = "a1"\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_table("account", sa.Column("id", sa.Integer, primary_key=True))\n\n\n'
+        'def downgrade() -> None:\n    op.drop_table("account")\n'
+    )
+    run(seed, "git", "add", "-A")
+    run(seed, "git", "commit", "-q", "-m", "accounts")
+    run(tmp_path, "git", "clone", "-q", "--bare", str(seed), str(remote))
+    run(tmp_path, "git", "clone", "-q", str(remote), str(work))
+    revision = work / "migrations" / "versions" / "a1_accounts.py"
+    revision.write_text(revision.read_text().replace('"account"', '"accounts"'))
+    hook = run(work, str(Path(sys.executable).parent / "mks-db"), "hook", str(revision), check=False)
+    assert hook.returncode == 1, hook.stdout + hook.stderr
+    assert "was changed after it reached origin/trunk" in hook.stdout, hook.stdout
+    status = run(work, "git", "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
+    assert status == [" M migrations/versions/a1_accounts.py"], status  # build/ is there, ignored
+    assert (work / "build" / "migration-sql" / ".gitignore").is_file()
+
+
+def test_a_merge_that_brings_two_heads_is_stopped_before_its_merge_commit(clone):
+    """`pre-commit install` (the README's line) installs the merge stages: two branches that each
+    add a revision on the same parent are caught by `git merge`, not at the next commit."""
+    assert (clone / ".git" / "hooks" / "pre-merge-commit").is_file()
+    assert (clone / ".git" / "hooks" / "post-merge").is_file()
+    start = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    try:
+        run(clone, "git", "checkout", "-q", "-b", "other")
+        theirs = new_revision(
+            clone,
+            "0the1r5000a1",
+            'op.add_column("knowledge", sa.Column("a", sa.Text))',
+            'op.drop_column("knowledge", "a")',
+        )
+        assert commit(clone, theirs).returncode == 0
+        run(clone, "git", "checkout", "-q", "main")
+        ours = new_revision(
+            clone,
+            "0ur5000000b2",
+            'op.add_column("knowledge", sa.Column("b", sa.Text))',
+            'op.drop_column("knowledge", "b")',
+        )
+        assert commit(clone, ours).returncode == 0
+        merged = run(clone, "git", "merge", "--no-edit", "other", check=False)
+        assert merged.returncode != 0, merged.stdout + merged.stderr
+        output = merged.stdout + merged.stderr
+        assert "2 heads" in output and "alembic merge heads" in output, output
+        assert run(clone, "git", "rev-list", "--count", "--merges", "HEAD").stdout.strip() == "0"
+    finally:
+        run(clone, "git", "merge", "--abort", check=False)
+        run(clone, "git", "checkout", "-q", "main")
+        run(clone, "git", "reset", "-q", "--hard", start)
+        run(clone, "git", "branch", "-q", "-D", "other", check=False)

@@ -430,6 +430,30 @@ def test_a_read_only_plan_credential_keeps_planning_after_the_first_deploy(
         sql(database, f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
+def test_a_dry_run_with_the_read_only_credential_plans_and_changes_nothing(
+    database, project, tmp_path, capsys
+):
+    role = f"mks_dry_{os.getpid()}"
+    sql(database, f"CREATE ROLE {role} LOGIN PASSWORD 'ro-secret'")
+    sql(database, f'GRANT CONNECT ON DATABASE "{database.database}" TO {role}')
+    sql(
+        database,
+        f"GRANT USAGE ON SCHEMA public TO {role}; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+    )
+    readonly = database.set(username=role, password="ro-secret")
+    try:
+        assert main(deploy_args(project, tmp_path, "--database-url", plain(database), "--to", "b2")) == 0
+        capsys.readouterr()
+        code = main(deploy_args(project, tmp_path, "--database-url", plain(readonly), "--dry-run"))
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert "dry run: nothing changed" in captured.out and "ro-secret" not in captured.out + captured.err
+        assert f"{role} may not read mks_db.deploy_history" in captured.out + captured.err
+        assert sql(database, "SELECT version_num FROM alembic_version") == [("b2",)]
+    finally:
+        sql(database, f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
 CONCURRENT_INDEX = Rev(
     "b2",
     "a1",

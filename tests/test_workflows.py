@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -42,8 +43,60 @@ def test_workflows_and_the_action_match_githubs_schemas():
         "vendor.github-actions",
         str(REPO / ".github/actions/setup/action.yml"),
     )
-    assert workflows.returncode == 0, workflows.stdout + workflows.stderr
-    assert action.returncode == 0, action.stdout + action.stderr
+    dependabot = tool(
+        "check-jsonschema", "--builtin-schema", "vendor.dependabot", str(REPO / ".github/dependabot.yml")
+    )
+    for result in (workflows, action, dependabot):
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_required_checks_always_run_merge_queues_included():
+    triggers = yaml.safe_load((WORKFLOWS / "migrations.yml").read_text())[True]  # YAML 1.1 reads `on` as True
+    assert {"pull_request", "merge_group", "push"} <= set(triggers)
+    for event, spec in triggers.items():
+        filters = set(spec) if isinstance(spec, dict) else set()  # schedule is a list of crons
+        assert not {"paths", "paths-ignore"} & filters, f"{event} is filtered by path"
+
+
+def test_the_tests_run_once_per_run_and_the_checks_on_every_major():
+    jobs = yaml.safe_load((WORKFLOWS / "migrations.yml").read_text())["jobs"]
+    runs = {name: [step.get("run", "").strip() for step in job["steps"]] for name, job in jobs.items()}
+    assert [name for name, steps in runs.items() if "pytest" in steps] == ["tests"]
+    assert "strategy" not in jobs["tests"] and "matrix" in jobs["postgres"]["strategy"]
+
+
+def test_production_installs_from_the_hash_locked_requirements_without_development_tools():
+    from packaging.requirements import Requirement
+
+    lock = (REPO / "requirements" / "deploy.txt").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.M))
+    pinned = {name.lower().replace("_", "-"): version for name, version in pinned.items()}
+    entries = re.findall(r"^[A-Za-z0-9_.-]+==\S+ \\\n((?:\s+--hash=sha256:\w+(?: \\)?\n)+)", lock, re.M)
+    assert len(entries) == len(pinned), "every pinned package has its hashes"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    for requirement in map(Requirement, project["project"]["dependencies"]):
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pinned, f"requirements/deploy.txt does not pin {name}"
+        assert requirement.specifier.contains(pinned[name]), f"{name}=={pinned[name]} breaks {requirement}"
+    tools = {
+        "pytest",
+        "ruff",
+        "pre-commit",
+        "zizmor",
+        "check-jsonschema",
+        "flask-migrate",
+        "asyncpg",
+    }
+    assert not tools & set(pinned), "development tools in the production install"
+    assert "setuptools" in pinned  # the build backend, for --no-build-isolation
+    setup = yaml.safe_load((REPO / ".github/actions/setup/action.yml").read_text())
+    deploy_steps = [
+        step["run"] for step in setup["runs"]["steps"] if step.get("if") == "inputs.install == 'deploy'"
+    ]
+    assert deploy_steps and "--require-hashes -r requirements/deploy.txt" in deploy_steps[0]
+    for job in yaml.safe_load((WORKFLOWS / "deploy-production.yml").read_text())["jobs"].values():
+        [setup_step] = [step for step in job["steps"] if step.get("uses") == "./.github/actions/setup"]
+        assert setup_step["with"]["install"] == "deploy"
 
 
 def test_the_checks_run_on_every_supported_major_production_s_among_them():
@@ -74,8 +127,12 @@ def checkout(tmp_path):
     return root
 
 
+BASE_REF = (  # the expression, as the workflow writes it
+    "github.event.merge_group.base_sha || "
+    "github.base_ref && format('origin/{0}', github.base_ref) || 'HEAD~1'"
+)
 PULL_REQUEST = {
-    "github.base_ref && format('origin/{0}', github.base_ref) || 'HEAD~1'": "origin/main",
+    BASE_REF: "origin/main",
     "github.event.pull_request.number || github.ref": "7",
     "github.base_ref": "main",
     "github.ref": "refs/pull/7/merge",
@@ -86,7 +143,7 @@ PULL_REQUEST = {
 def rehearse_pull_request(checkout, server_url, tmp_path, monkeypatch):
     monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
     results = {}
-    for job in ("static", "postgres"):
+    for job in ("static", "postgres", "tests"):
         results[job] = rehearse(
             WORKFLOWS / "migrations.yml",
             job,
@@ -99,13 +156,19 @@ def rehearse_pull_request(checkout, server_url, tmp_path, monkeypatch):
     return results
 
 
-def test_the_pull_request_workflow_passes_on_this_repository(checkout, server_url, tmp_path, monkeypatch):
+def test_the_pull_request_workflow_runs_every_check_on_a_change_to_the_docs_only(
+    checkout, server_url, tmp_path, monkeypatch
+):
+    with (checkout / "docs" / "migrations.ja.md").open("a") as docs:
+        docs.write("\n")
+    git(checkout, "commit", "-q", "-am", "docs: a line", "--no-verify")
     results = rehearse_pull_request(checkout, server_url, tmp_path, monkeypatch)
     for job, result in results.items():
         assert result.failed is None, f"{job}: {result.failed}"
+        assert not result.job_skipped, job
     assert results["static"].ran == ["pre-commit hooks", "One head", "Lint the new revisions' SQL"]
     assert results["postgres"].ran == ["Migration checks", "Rendered SQL"]
-    assert results["postgres"].skipped == ["pytest"]  # the test suite itself, from the test suite
+    assert results["tests"].skipped == ["pytest"]  # the test suite itself, from the test suite
     assert "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683" in results["static"].replaced
     assert "mks-db check: ok" in results["postgres"].summary
     assert (checkout / "build/mks-db-report.json").is_file()
@@ -138,12 +201,14 @@ def production(scratch_url):
 
 
 ON_MAIN = "github.ref == 'refs/heads/main'"
+NOT_DRY_RUN = "${{ !inputs.dry_run }}"
 
 
 def deploy_values(dry_run: str, ref: str = "refs/heads/main") -> dict[str, str]:
     return {
         "inputs.target": "head",
         "inputs.dry_run": dry_run,
+        NOT_DRY_RUN: str(dry_run != "true").lower(),
         "inputs.allow_downgrade": "false",
         "github.ref": ref,
         ON_MAIN: str(ref == "refs/heads/main").lower(),
@@ -200,6 +265,7 @@ def test_the_production_workflow_runs_on_the_production_host_and_only_calls_mks_
                 assert script.startswith("mks-db ") and "\n" not in script, script
                 assert not any(word in script for word in (";", "&&", "||", "|", "$(", "`", " if ")), script
     assert jobs["plan"]["if"] == ON_MAIN and jobs["deploy"]["needs"] == "plan"
+    assert jobs["deploy"]["if"] == NOT_DRY_RUN  # a dry run waits for no approval
     assert jobs["plan"]["environment"] == "production-plan"
     assert jobs["deploy"]["environment"] == "production"
     assert jobs["deploy"]["concurrency"]["cancel-in-progress"] is False
@@ -231,6 +297,10 @@ def test_the_production_workflow_plans_then_deploys(
         assert json.loads((checkout / "build/plan.json").read_text())["pending"][0] == "f3a9c2d17b40"
         deploy = rehearse(WORKFLOWS / "deploy-production.yml", "deploy", checkout, values, {}, tmp=tmp_path)
         assert deploy.failed is None, deploy.failed
+        # A dry run is the plan job's, with no approval to wait for; the deploy job is skipped.
+        dry_run_step = ["Plan against production", "Dry run of the deploy"]
+        assert plan.ran == (dry_run_step if dry_run == "true" else dry_run_step[:1])
+        assert deploy.job_skipped == (dry_run == "true")
         assert revision_of(production) == expected
         report = (checkout / "build/deploy-report.json").read_text()
         assert secret not in report

@@ -7,7 +7,7 @@ cannot use something the rehearsal does not know. Steps that `uses:` an action g
 equivalent: checkout is the working copy itself, the setup action is this environment (the
 project is installed), upload-artifact checks that the files it would upload exist. Steps the
 caller names in ``skip`` (the test suite, from within the test suite) are listed, not run. A
-job whose ``if:`` the table resolves to false is skipped, as GitHub skips it.
+job or step whose ``if:`` the table resolves to false is skipped, as GitHub skips it.
 """
 
 from __future__ import annotations
@@ -48,6 +48,16 @@ def resolve(value, values: dict[str, str]):
     return EXPRESSION.sub(one, value)
 
 
+def _holds(condition: str, values: dict[str, str]) -> bool:
+    """A job's or step's ``if:``: ``always()`` holds; any other condition is an expression, whose
+    value comes from the table."""
+    if condition == "always()":
+        return True
+    if condition not in values:
+        raise KeyError(f"the rehearsal does not know the condition {condition!r}")
+    return str(values[condition]).lower() == "true"
+
+
 def rehearse(
     workflow: Path,
     job: str,
@@ -61,12 +71,8 @@ def rehearse(
     service container's URL by the local server's); ``values`` resolve expressions."""
     document = yaml.safe_load(workflow.read_text())
     spec = document["jobs"][job]
-    if "if" in spec:  # a job-level condition is an expression too: its value comes from the table
-        condition = str(spec["if"])
-        if condition not in values:
-            raise KeyError(f"the rehearsal does not know the job condition {condition!r}")
-        if str(values[condition]).lower() != "true":
-            return Rehearsal(job_skipped=True)
+    if "if" in spec and not _holds(str(spec["if"]), values):  # GitHub skips the job
+        return Rehearsal(job_skipped=True)
     tmp = tmp or cwd
     summary = tmp / f"summary-{job}.md"
     summary.write_text("")
@@ -99,6 +105,8 @@ def rehearse(
                     result.failed = f"{name}: nothing to upload for {missing}"
                     return result
             result.replaced.append(uses)
+            continue
+        if "if" in step and not _holds(str(step["if"]), values):  # as GitHub skips the step
             continue
         if any(word in step["run"] for word in skip):
             result.skipped.append(step["run"].strip())

@@ -291,6 +291,30 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restore a backup of another database than the URL names (refused otherwise)",
     )
+    revision_parser = add_command(
+        "revision",
+        parents=[common],
+        help="write a new revision as alembic revision does; --autogenerate compares the models "
+        "with a scratch database at head (no database of your own needed; with DATABASE_URL set, "
+        "the database it names, as for alembic)",
+    )
+    revision_parser.add_argument("-m", "--message", required=True, help="the revision's message")
+    revision_parser.add_argument(
+        "--autogenerate", action="store_true", help="fill upgrade() and downgrade() from the models"
+    )
+    revision_parser.add_argument("--head", default="head", help="the revision to base it on (default: head)")
+    revision_parser.add_argument("--rev-id", metavar="ID", help="the revision id (default: a new random one)")
+    rebase_parser = add_command(
+        "rebase",
+        parents=[common],
+        help="join two heads into one line: re-point this branch's first revision onto the other "
+        "head (for linear-history; no database)",
+    )
+    rebase_parser.add_argument(
+        "--onto",
+        metavar="HEAD",
+        help="the head to build on (default: the one the base branch holds: base-ref, else origin/HEAD)",
+    )
     return parser
 
 

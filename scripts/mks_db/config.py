@@ -27,6 +27,7 @@ KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
+    "linear-history": "true for one line of revisions: no merge revision; mks-db rebase joins two heads",
     "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
@@ -66,6 +67,7 @@ class Settings:
     alembic_config: str | None = None  # -c, else alembic-config; None: ./alembic.ini
     format: str = "human"  # --format, else format
     base_ref: str | None = None  # the hook's --base, else base-ref
+    linear_history: bool = False  # linear-history: no merge revisions, mks-db rebase instead
     offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
@@ -127,6 +129,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
 
     file_format = attempt(_format, values.get("format"), None)
     offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
+    linear = attempt(_boolean("[tool.mks-db] linear-history"), values.get("linear-history"), False)
     statement, lock = "statement-timeout", "lock-timeout"
     statement_ms = attempt(
         _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms
@@ -151,6 +154,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         alembic_config=alembic_config,
         format=report_format,
         base_ref=flags.get("base") or values.get("base-ref"),
+        linear_history=linear,
         offline=offline,
         timeouts=Timeouts(statement_ms, lock_ms),
         postgres=postgres,

@@ -20,9 +20,14 @@ naming no revision (a typo, a file lost in a rebase) and a cycle.
     revision = "d1"
     down_revision = ("b1", "c1")
 
+Teams that keep one line of revisions say so (``[tool.mks-db] linear-history = true``): then a
+merge revision is a finding too, and two heads are joined by ``mks-db rebase``, which
+re-points the branch's first revision onto the other head (``mks_db.commands.rebase``).
+
 Rules: ``duplicate-id``, ``missing-parent``, ``cycle`` (a broken graph: nothing can be
 migrated, and heads are not counted), ``multiple-heads`` (each head, with the branch points
-never merged) and, against a base ref, ``behind-base`` (``mks_db.checks.immutability``).
+never merged), ``merge-revision`` (with ``linear-history``) and, against a base ref,
+``behind-base`` (``mks_db.checks.immutability``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ from mks_db.findings import ERROR, Finding
 
 BROKEN_GRAPH = {"duplicate-id", "missing-parent", "cycle"}  # nothing can be migrated then
 MERGE_FIX = 'python3 -m alembic merge heads -m "merge <what the branches do>"'
+REBASE_FIX = "mks-db rebase (it re-points this branch's first revision onto the other head)"
+
+
+def joining_fix(linear: bool) -> str:
+    """How two heads are joined: a merge revision, or with ``linear-history``, ``mks-db rebase``."""
+    return REBASE_FIX if linear else MERGE_FIX
 
 
 @dataclass(frozen=True)
@@ -126,18 +137,28 @@ def _run_revision_module(source: str, path: Path) -> dict[str, object]:
     return namespace
 
 
-def revision_files(project: Project) -> list[RevisionFile]:
+def revision_files(project: Project, fresh: bool = False) -> list[RevisionFile]:
+    """Every revision file of the project; ``fresh``: read anew, not from the cache (after a
+    file was rewritten within the same second, with the same size)."""
     files = []
     for directory in project.version_locations():
         for path in sorted(directory.glob("*.py")):
-            found = read_revision_file(path)
+            found = (
+                parse_revision_source(path.read_text(encoding="utf-8"), path)
+                if fresh
+                else read_revision_file(path)
+            )
             if found:
                 files.append(found)
     return files
 
 
-def check_heads(project: Project, files: list[RevisionFile] | None = None) -> list[Finding]:
-    """Findings of check ``heads`` for the project's revision graph."""
+def check_heads(
+    project: Project, files: list[RevisionFile] | None = None, linear: bool = False
+) -> list[Finding]:
+    """Findings of check ``heads`` for the project's revision graph; ``linear`` (the setting
+    ``linear-history``): merge revisions are findings too, and two heads are fixed by
+    ``mks-db rebase``."""
     files = revision_files(project) if files is None else files
     findings: list[Finding] = []
 
@@ -196,9 +217,21 @@ def check_heads(project: Project, files: list[RevisionFile] | None = None) -> li
         for head in heads:
             add(
                 "multiple-heads",
-                f"{len(heads)} heads: {listing}{where}; merge them: {MERGE_FIX}",
+                f"{len(heads)} heads: {listing}{where}; "
+                + ("join them: " if linear else "merge them: ")
+                + joining_fix(linear),
                 graph[head],
             )
+    if linear:
+        for rev in graph.values():
+            if len(rev.parents) > 1:
+                add(
+                    "merge-revision",
+                    f"{rev.revision} merges {', '.join(rev.parents)}, and [tool.mks-db] "
+                    "linear-history = true keeps one line of revisions: delete this file, then "
+                    f"{REBASE_FIX}",
+                    rev,
+                )
     return findings
 
 

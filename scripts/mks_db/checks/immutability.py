@@ -99,7 +99,9 @@ def _code(source: str) -> str:
     return ast.dump(tree, include_attributes=False)
 
 
-def check_behind_base(project: Project, base: str, files: list[RevisionFile] | None = None) -> list[Finding]:
+def check_behind_base(
+    project: Project, base: str, files: list[RevisionFile] | None = None, linear: bool = False
+) -> list[Finding]:
     """Heads findings for new revisions that revise something older than the base ref's head:
     someone merged a revision meanwhile, and after this branch merges the chain has two heads.
     None when the chain here has one head: a merge revision (``alembic merge heads``, the
@@ -130,7 +132,8 @@ def check_behind_base(project: Project, base: str, files: list[RevisionFile] | N
                     new.revision,
                     f"{new.revision} revises {', '.join(behind)}, but {base} is at "
                     f"{', '.join(base_heads)}: merged, the chain would have two heads; set "
-                    f"down_revision = {base_heads[0]!r} (or run python3 -m alembic merge heads)",
+                    f"down_revision = {base_heads[0]!r} (or run "
+                    f"{'mks-db rebase' if linear else 'python3 -m alembic merge heads'})",
                     project.relpath(new.path),
                     new.line,
                     "behind-base",

@@ -39,6 +39,8 @@ NAMES = (
     "deploy",
     "backup",
     "restore",
+    "revision",
+    "rebase",
 )
 
 # Where sql, lint and hook write each revision's rendered SQL, beside alembic.ini (--out).
@@ -48,8 +50,9 @@ SQL_DIR = Path("build") / "migration-sql"
 # The commands that check a project; of a project of several databases (Alembic's multidb
 # template, Flask-Migrate's --multidb), each database is checked in turn.
 PER_DATABASE = ("check", "sql", "locks", "hook", "lint", "roundtrip", "drift")
-# The commands that act on one named database.
-PRODUCTION = ("plan", "deploy", "backup", "restore")
+# The commands that act on one database (production's, or the scratch database autogenerate
+# compares with).
+ONE_DATABASE = ("plan", "deploy", "backup", "restore", "revision")
 
 
 def run(name: str, args: argparse.Namespace, settings: Settings, report: Report) -> None:
@@ -58,14 +61,14 @@ def run(name: str, args: argparse.Namespace, settings: Settings, report: Report)
     if name not in NAMES:
         raise ValueError(f"no mks-db command {name!r}")
     command = importlib.import_module(f"{__name__}.{name}").run
-    engines = _engines(settings) if name in PER_DATABASE + PRODUCTION else ()
+    engines = _engines(settings) if name in PER_DATABASE + ONE_DATABASE else ()
     if not engines:
         command(args, settings, report)
-    elif name in PRODUCTION:
+    elif name in ONE_DATABASE:
         raise ConfigurationError(
             f"mks-db {name} acts on one database, and this project migrates {len(engines)} "
-            f"({', '.join(e or 'default' for e in engines)}); nothing was read or changed: migrate "
-            "them with the project's own `alembic upgrade` (each checked by mks-db check)"
+            f"({', '.join(e or 'default' for e in engines)}); nothing was read or changed: use the "
+            "project's own alembic for it (mks-db check checks each database)"
         )
     else:
         each_database(

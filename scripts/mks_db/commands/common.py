@@ -116,5 +116,16 @@ def progress_line(command: str, settings: Settings) -> Progress:
 
 
 def sql_dir(out: Path | None, project: Project) -> Path:
-    """Where the rendered SQL goes: ``--out``, else ``SQL_DIR`` beside alembic.ini."""
-    return (out or project.root / SQL_DIR).resolve()
+    """Where the rendered SQL goes: ``--out``, else ``SQL_DIR`` beside alembic.ini (``ignored``
+    by git there: a repository that uses the hooks does not commit it by accident)."""
+    return (out or ignored(project.root / SQL_DIR)).resolve()
+
+
+def ignored(directory: Path) -> Path:
+    """``directory``, created with a ``.gitignore`` of ``*`` inside (as pytest does for its cache):
+    git ignores everything mks-db writes there, in any repository, with nothing to configure."""
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / ".gitignore"
+    if not marker.exists():
+        marker.write_text("# Written by mks-db (the rendered SQL and the lint cache): not to commit.\n*\n")
+    return directory

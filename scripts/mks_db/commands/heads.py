@@ -24,6 +24,6 @@ def check_graph(settings: Settings, report: Report, behind: str | None = None) -
     project = load_project(settings.alembic_config, load_revisions=False, flask_app=settings.flask_app)
     files = revision_files(project)
     report.revisions = len(files)
-    report.findings += check_heads(project, files)
+    report.findings += check_heads(project, files, settings.linear_history)
     if behind:
-        report.findings += check_behind_base(project, behind, files)
+        report.findings += check_behind_base(project, behind, files, settings.linear_history)

@@ -1,7 +1,8 @@
 """``mks-db hook FILE...``: for pre-commit, on the revision files among the changed files:
 their syntax and ids (``mks_db.checks.static``), the revision graph, the immutability of
-merged revisions against ``--base`` (else ``[tool.mks-db] base-ref``, when the ref exists),
-then their SQL rendered and linted. No database."""
+merged revisions against ``--base`` (else ``[tool.mks-db] base-ref``, else the remote's
+default branch, ``origin/HEAD``; when the ref exists), then their SQL rendered and linted into
+a directory git ignores. No database."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 from mks_db.checks.heads import check_heads, revision_files
 from mks_db.checks.immutability import check_behind_base, check_immutability
 from mks_db.checks.static import check_files, revision_paths
-from mks_db.commands import SQL_DIR
-from mks_db.commands.common import checked_project
+from mks_db.commands.common import checked_project, sql_dir
 from mks_db.commands.lint import render_and_lint
 from mks_db.config import Settings
 from mks_db.engine import git
@@ -30,13 +30,17 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     paths = revision_paths(files_only, args.files)
     files = revision_files(files_only)
     report.revisions = len(paths)
-    report.findings += check_heads(files_only, files) + check_files(files_only, paths)
-    base = settings.base_ref
+    linear = settings.linear_history
+    report.findings += check_heads(files_only, files, linear) + check_files(files_only, paths)
+    # Merged revisions must not change: against base-ref, else the remote's default branch.
+    base = settings.base_ref or git.default_branch(files_only.root)
     if base and git.ref_exists(files_only.root, base):
-        report.findings += check_immutability(files_only, base) + check_behind_base(files_only, base, files)
+        report.findings += check_immutability(files_only, base) + check_behind_base(
+            files_only, base, files, linear
+        )
     if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load
     project = checked_project(settings, report)
     by_path = {Path(r.path).resolve(): r for r in project.revisions_in_order()}
     revisions = [by_path[p] for p in paths if p in by_path]
-    report.findings += render_and_lint(project, revisions, project.root / SQL_DIR, settings)[1]
+    report.findings += render_and_lint(project, revisions, sql_dir(None, project), settings)[1]

@@ -41,7 +41,7 @@ def lint_chosen(
     report.findings += found
     if selection.since:
         report.findings += check_immutability(project, selection.since)
-        report.findings += check_behind_base(project, selection.since)
+        report.findings += check_behind_base(project, selection.since, linear=settings.linear_history)
 
 
 def render_and_lint(

@@ -1,5 +1,6 @@
-"""The few questions the commands ask git: the repository's root, whether a ref exists, which
-files changed against a ref, a file as a ref holds it, the commit checked out.
+"""The few questions the commands ask git: the repository's root, the remote's default branch,
+whether a ref exists, which files changed against a ref, a file as a ref holds it, the commit
+checked out.
 
 A failing git command that the caller cannot do without is a configuration error (exit 2)
 naming the command and git's own last line; the rest answer None or False.
@@ -23,6 +24,16 @@ def run(cwd: Path, *args: str) -> str:
 def root(start: Path) -> Path:
     """The top of the working tree ``start`` is in."""
     return Path(run(start, "rev-parse", "--show-toplevel").strip())
+
+
+def default_branch(cwd: Path) -> str | None:
+    """The remote's default branch as a ref (``origin/main``): what ``origin/HEAD`` points to
+    (set by ``git clone``), else ``origin/main`` or ``origin/master`` when one exists; None
+    outside a repository or without a remote."""
+    found = _git(cwd, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+    if found.returncode == 0 and found.stdout.strip():
+        return found.stdout.strip()
+    return next((ref for ref in ("origin/main", "origin/master") if ref_exists(cwd, ref)), None)
 
 
 def ref_exists(cwd: Path, ref: str) -> bool:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
@@ -315,17 +316,26 @@ class Migrator:
 
         self.connection.rollback()  # env.py must find the connection outside a transaction
         with (
+            self.environment(),
+            alembic_compat.engine_calls(engines) if self._others else contextlib.nullcontext(),
+            EnvironmentContext(self._config, script, fn=observed, as_sql=False),
+            env_failures(self.project, reached),
+        ):
+            script.run_env()
+
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[Config]:
+        """What env.py finds while it runs on this database, every way it may look for it (the
+        module's docstring), for an Alembic command run in the block on the Config yielded."""
+        with (
             environment_variables(("DATABASE_URL", *self.project.url_variables), self._plain_url),
             quiet_env_logging(),
             alembic_compat.lending(self.connection, self._env_url),
             flask_app.lent_engine(self.project.flask_app, self._flask_engines())
             if self.project.flask_app is not None
             else contextlib.nullcontext(),
-            alembic_compat.engine_calls(engines) if self._others else contextlib.nullcontext(),
-            EnvironmentContext(self._config, script, fn=observed, as_sql=False),
-            env_failures(self.project, reached),
         ):
-            script.run_env()
+            yield self._config
 
     def _refuse_other_database(self, connection: Connection | None, allowed: set[str] | None = None) -> None:
         """Raise ProjectCodeError unless env.py's own connection is on this scratch database

@@ -234,9 +234,12 @@ def deploy(
 
 def _previous_runs(lock: Connection, dry_run: bool) -> list[str]:
     """Describe the deploys that ended without finishing; mark them interrupted unless
-    ``dry_run``. The caller holds the deploy lock, so none of them is still running."""
+    ``dry_run`` (which may run with a credential that cannot read them: then a line says what
+    to grant). The caller holds the deploy lock, so none of them is still running."""
     try:
         found = history.unfinished(lock) if dry_run else history.close_unfinished(lock)
+    except history.NotReadable as exc:  # a dry run with the read-only plan credential
+        return [str(exc)]
     except DBAPIError as exc:
         raise InfrastructureError(
             f"cannot read or create mks_db.deploy_history: {describe_db_error(exc)}; nothing was "
