@@ -87,6 +87,9 @@ def test_unreachable_database_exits_3_and_masks_the_password(tmp_path, capsys):
     assert "cannot reach PostgreSQL at postgresql+psycopg2://ci:***@127.0.0.1:1/postgres" in err
     assert "s3cret-pw" not in err + out
     assert err.count("\n") == 1
+    # The guide's fix for "connection refused": is the server up, the host and port, or no URL at all.
+    assert "pg_isready -h 127.0.0.1 -p 1" in err and "the host and port --database-url names" in err
+    assert "unset it: mks-db then starts its own embedded server" in err
 
 
 def test_github_format_annotates_the_revision_file_and_writes_the_step_summary(

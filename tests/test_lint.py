@@ -362,6 +362,9 @@ def test_the_guide_s_merge_heads_turns_a_revision_behind_the_base_green(reposito
     assert merged.returncode == 0, merged.stderr
     code, report = lint(capsys, repository, "--since", "main")
     assert findings(report, "heads") == [] and code == 0, report
+    changed = [str(p) for p in (repository.parent / "migrations/versions").glob("*.py") if p.name != "a1.py"]
+    assert main(["hook", "-c", str(repository), "--base", "main", *changed]) == 0, capsys.readouterr().out
+    capsys.readouterr()
     assert main(["heads", "-c", str(repository), "--since", "main", "--format", "json"]) == 0
     capsys.readouterr()
     code, report = run_json(

@@ -136,6 +136,8 @@ def test_a_merge_that_brings_two_heads_is_stopped_before_its_merge_commit(clone)
     assert (clone / ".git" / "hooks" / "pre-merge-commit").is_file()
     assert (clone / ".git" / "hooks" / "post-merge").is_file()
     start = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    first = run(clone, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    run(clone, "git", "reset", "-q", "--hard", first)  # main as it was: what other tests committed aside
     try:
         run(clone, "git", "checkout", "-q", "-b", "other")
         theirs = new_revision(
@@ -163,3 +165,68 @@ def test_a_merge_that_brings_two_heads_is_stopped_before_its_merge_commit(clone)
         run(clone, "git", "checkout", "-q", "main")
         run(clone, "git", "reset", "-q", "--hard", start)
         run(clone, "git", "branch", "-q", "-D", "other", check=False)
+
+
+def test_a_new_revision_committed_with_unrelated_changes_gets_a_warning_and_passes(clone):
+    start = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    first = run(clone, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    run(clone, "git", "reset", "-q", "--hard", first)  # main as it was: what other tests committed aside
+    try:
+        path = new_revision(
+            clone,
+            "m1x3d000c0de",
+            'op.add_column("knowledge", sa.Column("mixed", sa.Text))',
+            'op.drop_column("knowledge", "mixed")',
+        )
+        with (clone / "README.md").open("a") as readme:
+            readme.write("\nAn unrelated line.\n")
+        run(clone, "git", "add", str(path), "README.md")
+        result = run(clone, "git", "commit", "-q", "-m", "a revision and a README line", check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert "[mixed-commit]" in output and "README.md" in output and "on its own" in output, output
+    finally:
+        run(clone, "git", "reset", "-q", "--hard", start)
+
+
+def test_the_daily_workflow_needs_no_database_of_ones_own(clone, tmp_path):
+    """The README's daily workflow from a clone, with no PostgreSQL set up by hand: a model
+    changed, ``mks-db revision --autogenerate``, ``mks-db check``, a commit through the hooks."""
+    start = run(clone, "git", "rev-parse", "HEAD").stdout.strip()
+    first = run(clone, "git", "rev-list", "--max-parents=0", "HEAD").stdout.strip()
+    run(clone, "git", "reset", "-q", "--hard", first)
+    env = {k: v for k, v in ENV.items() if k != "DATABASE_URL"}
+    models = clone / "backend" / "mks" / "models.py"
+    try:
+        source = models.read_text()
+        anchor = "class Knowledge(Base):\n"
+        body = source.index("\n    summary", source.index(anchor))
+        line_end = source.index("\n", body + 1)
+        models.write_text(
+            source[: line_end + 1]
+            + "    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)\n"
+            + source[line_end + 1 :]
+        )
+        mks_db = str(Path(sys.executable).parent / "mks-db")
+        made = subprocess.run(
+            [mks_db, "revision", "--autogenerate", "-m", "add knowledge.review_note"],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        [revision] = [p for p in (clone / "migrations" / "versions").glob("*review_note.py")]
+        assert (
+            'op.add_column("knowledge", sa.Column("review_note", sa.Text(), nullable=True))'
+            in revision.read_text()
+        )
+        checked = subprocess.run([mks_db, "check"], cwd=clone, env=env, capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        run(clone, "git", "add", str(models), str(revision))
+        committed = run(clone, "git", "commit", "-q", "-m", "knowledge.review_note", check=False)
+        assert committed.returncode == 0, committed.stdout + committed.stderr
+        assert "[mixed-commit]" not in committed.stdout + committed.stderr  # a migration with its model
+    finally:
+        run(clone, "git", "reset", "-q", "--hard", start)
+        run(clone, "git", "clean", "-q", "-fd", "migrations")

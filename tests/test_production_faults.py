@@ -207,6 +207,32 @@ def test_a_downgrade_that_fails_rolls_back_to_where_it_started(database, tmp_pat
     assert sql(database, "SELECT count(*) FROM account WHERE city IS NULL") == [(20,)]
 
 
+def test_a_database_at_a_revision_whose_file_was_deleted_names_the_file_and_the_ways_out(
+    database, project, tmp_path, capsys
+):
+    from conftest import git
+
+    assert main(deploy_args(project, tmp_path, "--database-url", plain(database))) == 0
+    root = project.parent
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "d4")
+    kept = git_output(root, "rev-parse", "HEAD")[:12]
+    (root / "migrations/versions/d4.py").unlink()  # the guide's "never delete a merged revision"
+    git(root, "commit", "-q", "-am", "d4 deleted")
+    capsys.readouterr()
+    assert main(["plan", "-c", str(project), "--database-url", plain(database), "--format", "json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert (
+        f"d4 (migrations/versions/d4.py, in commit {kept}: restore it with git checkout {kept} --" in problem
+    )
+    assert "python3 -m alembic stamp REV" in problem, problem
+
+
+def git_output(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def history_rows(url: URL) -> list[tuple]:
     return sql(
         url,

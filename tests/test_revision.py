@@ -95,7 +95,9 @@ def test_with_database_url_the_database_it_names_is_compared_as_alembic_does(
         # A database not at head: alembic refuses to compare, and so does mks-db, in one line.
         monkeypatch.setenv("DATABASE_URL", empty)
         assert main(["revision", "-c", str(project), "--autogenerate", "-m", "add age"]) == 2
-        assert "Target database is not up to date" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "Target database is not up to date" in err and "python3 -m alembic upgrade head" in err
+        assert "unset DATABASE_URL" in err
         assert written(project) == []
     finally:
         for name in names:

@@ -35,7 +35,7 @@ from types import ModuleType
 
 from mks_db.checks import safety, sql_parse, sql_style
 from mks_db.database import process
-from mks_db.engine import declarations, render
+from mks_db.engine import declarations, render, revision_source
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered, write_atomically
 from mks_db.errors import ConfigurationError
@@ -108,6 +108,14 @@ def _tool(name: str) -> str:
     return found
 
 
+def _statement_line(r: Rendered, line: int | None) -> int | None:
+    """The line of the revision file whose call produced the SQL at ``line`` of ``r``'s file
+    (the call naming the object the statement names); None when it cannot be told."""
+    if not line:
+        return None
+    return revision_source.line_naming(r.revision.path, revision_source.names_in_sql(r.sql, line))
+
+
 def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> list[Finding]:
     allowed = declarations.of_file(r.revision.path).allowed_rules()
     findings = []
@@ -130,7 +138,7 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
                 r.revision.revision,
                 message,
                 project.relpath(r.revision.path),
-                ack.line if ack else None,
+                ack.line if ack else _statement_line(r, v["line"]),
                 v["rule"],
             )
         )

@@ -23,6 +23,10 @@ and ``_``::
 
 Findings belong to the checks they protect (``heads`` for the identifiers, ``upgrade`` and
 ``downgrade`` for the functions); a ``down_revision`` naming no revision is the heads check's.
+
+A commit that adds a revision together with changes other than models (``mixed-commit``, a
+warning) is hard to review and to revert on its own: the guide asks for migrations in a commit
+of their own, with the model change they come from.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ import re
 from pathlib import Path
 
 from mks_db.checks.heads import parse_revision_source
+from mks_db.engine import git
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError
-from mks_db.findings import ERROR, Finding
+from mks_db.findings import ERROR, WARNING, Finding
 
 REVISION_ID = re.compile(r"^[0-9A-Za-z_]+$")
 
@@ -93,3 +98,36 @@ def revision_paths(project: Project, names: list[str]) -> list[Path]:
         if path.suffix == ".py" and path.exists() and any(path.is_relative_to(d) for d in locations):
             chosen.append(path)
     return chosen
+
+
+def check_commit(project: Project) -> list[Finding]:
+    """A warning when the staged commit adds a revision file together with files that are
+    neither revisions nor models (a path with ``model`` in it); nothing outside a repository."""
+    try:
+        top = git.root(project.root)
+        staged = git.run(top, "diff", "--cached", "--name-only", "--diff-filter=ACMRD").splitlines()
+        added = git.run(top, "diff", "--cached", "--name-only", "--diff-filter=A").splitlines()
+    except ConfigurationError:
+        return []
+    locations = [p.resolve() for p in project.version_locations()]
+
+    def is_revision(name: str) -> bool:
+        return name.endswith(".py") and any((top / name).resolve().is_relative_to(d) for d in locations)
+
+    new = [name for name in added if is_revision(name)]
+    others = [n for n in staged if not is_revision(n) and "model" not in n.lower()]
+    if not new or not others:
+        return []
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return [
+        Finding(
+            "heads",
+            WARNING,
+            None,
+            f"this commit adds {', '.join(Path(n).name for n in new)} with other changes ({shown}): "
+            "commit the migration on its own, with the model change it comes from (git restore "
+            "--staged <the other files>), so it can be reviewed and reverted alone",
+            project.relpath(top / new[0]),
+            rule="mixed-commit",
+        )
+    ]

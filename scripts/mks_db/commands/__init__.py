@@ -50,9 +50,9 @@ SQL_DIR = Path("build") / "migration-sql"
 # The commands that check a project; of a project of several databases (Alembic's multidb
 # template, Flask-Migrate's --multidb), each database is checked in turn.
 PER_DATABASE = ("check", "sql", "locks", "hook", "lint", "roundtrip", "drift")
-# The commands that act on one database (production's, or the scratch database autogenerate
-# compares with).
-ONE_DATABASE = ("plan", "deploy", "backup", "restore", "revision")
+# The commands that migrate, or compare with, one database (production's, or the scratch
+# database autogenerate compares with); backup and restore need no project.
+ONE_DATABASE = ("plan", "deploy", "revision")
 
 
 def run(name: str, args: argparse.Namespace, settings: Settings, report: Report) -> None:

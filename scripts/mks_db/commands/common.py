@@ -98,9 +98,10 @@ def checks_server(
     url = database_url or os.environ.get("DATABASE_URL")
     if progress:
         progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
+    source = "--database-url" if database_url else "DATABASE_URL"
     if url:  # a bad URL is named after where it came from
-        url = parse_url(url, source="--database-url" if database_url else "DATABASE_URL")
-    return open_server(url, settings.timeouts, major=settings.postgres, note=warn)
+        url = parse_url(url, source=source)
+    return open_server(url, settings.timeouts, major=settings.postgres, note=warn, source=source)
 
 
 def warn(line: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mks_db.checks.heads import check_heads, revision_files
 from mks_db.checks.immutability import check_behind_base, check_immutability
-from mks_db.checks.static import check_files, revision_paths
+from mks_db.checks.static import check_commit, check_files, revision_paths
 from mks_db.commands.common import checked_project, sql_dir
 from mks_db.commands.lint import render_and_lint
 from mks_db.config import Settings
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     report.revisions = len(paths)
     linear = settings.linear_history
     report.findings += check_heads(files_only, files, linear) + check_files(files_only, paths)
+    report.findings += check_commit(files_only)  # a new revision with unrelated changes: a warning
     # Merged revisions must not change: against base-ref, else the remote's default branch.
     base = settings.base_ref or git.default_branch(files_only.root)
     if base and git.ref_exists(files_only.root, base):

@@ -57,7 +57,13 @@ def _revision(config: Config, args: argparse.Namespace) -> list[Script]:
             rev_id=args.rev_id,
         )
     except CommandError as exc:
-        raise ConfigurationError(f"alembic revision: {exc}") from None
+        fix = (
+            " upgrade it first (python3 -m alembic upgrade head), or unset DATABASE_URL: mks-db "
+            "revision then compares with a scratch database at head"
+            if "not up to date" in str(exc)
+            else ""
+        )
+        raise ConfigurationError(f"alembic revision: {exc}{fix}") from None
     except OSError as exc:  # script.py.mako missing, the versions directory not writable
         raise ConfigurationError(
             f"alembic revision cannot write the revision ({exc.strerror}: {exc.filename}); "

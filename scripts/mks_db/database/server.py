@@ -156,14 +156,23 @@ def describe_error(exc: BaseException) -> str:
     return describe_db_error(exc) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}"
 
 
-def _probe(url: URL) -> int:
+def _probe(url: URL, source: str = "DATABASE_URL (or --database-url)") -> int:
+    """The server's version number; InfrastructureError naming ``source`` (where the URL came
+    from) and the fixes when it cannot be reached."""
     try:
         with admin_engine(url).connect() as conn:
             return int(conn.execute(text("SHOW server_version_num")).scalar_one())
     except DBAPIError as exc:
+        reason = describe_db_error(exc)
+        refused = "refused" in reason.lower() or "no such file" in reason.lower()
+        hint = (
+            f"; is the server running there? (pg_isready -h {url.host or 'localhost'} -p {url.port or 5432})"
+            if refused
+            else ""
+        )
         raise InfrastructureError(
-            f"cannot reach PostgreSQL at {mask_url(url)}: {describe_db_error(exc)}; "
-            "check DATABASE_URL (or --database-url), or unset it to use the embedded server"
+            f"cannot reach PostgreSQL at {mask_url(url)}: {reason}{hint}; check the host and port "
+            f"{source} names, or unset it: mks-db then starts its own embedded server"
         ) from None
 
 
@@ -173,6 +182,7 @@ def open_server(
     timeouts: Timeouts | None = None,
     major: int | None = None,
     note: Callable[[str], None] | None = None,
+    source: str = "DATABASE_URL (or --database-url)",
 ) -> Iterator[Server]:
     """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty.
 
@@ -192,7 +202,7 @@ def open_server(
         return
     url = parse_url(database_url) if isinstance(database_url, str) else database_url
     # Scratch databases are created from the server's maintenance database.
-    server = Server(url=url, version_num=_probe(url), embedded=False, timeouts=timeouts)
+    server = Server(url=url, version_num=_probe(url, source), embedded=False, timeouts=timeouts)
     if note and major is not None and server.major != major:
         note(
             f"the server {mask_url(url)} runs PostgreSQL {server.major}, production "

@@ -57,6 +57,29 @@ def show(cwd: Path, ref: str, name: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
+def where_revision_was(cwd: Path, revision: str, paths: list[Path]) -> tuple[str, str] | None:
+    """Where git last had the revision file of id ``revision`` under ``paths`` (any branch):
+    (its path from the repository's root, a commit that holds it); None when git never had it
+    (or this is no repository)."""
+    found = _git(cwd, "rev-parse", "--show-toplevel")
+    if found.returncode != 0:
+        return None
+    top = Path(found.stdout.strip())
+    listing = _git(
+        top, "log", "--all", "--format=commit %H", "--name-only", f"-S{revision}", "--", *map(str, paths)
+    )
+    commit = None
+    for line in listing.stdout.splitlines():  # newest first: the commit that added, changed or deleted it
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line.strip().endswith(".py") and commit:
+            for holder in (commit, f"{commit}^"):  # a deleting commit: its parent still has the file
+                shown = _git(top, "show", f"{holder}:{line.strip()}")
+                if shown.returncode == 0 and revision in shown.stdout:
+                    return line.strip(), _git(top, "rev-parse", holder).stdout.strip()
+    return None
+
+
 def head_commit() -> str | None:
     """The commit being deployed: the workflow's ``GITHUB_SHA``, else the checkout's HEAD."""
     if os.environ.get("GITHUB_SHA"):

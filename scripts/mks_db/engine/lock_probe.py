@@ -185,7 +185,10 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
             if not connection.execute(text(f"SELECT EXISTS (SELECT FROM {table.name})")).scalar()
         }
         unfillable: set[str] = set()
-        unfilled = data.fill(connection, empty, data.ROWS_PER_TABLE, unfillable)
+        unfilled = [
+            _of_a_parent(line, needed, touched)
+            for line in data.fill(connection, empty, data.ROWS_PER_TABLE, unfillable)
+        ]
         filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
         unfilled += data.bulk_fill(connection, filled, rows)
         nodes = _filenodes(connection)
@@ -346,3 +349,15 @@ def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
     """)
     )
     return {int(oid): (name, int(node), kind, int(table)) for oid, name, node, kind, table in rows}
+
+
+def _of_a_parent(line: str, tables: dict[int, data.Table], touched: set[str]) -> str:
+    """A line about a table that could not be filled; one the revision does not touch (a table
+    a touched one's NOT NULL foreign key needs rows in) is named as such."""
+    parents = [t.name for t in tables.values() if t.name not in touched and t.name in line]
+    if not parents or any(name in line for name in touched):
+        return line
+    return (
+        f"{line} ({', '.join(parents)}: not touched by the revision; a touched table's foreign key "
+        "needs its rows)"
+    )

@@ -30,24 +30,57 @@ def names_in(message: str) -> list[str]:
     return list(dict.fromkeys(specific + tables))
 
 
+# The objects a SQL statement names, by what precedes them: the specific kinds first.
+_SPECIFIC = r"INDEX(?:\s+CONCURRENTLY)?|CONSTRAINT|COLUMN|TYPE|SEQUENCE|VIEW|TRIGGER|FUNCTION"
+_GENERAL = r"TABLE(?:\s+ONLY)?|ON|INTO|FROM|UPDATE|REFERENCES"
+_EXISTS = r"(?:\s+IF\s+(?:NOT\s+)?EXISTS)?"
+
+
+def names_in_sql(sql: str, line: int) -> list[str]:
+    """The objects the statement at ``line`` (1-based) of ``sql`` names, the most specific first
+    (an index before its table): what ``line_naming`` looks for in the revision."""
+    lines = sql.splitlines()
+    if not 0 < line <= len(lines):
+        return []
+    start = line - 1
+    while start > 0 and not lines[start - 1].rstrip().endswith(";") and lines[start - 1].strip():
+        start -= 1
+    statement = "\n".join(lines[start:]).split(";", 1)[0]
+    found = []
+    for kinds in (_SPECIFIC, _GENERAL):
+        for match in re.finditer(rf"\b(?:{kinds}){_EXISTS}\s+(\"?[\w$.\"]+)", statement, re.IGNORECASE):
+            name = match[1].replace('"', "").rpartition(".")[2]
+            if name.upper() not in _KEYWORDS:
+                found.append(name)
+    return list(dict.fromkeys(found))
+
+
+_KEYWORDS = {"ONLY", "TABLE", "SELECT", "NOT", "NULL", "DEFAULT", "CONCURRENTLY", "IF", "EXISTS", "SET"}
+
+
 def line_naming(path: str | Path, names: list[str]) -> int | None:
-    """The line of the first call in ``path`` whose string arguments name one of ``names``
-    (tried in order: an argument equal to the name, then SQL text containing it as a word);
-    None when none does or the file does not parse."""
-    calls = _calls(str(path))
+    """The line in ``path`` of the first call whose string arguments name one of ``names``, or
+    of the name inside a module-level SQL string (tried in order: an argument equal to the name,
+    then SQL text containing it as a word); None when none does or the file does not parse."""
+    texts = _texts(str(path))
     for name in names:
         word = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
-        for exact in (True, False):
-            for line, strings in calls:
-                if any(s == name if exact else word.search(s) for s in strings):
-                    return line
+        for line, text, block in texts:  # an argument that is the name itself
+            if not block and text == name:
+                return line
+        for line, text, block in texts:  # SQL text that names it
+            found = word.search(text)
+            if found:
+                return line + (text.count("\n", 0, found.start()) if block else 0)
     return None
 
 
 @functools.lru_cache(maxsize=256)
-def _calls(path: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
-    """Each method call of the file (``op.x(...)``, ``batch_op.x(...)``) with the string
-    constants among its arguments, in the order of the source."""
+def _texts(path: str) -> tuple[tuple[int, str, bool], ...]:
+    """The strings of the file that may name an object, in the order of the source: each string
+    argument of a method call (``op.x(...)``, ``batch_op.x(...)``), at the call's line, and each
+    module-level string constant (SQL kept in a constant, passed to ``op.execute``), a block
+    whose lines count from where it starts."""
     try:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
@@ -55,9 +88,13 @@ def _calls(path: str) -> tuple[tuple[int, tuple[str, ...]], ...]:
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            strings = tuple(
-                n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-            )
-            if strings:
-                found.append((node.lineno, strings))
-    return tuple(sorted(found))
+            found += [
+                (node.lineno, n.value, False)
+                for n in ast.walk(node)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            ]
+    for node in tree.body:
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            found.append((value.lineno, value.value, True))
+    return tuple(sorted(found, key=lambda entry: entry[0]))

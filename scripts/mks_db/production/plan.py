@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
-from mks_db.engine import catalog, data
+from mks_db.engine import catalog, data, git
 from mks_db.engine.migrate import replayed_snapshot
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
@@ -116,10 +116,7 @@ def make_plan(
     known = {r.revision for r in project.script.walk_revisions()}
     unknown = [r for r in current if r not in known]
     if unknown:
-        plan.problems.append(
-            f"the database is at {', '.join(unknown)}, which this repository does not know: it is "
-            "ahead of this checkout or was stamped by hand; deploy from the branch that has it"
-        )
+        plan.problems.append(_unknown_revision(project, unknown))
         return plan
     behind = project.ancestry(current) - project.ancestry(plan.target)
     ahead = project.ancestry(plan.target) - project.ancestry(current)
@@ -162,6 +159,27 @@ def make_plan(
             else:
                 (notice or (lambda line: None))(f"{line}; the plan shows no SQL for it")
     return plan
+
+
+def _unknown_revision(project: Project, unknown: list[str]) -> str:
+    """Why a database at revisions this checkout lacks cannot be planned (Alembic's "Can't
+    locate revision identified by ..."), where git last had each file, and the two ways out."""
+    missing = []
+    for revision in unknown:
+        seen = git.where_revision_was(project.root, revision, project.version_locations())
+        missing.append(
+            f"{revision} ({seen[0]}, in commit {seen[1][:12]}: restore it with git checkout "
+            f"{seen[1][:12]} -- {seen[0]})"
+            if seen
+            else f"{revision} (no branch or commit of this repository has its file)"
+        )
+    return (
+        f"the database is at {', '.join(missing)}, which this checkout does not have (alembic: "
+        "Can't locate revision identified by ...): restore the revision file (deploy from the "
+        "branch that has it), or, if the file is gone for good, find the revision whose schema "
+        "the database has (mks-db plan --to REV shows no drift for it) and python3 -m alembic "
+        "stamp REV; never delete a revision file that reached main"
+    )
 
 
 # The sessions holding locks in the database that a waiting plan names (its own is gone).
