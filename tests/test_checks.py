@@ -706,3 +706,23 @@ def test_a_revision_file_whose_computed_ids_raise_is_one_line_naming_it(capsys, 
     code, report = run(capsys, ini, "heads", server_url=server_url)
     assert code == 2
     assert "a1.py raised while computing its revision ids: NameError" in report["error"]
+
+
+def test_a_failure_after_a_caught_error_names_the_statement_that_failed_first(check):
+    rev = Rev(
+        "b2",
+        "a1",
+        "try:\n"
+        '    op.execute("INSERT INTO no_such_table VALUES (1)")\n'
+        "except Exception:  # the revision goes on, in a transaction PostgreSQL has aborted\n"
+        "    pass\n"
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    )
+    code, report = check([BASE, rev], command="roundtrip")
+    assert code == 1
+    [finding] = errors(report)
+    assert 'relation "no_such_table" does not exist' in finding["message"], finding
+    assert "current transaction is aborted" not in finding["message"], finding
+    lines = Path(finding["path"]).read_text().splitlines()
+    assert "no_such_table" in lines[finding["line"] - 1], finding  # the statement that failed first

@@ -163,6 +163,21 @@ def test_env_py_raising_at_import_is_a_configuration_error_naming_env_py(tmp_pat
     report = report_of(proc)
     assert (proc.returncode, report["ok"]) == (2, False), explain(proc)
     assert "env.py" in proc.stderr and "RuntimeError" in proc.stderr, explain(proc)
+    # What plain Alembic does is said because it was run, not assumed.
+    assert (
+        "plain Alembic fails too (python -m alembic current, on an empty database: RuntimeError"
+        in proc.stderr
+    )
+
+
+@pytest.mark.slow
+def test_an_env_py_that_connects_without_with_runs_as_plain_alembic_runs_it(tmp_path, server_url):
+    """env.py opens its connection by hand (``connectable.connect()``, closed in ``finally``) and
+    hands it to Alembic: it runs as it does under plain Alembic, and nothing claims otherwise."""
+    project = build(tmp_path / "project", "connect-without-with", chain())
+    proc = run_mks_db(project, server_url, *CHECK)
+    assert (proc.returncode, report_of(proc)["ok"]) == (0, True), explain(proc)
+    assert "fails" not in proc.stderr, explain(proc)
 
 
 @pytest.mark.slow

@@ -23,6 +23,8 @@ import contextlib
 import logging.config
 import os
 import re
+import subprocess
+import sys
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +36,8 @@ from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
 from alembic.script import Script
 from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
 from mks_db.database.server import (
@@ -45,6 +48,7 @@ from mks_db.database.server import (
     own_engine,
     scratch_database,
 )
+from mks_db.database.urls import mask_text
 from mks_db.engine import alembic_compat, flask_app
 from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.engine.project import Project
@@ -62,6 +66,9 @@ _WRITES_NO_ROWS = re.compile(
     rf"|(?:SET|RESET|SHOW|SAVEPOINT|RELEASE)\b|(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+{VERSION_TABLE}\b)",
     re.IGNORECASE | re.DOTALL,
 )
+
+
+_IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until ..."
 
 
 class SharedConnection(Connection):
@@ -133,6 +140,7 @@ class Migrator:
         self._config.set_main_option("sqlalchemy.url", self._plain_url.replace("%", "%%"))
         self._config.attributes["connection"] = self.connection
         self._rows_may_change = True  # whether the running step sent a statement that can write rows
+        self._first_error: DBAPIError | None = None  # the running step's first database error
         event.listen(self.connection, "before_cursor_execute", self._note_statement)
         # A project of several databases: the others' scratch databases (``_other_databases``).
         self._others: dict[str, URL] = {}
@@ -240,10 +248,34 @@ class Migrator:
         does (nothing looks at the steps: none records what it wrote, and what Alembic
         remembers within the run is kept across them).
 
-        On failure the exception propagates and ``self.current`` is the step that failed.
+        On failure the exception propagates and ``self.current`` is the step that failed; when
+        the failure is "current transaction is aborted" (the revision caught a statement's error
+        and went on), the step's first database error propagates instead, the cause.
         """
         steps = iter(steps)
+        event.listen(Engine, "handle_error", self._note_error)
+        try:
+            self._run_steps(steps, one_run)
+        except DBAPIError as exc:
+            first = self._first_error
+            if (
+                getattr(exc.orig, "pgcode", None) == _IN_FAILED_TRANSACTION
+                and first is not None
+                and first is not exc
+            ):
+                # "current transaction is aborted": the revision caught the statement that
+                # failed and went on; that statement, where the revision ran it, is the cause.
+                raise first from exc
+            raise
+        finally:
+            event.remove(Engine, "handle_error", self._note_error)
 
+    def _note_error(self, context) -> None:
+        """A ``handle_error`` listener: the step's first database error, kept for ``run``."""
+        if self._first_error is None and isinstance(context.sqlalchemy_exception, DBAPIError):
+            self._first_error = context.sqlalchemy_exception
+
+    def _run_steps(self, steps: Iterator[Step], one_run: bool) -> None:
         def migrations(heads: tuple[str, ...], context: MigrationContext) -> Iterator[MigrationStep]:
             self._prepare(context, record_writes=not one_run)
             # Steps follow one another in this run when each commits on its own on this
@@ -253,6 +285,7 @@ class Migrator:
             )
             for step in steps:  # Alembic asks for the next step only once this one has committed
                 self.current, self.written, self._rows_may_change = step, set(), False
+                self._first_error = None
                 yield migration_step(self.project, step.action, step.revision)
                 if not follow:
                     return
@@ -319,9 +352,20 @@ class Migrator:
             self.environment(),
             alembic_compat.engine_calls(engines) if self._others else contextlib.nullcontext(),
             EnvironmentContext(self._config, script, fn=observed, as_sql=False),
-            env_failures(self.project, reached),
+            env_failures(self.project, reached, plain=None if self.project.flask_app else self._plain),
         ):
             script.run_env()
+
+    def _plain(self) -> str | None:
+        """``plain_alembic`` on an empty scratch database beside this one."""
+        database = f"{self.url.database}_plain"
+        with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+            admin.execute(text(f'CREATE DATABASE "{database}"'))
+        try:
+            return plain_alembic(self.project, self._env_url.set(database=database))
+        finally:
+            with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+                admin.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
     @contextlib.contextmanager
     def environment(self) -> Iterator[Config]:
@@ -354,10 +398,18 @@ class Migrator:
 
 
 @contextlib.contextmanager
-def env_failures(project: Project, reached: list, offline: bool = False) -> Iterator[None]:
+def env_failures(
+    project: Project, reached: list, offline: bool = False, plain: Callable[[], str | None] | None = None
+) -> Iterator[None]:
     """Turn a failure of env.py itself (before it asked for the first step: at import, while
     connecting or configuring) into a ProjectCodeError naming env.py; a failure once steps
-    run is the steps' own, and propagates unchanged."""
+    run is the steps' own, and propagates unchanged.
+
+    What plain Alembic does with the same env.py is said only once seen: ``plain`` runs it
+    (``plain_alembic``) and returns its error, or None when env.py ran there; then the failure
+    is mks-db's own and propagates unchanged (the CLI asks for a report). Without ``plain``
+    (a Flask-Migrate project, whose own command would migrate the application's database),
+    nothing is said of it."""
     try:
         yield
     except MksDbError:
@@ -365,6 +417,9 @@ def env_failures(project: Project, reached: list, offline: bool = False) -> Iter
     except (Exception, SystemExit) as exc:
         if reached or interrupt.was_requested():
             raise
+        seen = plain() if plain is not None else None
+        if plain is not None and seen is None:
+            raise  # plain Alembic runs this env.py: the failure is mks-db's, not the project's
         env = project.env_py.resolve()
         line = next(
             (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if Path(f.filename) == env),
@@ -372,14 +427,61 @@ def env_failures(project: Project, reached: list, offline: bool = False) -> Iter
         )
         where = project.relpath(env) + (f":{line}" if line else "")
         error = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        command = (
+            "python -m alembic upgrade head --sql"
+            if offline
+            else "python -m alembic current, on an empty database"
+        )
+        same = f"; plain Alembic fails too ({command}: {seen})"
         raise ProjectCodeError(
             f"{where} failed before running any migration ({type(exc).__name__}"
             + (f": {error}" if error else "")
-            + f"); `python -m alembic upgrade head{' --sql' if offline else ''}` fails the same way: "
-            "fix env.py, then run again",
+            + ")"
+            + (same if seen else "")
+            + ": fix env.py, then run again",
             project.relpath(env),
             line,
         ) from None
+
+
+_PLAIN = """
+import sys
+from alembic import command
+from mks_db.engine.project import load_project
+
+config = load_project(sys.argv[1], load_revisions=False).config()
+if sys.argv[2]:
+    config.set_main_option("sqlalchemy.url", sys.argv[2].replace("%", "%%"))
+    command.current(config)
+else:
+    config.set_main_option("sqlalchemy.url", config.get_main_option("sqlalchemy.url") or "postgresql://")
+    command.upgrade(config, "head", sql=True)
+"""
+
+
+def plain_alembic(project: Project, url: URL | None) -> str | None:
+    """Run the project's env.py with plain Alembic, in a process of its own with nothing of
+    mks-db's in the way: online (``url``, an empty scratch database, as ``sqlalchemy.url`` and
+    ``DATABASE_URL``) ``alembic current``, which runs env.py as ``upgrade`` does up to the
+    migrations; offline (None) ``alembic upgrade head --sql``. Its error in one line, or None
+    when env.py ran."""
+    plain = url.render_as_string(hide_password=False) if url is not None else ""
+    variables = dict.fromkeys(("DATABASE_URL", *project.url_variables), plain or "postgresql://")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PLAIN, str(project.ini), plain],
+            cwd=Path.cwd(),
+            env={**os.environ, **variables},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        return None  # still running after two minutes: env.py got past its start
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    return mask_text(lines[-1].strip()) if lines else f"exit status {done.returncode}"
 
 
 def migration_step(project: Project, action: str, revision: Script) -> MigrationStep:

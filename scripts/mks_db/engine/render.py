@@ -29,7 +29,13 @@ from sqlalchemy.engine import make_url
 from mks_db import __version__
 from mks_db.engine import git
 from mks_db.engine.alembic_compat import down_revisions, engine_calls, record_op_execute
-from mks_db.engine.migrate import env_failures, environment_variables, migration_step, quiet_env_logging
+from mks_db.engine.migrate import (
+    env_failures,
+    environment_variables,
+    migration_step,
+    plain_alembic,
+    quiet_env_logging,
+)
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError, MksDbError
 
@@ -89,7 +95,12 @@ def render_step(project: Project, revision: Script, direction: str) -> str:
             starting_rev=start,
             destination_rev=revision.revision,
         ),
-        env_failures(project, reached, offline=True),
+        env_failures(
+            project,
+            reached,
+            offline=True,
+            plain=None if project.flask_app else lambda: plain_alembic(project, None),
+        ),
     ):
         script.run_env()
     header = (
