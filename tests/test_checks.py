@@ -726,3 +726,60 @@ def test_a_failure_after_a_caught_error_names_the_statement_that_failed_first(ch
     assert "current transaction is aborted" not in finding["message"], finding
     lines = Path(finding["path"]).read_text().splitlines()
     assert "no_such_table" in lines[finding["line"] - 1], finding  # the statement that failed first
+
+
+EXPAND_WINDOW_MODELS = (
+    MODELS.format(extra=', sa.Column("nickname", sa.String(30))')
+    + '''
+
+def hide_expand_window(context, revision, directives):
+    """account.nickname is in the models a release before its migration: not drift (yet)."""
+    from alembic.operations import ops
+
+    upgrade = directives[0].upgrade_ops
+    for table in [o for o in upgrade.ops if isinstance(o, ops.ModifyTableOps) and o.table_name == "account"]:
+        table.ops = [
+            o for o in table.ops if not (isinstance(o, ops.AddColumnOp) and o.column.name == "nickname")
+        ]
+        if not table.ops:
+            upgrade.ops.remove(table)
+'''
+)
+
+
+def test_drift_is_what_alembic_check_says_with_env_py_s_process_revision_directives(
+    tmp_path, capsys, server_url, pg_server
+):
+    import uuid
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from mks_db.database.server import admin_engine, drop_database
+
+    ini = make_project(tmp_path / "project", [BASE], EXPAND_WINDOW_MODELS)
+    code, report = run(capsys, ini, "drift", server_url=server_url)
+    assert code == 1 and "nickname" in only(report, "drift")[0]["message"]  # without the hook: drift
+    env = ini.parent / "migrations" / "env.py"
+    configure = (
+        "context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,"
+    )
+    assert configure in env.read_text()
+    env.write_text(
+        env.read_text().replace(configure, configure + " process_revision_directives=hide_expand_window,")
+    )
+    name = f"check_{uuid.uuid4().hex[:10]}"
+    with admin_engine(pg_server.url).connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:  # alembic check itself, on a database at head: no differences
+        config = Config(str(ini))
+        config.set_main_option(
+            "sqlalchemy.url", pg_server.database_url(name).render_as_string(hide_password=False)
+        )
+        command.upgrade(config, "head")
+        command.check(config)
+    finally:
+        drop_database(pg_server, name)
+    code, report = run(capsys, ini, "drift", server_url=server_url)
+    assert (code, only(report, "drift")) == (0, []), report

@@ -18,10 +18,11 @@ and forgot the model: the application queries columns that do not exist, and the
     def upgrade():
         op.add_column("account", sa.Column("nickname", sa.String(30), nullable=True))
 
-The comparison is Alembic's own (``compare_metadata``), run through the project's env.py so
-that exactly its options apply (schemas, ``include_name``, ``include_object``,
-``compare_type``, ``compare_server_default``, its comparators): the differences
-``alembic check`` would report for that project, one error each. Beyond Alembic, the labels
+The comparison is Alembic's own (autogenerate), run through the project's env.py so that
+exactly its options apply (schemas, ``include_name``, ``include_object``, ``compare_type``,
+``compare_server_default``, its comparators) and then its ``process_revision_directives``, as
+``alembic check`` runs them: the differences ``alembic check`` reports for that project, one
+error each (an operation env.py's hook drops on purpose is none). Beyond Alembic, the labels
 of PostgreSQL's native enums (``pg_enum``), which Alembic does not compare: a label the models
 have and the migrations never create (or the reverse, or another order) is drift too, for the
 tables env.py includes.
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import produce_migrations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.sql import sqltypes
@@ -50,7 +51,7 @@ def compare_models(migrator: Migrator) -> list[str] | None:
     def compare(heads: tuple[str, ...], context: MigrationContext) -> list:
         metadata = context.opts.get("target_metadata")
         if metadata is not None:
-            found["diffs"] = compare_metadata(context, metadata)
+            found["diffs"] = _as_alembic_check(context, metadata, heads)
             found["enums"] = enum_differences(context, metadata)
         return []
 
@@ -58,6 +59,19 @@ def compare_models(migrator: Migrator) -> list[str] | None:
     if "diffs" not in found:
         return None
     return [describe(diff) for diff in _flatten(found["diffs"])] + found["enums"]
+
+
+def _as_alembic_check(context: MigrationContext, metadata: Any, heads: tuple[str, ...]) -> list:
+    """The differences ``alembic check`` reports with this env.py: Alembic's comparison,
+    configured by env.py (``compare_type``, ``compare_server_default``, ``include_*``), then
+    env.py's ``process_revision_directives`` (which may drop operations on purpose, an expand
+    window say) applied to the revision that autogenerate would write."""
+    script = produce_migrations(context, metadata)
+    directives = [script]
+    hook = context.opts.get("process_revision_directives")
+    if hook is not None:
+        hook(context, heads, directives)
+    return [diff for written in directives for ops in written.upgrade_ops_list for diff in ops.as_diffs()]
 
 
 _ENUM_LABELS = text(
