@@ -783,3 +783,34 @@ def test_drift_is_what_alembic_check_says_with_env_py_s_process_revision_directi
         drop_database(pg_server, name)
     code, report = run(capsys, ini, "drift", server_url=server_url)
     assert (code, only(report, "drift")) == (0, []), report
+
+
+def test_a_column_read_before_its_drop_is_a_warning_naming_the_read_not_a_loss(check):
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.create_table("email_archive", sa.Column("account_id", sa.Integer), sa.Column("data", sa.JSON))\n'
+        "op.execute(\n"
+        "    \"INSERT INTO email_archive SELECT id, json_build_object('digest', md5(email))\"\n"
+        '    " FROM account"\n'
+        ")\n"
+        'op.drop_column("account", "email")',
+        'op.add_column("account", sa.Column("email", sa.String(100)))\n'
+        "op.execute(\"UPDATE account a SET email = e.data->>'digest' FROM email_archive e\"\n"
+        '           " WHERE e.account_id = a.id")\n'
+        'op.alter_column("account", "email", nullable=False)\n'
+        'op.drop_table("email_archive")',
+    )
+    models = (
+        MODELS.format(extra="").replace(
+            ',\n         sa.Column("email", sa.String(100), nullable=False))', ")"
+        )
+        + 'sa.Table("email_archive", target_metadata, sa.Column("account_id", sa.Integer),\n'
+        + '         sa.Column("data", sa.JSON))\n'
+    )
+    code, report = check([BASE, rev], models, command="roundtrip")
+    [finding] = only(report, "data-loss")
+    assert finding["severity"] == "warning", finding
+    assert "drops column public.account.email" in finding["message"]
+    assert "a statement before the drop reads it (INSERT INTO email_archive SELECT id" in finding["message"]
+    assert code == 0, report

@@ -21,7 +21,9 @@ compared with what they hold now (``findings``): a table gone, fewer rows, or a 
 held values gone is an error, unless declared. Tables are matched by OID (then by name) and
 columns by attribute number, so renames are no loss. Data that moved is not lost either: when
 every traceable generated value of what was dropped or deleted is found in the tables the same
-step wrote to, the finding is a warning that says where it went.
+step wrote to, the finding is a warning that says where it went; when a statement of the step
+reads the dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
+restructured say), it is a warning naming that statement: check that the values arrive.
 """
 
 from __future__ import annotations
@@ -79,13 +81,42 @@ def findings(
     found = []
     for what, columns, rows in losses:
         moved = _moved_to(walk, columns, rows, written)
+        read = None if moved else _read_first(walk.migrator.step_statements, what)
         if moved:
             where = ", ".join(moved)
             message = f"upgrade of {revision.revision} {what}; its values are now in {where}"
             found.append(_finding(walk, revision, message + " (moved, not lost)", WARNING))
+        elif read:
+            message = (
+                f"upgrade of {revision.revision} {what}; a statement before the drop reads it "
+                f"({read}): its values may have moved, converted; check that they arrive where they go"
+            )
+            found.append(_finding(walk, revision, message, WARNING))
         else:
             found.append(_finding(walk, revision, f"upgrade of {revision.revision} {what}{hint}", ERROR))
     return found
+
+
+_READS = re.compile(r"^\s*(?:INSERT|UPDATE|WITH|SELECT|CREATE\s+TABLE\s+\S+\s+AS)\b", re.IGNORECASE)
+
+
+def _read_first(statements: list[str], what: str) -> str | None:
+    """A statement of the step that reads the table or column ``what`` says is dropped (a copy
+    elsewhere, converted: ``INSERT ... SELECT``, ``UPDATE ... FROM``) before the statement that
+    drops it; its start, or None. Only for a dropped table or column, not deleted rows."""
+    named = re.match(r"drops (table|column) ([\w$.]+)", what)
+    if not named:
+        return None
+    parts = named[2].split(".")[1:]  # schema.table[.column]
+    words = [re.compile(rf"(?<![\w$]){re.escape(part)}(?![\w$])") for part in parts]
+    drop = re.compile(r"^\s*(?:DROP\s+TABLE|ALTER\s+TABLE)\b", re.IGNORECASE)
+    for statement in statements:
+        if drop.match(statement) and all(word.search(statement) for word in words):
+            return None  # the drop came first: nothing read it before
+        if _READS.match(statement) and all(word.search(statement) for word in words):
+            shown = " ".join(statement.split())
+            return shown[:120] + ("..." if len(shown) > 120 else "")
+    return None
 
 
 def _moved_to(walk: Walk, columns: list[data.Column], rows: int, written: frozenset[int]) -> list[str]:

@@ -141,6 +141,10 @@ class Migrator:
         self._config.attributes["connection"] = self.connection
         self._rows_may_change = True  # whether the running step sent a statement that can write rows
         self._first_error: DBAPIError | None = None  # the running step's first database error
+        # The statements the last step sent through this connection, in order (its migration's
+        # own: recording ends when its version is applied; steps that record writes only).
+        self.step_statements: list[str] = []
+        self._recording = False
         event.listen(self.connection, "before_cursor_execute", self._note_statement)
         # A project of several databases: the others' scratch databases (``_other_databases``).
         self._others: dict[str, URL] = {}
@@ -201,6 +205,8 @@ class Migrator:
         return {name or None: engine for name, engine in engines.items()}
 
     def _note_statement(self, connection, cursor, statement: str, *args: object) -> None:
+        if self._recording:
+            self.step_statements.append(statement)
         several = ";" in statement.strip().rstrip(";")  # op.execute("ALTER ...; DELETE ...")
         if several or not _WRITES_NO_ROWS.match(statement):
             self._rows_may_change = True
@@ -269,6 +275,7 @@ class Migrator:
             raise
         finally:
             event.remove(Engine, "handle_error", self._note_error)
+            self._recording = False
 
     def _note_error(self, context) -> None:
         """A ``handle_error`` listener: the step's first database error, kept for ``run``."""
@@ -285,6 +292,7 @@ class Migrator:
             )
             for step in steps:  # Alembic asks for the next step only once this one has committed
                 self.current, self.written, self._rows_may_change = step, set(), False
+                self.step_statements, self._recording = [], not one_run
                 self._first_error = None
                 yield migration_step(self.project, step.action, step.revision)
                 if not follow:
@@ -308,6 +316,7 @@ class Migrator:
     def _record_writes(self, ctx: MigrationContext, **kwargs: object) -> None:
         """An on_version_apply callback: note the tables the step wrote rows in. It runs inside
         the step's transaction, where the step's own row counts are still visible."""
+        self._recording = False  # the step's own statements end here
         if ctx.connection is self.connection and not self._rows_may_change:
             return  # every statement of the step went through this connection, none wrote rows
         rows = ctx.connection.execute(text(_WRITTEN_SQL))
