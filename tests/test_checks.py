@@ -814,3 +814,20 @@ def test_a_column_read_before_its_drop_is_a_warning_naming_the_read_not_a_loss(c
     assert "drops column public.account.email" in finding["message"]
     assert "a statement before the drop reads it (INSERT INTO email_archive SELECT id" in finding["message"]
     assert code == 0, report
+
+
+def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.execute("DELETE FROM account")\n'
+        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+        'op.drop_column("account", "age")',
+        header="# mks-db: data-loss: the accounts are test fixtures, recreated by the application\n",
+    )
+    models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
+    code, report = check([BASE, rev], models)
+    [finding] = [f for f in report["findings"] if f["rule"] == "adding-required-field"]
+    assert finding["severity"] == "warning", finding
+    assert "measured: the upgrade of b2 passed with generated rows in every table" in finding["message"]
+    assert code == 0, report

@@ -42,7 +42,7 @@ from pathlib import Path
 import pglast
 
 from mks_db.engine.render import Rendered
-from mks_db.findings import Finding
+from mks_db.findings import WARNING, Finding
 
 CHECK = "safety"
 # The distributions whose versions key the cached results: squawk, and pglast (``results``
@@ -151,4 +151,30 @@ def judge_timeouts(findings: list[Finding], measured: set[str] | None) -> list[F
             judged.append(
                 replace(f, message=f"{f.message}; measured: env.py ran the migrations without {setting}")
             )
+    return judged
+
+
+# squawk's rules whose failure the walk measures: a NOT NULL column added to a table with rows.
+MEASURED_RULES = {"adding-required-field", "adding-not-nullable-field"}
+
+
+def judge_by_the_walk(findings: list[Finding], steps: list, unfilled: set[str]) -> list[Finding]:
+    """squawk reads "NOT NULL without a default" from the SQL alone; the walk ran the upgrade on
+    generated rows in every table it could fill. An upgrade that passed there (the column is
+    filled in the same revision, or its table is new) makes such a finding a warning saying so;
+    one that failed is confirmed (the ``upgrade`` check reports it too) and stays an error, as
+    does one on a revision the walk did not run or whose tables it could not all fill
+    (``unfilled``: those revisions)."""
+    upgraded = {s.revision: s.ok for s in steps if s.action == "upgrade"}
+    judged = []
+    for f in findings:
+        measured = f.check == CHECK and f.rule in MEASURED_RULES and f.is_error
+        if measured and upgraded.get(f.revision) and f.revision not in unfilled:
+            f = replace(
+                f,
+                severity=WARNING,
+                message=f"{f.message}; measured: the upgrade of {f.revision} passed with generated "
+                "rows in every table (the column is filled in the revision, or its table is new)",
+            )
+        judged.append(f)
     return judged

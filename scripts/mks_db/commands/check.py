@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from mks_db.checks import safety
 from mks_db.checks.drift import drift_findings
 from mks_db.checks.heads import BROKEN_GRAPH
 from mks_db.commands import heads, lint, locks, roundtrip
@@ -29,7 +30,16 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     ) -> None:
         progress.say("linting the rendered SQL")
         walked = report.revisions
+        before = len(report.findings)
         lint.lint_chosen(project, selection, args.out, settings, report, session_timeouts)
+        # What the walk measured decides squawk's NOT NULL rule (the walk ran every upgrade on
+        # rows; a revision with a table it could not fill is not measured).
+        unfilled = {
+            f.revision
+            for f in report.findings[:before]
+            if f.check == "data-loss" and not f.is_error and not f.message.startswith("upgrade of ")
+        }
+        report.findings[before:] = safety.judge_by_the_walk(report.findings[before:], report.steps, unfilled)
         if selection.since or selection.revision:  # the new revisions' locks (all would take long)
             progress.say("measuring the new revisions' locks")
             revisions = selection.revisions(project)
