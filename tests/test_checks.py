@@ -831,3 +831,26 @@ def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
     assert finding["severity"] == "warning", finding
     assert "measured: the upgrade of b2 passed with generated rows in every table" in finding["message"]
     assert code == 0, report
+
+
+def test_a_revision_that_fails_only_apart_from_its_parent_still_has_its_downgrade_judged(check):
+    """As above, but the last revision: reached in one run with its parent, its downgrade (which
+    forgets the table) is still tried, and the finding says how it was reached."""
+    colour = 'sa.Enum("red", "blue", name="colour")'
+    a1 = Rev(
+        "a1",
+        None,
+        f'op.create_table("paint", sa.Column("id", sa.Integer, primary_key=True), sa.Column("c", {colour}))',
+        'op.drop_table("paint")\nop.execute("DROP TYPE colour")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        f'op.create_table("tint", sa.Column("id", sa.Integer, primary_key=True), sa.Column("c", {colour}))',
+        "pass",
+    )
+    code, report = check([a1, b2], models="target_metadata = None", command="roundtrip")
+    assert code == 1
+    [left] = [f for f in errors(report) if f["check"] == "roundtrip"]
+    assert left["revision"] == "b2" and "+ table public.tint" in left["message"], left
+    assert "reached in one run with the revisions before it" in left["message"], left

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from alembic.script import Script
@@ -314,7 +314,9 @@ def _check_revision(
     upgraded = yield Step("upgrade", revision)
     if isinstance(upgraded, StepFailure):
         if not (yield from upgrade.without_rows(walk, upgraded, found)):
-            return upgrade.go_past(walk, revision, applied, later, bool(upgraded.time_bound), found)
+            if not upgrade.go_past(walk, revision, applied, later, bool(upgraded.time_bound), found):
+                return False
+            return (yield from _downgrade_once_reached(walk, revision, applied, found))
         after = walk.fingerprint
     else:
         held = walk.recount()  # what the tables the upgrade changed held before it
@@ -353,6 +355,35 @@ def _check_revision(
     first_failure = next((o for o in (upgraded, downgraded, reupgraded) if o and not o.ok), None)
     stopped_by_time = first_failure is not None and first_failure.time_bound is not None
     return upgrade.go_past(walk, revision, applied, later, stopped_by_time, found)
+
+
+def _downgrade_once_reached(
+    walk: Walk, revision: Script, applied: list[Script], found: list[Finding]
+) -> Program[bool]:
+    """``revision`` fails only apart from its parents and was reached in one run with them
+    (``upgrade.go_past``): its downgrade is judged there too, against the schema the revisions
+    before it build; then the walk goes on from the revision, reached again."""
+    declared = declarations.of_file(revision.path)
+    note = " (reached in one run with the revisions before it, as `alembic upgrade head` does)"
+    downgraded = yield Step("downgrade", revision)
+    yield END_RUN
+    if isinstance(downgraded, StepFailure):
+        finding, goes_on_from_here = downgrade.failed(walk.project, downgraded, declared)
+        found.append(replace(finding, message=finding.message + note))
+        if goes_on_from_here:
+            return True
+    else:
+        differences = catalog.diff(walk.expected_snapshot(applied), walk.snapshot())
+        if differences:
+            message = (
+                f"downgrade of {revision.revision} does not restore the schema it started from"
+                f"{downgrade.irreversible_note(declared)}{note}:\n  "
+                + "\n  ".join(at_most(differences, MAX_DIFF_LINES))
+            )
+            found.append(
+                _finding(walk, revision, message, WARNING if declared.accepted("irreversible") else ERROR)
+            )
+    return _rebuild(walk, [*applied, revision], found)
 
 
 def _reupgrade_failed(project: Project, failure: StepFailure) -> Finding:

@@ -134,12 +134,10 @@ def go_past(
     found: list[Finding],
 ) -> bool:
     """After ``revision`` could not be upgraded on its own, reach it the way ``alembic upgrade
-    head`` would, in one env.py run with the revisions before it (``applied``), so the walk goes
-    on to the ``later`` revisions; False, with a warning naming them as unchecked, when even that
-    fails. ``found``: the revision's findings so far, whose upgrade failures then say that it
-    passes in one run."""
-    if not later:
-        return False
+    head`` would, in one env.py run with the revisions before it (``applied``), so the walk
+    judges its downgrade there and goes on to the ``later`` revisions; False, with a warning
+    naming them as unchecked, when even that fails. ``found``: the revision's findings so far,
+    whose upgrade failures then say that it passes in one run."""
     # A revision the time bound stopped would only be waited for again: it is not retried.
     if not stopped_by_time and walk.rebuild([*applied, revision]) is None:
         for index, finding in enumerate(found):  # the same revision passes in one run: say so
@@ -151,6 +149,8 @@ def go_past(
                     "parent)",
                 )
         return True
+    if not later:
+        return False
     names = ", ".join(at_most([r.revision for r in later], 10))
     found.append(
         Finding(
