@@ -854,3 +854,28 @@ def test_a_revision_that_fails_only_apart_from_its_parent_still_has_its_downgrad
     [left] = [f for f in errors(report) if f["check"] == "roundtrip"]
     assert left["revision"] == "b2" and "+ table public.tint" in left["message"], left
     assert "reached in one run with the revisions before it" in left["message"], left
+
+
+def test_rows_a_revision_seeded_stay_when_the_walk_retries_without_its_generated_rows(check):
+    """a1 seeds the one settings row the application needs; b2's NOT NULL column fails on the
+    generated accounts. Retried without generated rows, the seed stays, so the finding is the
+    real cause (rows in account), not a missing settings row the walk itself removed."""
+    seeded = Rev(
+        "a1",
+        None,
+        TABLE + 'op.create_table("settings", sa.Column("id", sa.Integer, primary_key=True))\n'
+        'op.execute("INSERT INTO settings (id) VALUES (1)")',
+        'op.drop_table("settings")\n' + DROP_TABLE,
+    )
+    needs_seed = Rev(
+        "b2",
+        "a1",
+        'op.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM settings)"\n'
+        "           \" THEN RAISE EXCEPTION 'no settings row'; END IF; END $$\")\n"
+        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+        'op.drop_column("account", "age")',
+    )
+    code, report = check([seeded, needs_seed], models="target_metadata = None", command="roundtrip")
+    [failed] = [f for f in errors(report) if f["check"] == "upgrade"]
+    assert "fails when the tables hold rows (it passes on empty tables)" in failed["message"], failed
+    assert "no settings row" not in failed["message"], failed

@@ -86,7 +86,7 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
             )
         )
         return False
-    if not (walk.rows and walk.rows.any_rows()) or failure.time_bound:  # rows are no cause
+    if not (walk.rows and walk.rows.generated) or failure.time_bound:  # generated rows are no cause
         found.append(first)
         return False
     walk.empty_tables()

@@ -181,6 +181,9 @@ class Rows:
         self.unfillable: set[str] = set()
         self.held: dict[int, TableData] = {}
         self.tables: dict[int, Table] = {}
+        # The tables that hold generated rows (filled while empty): rows in any other table are
+        # the chain's own (a revision's seed data), never removed by the walk.
+        self.generated: set[int] = set()
         self.recount(None)
 
     def recount(self, oids: Iterable[int] | None) -> dict[int, TableData]:
@@ -215,11 +218,24 @@ class Rows:
             return []
         problems = fill(self.connection, empty, self.rows_per_table, self.unfillable)
         self.held.update(inventory(self.connection, empty))
+        self.generated |= {oid for oid in empty if self.held[oid].rows}
         self.connection.commit()
         return problems
 
-    def any_rows(self) -> bool:
-        return any(held.rows for held in self.held.values())
+    def remove_generated(self) -> None:
+        """Empty the tables that hold generated rows (``TRUNCATE``; with ``CASCADE`` only when
+        a table of the chain's own rows references one), leaving the chain's own rows, then
+        count every table again."""
+        names = [self.tables[oid].name for oid in self.generated if oid in self.tables]
+        if names:
+            try:
+                with self.connection.begin_nested():
+                    self.connection.execute(text(f"TRUNCATE {', '.join(names)}"))
+            except DBAPIError:  # referenced from a table of seeded rows: as before, all of it
+                self.connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))
+            self.connection.commit()
+        self.generated = set()
+        self.recount(None)
 
 
 def traceable(column: Column) -> bool:

@@ -268,11 +268,11 @@ class Walk:
         return self.rows.fill()
 
     def empty_tables(self) -> None:
-        """Remove every row of every table (``TRUNCATE ... CASCADE``)."""
-        with self.migrator.idle() as connection:
-            data.truncate_all(connection)
+        """Remove the generated rows (``Rows.remove_generated``): the rows the chain wrote itself,
+        seed data an earlier revision inserted, stay as a real database holds them."""
         if self.rows:
-            self.rows.recount(None)
+            with self.migrator.idle():
+                self.rows.remove_generated()
         self.dirty = set()
 
     # --- the steps ------------------------------------------------------------------------
