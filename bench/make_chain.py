@@ -314,8 +314,48 @@ COOKBOOK_ENV_PY = STOCK_ENV_PY.replace(
             context.run_migrations()
 ''',
 )
-ENV_FLAVOURS = ("default", "stock", "cookbook")
-ENV_SOURCES = {"default": ENV_PY, "stock": STOCK_ENV_PY, "cookbook": COOKBOOK_ENV_PY}
+# `alembic init -t async`: an asyncio engine built from sqlalchemy.url (asyncpg), the
+# migrations run through connection.run_sync in one transaction.
+ASYNC_ENV_PY = STOCK_ENV_PY.replace(
+    "from sqlalchemy import engine_from_config\n",
+    "import asyncio\n\nfrom sqlalchemy.ext.asyncio import async_engine_from_config\n",
+).replace(
+    _STOCK_ONLINE,
+    '''def do_run_migrations(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    """In this scenario we need to create an Engine
+    and associate a connection with the context.
+
+    """
+
+    connectable = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+
+    await connectable.dispose()
+
+
+def run_migrations_online() -> None:
+    """Run migrations in 'online' mode."""
+
+    asyncio.run(run_async_migrations())
+''',
+)
+ENV_FLAVOURS = ("default", "stock", "cookbook", "async")
+ENV_SOURCES = {"default": ENV_PY, "stock": STOCK_ENV_PY, "cookbook": COOKBOOK_ENV_PY, "async": ASYNC_ENV_PY}
+# The URL each flavour's alembic.ini names (offline rendering needs the dialect and driver).
+INI_URLS = {"stock": "postgresql://", "cookbook": "postgresql://", "async": "postgresql+asyncpg://"}
 
 
 def revision_file(i: int) -> str:
@@ -447,8 +487,8 @@ def write_chain(n: int, root: Path, env_py: str = "default", pr_revision: bool =
         if stale.name not in wanted:
             stale.unlink()
     ini = ALEMBIC_INI
-    if env_py in ("stock", "cookbook"):  # env.py reads sqlalchemy.url, offline too
-        ini = ini.replace("sqlalchemy.url =\n", "sqlalchemy.url = postgresql://\n")
+    if env_py in INI_URLS:  # env.py reads sqlalchemy.url, offline too
+        ini = ini.replace("sqlalchemy.url =\n", f"sqlalchemy.url = {INI_URLS[env_py]}\n")
     (root / "alembic.ini").write_text(ini)
     (root / "migrations" / "env.py").write_text(ENV_SOURCES[env_py])
     (root / "migrations" / "script.py.mako").write_text(SCRIPT_MAKO)

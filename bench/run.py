@@ -3,6 +3,7 @@
     python bench/run.py --sizes 200 400
     python bench/run.py --sizes 200 400 --env-py stock
     python bench/run.py --sizes 200 400 --env-py cookbook
+    python bench/run.py --sizes 200 400 --env-py async
 
 One PostgreSQL server serves the whole run (``DATABASE_URL`` if set, else the embedded one
 ``mks-db`` itself would start). For each N, a synthetic chain of N revisions is written by
@@ -57,7 +58,16 @@ ROOT = BENCH.parent
 HARNESS = BENCH / "peer_pytest_alembic"
 DEFAULT_VENV = BENCH / ".venv"
 DEFAULT_DOCS = ROOT / "docs" / "benchmarks.md"
-PEER_REQUIREMENTS = ["pytest<9", "pytest-alembic", "alembic", "SQLAlchemy", "psycopg2-binary"]
+# asyncpg and greenlet: for the async env.py (--env-py async), as its project would install them.
+PEER_REQUIREMENTS = [
+    "pytest<9",
+    "pytest-alembic",
+    "alembic",
+    "SQLAlchemy",
+    "psycopg2-binary",
+    "asyncpg",
+    "greenlet",
+]
 PEER_TESTS = (
     "test_single_head_revision",
     "test_upgrade",
@@ -85,12 +95,14 @@ TARGETS = {
     # The issue states one target for the other conventions: the cookbook's walks as fast,
     # against pytest-alembic, as alembic init's does. The other ratios are shown, not judged.
     "cookbook": (0.5, None, None),
+    "async": (0.5, None, None),
 }
 
 ENV_DESCRIPTIONS = {
     "default": "the benchmark env.py",
     "stock": "the stock `alembic init` env.py",
     "cookbook": "the cookbook's shared-Connection env.py, one transaction around all migrations",
+    "async": "the `alembic init -t async` env.py, an asyncpg engine of its own",
 }
 
 sys.path.insert(0, str(BENCH))
@@ -184,7 +196,8 @@ def peer_python(venv: Path) -> Path:
     probe = [
         str(python),
         "-c",
-        "import pytest, pytest_alembic, alembic, sqlalchemy, psycopg2; assert pytest.version_tuple < (9,)",
+        "import pytest, pytest_alembic, alembic, sqlalchemy, psycopg2, asyncpg, greenlet; "
+        "assert pytest.version_tuple < (9,)",
     ]
     if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
         return python

@@ -40,6 +40,8 @@ def bench_database() -> Iterator[URL]:
 
 @pytest.fixture
 def alembic_config(bench_database: URL) -> dict[str, str]:
+    if os.environ.get("BENCH_ENV_PY") == "async":  # the async env.py builds an asyncpg engine from it
+        bench_database = bench_database.set(drivername="postgresql+asyncpg")
     url = bench_database.render_as_string(hide_password=False)
     return {"file": os.environ["BENCH_ALEMBIC_INI"], "sqlalchemy.url": url.replace("%", "%%")}
 
