@@ -128,7 +128,10 @@ def lending(connection: Connection, url: URL) -> Iterator[None]:
 
     So an env.py that builds its own engine (``alembic init``'s) migrates as one that takes
     ``config.attributes["connection"]`` does: without a connection opened at every step,
-    committed step by step, and many steps in one env.py run. For checks that look at the
+    committed step by step, and many steps in one env.py run. An engine that cannot be lent
+    (an asyncio one, ``alembic init -t async``) keeps its own connection, and Alembic still
+    commits each migration on its own there when it is on the same database, so the steps
+    follow one another in one run on it too. For checks that look at the
     database after each step, one transaction per migration is what separate runs give too.
     Any other engine (another database, another driver, options that change the session) is
     created as env.py asked.
@@ -161,7 +164,8 @@ def lending(connection: Connection, url: URL) -> Iterator[None]:
         return real_create(target, *args, **options)
 
     def configure(self, *args, **options):
-        if options.get("connection") is connection:
+        given = options.get("connection")
+        if given is connection or _same_database(given, url):
             options["transaction_per_migration"] = True
         return real_configure(self, *args, **options)
 
@@ -174,6 +178,16 @@ def lending(connection: Connection, url: URL) -> Iterator[None]:
         for module, original in zip(modules, originals, strict=True):
             module.create_engine = original
         EnvironmentContext.configure = real_configure
+
+
+def _same_database(connection: object, url: URL) -> bool:
+    """Whether ``connection`` (env.py's own: an asyncio engine's, say, which cannot be lent) is
+    on the database ``url`` names: the same host, port and database, whatever the driver."""
+    engine = getattr(connection, "engine", None)
+    other = getattr(engine, "url", None)
+    if other is None:
+        return False
+    return (other.host, other.port, other.database) == (url.host, url.port, url.database)
 
 
 def record_op_execute(impl: DefaultImpl, buffer: io.StringIO, spans: list[tuple[int, int]]) -> None:

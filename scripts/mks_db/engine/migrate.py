@@ -244,11 +244,11 @@ class Migrator:
 
         ``steps`` is read lazily: Alembic asks for the next step only once the one before has
         committed, so whatever yields them may look at the database in between (the walk
-        does). Steps follow one another in this run only when env.py migrates on this
-        connection and commits each migration on its own (as this repository's env.py does, and
-        as an ``alembic init`` env.py is made to: ``alembic_compat.lending``), which saves
-        Alembic's per-run set-up at every step; otherwise the run applies the first step only
-        and does not read ``steps`` further, and the caller runs again for the rest.
+        does). Steps follow one another in this run only when each migration is committed on
+        its own (as this repository's env.py does, and as an ``alembic init`` env.py, on this
+        connection or on an asyncio one of its own, is made to: ``alembic_compat.lending``),
+        which saves Alembic's per-run set-up at every step; otherwise the run applies the first
+        step only and does not read ``steps`` further, and the caller runs again for the rest.
 
         ``one_run``: apply every step in this run whatever env.py does, as ``alembic upgrade``
         does (nothing looks at the steps: none records what it wrote, and what Alembic
@@ -287,9 +287,8 @@ class Migrator:
             self._prepare(context, record_writes=not one_run)
             # Steps follow one another in this run when each commits on its own on this
             # connection (a transaction env.py began itself would hold them all until the end).
-            follow = one_run or (
-                context.connection is self.connection and alembic_compat.commits_each_migration(context)
-            )
+            # (env.py's own connection, when it is not ours, is on this database: observed.)
+            follow = one_run or alembic_compat.commits_each_migration(context)
             for step in steps:  # Alembic asks for the next step only once this one has committed
                 self.current, self.written, self._rows_may_change = step, set(), False
                 self.step_statements, self._recording = [], not one_run
