@@ -879,3 +879,34 @@ def test_rows_a_revision_seeded_stay_when_the_walk_retries_without_its_generated
     [failed] = [f for f in errors(report) if f["check"] == "upgrade"]
     assert "fails when the tables hold rows (it passes on empty tables)" in failed["message"], failed
     assert "no settings row" not in failed["message"], failed
+
+
+def test_generated_rows_never_hold_null_where_the_models_declare_not_null(check):
+    """account.email is nullable in the database but NOT NULL in the models (the application
+    always writes it); score's CHECK refuses the generated numbers, so the rows are generated
+    with the required columns only. email is one of them: the models say so. b2 then makes
+    the database say so too, which passes on every row the application could have written."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("email", sa.String(100), nullable=True),\n'
+        '                sa.Column("score", sa.Integer, sa.CheckConstraint("score < 0")))',
+        'op.drop_table("account")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        'op.alter_column("account", "email", existing_type=sa.String(100), nullable=False)',
+        'op.alter_column("account", "email", existing_type=sa.String(100), nullable=True)',
+    )
+    models = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("email", sa.String(100), nullable=False),
+         sa.Column("score", sa.Integer, sa.CheckConstraint("score < 0")))
+"""
+    code, report = check([a1, b2], models, command="roundtrip")
+    assert [f for f in report["findings"] if f["check"] == "upgrade"] == [], report
+    assert code == 0, report

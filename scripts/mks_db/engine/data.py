@@ -10,8 +10,9 @@ columns; a table that accepts none of them is reported and left empty.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -69,6 +70,9 @@ class Column:
     elem_type: str | None
     typmod: int
     references: tuple[str, str] | None = None  # (parent table, parent column)
+    # NOT NULL in the models though nullable in the database: the application never writes
+    # NULL there, so generated rows do not either.
+    required_by_models: bool = False
 
 
 @dataclass
@@ -175,9 +179,15 @@ class Rows:
     recounted, which every change to it (its DDL, or rows written) makes happen first.
     """
 
-    def __init__(self, connection: Connection, rows_per_table: int = ROWS_PER_TABLE) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        rows_per_table: int = ROWS_PER_TABLE,
+        required: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self.connection = connection
         self.rows_per_table = rows_per_table
+        self.required = required  # (table, column) the models declare NOT NULL (``required_by``)
         self.unfillable: set[str] = set()
         self.held: dict[int, TableData] = {}
         self.tables: dict[int, Table] = {}
@@ -193,20 +203,28 @@ class Rows:
         """
         if oids is None:
             before = self.held
-            self.tables = read_tables(self.connection, foreign_keys=False)
+            self.tables = self._as_the_models_say(read_tables(self.connection, foreign_keys=False))
             self.held = inventory(self.connection, self.tables)
             self.connection.commit()
             return before
         oids = set(oids)
         before = {oid: self.held.pop(oid) for oid in oids if oid in self.held}
         if oids:
-            fresh = read_tables(self.connection, oids, foreign_keys=False)
+            fresh = self._as_the_models_say(read_tables(self.connection, oids, foreign_keys=False))
             for oid in oids - fresh.keys():
                 self.tables.pop(oid, None)
             self.tables.update(fresh)
             self.held.update(inventory(self.connection, fresh))
             self.connection.commit()
         return before
+
+    def _as_the_models_say(self, tables: dict[int, Table]) -> dict[int, Table]:
+        """``tables`` with the columns the models declare NOT NULL marked so."""
+        for table in tables.values():
+            for attnum, column in table.columns.items():
+                if (table.name, column.name) in self.required:
+                    table.columns[attnum] = replace(column, required_by_models=True)
+        return tables
 
     def fill(self) -> list[str]:
         """Insert generated rows into every empty table, parents first, and commit.
@@ -442,8 +460,26 @@ def _include(column: Column, strategy: str) -> bool:
     if column.has_default and (strategy != "all" or column.category == "N" and column.not_null):
         return False  # serial keys and defaults are left to the database
     if strategy == "required":
-        return column.not_null
+        return column.not_null or column.required_by_models
     return True
+
+
+def required_by(metadata: object) -> frozenset[tuple[str, str]]:
+    """The (table, column) pairs, named as ``read_tables`` names them, that the models
+    (env.py's ``target_metadata``: a MetaData or a list of them) declare NOT NULL."""
+    found = set()
+    for each in (
+        metadata if isinstance(metadata, list | tuple) else [metadata] if metadata is not None else []
+    ):
+        for table in getattr(each, "tables", {}).values():
+            name = f"{_ident(table.schema or 'public')}.{_ident(table.name)}"
+            found |= {(name, _ident(column.name)) for column in table.columns if not column.nullable}
+    return frozenset(found)
+
+
+def _ident(name: str) -> str:
+    """``name`` as PostgreSQL's ``quote_ident`` writes it."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 def _value(column: Column) -> str:

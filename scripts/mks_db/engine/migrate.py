@@ -127,6 +127,7 @@ class Migrator:
         self.written: set[int] = set()  # tables the last step inserted, updated or deleted rows in
         self.current: Step | None = None  # the step running, or the one that failed, in the last run
         self.shares_connection = False  # env.py runs migrations on self.connection
+        self.target_metadata = None  # the models env.py gave Alembic, at its last run
         # The time bounds env.py gave its migrating session itself (measured at its first run,
         # before mks-db bounds it): lock_timeout, statement_timeout, or neither.
         self.project_timeouts: set[str] | None = None
@@ -353,6 +354,7 @@ class Migrator:
             self.shares_connection = context.connection is self.connection
             if not self.shares_connection:
                 self._refuse_other_database(context.connection)
+            self.target_metadata = context.opts.get("target_metadata")
             return fn(heads, context)
 
         self.connection.rollback()  # env.py must find the connection outside a transaction

@@ -136,6 +136,8 @@ class Walk:
         self.migrator: Migrator
         self.schema: catalog.Tracker
         self.rows: data.Rows | None = None
+        # The columns the models declare NOT NULL (``data.required_by``), once env.py has run.
+        self.required: frozenset[tuple[str, str]] = frozenset()
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
         self.tables_before: dict[int, data.Table] = {}  # the recounted tables as they were
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
@@ -217,7 +219,9 @@ class Walk:
             if self.event_log:
                 self.schema.use_event_log()
         unfillable = self.rows.unfillable if self.rows else set()
-        self.rows = data.Rows(self.migrator.connection) if self.with_data else None
+        if self.migrator.target_metadata is not None:  # env.py has run on this database
+            self.required = data.required_by(self.migrator.target_metadata)
+        self.rows = data.Rows(self.migrator.connection, required=self.required) if self.with_data else None
         self.dirty = set()
         if self.rows:
             self.rows.unfillable = unfillable
