@@ -156,3 +156,27 @@ def test_a_revision_that_cannot_be_applied_is_a_warning_not_a_crash(tmp_path, pg
     assert finding.severity == "warning"
     assert "z9's locks were not measured: its upgrade fails" in finding.message
     assert 'relation "ghost" does not exist' in finding.message
+
+
+def test_a_parent_the_generator_cannot_fill_is_named_as_not_touched_by_the_revision(tmp_path, pg_server):
+    # z9 touches items only; items' NOT NULL foreign key needs rows in codes, which no generated
+    # value meets: the report names codes as a table the revision does not touch.
+    strict = Rev(
+        "b2",
+        "a1",
+        'op.create_table("codes", sa.Column("code", sa.String(8), primary_key=True),\n'
+        "                sa.CheckConstraint(\"code ~ '^[A-Z]{8}$'\"))\n"
+        'op.create_table("items", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("code", sa.String(8), sa.ForeignKey("codes.code"), nullable=False))',
+        'op.drop_table("items")\nop.drop_table("codes")',
+    )
+    measured, findings = measure(
+        tmp_path,
+        pg_server,
+        'op.create_index("ix_items_code", "items", ["code"])',
+        extra=(strict,),
+        rows=2_000,
+    )
+    [parent] = [m for m in measured.unfilled if "public.codes" in m]
+    assert "(not touched by the revision; a touched table's foreign key needs its rows)" in parent, parent
+    assert not any("public.items" in m and "not touched" in m for m in measured.unfilled), measured.unfilled

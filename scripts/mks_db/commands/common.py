@@ -18,7 +18,6 @@ from mks_db.checks.heads import BROKEN_GRAPH, check_heads
 from mks_db.commands import SQL_DIR
 from mks_db.config import Settings
 from mks_db.database.server import Server, open_server
-from mks_db.database.urls import parse_url
 from mks_db.engine.project import Project, load_project
 from mks_db.engine.render import choose_revisions
 from mks_db.errors import Stop
@@ -99,8 +98,6 @@ def checks_server(
     if progress:
         progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
     source = "--database-url" if database_url else "DATABASE_URL"
-    if url:  # a bad URL is named after where it came from
-        url = parse_url(url, source=source)
     return open_server(url, settings.timeouts, major=settings.postgres, note=warn, source=source)
 
 

@@ -44,8 +44,6 @@ def scratch_server(args: argparse.Namespace, major: int) -> AbstractContextManag
     line when its major is another."""
     url = args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")
     source = "--scratch-url" if args.scratch_url else "MKS_DB_SCRATCH_URL"
-    if url:  # a bad URL is named after where it came from
-        url = parse_url(url, source=source)
     return open_server(url, major=major, note=warn, source=source)
 
 

@@ -200,7 +200,7 @@ def open_server(
             with _dropping_templates(server):
                 yield server
         return
-    url = parse_url(database_url) if isinstance(database_url, str) else database_url
+    url = parse_url(database_url, source=source) if isinstance(database_url, str) else database_url
     # Scratch databases are created from the server's maintenance database.
     server = Server(url=url, version_num=_probe(url, source), embedded=False, timeouts=timeouts)
     if note and major is not None and server.major != major:

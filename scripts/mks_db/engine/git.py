@@ -61,10 +61,10 @@ def where_revision_was(cwd: Path, revision: str, paths: list[Path]) -> tuple[str
     """Where git last had the revision file of id ``revision`` under ``paths`` (any branch):
     (its path from the repository's root, a commit that holds it); None when git never had it
     (or this is no repository)."""
-    found = _git(cwd, "rev-parse", "--show-toplevel")
-    if found.returncode != 0:
+    try:
+        top = root(cwd)
+    except ConfigurationError:  # not a repository
         return None
-    top = Path(found.stdout.strip())
     listing = _git(
         top, "log", "--all", "--format=commit %H", "--name-only", f"-S{revision}", "--", *map(str, paths)
     )

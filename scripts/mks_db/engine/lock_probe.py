@@ -185,10 +185,12 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
             if not connection.execute(text(f"SELECT EXISTS (SELECT FROM {table.name})")).scalar()
         }
         unfillable: set[str] = set()
+        # Parents first (a touched table's NOT NULL foreign key needs their rows), named as such.
         unfilled = [
-            _of_a_parent(line, needed, touched)
-            for line in data.fill(connection, empty, data.ROWS_PER_TABLE, unfillable)
+            f"{line} (not touched by the revision; a touched table's foreign key needs its rows)"
+            for line in data.fill(connection, _where(empty, touched, False), data.ROWS_PER_TABLE, unfillable)
         ]
+        unfilled += data.fill(connection, _where(empty, touched, True), data.ROWS_PER_TABLE, unfillable)
         filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
         unfilled += data.bulk_fill(connection, filled, rows)
         nodes = _filenodes(connection)
@@ -351,13 +353,6 @@ def _filenodes(connection) -> dict[int, tuple[str, int, str, int]]:
     return {int(oid): (name, int(node), kind, int(table)) for oid, name, node, kind, table in rows}
 
 
-def _of_a_parent(line: str, tables: dict[int, data.Table], touched: set[str]) -> str:
-    """A line about a table that could not be filled; one the revision does not touch (a table
-    a touched one's NOT NULL foreign key needs rows in) is named as such."""
-    parents = [t.name for t in tables.values() if t.name not in touched and t.name in line]
-    if not parents or any(name in line for name in touched):
-        return line
-    return (
-        f"{line} ({', '.join(parents)}: not touched by the revision; a touched table's foreign key "
-        "needs its rows)"
-    )
+def _where(tables: dict[int, data.Table], touched: set[str], inside: bool) -> dict[int, data.Table]:
+    """The tables of ``tables`` that are (``inside``) or are not among ``touched``."""
+    return {oid: table for oid, table in tables.items() if (table.name in touched) == inside}

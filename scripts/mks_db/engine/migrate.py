@@ -43,6 +43,7 @@ from mks_db.database import interrupt
 from mks_db.database.server import (
     Server,
     Timeouts,
+    admin_engine,
     create_database,
     drop_database,
     own_engine,
@@ -166,7 +167,7 @@ class Migrator:
         for engine in self._other_engines:
             engine.dispose()
         if self._others:
-            with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+            with admin_engine(self.url).connect() as admin:
                 for url in self._others.values():
                     admin.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
         self.engine.dispose()
@@ -177,7 +178,7 @@ class Migrator:
         and migrates nothing (their runs get no step): Alembic's ``multidb`` template takes
         each from its section's ``sqlalchemy.url``, Flask-Migrate's from the bind's engine."""
         project = self.project
-        with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+        with admin_engine(self.url).connect() as admin:
             for number, name in enumerate(project.engines):
                 if name == project.engine:
                     continue
@@ -369,12 +370,12 @@ class Migrator:
     def _plain(self) -> str | None:
         """``plain_alembic`` on an empty scratch database beside this one."""
         database = f"{self.url.database}_plain"
-        with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+        with admin_engine(self.url).connect() as admin:
             admin.execute(text(f'CREATE DATABASE "{database}"'))
         try:
             return plain_alembic(self.project, self._env_url.set(database=database))
         finally:
-            with own_engine(self.url, isolation_level="AUTOCOMMIT").connect() as admin:
+            with admin_engine(self.url).connect() as admin:
                 admin.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
     @contextlib.contextmanager
