@@ -119,14 +119,14 @@ def make_plan(
         plan.problems.append(_unknown_revision(project, unknown))
         return plan
     behind = project.ancestry(current) - project.ancestry(plan.target)
-    ahead = project.ancestry(plan.target) - project.ancestry(current)
+    ahead = _between(project, current, plan.target)  # the revisions to apply, in order
     undone = ", ".join(r.revision for r in project.in_order(behind))
     if behind and (ahead or not allow_downgrade):
         plan.problems.append(
             f"the database is at {', '.join(current)}, which --to {to} does not contain "
             f"({undone} would have to be undone"
             + (
-                f" and {', '.join(r.revision for r in project.in_order(ahead))} applied): deploy "
+                f" and {', '.join(r.revision for r in ahead)} applied): deploy "
                 "either applies revisions or undoes them, never both; go back first, then forward"
                 if ahead
                 else "): deploy only applies revisions unless asked to undo them: run their "
@@ -144,7 +144,7 @@ def make_plan(
     ]
     expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
-    plan.pending = project.in_order(behind)[::-1] if behind else _between(project, current, plan.target)
+    plan.pending = project.in_order(behind)[::-1] if behind else ahead
     for revision in plan.pending:
         try:
             plan.sql[revision.revision] = render_step(project, revision, plan.direction)
