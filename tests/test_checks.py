@@ -910,3 +910,89 @@ sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=Tru
     code, report = check([a1, b2], models, command="roundtrip")
     assert [f for f in report["findings"] if f["check"] == "upgrade"] == [], report
     assert code == 0, report
+
+
+# A text column and what the application writes there, as its models declare it; b2 then makes
+# the database hold the same, which passes on every row the application could have written.
+_MODEL_DECLARATIONS = {
+    "an Enum's values": (
+        'sa.Column("status", sa.String(20))',
+        'sa.Column("status", sa.Enum("draft", "published", name="status_kind", native_enum=False))',
+        "op.execute(\"CREATE TYPE status_kind AS ENUM ('draft', 'published')\")\n"
+        'op.execute("ALTER TABLE account ALTER COLUMN status TYPE status_kind USING status::status_kind")',
+        'op.execute("ALTER TABLE account ALTER COLUMN status TYPE varchar(20)")\n'
+        'op.execute("DROP TYPE status_kind")',
+    ),
+    "the String's length": (
+        'sa.Column("status", sa.Text)',
+        'sa.Column("status", sa.String(4))',
+        'op.alter_column("account", "status", type_=sa.String(4), existing_type=sa.Text)',
+        'op.alter_column("account", "status", type_=sa.Text, existing_type=sa.String(4))',
+    ),
+    "numbers in a text column": (
+        'sa.Column("status", sa.Text)',
+        'sa.Column("status", sa.Integer)',
+        'op.alter_column("account", "status", type_=sa.Integer, existing_type=sa.Text,\n'
+        '                postgresql_using="status::integer")',
+        'op.alter_column("account", "status", type_=sa.Text, existing_type=sa.Integer)',
+    ),
+    "a CHECK constraint": (
+        'sa.Column("status", sa.Integer)',
+        'sa.Column("status", sa.Integer, sa.CheckConstraint("status > 1", name="ck_status"))',
+        'op.create_check_constraint("ck_status", "account", "status > 1")',
+        'op.drop_constraint("ck_status", "account")',
+    ),
+}
+
+
+@pytest.mark.parametrize("declared", sorted(_MODEL_DECLARATIONS))
+def test_generated_rows_hold_only_what_the_models_let_the_application_write(
+    capsys, tmp_path, server_url, declared
+):
+    """Without the models, b2 fails on the generated rows (they hold what the application never
+    writes); with them, the rows hold only what the application can, and b2 passes."""
+    in_database, in_models, upgrade, downgrade = _MODEL_DECLARATIONS[declared]
+    a1 = Rev(
+        "a1",
+        None,
+        f'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True), {in_database})',
+        'op.drop_table("account")',
+    )
+    b2 = Rev("b2", "a1", upgrade, downgrade)
+    models = f"""
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True), {in_models})
+"""
+    without = make_project(tmp_path / "without", [a1, b2], "target_metadata = None", "connection")
+    code, report = run(capsys, without, "roundtrip", server_url=server_url)
+    assert [f["revision"] for f in report["findings"] if f["check"] == "upgrade"] == ["b2"], report
+    ini = make_project(tmp_path / "with", [a1, b2], models, "connection")
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    assert [f for f in report["findings"] if f["check"] in ("upgrade", "data-loss")] == [], report
+    assert code == 0, report
+
+
+def test_a_revision_whose_code_cannot_take_a_generated_value_is_a_warning_naming_the_row(check):
+    """b2's own code parses every payload as JSON; the generated text is not JSON. It passes on
+    empty tables, so the failure is the content's: a warning with the row the code was handed."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("payload", sa.Text))',
+        'op.drop_table("account")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        "import json\n"
+        'for id_, payload in op.get_bind().execute(sa.text("SELECT id, payload FROM account ORDER BY id")):\n'
+        "    json.loads(payload)",
+        "pass",
+    )
+    code, report = check([a1, b2], "target_metadata = None", command="roundtrip")
+    [finding] = only(report, "upgrade")
+    assert finding["severity"] == "warning", finding
+    assert "fails on the generated rows' content" in finding["message"], finding
+    assert "(the row it read last: (1, '1_payload') from SELECT id, payload FROM account" in finding["message"]

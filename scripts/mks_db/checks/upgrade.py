@@ -89,6 +89,8 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
     if not (walk.rows and walk.rows.generated) or failure.time_bound:  # generated rows are no cause
         found.append(first)
         return False
+    # What the revision's code was handed, read again before the generated rows go.
+    handed = walk.rows_read_last() if not failure.sqlstate else None
     walk.empty_tables()
     retried = yield Step("upgrade", revision)
     if isinstance(retried, StepFailure):
@@ -106,6 +108,8 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
         )
         severity = WARNING
     message = f"{message}: {failure.reason}"
+    if handed:  # a cast's error names the value itself; the revision's own code may not
+        message += f" (the row it read last: {handed})"
     found.append(Finding("upgrade", severity, revision.revision, message, first.path, first.line))
     return True
 

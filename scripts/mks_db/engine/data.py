@@ -6,6 +6,12 @@ length, dates, booleans, JSON, arrays, network addresses, UUIDs, enum labels), f
 pointing at existing parent rows, unique columns distinct per row. A table whose CHECK
 constraints refuse the first attempt is retried with defaults, then with only the required
 columns; a table that accepts none of them is reported and left empty.
+
+Rows stay within what the application can write, as its models (env.py's ``target_metadata``)
+declare it beyond the database (``declared_by``): no NULL where a model column is NOT NULL, only
+an Enum's values in a text column, strings within the model's length, the model's kind of
+value in a text column (a number where the model says Integer), and no row a model's CHECK
+constraint refuses (such rows are deleted as soon as they are written).
 """
 
 from __future__ import annotations
@@ -14,7 +20,20 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Integer,
+    Numeric,
+    String,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -70,9 +89,34 @@ class Column:
     elem_type: str | None
     typmod: int
     references: tuple[str, str] | None = None  # (parent table, parent column)
-    # NOT NULL in the models though nullable in the database: the application never writes
-    # NULL there, so generated rows do not either.
-    required_by_models: bool = False
+    declared: Declared | None = None  # what the models say of it, when they map it
+
+    @property
+    def required(self) -> bool:
+        """Whether no row may hold NULL here: the database's NOT NULL or the models'."""
+        return self.not_null or bool(self.declared and self.declared.not_null)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the models declare of a column beyond what the database enforces: the application
+    never writes NULL there (``not_null``), only these values (an Enum's ``labels``), strings of
+    at most ``length``, or, in a text column, values of the model's type (``kind``: a key of
+    ``_KINDS``)."""
+
+    not_null: bool = False
+    labels: tuple[str, ...] = ()
+    length: int | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models' declarations by table and column (named as ``read_tables`` names them), and
+    their CHECK constraints by table (SQL expressions)."""
+
+    columns: dict[tuple[str, str], Declared] = field(default_factory=dict)
+    checks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +125,7 @@ class Table:
     name: str
     columns: dict[int, Column] = field(default_factory=dict)
     parents: set[int] = field(default_factory=set)
+    checks: tuple[str, ...] = ()  # the models' CHECK constraints: no generated row breaks them
 
 
 @dataclass(frozen=True)
@@ -183,11 +228,11 @@ class Rows:
         self,
         connection: Connection,
         rows_per_table: int = ROWS_PER_TABLE,
-        required: frozenset[tuple[str, str]] = frozenset(),
+        models: Models | None = None,
     ) -> None:
         self.connection = connection
         self.rows_per_table = rows_per_table
-        self.required = required  # (table, column) the models declare NOT NULL (``required_by``)
+        self.models = models or Models()  # what the models declare (``declared_by``)
         self.unfillable: set[str] = set()
         self.held: dict[int, TableData] = {}
         self.tables: dict[int, Table] = {}
@@ -219,11 +264,13 @@ class Rows:
         return before
 
     def _as_the_models_say(self, tables: dict[int, Table]) -> dict[int, Table]:
-        """``tables`` with the columns the models declare NOT NULL marked so."""
+        """``tables`` with what the models declare of them: their columns' and CHECKs."""
+        declared = self.models.columns
         for table in tables.values():
+            table.checks = self.models.checks.get(table.name, ())
             for attnum, column in table.columns.items():
-                if (table.name, column.name) in self.required:
-                    table.columns[attnum] = replace(column, required_by_models=True)
+                if (table.name, column.name) in declared:
+                    table.columns[attnum] = replace(column, declared=declared[table.name, column.name])
         return tables
 
     def fill(self) -> list[str]:
@@ -236,6 +283,13 @@ class Rows:
             return []
         problems = fill(self.connection, empty, self.rows_per_table, self.unfillable)
         self.held.update(inventory(self.connection, empty))
+        for oid, table in empty.items():  # every generated row broke one of the models' CHECKs
+            if table.checks and not self.held[oid].rows and table.name not in self.unfillable:
+                self.unfillable.add(table.name)
+                problems.append(
+                    f"could not generate rows for {table.name}: every generated row breaks a CHECK "
+                    f"constraint of the models ({' AND '.join(table.checks)})"
+                )
         self.generated |= {oid for oid in empty if self.held[oid].rows}
         self.connection.commit()
         return problems
@@ -297,8 +351,12 @@ def fill(connection: Connection, tables: dict[int, Table], rows: int, unfillable
     skipping and adding to ``unfillable`` the tables that accept none; one message each."""
     read_foreign_keys(connection, tables)
     ordered = [table for table in _parents_first(tables) if table.name not in unfillable]
+    for table in ordered:
+        if table.checks:
+            table.checks = _valid_here(connection, table)
     if len(ordered) > 1 and _fill_at_once(connection, ordered, rows):
-        return []
+        # A table whose every row a CHECK of the models refused tries the other strategies.
+        ordered = [table for table in ordered if table.checks and not _holds_rows(connection, table)]
     problems = []
     for table in ordered:
         error = _fill_table(connection, table, rows)
@@ -415,11 +473,30 @@ def _fill_table(connection: Connection, table: Table, rows: int, first: int = 1)
             try:
                 with connection.begin_nested():
                     connection.execute(text(_insert_sql(table, count, strategy, first)))
-                return None
+                if not table.checks or _holds_rows(connection, table):
+                    return None
             except DBAPIError as exc:
                 interrupt.raise_if_requested()
                 last_error = describe_db_error(exc)
     return last_error
+
+
+def _holds_rows(connection: Connection, table: Table) -> bool:
+    return bool(connection.execute(text(f"SELECT EXISTS (SELECT FROM {table.name})")).scalar())
+
+
+def _valid_here(connection: Connection, table: Table) -> tuple[str, ...]:
+    """The models' CHECK expressions that hold on ``table`` as it is now (a model's CHECK may
+    name a column a later revision adds)."""
+    valid = []
+    for expression in table.checks:
+        try:
+            with connection.begin_nested():
+                connection.execute(text(f"SELECT FROM {table.name} WHERE NOT ({expression}) LIMIT 0"))
+            valid.append(expression)
+        except DBAPIError:
+            interrupt.raise_if_requested()
+    return tuple(valid)
 
 
 def _fill_at_once(connection: Connection, tables: list[Table], rows: int) -> bool:
@@ -445,13 +522,19 @@ def _insert_sql(table: Table, count: int, strategy: str, first: int) -> str:
     """``INSERT ... SELECT`` of ``count`` generated rows, numbered from ``first``."""
     columns = [c for c in table.columns.values() if _include(c, strategy)]
     if not columns:
-        return f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
-    names = ", ".join(c.name for c in columns)
-    values = ", ".join(_value(c) for c in columns)
-    return (
-        f"INSERT INTO {table.name} ({names}) SELECT {values} "
-        f"FROM generate_series({first}, {first + count - 1}) g"
-    )
+        insert = f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
+    else:
+        names = ", ".join(c.name for c in columns)
+        values = ", ".join(_value(c) for c in columns)
+        insert = (
+            f"INSERT INTO {table.name} ({names}) SELECT {values} "
+            f"FROM generate_series({first}, {first + count - 1}) g"
+        )
+    if not table.checks:
+        return insert
+    # Rows a CHECK of the models refuses are rows the application never writes: gone at once.
+    refused = " OR ".join(f"NOT coalesce(({expression}), true)" for expression in table.checks)
+    return f"{insert};\nDELETE FROM {table.name} WHERE {refused}"
 
 
 def _include(column: Column, strategy: str) -> bool:
@@ -460,21 +543,43 @@ def _include(column: Column, strategy: str) -> bool:
     if column.has_default and (strategy != "all" or column.category == "N" and column.not_null):
         return False  # serial keys and defaults are left to the database
     if strategy == "required":
-        return column.not_null or column.required_by_models
+        return column.required
     return True
 
 
-def required_by(metadata: object) -> frozenset[tuple[str, str]]:
-    """The (table, column) pairs, named as ``read_tables`` names them, that the models
-    (env.py's ``target_metadata``: a MetaData or a list of them) declare NOT NULL."""
-    found = set()
+def declared_by(metadata: object) -> Models:
+    """What the models (env.py's ``target_metadata``: a MetaData or a list of them) declare
+    beyond the database's own constraints, for ``Rows`` to generate within it."""
+    dialect = postgresql.dialect()
+    models = Models()
     for each in (
         metadata if isinstance(metadata, list | tuple) else [metadata] if metadata is not None else []
     ):
         for table in getattr(each, "tables", {}).values():
             name = f"{_ident(table.schema or 'public')}.{_ident(table.name)}"
-            found |= {(name, _ident(column.name)) for column in table.columns if not column.nullable}
-    return frozenset(found)
+            checks = {c for c in table.constraints if isinstance(c, CheckConstraint)}
+            for column in table.columns:
+                checks |= {c for c in column.constraints if isinstance(c, CheckConstraint)}
+                models.columns[name, _ident(column.name)] = _declared(column)
+            expressions = []
+            for check in checks:
+                try:
+                    compiled = check.sqltext.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+                    expressions.append(str(compiled))
+                except Exception:  # noqa: BLE001 - an expression PostgreSQL's dialect cannot render
+                    continue
+            if expressions:
+                models.checks[name] = tuple(sorted(expressions))
+    return models
+
+
+def _declared(column: object) -> Declared:
+    """What a model column declares of the values the application writes (``Declared``)."""
+    type_ = column.type
+    labels = tuple(type_.enums) if isinstance(type_, Enum) else ()
+    length = type_.length if isinstance(type_, String) and not labels else None
+    kind = next((kind for kind, (model_type, _) in _KINDS.items() if isinstance(type_, model_type)), None)
+    return Declared(not_null=not column.nullable, labels=labels, length=length, kind=kind)
 
 
 def _ident(name: str) -> str:
@@ -499,7 +604,18 @@ def _value(column: Column) -> str:
             column.name,
         )
         return f"ARRAY[{element}]::{column.type}"
-    return _scalar(column.category, column.typname, column.type, column.typtype, column.typmod, column.name)
+    declared = column.declared
+    typmod = column.typmod
+    if declared and column.category == "S":  # a text column: what the models write there
+        if declared.labels:
+            labels = ", ".join("'" + label.replace("'", "''") + "'" for label in declared.labels)
+            return f"(ARRAY[{labels}])[1 + (g - 1) % {len(declared.labels)}]::{column.type}"
+        if declared.kind:
+            category, typname, type_ = _KINDS[declared.kind][1]
+            return f"({_scalar(category, typname, type_, 'b', -1, column.name)})::text::{column.type}"
+        if declared.length and (typmod <= 4 or declared.length < typmod - 4):
+            typmod = declared.length + 4
+    return _scalar(column.category, column.typname, column.type, column.typtype, typmod, column.name)
 
 
 def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, name: str) -> str:
@@ -563,4 +679,17 @@ _BY_TYPE = {
     "path": "path(polygon(box(point({g}, {g}), point({g} + 1, {g} + 1))))",
     "polygon": "polygon(box(point({g}, {g}), point({g} + 1, {g} + 1)))",
     "circle": "circle(point({g}, {g}), 1)",
+}
+
+
+# The model types whose values a text column of the database may hold (a key of this is a
+# ``Declared.kind``), each with the (category, typname, type) it generates as.
+_KINDS = {
+    "integer": (Integer, ("N", "int4", "integer")),
+    "numeric": (Numeric, ("N", "numeric", "numeric")),
+    "boolean": (Boolean, ("B", "bool", "boolean")),
+    "timestamp": (DateTime, ("D", "timestamp", "timestamp")),
+    "date": (Date, ("D", "date", "date")),
+    "json": (JSON, ("U", "jsonb", "jsonb")),
+    "uuid": (Uuid, ("U", "uuid", "uuid")),
 }

@@ -62,6 +62,7 @@ SELECT relid FROM pg_stat_xact_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_d
 # and savepoint commands, and Alembic's own version-table updates. A step made of these alone
 # needs no look at the row statistics above, which cost a scan of every table's counters.
 # (Expressions inside DDL, a volatile column default say, are taken not to write elsewhere.)
+_READS = re.compile(r"\s*(?:SELECT|WITH)\b(?!.*\b(?:INSERT|UPDATE|DELETE)\b)", re.IGNORECASE | re.DOTALL)
 _WRITES_NO_ROWS = re.compile(
     r"\s*(?:(?:CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE)\b(?!.*\bAS\s*\(?\s*(?:SELECT|WITH|VALUES|TABLE)\b)"
     rf"|(?:SET|RESET|SHOW|SAVEPOINT|RELEASE)\b|(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+{VERSION_TABLE}\b)",
@@ -146,6 +147,9 @@ class Migrator:
         # The statements the last step sent through this connection, in order (its migration's
         # own: recording ends when its version is applied; steps that record writes only).
         self.step_statements: list[str] = []
+        # The last query of the running step that read rows, with its parameters: what the
+        # revision's own code was handed when it fails on a value (``Walk.rows_read_last``).
+        self.last_read: tuple[str, object] | None = None
         self._recording = False
         event.listen(self.connection, "before_cursor_execute", self._note_statement)
         # A project of several databases: the others' scratch databases (``_other_databases``).
@@ -206,9 +210,11 @@ class Migrator:
         engines[self.project.engine] = self.connection
         return {name or None: engine for name, engine in engines.items()}
 
-    def _note_statement(self, connection, cursor, statement: str, *args: object) -> None:
+    def _note_statement(self, connection, cursor, statement: str, parameters: object, *args: object) -> None:
         if self._recording:
             self.step_statements.append(statement)
+            if _READS.match(statement):
+                self.last_read = (statement, parameters)
         several = ";" in statement.strip().rstrip(";")  # op.execute("ALTER ...; DELETE ...")
         if several or not _WRITES_NO_ROWS.match(statement):
             self._rows_may_change = True
@@ -293,7 +299,7 @@ class Migrator:
             follow = one_run or alembic_compat.commits_each_migration(context)
             for step in steps:  # Alembic asks for the next step only once this one has committed
                 self.current, self.written, self._rows_may_change = step, set(), False
-                self.step_statements, self._recording = [], not one_run
+                self.step_statements, self._recording, self.last_read = [], not one_run, None
                 self._first_error = None
                 yield migration_step(self.project, step.action, step.revision)
                 if not follow:

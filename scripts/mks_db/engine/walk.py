@@ -30,6 +30,7 @@ The walk judges nothing: the checks (``mks_db.checks``) read the outcomes and ma
 from __future__ import annotations
 
 import contextlib
+import textwrap
 import time
 import traceback
 from collections.abc import Generator, Iterable, Iterator
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from alembic.script import Script
+from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_error, drop_database, scratch_database
@@ -136,8 +138,8 @@ class Walk:
         self.migrator: Migrator
         self.schema: catalog.Tracker
         self.rows: data.Rows | None = None
-        # The columns the models declare NOT NULL (``data.required_by``), once env.py has run.
-        self.required: frozenset[tuple[str, str]] = frozenset()
+        # What the models declare beyond the database (``data.declared_by``), once env.py ran.
+        self.models = data.Models()
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
         self.tables_before: dict[int, data.Table] = {}  # the recounted tables as they were
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
@@ -220,8 +222,8 @@ class Walk:
                 self.schema.use_event_log()
         unfillable = self.rows.unfillable if self.rows else set()
         if self.migrator.target_metadata is not None:  # env.py has run on this database
-            self.required = data.required_by(self.migrator.target_metadata)
-        self.rows = data.Rows(self.migrator.connection, required=self.required) if self.with_data else None
+            self.models = data.declared_by(self.migrator.target_metadata)
+        self.rows = data.Rows(self.migrator.connection, models=self.models) if self.with_data else None
         self.dirty = set()
         if self.rows:
             self.rows.unfillable = unfillable
@@ -270,6 +272,25 @@ class Walk:
             return []
         self.recount()
         return self.rows.fill()
+
+    def rows_read_last(self) -> str | None:
+        """The first row the last failed step's last query read, as text (that query again,
+        before anything changes the rows), with the query; None when it read none."""
+        read = self.migrator.last_read
+        if read is None:
+            return None
+        statement, parameters = read
+        with self.migrator.idle() as connection:
+            try:
+                with connection.begin_nested():
+                    row = connection.exec_driver_sql(statement, parameters).first()
+            except DBAPIError:
+                interrupt.raise_if_requested()
+                return None
+        if row is None:
+            return None
+        first, query = (textwrap.shorten(str(x), 160, placeholder=" ...") for x in (tuple(row), statement))
+        return f"{first} from {query}"
 
     def empty_tables(self) -> None:
         """Remove the generated rows (``Rows.remove_generated``): the rows the chain wrote itself,
