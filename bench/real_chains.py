@@ -1,18 +1,34 @@
 """Run ``mks-db check`` on the Alembic chains that widely used packages ship, and count its verdicts.
 
-    python bench/real_chains.py [--only NAME] [--venv PATH] [--database-url URL] [--timeout SECONDS]
+    python bench/real_chains.py [--only NAME] [--venv PATH] [--venv NAME=PATH]
+                                [--database-url URL] [--timeout SECONDS]
 
-Opt-in: nothing here runs in the test suite. The packages are installed, unmodified, in a
-separate virtual environment (default ``/tmp/realchains-venv``) together with ``mks-db``::
+Opt-in: nothing here runs in the test suite. The packages are installed, unmodified, in
+virtual environments together with ``mks-db``: optuna, mlflow and dagster share one (default
+``/tmp/realchains-venv``); a chain whose package's dependencies would fight theirs has a venv
+of its own (``Chain.venv``, e.g. ``/tmp/realchains-fittrackee``)::
 
     python3 -m venv /tmp/realchains-venv
     /tmp/realchains-venv/bin/pip install -q -e . optuna mlflow-skinny dagster
+    for p in fittrackee jupyterhub buildbot; do
+        python3 -m venv /tmp/realchains-$p && /tmp/realchains-$p/bin/pip install -q -e . $p
+    done
 
-For each chain, a temporary directory gets an ``alembic.ini`` that configures Alembic exactly as
-the package's own code does (see ``CHAINS``); ``mks-db check --format json`` (the venv's console
-script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded PostgreSQL, unless
-``--database-url`` names a server. Per chain it prints the revisions, the wall time, the exit
-status and the findings counted by severity, check and rule, and writes the full JSON report to
+``--venv PATH`` replaces the shared venv, ``--venv NAME=PATH`` one chain's (repeatable).
+
+For each chain, a temporary directory is set up as the package's own code configures Alembic
+(see ``CHAINS``): a plain Alembic chain gets an ``alembic.ini``, the package's own with the
+options the package sets in code (``%(here)s`` in it stays the package's folder); a
+Flask-Migrate chain gets ``migrations`` (a link to the directory the package's own upgrade
+command passes to Flask-Migrate) and the application named by ``FLASK_APP``, with the settings
+the package's documentation asks for (``Chain.env``). ``mks-db check --format json`` (the venv's
+console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
+PostgreSQL, unless ``--database-url`` names a server. An application that connects to its own
+database while it loads (``Chain.app_database``) is given one, ``DATABASE_URL`` naming a
+database made for it on that server, or on a server this script starts first with mks-db's own
+``open_server`` when there is no ``--database-url``; mks-db then gets that server as
+``--database-url``. Per chain it prints the revisions, the wall time, the exit status and the
+findings counted by severity, check and rule, and writes the full JSON report to
 ``build/real-chains/<name>.json`` (``build/`` is ignored by git) with ``summary.json`` beside it.
 
 A chain that cannot be set up (package missing), runs past ``--timeout`` or prints no JSON gets
@@ -26,6 +42,7 @@ from __future__ import annotations
 import argparse
 import collections
 import configparser
+import contextlib
 import json
 import os
 import signal
@@ -47,20 +64,35 @@ PLACEHOLDER_URL = "postgresql+psycopg2://localhost/placeholder"
 class Chain:
     """One package's Alembic chain and how the package itself configures Alembic for it.
 
-    ``ini`` is the package's own alembic.ini (relative to the package directory), which the
-    package loads with ``alembic.config.Config``; ``script_location`` is what the package then
-    sets programmatically (``None``: it keeps the ini's value, a ``package:path`` location);
-    ``set_url`` is whether it also sets ``sqlalchemy.url`` (mks-db serves the scratch URL either
-    way, through ``sqlalchemy.url``, ``$DATABASE_URL`` and ``config.attributes['connection']``).
+    A plain Alembic chain: ``ini`` is the package's own alembic.ini (relative to the package
+    directory), which the package loads with ``alembic.config.Config``; ``script_location`` is
+    what the package then sets programmatically (``None``: it keeps the ini's value, a
+    ``package:path`` location or ``%(here)s``); ``set_url`` is whether it also sets
+    ``sqlalchemy.url`` (mks-db serves the scratch URL either way, through ``sqlalchemy.url``,
+    ``$DATABASE_URL`` and ``config.attributes['connection']``).
+
+    A Flask-Migrate chain (``flask_app``, the ``FLASK_APP`` value): ``migrations`` is the
+    directory (relative to the package) the package's own upgrade command passes to
+    Flask-Migrate; mks-db loads the application as ``flask`` does and lends it the scratch
+    database in place of its engine. ``app_database``: the application connects to
+    ``DATABASE_URL`` while it loads, so it needs a database of its own to start at all.
+
+    ``venv``: the venv the package is installed in, when not the shared one; ``env``: the
+    settings the package's documentation asks for (``DATABASE_URL`` aside), as (name, value).
     """
 
     name: str
     module: str
     dists: tuple[str, ...]
-    ini: str
-    script_location: str | None
-    set_url: bool
     how: str
+    ini: str | None = None
+    script_location: str | None = None
+    set_url: bool = False
+    flask_app: str | None = None
+    migrations: str | None = None
+    app_database: bool = False
+    venv: Path | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
 
 CHAINS = (
@@ -96,6 +128,48 @@ CHAINS = (
         "script_location=dagster:_core/storage/alembic; run_alembic_upgrade passes "
         "config.attributes['connection']",
     ),
+    Chain(
+        name="fittrackee",
+        module="fittrackee",
+        dists=("fittrackee",),
+        flask_app="fittrackee",
+        migrations="migrations",
+        app_database=True,
+        venv=Path("/tmp/realchains-fittrackee"),
+        # ProductionConfig (APP_SETTINGS' default) reads DATABASE_URL, APP_SECRET_KEY and
+        # UI_URL (a KeyError without it); create_app connects to DATABASE_URL at load.
+        env=(("UI_URL", "https://example.com"), ("APP_SECRET_KEY", "realchains-not-a-secret")),
+        how="ftcli db upgrade: flask_migrate.upgrade(directory=<fittrackee>/migrations) in the "
+        "context of fittrackee.create_app() (FLASK_APP=fittrackee finds that factory), "
+        "APP_SETTINGS=fittrackee.config.ProductionConfig (the default), DATABASE_URL, UI_URL, "
+        "APP_SECRET_KEY",
+    ),
+    Chain(
+        name="jupyterhub",
+        module="jupyterhub",
+        dists=("jupyterhub",),
+        ini="alembic.ini",
+        script_location="alembic",
+        set_url=True,
+        venv=Path("/tmp/realchains-jupyterhub"),
+        how="jupyterhub.dbutil.upgrade (jupyterhub upgrade-db): write_alembic_ini fills "
+        "<jupyterhub>/alembic.ini's {alembic_dir}=<jupyterhub>/alembic and {db_url}, then "
+        "alembic -c alembic.ini upgrade head (a new database gets Base.metadata.create_all and "
+        "alembic stamp head instead: orm.new_session_factory)",
+    ),
+    Chain(
+        name="buildbot",
+        module="buildbot",
+        dists=("buildbot",),
+        ini="db/migrations/alembic.ini",
+        script_location="db/migrations",
+        set_url=False,
+        venv=Path("/tmp/realchains-buildbot"),
+        how="buildbot.db.model.Model.upgrade: Config(<buildbot>/db/migrations/alembic.ini) "
+        "(script_location=%(here)s/, version_locations=%(here)s/versions), run on its own "
+        "MigrationContext, without env.py (a new database gets Model.metadata.create_all and a "
+        "stamp at head instead)",
+    ),
 )
 
 
@@ -120,12 +194,18 @@ def locate(python: Path, chain: Chain) -> tuple[Path, str, str]:
 
 
 def write_ini(chain: Chain, package: Path, workdir: Path) -> Path:
-    """Write the package's alembic.ini into ``workdir`` with the options the package sets in code."""
+    """Write the package's alembic.ini into ``workdir`` with the options the package sets in code.
+
+    ``%(here)s`` in its ``[alembic]`` options is the package ini's folder, as Alembic reads
+    the ini where the package keeps it."""
     source = package / chain.ini
     parser = configparser.RawConfigParser()
     parser.optionxform = str  # keep logging keys as written
     with source.open(encoding="utf-8") as handle:
         parser.read_file(handle)
+    for option, value in parser.items("alembic"):
+        if "%(here)s" in value:
+            parser.set("alembic", option, value.replace("%(here)s", str(source.parent)))
     if chain.script_location is not None:
         parser.set("alembic", "script_location", str(package / chain.script_location))
     if chain.set_url or parser.has_option("alembic", "sqlalchemy.url"):
@@ -136,14 +216,92 @@ def write_ini(chain: Chain, package: Path, workdir: Path) -> Path:
     return ini
 
 
-def run_check(mks_db: Path, workdir: Path, database_url: str | None, timeout: float):
-    """Run ``mks-db check --format json`` in ``workdir``.
+def set_up(chain: Chain, package: Path, workdir: Path) -> None:
+    """Lay out ``workdir`` as the package runs its migrations: its alembic.ini, or for a
+    Flask-Migrate chain ``migrations`` linked to the package's directory (``Migrate``'s
+    default directory, which mks-db resolves, is then the one the package passes)."""
+    if chain.flask_app:
+        (workdir / "migrations").symlink_to(package / chain.migrations, target_is_directory=True)
+    else:
+        write_ini(chain, package, workdir)
+
+
+# Run with the chain's venv's Python: a server for an application that connects to its own
+# database while it loads (``Chain.app_database``), the one --database-url names or else one
+# started as mks-db starts its embedded server. It prints the server's URL and the URL of a
+# database made for the application, then holds both until its standard input closes.
+SERVE_APP_DATABASE = """
+import sys, uuid
+from sqlalchemy import text
+from mks_db.database.server import admin_engine, open_server
+name = "realchains_app_" + uuid.uuid4().hex[:8]
+with open_server(sys.argv[1] or None) as server:
+    with admin_engine(server.url).connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        print(server.url.render_as_string(hide_password=False), flush=True)
+        app = server.url.set(drivername="postgresql", database=name)
+        print(app.render_as_string(hide_password=False), flush=True)
+        sys.stdin.read()
+    finally:
+        with admin_engine(server.url).connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+"""
+
+
+class AppDatabase:
+    """``SERVE_APP_DATABASE`` running: ``server_url`` and ``app_url`` while the block lasts."""
+
+    def __init__(self, python: Path, database_url: str | None) -> None:
+        self.argv = [str(python), "-c", SERVE_APP_DATABASE, database_url or ""]
+
+    def __enter__(self) -> AppDatabase:
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.server_url = self.proc.stdout.readline().strip()
+        self.app_url = self.proc.stdout.readline().strip()
+        if not self.app_url:
+            err = self.proc.communicate(timeout=60)[1].strip()
+            raise RuntimeError(f"no server for the application's database: {err[-300:] or 'no stderr'}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.proc.communicate(input="", timeout=120)  # stdin closes: it drops and stops
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.communicate()
+
+
+def run_check(
+    mks_db: Path,
+    workdir: Path,
+    database_url: str | None,
+    timeout: float,
+    chain: Chain,
+    app_url: str | None = None,
+):
+    """Run ``mks-db check --format json`` in ``workdir``, with the chain's settings in the
+    environment (``DATABASE_URL`` only for an application's own database: ``app_url``).
 
     Returns (exit status, report or None, stderr tail, seconds); the status is None on a timeout.
     """
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "FLASK_APP")}
     env["NO_COLOR"] = "1"
-    argv = [str(mks_db), "check", "-c", "alembic.ini", "--format", "json"]
+    env.update(chain.env)
+    argv = [str(mks_db), "check", "--format", "json"]
+    if chain.flask_app:
+        env["FLASK_APP"] = chain.flask_app
+    else:
+        argv += ["-c", "alembic.ini"]
+    if app_url:
+        env["DATABASE_URL"] = app_url
     if database_url:
         argv += ["--database-url", database_url]
     started = time.monotonic()
@@ -184,6 +342,16 @@ def tally(report: dict) -> dict[str, int]:
     return dict(counts.most_common())
 
 
+def venv_option(text: str) -> tuple[str | None, Path]:
+    """``--venv PATH`` (the shared venv) or ``--venv NAME=PATH`` (chain NAME's)."""
+    name, sep, path = text.partition("=")
+    if not sep:
+        return None, Path(text)
+    if name not in {c.name for c in CHAINS}:
+        raise argparse.ArgumentTypeError(f"no chain {name!r}; chains: {', '.join(c.name for c in CHAINS)}")
+    return name, Path(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -191,22 +359,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--venv",
-        type=Path,
-        default=DEFAULT_VENV,
-        help=f"the venv holding mks-db and the packages (default {DEFAULT_VENV})",
+        type=venv_option,
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help=f"the venv holding mks-db and the packages (default {DEFAULT_VENV}); NAME=PATH: "
+        "chain NAME's (default: the chain's own, else the shared one); repeatable",
     )
     parser.add_argument("--database-url", help="a server for the scratch databases (default: embedded)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per chain (default 1800)")
     parser.add_argument("--out", type=Path, default=OUT, help=f"where the JSON reports go (default {OUT})")
     args = parser.parse_args(argv)
 
-    python, mks_db = args.venv / "bin" / "python", args.venv / "bin" / "mks-db"
-    if not mks_db.exists():
-        parser.error(f"{mks_db} not found; create the venv as this script's docstring shows")
+    shared = next((path for name, path in reversed(args.venv) if name is None), DEFAULT_VENV)
+    per_chain = {name: path for name, path in args.venv if name is not None}
     args.out.mkdir(parents=True, exist_ok=True)
     summary, failed = {}, False
     for chain in CHAINS:
         if args.only and chain.name not in args.only:
+            continue
+        venv = per_chain.get(chain.name) or chain.venv or shared
+        python, mks_db = venv / "bin" / "python", venv / "bin" / "mks-db"
+        if not mks_db.exists():
+            print(
+                f"{chain.name}: FAILED: {mks_db} not found; create the venv as this script's docstring shows",
+                flush=True,
+            )
+            failed = True
             continue
         try:
             package, dist, version = locate(python, chain)
@@ -214,10 +393,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{chain.name}: FAILED: {exc}", flush=True)
             failed = True
             continue
-        with tempfile.TemporaryDirectory(prefix=f"realchain-{chain.name}-") as tmp:
-            workdir = Path(tmp)
-            write_ini(chain, package, workdir)
-            status, report, err, seconds = run_check(mks_db, workdir, args.database_url, args.timeout)
+        with contextlib.ExitStack() as stack:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix=f"realchain-{chain.name}-"))
+            )
+            set_up(chain, package, workdir)
+            database_url, app_url = args.database_url, None
+            if chain.app_database:
+                try:
+                    served = stack.enter_context(AppDatabase(python, args.database_url))
+                except (RuntimeError, OSError) as exc:
+                    print(f"{chain.name}: FAILED: {exc}", flush=True)
+                    failed = True
+                    continue
+                database_url, app_url = served.server_url, served.app_url
+            status, report, err, seconds = run_check(
+                mks_db, workdir, database_url, args.timeout, chain, app_url
+            )
         label = f"{chain.name} ({dist} {version})"
         if report is None:
             print(f"{label}: FAILED: exit {status}, no JSON report ({err or 'no stderr'})", flush=True)
@@ -241,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
             "dist": dist,
             "version": version,
             "package": str(package),
+            "venv": str(venv),
             "configured_as": chain.how,
+            "environment": dict(chain.env),
             "revisions": report.get("revisions"),
             "seconds": round(seconds, 1),
             "exit": status,

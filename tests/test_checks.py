@@ -995,4 +995,6 @@ def test_a_revision_whose_code_cannot_take_a_generated_value_is_a_warning_naming
     [finding] = only(report, "upgrade")
     assert finding["severity"] == "warning", finding
     assert "fails on the generated rows' content" in finding["message"], finding
-    assert "(the row it read last: (1, '1_payload') from SELECT id, payload FROM account" in finding["message"]
+    assert (
+        "(the row it read last: (1, '1_payload') from SELECT id, payload FROM account" in finding["message"]
+    )

@@ -48,7 +48,8 @@ def test_every_case_is_shown_once_in_its_checks_section():
 
 
 @pytest.mark.parametrize(
-    "module", ["drift", "heads", "immutability", "static", "sql_parse", "sql_style", "safety", "locks"]
+    "module",
+    ["drift", "heads", "immutability", "static", "sql_parse", "sql_style", "safety", "locks", "compat"],
 )
 def test_each_check_modules_docstring_states_the_problem_and_the_unsafe_and_safe_example(module):
     doc = importlib.import_module(f"mks_db.checks.{module}").__doc__

@@ -20,6 +20,7 @@ CHECKS = (
     "safety",
     "locks",
     "immutability",
+    "compat",
 )
 ERROR = "error"
 WARNING = "warning"

@@ -10,7 +10,7 @@ import argparse
 from mks_db.checks import safety
 from mks_db.checks.drift import drift_findings
 from mks_db.checks.heads import BROKEN_GRAPH
-from mks_db.commands import heads, lint, locks, roundtrip
+from mks_db.commands import compat, heads, lint, locks, roundtrip
 from mks_db.commands.common import Selection
 from mks_db.config import Settings
 from mks_db.database.server import Server
@@ -45,6 +45,9 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             revisions = selection.revisions(project)
             if revisions:
                 locks.measure(project, revisions, settings.locks, server, report)
+        if selection.since:  # the base's models (the running release's) on the new revisions
+            progress.say("running the base's models on the new revisions")
+            compat.against_base(project, selection, server, report)
         report.revisions = walked
 
     roundtrip.walk(args, settings, report, after=lint_and_locks, at_head=drift_findings)

@@ -1,0 +1,220 @@
+"""The ``compat`` check: the release that is running keeps working while the new revisions are
+applied, before the new release replaces it.
+
+**The problem.** An online deploy migrates the database while the previous release still
+serves requests. A revision that drops or renames a column that release reads, adds a
+``NOT NULL`` column its INSERTs omit, narrows a type or adds a constraint its writes break,
+makes every such request fail until the new release is running, or for good if the deploy
+stops half-way.
+
+**Unsafe** (anti-pattern): one release, while the running code still reads ``account.nickname``::
+
+    op.drop_column("account", "nickname")
+
+    error compat: Account.nickname: the running release's SELECT of public.account fails after
+    b2: column "nickname" does not exist; an online deploy breaks it until the new release
+    runs; two releases instead: ...
+
+**Safe** (best practice): two releases, expand then contract. This release stops reading the column (it
+leaves the models); the next release's revision drops it. A new required column is added
+nullable (or with a server default) and backfilled; ``NOT NULL`` comes a release later,
+through a ``CHECK (... IS NOT NULL) NOT VALID`` that is then validated.
+
+**How it is judged.** The previous release's models (``mks_db.engine.release``: for a pull
+request the models at its base, for a deploy those of the release production runs) are
+exercised in a scratch database at the revisions that release knew, holding generated rows:
+per mapped table, a SELECT of every column it reads, an INSERT of a row as it writes one (its
+columns only; the database's defaults for the rest), an UPDATE and a DELETE of that row by
+primary key, all rolled back. Then the new revisions are applied one at a time, and the same
+statements run after each (new tables stay empty, as the running release never writes them):
+a statement that worked before and fails now is an error naming the model attribute, the
+revision, the database's error and the two-release way to make the same change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from alembic.script import Script
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+from mks_db.database import interrupt
+from mks_db.database.server import Server, describe_db_error
+from mks_db.engine import data, revision_source
+from mks_db.engine.migrate import at_revisions
+from mks_db.engine.project import Project
+from mks_db.engine.release import ModelTable, Release
+from mks_db.findings import ERROR, WARNING, Finding
+
+# The two-release way to make each kind of change, by the SQLSTATE the running code meets.
+EXPAND_CONTRACT = {
+    "drop": "a column or table the running release uses goes in two releases: this one stops "
+    "using it (remove it from the models; for a rename, add the new column and write both), the "
+    "next one drops it",
+    "not-null": "add the column nullable (or with a server default) and backfill it; once no "
+    "running release omits it, add CHECK (column IS NOT NULL) NOT VALID, VALIDATE it, then SET "
+    "NOT NULL, in the next release",
+    "constraint": "first release the code that writes only valid rows; then add the constraint "
+    "NOT VALID and VALIDATE it in a later revision",
+    "type": "add a column of the new type and write both from this release, backfill, and switch "
+    "reads and drop the old column in the next (an enum label goes only once no release writes it)",
+}
+_KIND_OF = {"42703": "drop", "42P01": "drop", "23502": "not-null", "42804": "type", "42883": "type"}
+_COLUMN = re.compile(r'column "([^"]+)"|column (?:[\w"]+\.)?([\w"]+) does not exist')
+
+
+@dataclass(frozen=True)
+class Failure:
+    statement: str  # SELECT, INSERT, UPDATE, DELETE
+    sqlstate: str
+    reason: str
+
+
+def findings(
+    project: Project, server: Server, known: list[Script], new: list[Script], release: Release
+) -> list[Finding]:
+    """The previous ``release``'s statements in a database at the revisions it ``known``,
+    then after each of the ``new`` revisions in turn; one error per statement that breaks."""
+    if not new or not release.tables:
+        return []
+    found: list[Finding] = []
+    with at_revisions(project, server, known, "compat") as migrator:
+        rows = data.Rows(migrator.connection)
+        rows.fill()
+        with migrator.idle() as connection:
+            before = exercise(connection, release.tables)
+        for revision in new:
+            try:
+                migrator.upgrade(revision)
+            except Exception:  # the upgrade check reports it; nothing after it can be judged
+                interrupt.raise_if_requested()
+                found.append(
+                    Finding(
+                        "compat",
+                        WARNING,
+                        revision.revision,
+                        f"{revision.revision} and the revisions after it were not checked against "
+                        f"the running release ({release.label}): its upgrade fails",
+                        project.relpath(revision.path),
+                    )
+                )
+                break
+            with migrator.idle() as connection:
+                now = exercise(connection, release.tables)
+            broken = {key: failure for key, failure in now.items() if key not in before}
+            found += _findings(project, revision, release, broken)
+            before.update(broken)  # each reported once, at the revision that broke it
+    return found
+
+
+def exercise(connection: Connection, tables: tuple[ModelTable, ...]) -> dict[tuple[str, str], Failure]:
+    """Run each table's SELECT, INSERT, UPDATE and DELETE as the release's code would, each in
+    a savepoint of one transaction that is rolled back; the failures by (table, statement)."""
+    failures: dict[tuple[str, str], Failure] = {}
+    live = data.read_tables(connection)
+    by_name = {table.name: table for table in live.values()}
+    try:
+        for table in tables:
+            for statement, sql, params in _statements(connection, table, by_name.get(table.name)):
+                try:
+                    with connection.begin_nested():
+                        result = connection.execute(text(sql), params)
+                        if statement == "INSERT":  # its key, for the UPDATE and the DELETE
+                            params.update(result.mappings().first() or {})
+                except DBAPIError as exc:
+                    interrupt.raise_if_requested()
+                    failures[table.name, statement] = Failure(
+                        statement, getattr(exc.orig, "pgcode", None) or "", describe_db_error(exc)
+                    )
+    finally:
+        connection.rollback()
+    return failures
+
+
+def _statements(connection: Connection, table: ModelTable, live: data.Table | None):
+    """(statement, SQL, parameters) for the table's SELECT, INSERT, UPDATE and DELETE; the
+    UPDATE and DELETE take the row the INSERT wrote (its key, returned), else an existing one."""
+    columns = {c.name: c for c in live.columns.values()} if live else {}
+    names = ", ".join(c.name for c in table.columns)
+    yield "SELECT", f"SELECT {names} FROM {table.name} LIMIT 1", {}
+    keys = [c for c in table.columns if c.primary_key]
+    key_names = [_param(c.name) for c in keys]
+    written = [c for c in table.columns if c.written]
+    values = ", ".join(data._value(columns[c.name]) if c.name in columns else "NULL" for c in written)
+    returned = ", ".join(f"{c.name} AS {p}" for c, p in zip(keys, key_names, strict=True))
+    returning = f" RETURNING {returned}" if keys else ""
+    params: dict[str, object] = {}
+    if written:
+        insert = (
+            f"INSERT INTO {table.name} ({', '.join(c.name for c in written)}) "
+            f"SELECT {values} FROM generate_series(1001, 1001) g{returning}"
+        )
+    else:
+        insert = f"INSERT INTO {table.name} DEFAULT VALUES{returning}"
+    yield "INSERT", insert, params
+    if not keys:
+        return
+    where = " AND ".join(f"{c.name} = :{p}" for c, p in zip(keys, key_names, strict=True))
+    if not all(p in params for p in key_names):  # the INSERT failed: an existing row
+        first = connection.execute(
+            text(f"SELECT {', '.join(c.name for c in keys)} FROM {table.name} LIMIT 1")
+        ).first()
+        if first is None:
+            return
+        params.update(zip(key_names, first, strict=True))
+    changed = [
+        c for c in written if not c.primary_key and c.name in columns and not columns[c.name].references
+    ]
+    if changed:
+        sets = ", ".join(f"{c.name} = {data._value(columns[c.name])}" for c in changed)
+        yield (
+            "UPDATE",
+            f"UPDATE {table.name} SET {sets} FROM (SELECT 1002 AS g) AS generated WHERE {where}",
+            params,
+        )
+    yield "DELETE", f"DELETE FROM {table.name} WHERE {where}", params
+
+
+def _param(column: str) -> str:
+    return "key_" + re.sub(r"\W", "_", column.strip('"'))
+
+
+def _findings(
+    project: Project, revision: Script, release: Release, broken: dict[tuple[str, str], Failure]
+) -> list[Finding]:
+    """One error per model attribute (or class) whose statements ``revision`` broke."""
+    by_subject: dict[tuple[str, str], list[Failure]] = {}
+    named: dict[tuple[str, str], str] = {}
+    for (table_name, _), failure in broken.items():
+        table = next(t for t in release.tables if t.name == table_name)
+        match = _COLUMN.search(failure.reason)
+        column_name = (match.group(1) or match.group(2)).strip('"') if match else None
+        column = next((c for c in table.columns if c.name.strip('"') == column_name), None)
+        key = (table.name, column.attribute if column else table.model)
+        by_subject.setdefault(key, []).append(failure)
+        named.setdefault(key, column_name or table.name.rpartition(".")[2].strip('"'))
+    found = []
+    for (table_name, subject), failures in by_subject.items():
+        first = failures[0]
+        kind = _KIND_OF.get(first.sqlstate) or (
+            "constraint"
+            if first.sqlstate.startswith("23")
+            else "type"
+            if first.sqlstate.startswith("22")
+            else "drop"
+        )
+        statements = " and ".join(f.statement for f in failures)
+        message = (
+            f"{subject}: the running release's {statements} of {table_name} (the models of "
+            f"{release.label}) fail{'s' if len(failures) == 1 else ''} after {revision.revision}: "
+            f"{first.reason}; an online deploy breaks it until the new release runs; two releases "
+            f"instead: {EXPAND_CONTRACT[kind]}"
+        )
+        line = revision_source.line_naming(revision.path, [named[table_name, subject]])
+        found.append(
+            Finding("compat", ERROR, revision.revision, message, project.relpath(revision.path), line)
+        )
+    return found

@@ -1,0 +1,33 @@
+"""The ``compat`` check's part in ``check --since REF``: the models at the base of the change
+(the merge base with REF), which the running release has, exercised on the new revisions."""
+
+from __future__ import annotations
+
+from mks_db.checks import compat
+from mks_db.commands.common import Selection
+from mks_db.database.server import Server, scratch_database
+from mks_db.engine import git
+from mks_db.engine.project import Project
+from mks_db.engine.release import models_at
+from mks_db.errors import ConfigurationError
+from mks_db.findings import WARNING, Finding
+from mks_db.report.model import Report
+
+
+def against_base(project: Project, selection: Selection, server: Server, report: Report) -> None:
+    """Add the ``compat`` findings of the revisions ``selection`` chose (new against its
+    ``since``) against the models at the merge base; a warning when they cannot be read."""
+    new = selection.revisions(project)
+    if not new or not selection.since:
+        return
+    chosen = {r.revision for r in new}
+    known = [r for r in project.revisions_in_order() if r.revision not in chosen]
+    try:
+        top = git.root(project.root)
+        base = git.run(top, "merge-base", "HEAD", selection.since).strip()
+        with scratch_database(server, "release") as url:
+            release = models_at(project, base, url, f"{selection.since} at {base[:12]}")
+    except ConfigurationError as exc:
+        report.findings.append(Finding("compat", WARNING, None, f"compat not checked: {exc}"))
+        return
+    report.findings += compat.findings(project, server, known, new, release)

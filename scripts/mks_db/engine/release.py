@@ -1,0 +1,177 @@
+"""The models of another release of the project: what the code of a git commit reads and
+writes, for the ``compat`` check.
+
+The commit's tree is exported (``git archive``) to a temporary directory, and its own env.py
+runs there, in a process of its own (its modules must not meet this checkout's), against an
+empty scratch database, without migrating anything: env.py's ``target_metadata`` and the
+classes mapped to its tables are what that release's application reads and writes. The
+description comes back as JSON (``describe``).
+
+    python -m mks_db.engine.release INI URL OPTIONS   (run by ``models_at``, not by hand)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Integer
+from sqlalchemy.engine import URL, make_url
+
+from mks_db.engine import git
+from mks_db.engine.project import Project
+from mks_db.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class ModelColumn:
+    name: str  # as the catalogue quotes it
+    attribute: str  # Class.attribute, or table.column for a table no class maps
+    primary_key: bool
+    written: bool  # the application's INSERT names it (not left to the database's default)
+
+
+@dataclass(frozen=True)
+class ModelTable:
+    name: str  # schema.table, as the catalogue quotes it
+    model: str  # the class mapped to it, or the table's name
+    columns: tuple[ModelColumn, ...]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A release's models: the tables its code reads and writes, and how to name it."""
+
+    label: str  # the ref and its commit, for messages
+    tables: tuple[ModelTable, ...]
+
+
+def models_at(project: Project, ref: str, url: URL, label: str | None = None) -> Release:
+    """The models of the commit ``ref`` names, read by that commit's own env.py on the empty
+    database ``url``; ConfigurationError (one line) when they cannot be read. ``label`` names
+    the release in messages (default: the ref and its commit)."""
+    top = git.root(project.root)
+    commit = git.run(top, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+    label = label or (f"{ref}, {commit[:12]}" if not commit.startswith(ref) else commit[:12])
+    archive = subprocess.run(["git", "-C", str(top), "archive", commit], capture_output=True, check=True)
+    with tempfile.TemporaryDirectory(prefix="mks-db-release-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        here = Path(tmp) / Path.cwd().resolve().relative_to(top) if _inside(Path.cwd(), top) else Path(tmp)
+        ini = Path(tmp) / project.ini.resolve().relative_to(top) if _inside(project.ini, top) else None
+        options = {"url_variables": list(project.url_variables), "base_metadata": project.base_metadata}
+        if project.flask_app is not None:
+            options["flask_app"] = os.environ.get("FLASK_APP")
+            ini = None
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mks_db.engine.release",
+                str(ini) if ini and ini.is_file() else "",
+                url.render_as_string(hide_password=False),
+                json.dumps(options),
+            ],
+            cwd=here if here.is_dir() else tmp,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigurationError(f"the models of {label} cannot be read with its own env.py: {last}")
+    tables = tuple(
+        ModelTable(t["name"], t["model"], tuple(ModelColumn(**c) for c in t["columns"]))
+        for t in json.loads(done.stdout)
+    )
+    return Release(label, tables)
+
+
+def _inside(path: Path, top: Path) -> bool:
+    return path.resolve().is_relative_to(top)
+
+
+def describe(metadata: object) -> list[dict]:
+    """The tables of ``metadata`` (a MetaData or a list of them) as ``ModelTable`` fields, with
+    the mapped classes' attribute names."""
+    from sqlalchemy.orm import mapperlib
+
+    from mks_db.engine.data import _ident
+
+    attributes: dict[tuple[object, str], str] = {}
+    models: dict[object, str] = {}
+    for registry in list(mapperlib._mapper_registries):
+        for mapper in registry.mappers:
+            for table in mapper.tables:
+                models.setdefault(table, mapper.class_.__name__)
+            for prop in mapper.column_attrs:
+                for column in prop.columns:
+                    if getattr(column, "table", None) is not None:
+                        attributes.setdefault(
+                            (column.table, column.name), f"{mapper.class_.__name__}.{prop.key}"
+                        )
+    described = []
+    for each in metadata if isinstance(metadata, list | tuple) else [metadata]:
+        for table in getattr(each, "sorted_tables", []):
+            columns = [
+                {
+                    "name": _ident(column.name),
+                    "attribute": attributes.get((table, column.name), f"{table.name}.{column.name}"),
+                    "primary_key": column.primary_key,
+                    "written": not _left_to_the_database(table, column),
+                }
+                for column in table.columns
+            ]
+            described.append(
+                {
+                    "name": f"{_ident(table.schema or 'public')}.{_ident(table.name)}",
+                    "model": models.get(table, table.name),
+                    "columns": columns,
+                }
+            )
+    return described
+
+
+def _left_to_the_database(table: object, column: object) -> bool:
+    """Whether the application's INSERT leaves ``column`` to the database: a serial or identity
+    key, a computed column, or a server default without a default of its own."""
+    if column.computed is not None or column.identity is not None:
+        return True
+    if column is table.autoincrement_column and isinstance(column.type, Integer):
+        return True
+    return column.server_default is not None and column.default is None
+
+
+def main(argv: list[str]) -> int:
+    """Print the models env.py gives Alembic, run online on an empty database, as JSON."""
+    from mks_db.engine.migrate import Migrator
+    from mks_db.engine.project import load_project
+
+    ini, url, options = argv
+    options = json.loads(options)
+    project = load_project(
+        ini or None,
+        load_revisions=False,
+        url_variables=tuple(options.get("url_variables") or ()),
+        base_metadata=options.get("base_metadata"),
+        flask_app=options.get("flask_app"),
+    )
+    with Migrator(project, make_url(url)) as migrator:
+        migrator.run_env(lambda heads, context: [])
+        metadata = migrator.target_metadata
+    if metadata is None:
+        print("env.py sets no target_metadata", file=sys.stderr)
+        return 1
+    print(json.dumps(describe(metadata)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
