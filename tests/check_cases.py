@@ -68,7 +68,7 @@ target_metadata = sa.MetaData()
 sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
          sa.Column("email", sa.String(100), nullable=False))
 """
-DATABASE_COMMANDS = {"check", "roundtrip", "drift", "locks"}  # those that take --database-url
+DATABASE_COMMANDS = {"check", "roundtrip", "drift", "locks", "compat"}  # those that take --database-url
 SHOWN = {"upgrade", "downgrade", "both", "ids", "file"}
 
 

@@ -167,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     locks_parser.add_argument(
         "--rows", type=int, metavar="N", help=f"rows per touched table (default {LockLimits.rows})"
     )
+    add_command(
+        "compat",
+        parents=[common, database, selection],
+        help="run the base's models (the running release's) on the revisions new since --since: "
+        "a SELECT, INSERT, UPDATE and DELETE per mapped table",
+    )
     hook = add_command(
         "hook",
         parents=[common],
@@ -252,6 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="lock and plan only; change nothing (a value, for a workflow's boolean input)",
     )
     deploy_parser.add_argument("--on-failure", choices=("stop", "rollback"), help="default: stop")
+    deploy_parser.add_argument(
+        "--service",
+        choices=("stop", "auto"),
+        help="stop the application for the migration (stop, the default), or leave it running "
+        "when every pending revision is online: compatible with the running release, its locks "
+        "within the budget at production's size (auto; mks-db plan shows which)",
+    )
     deploy_parser.add_argument(
         "--backup-dir",
         metavar="DIR",

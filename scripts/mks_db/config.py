@@ -46,6 +46,7 @@ DEPLOY_FLAGS = {
     "backup_dir": "backup-dir",
     "lock_wait": "lock-wait-seconds",
     "verify": "verify",
+    "service": "service",
 }
 
 

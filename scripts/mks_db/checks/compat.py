@@ -143,7 +143,9 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
     keys = [c for c in table.columns if c.primary_key]
     key_names = [_param(c.name) for c in keys]
     written = [c for c in table.columns if c.written]
-    values = ", ".join(data._value(columns[c.name]) if c.name in columns else "NULL" for c in written)
+    values = ", ".join(
+        data.value_expression(columns[c.name]) if c.name in columns else "NULL" for c in written
+    )
     returned = ", ".join(f"{c.name} AS {p}" for c, p in zip(keys, key_names, strict=True))
     returning = f" RETURNING {returned}" if keys else ""
     params: dict[str, object] = {}
@@ -165,17 +167,24 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
         if first is None:
             return
         params.update(zip(key_names, first, strict=True))
-    changed = [
-        c for c in written if not c.primary_key and c.name in columns and not columns[c.name].references
-    ]
+    # Every column it writes gets a new value (a foreign key keeps its own; a column gone, NULL).
+    changed = [c for c in written if not c.primary_key]
     if changed:
-        sets = ", ".join(f"{c.name} = {data._value(columns[c.name])}" for c in changed)
+        sets = ", ".join(f"{c.name} = {_new_value(columns.get(c.name), c.name)}" for c in changed)
         yield (
             "UPDATE",
             f"UPDATE {table.name} SET {sets} FROM (SELECT 1002 AS g) AS generated WHERE {where}",
             params,
         )
     yield "DELETE", f"DELETE FROM {table.name} WHERE {where}", params
+
+
+def _new_value(live: data.Column | None, name: str, keep_keys: bool = True) -> str:
+    """A generated value for the column ``live`` (NULL when the column is gone); with
+    ``keep_keys``, a foreign key keeps the value it has (an UPDATE's)."""
+    if live is None:
+        return "NULL"
+    return name if keep_keys and live.references else data.value_expression(live)
 
 
 def _param(column: str) -> str:

@@ -76,7 +76,7 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
         for t in m.tables:
             blocks = BLOCKS.get(t.mode)
             production = settings.production_rows.get(t.table, settings.rows)
-            estimate = _estimate(m, settings.rows, production)
+            at_production = estimate(m, settings.rows, production)
             hint = _hint(statements, t)
             base = (
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
@@ -85,10 +85,10 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
                 f"x{growth:.1f})"
             )
             if production != settings.rows:  # production's count is known: the time there
-                base += f", about {estimate:.2f}s at {production:,} rows"
+                base += f", about {at_production:.2f}s at {production:,} rows"
             if t.rewritten:
                 base += "; the table is rewritten"
-            if blocks and estimate > settings.budget_seconds:
+            if blocks and at_production > settings.budget_seconds:
                 out.append(
                     _finding(
                         project,
@@ -113,7 +113,7 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
     return out
 
 
-def _estimate(m: Measurement, rows: int, production: int) -> float:
+def estimate(m: Measurement, rows: int, production: int) -> float:
     """The time at ``production`` rows, extrapolated along the line through the two
     measurements; constant when ten times the rows did not add half the time (metadata-only
     work, whose differences are noise)."""

@@ -30,6 +30,7 @@ NAMES = (
     "check",
     "sql",
     "locks",
+    "compat",
     "hook",
     "lint",
     "heads",
@@ -49,7 +50,7 @@ SQL_DIR = Path("build") / "migration-sql"
 
 # The commands that check a project; of a project of several databases (Alembic's multidb
 # template, Flask-Migrate's --multidb), each database is checked in turn.
-PER_DATABASE = ("check", "sql", "locks", "hook", "lint", "roundtrip", "drift")
+PER_DATABASE = ("check", "sql", "locks", "compat", "hook", "lint", "roundtrip", "drift")
 # The commands that migrate, or compare with, one database (production's, or the scratch
 # database autogenerate compares with); backup and restore need no project.
 ONE_DATABASE = ("plan", "deploy", "revision")

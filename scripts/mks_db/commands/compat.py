@@ -1,10 +1,14 @@
-"""The ``compat`` check's part in ``check --since REF``: the models at the base of the change
-(the merge base with REF), which the running release has, exercised on the new revisions."""
+"""``mks-db compat --since REF`` (and ``check --since REF``): the models at the base of the
+change (the merge base with REF), which the running release has, exercised on the revisions new
+since it (``mks_db.checks.compat``)."""
 
 from __future__ import annotations
 
+import argparse
+
 from mks_db.checks import compat
-from mks_db.commands.common import Selection
+from mks_db.commands.common import Selection, checked_project, checks_server
+from mks_db.config import Settings
 from mks_db.database.server import Server, scratch_database
 from mks_db.engine import git
 from mks_db.engine.project import Project
@@ -12,6 +16,21 @@ from mks_db.engine.release import models_at
 from mks_db.errors import ConfigurationError
 from mks_db.findings import WARNING, Finding
 from mks_db.report.model import Report
+
+
+def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
+    project = checked_project(settings, report)
+    selection = Selection.from_flags(args)
+    if not selection.since:
+        raise ConfigurationError(
+            "mks-db compat compares the revisions new since a git ref with the models there: "
+            "give --since REF (the pull request's base, e.g. origin/main)"
+        )
+    new = selection.revisions(project)
+    report.revisions = len(new)
+    if new:
+        with checks_server(args.database_url, settings) as server:
+            against_base(project, selection, server, report)
 
 
 def against_base(project: Project, selection: Selection, server: Server, report: Report) -> None:

@@ -325,7 +325,7 @@ def generated_values(connection: Connection, columns: list[Column], rows: int) -
     """The text of the values ``Rows.fill`` generated for ``columns`` in rows 1..``rows``."""
     if not columns or rows < 1:
         return []
-    expressions = ", ".join(f"({_value(c)})::text" for c in columns)
+    expressions = ", ".join(f"({value_expression(c)})::text" for c in columns)
     result = connection.execute(text(f"SELECT ARRAY[{expressions}] FROM generate_series(1, {int(rows)}) g"))
     return sorted({value for (values,) in result for value in values if value})
 
@@ -525,7 +525,7 @@ def _insert_sql(table: Table, count: int, strategy: str, first: int) -> str:
         insert = f"INSERT INTO {table.name} SELECT FROM generate_series(1, {count})"
     else:
         names = ", ".join(c.name for c in columns)
-        values = ", ".join(_value(c) for c in columns)
+        values = ", ".join(value_expression(c) for c in columns)
         insert = (
             f"INSERT INTO {table.name} ({names}) SELECT {values} "
             f"FROM generate_series({first}, {first + count - 1}) g"
@@ -587,7 +587,7 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
-def _value(column: Column) -> str:
+def value_expression(column: Column) -> str:
     if column.references:
         parent, key = column.references
         # One of the parent's first 100 keys, read once per statement (an uncorrelated ARRAY()

@@ -17,6 +17,7 @@ else. ``dry_run`` takes the lock and plans, and changes nothing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -34,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
-from mks_db.engine import catalog, git
+from mks_db.engine import catalog, git, lock_probe
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import Project
 from mks_db.errors import InfrastructureError, MksDbError
@@ -65,6 +66,7 @@ class Outcome:
     application: str = ""
     start_command: str | None = None
     application_error: str = ""  # why the start command failed, when it did
+    service: str = ""  # what --service auto decided, and why
     # The INVALID indexes there were before the revisions ran: any other one is this run's.
     invalid_before: set[str] = field(default_factory=set, repr=False)
 
@@ -154,6 +156,7 @@ def deploy(
     notice: Callable[[str], None] | None = None,
     offline: bool = False,
     allow_downgrade: bool = False,
+    limits: lock_probe.Settings | None = None,
 ) -> Outcome:
     """Bring the database ``url`` names to ``to`` (see the module's docstring).
 
@@ -169,6 +172,8 @@ def deploy(
     the KeyboardInterrupt propagates with the state lines in its ``deploy_state``.
     ``allow_downgrade``: a ``to`` behind the database runs the downgrades of the revisions it
     does not contain (``make_plan``), with the same backup, bounds, history and health check.
+    ``settings.service`` "auto" judges each pending revision online or not at production's
+    size (with the lock ``limits``) and leaves the application running when all are online.
     """
     retention.validate(settings.keep_backups, settings.keep_days)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
@@ -186,8 +191,9 @@ def deploy(
         outcome.previous = _previous_runs(lock, dry_run)
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
+        judged = (limits or lock_probe.Settings()) if settings.service == "auto" else None
         outcome.plan = plan = make_plan(
-            project, url, scratch, to, source, notice, settings.lock_timeout, offline, allow_downgrade
+            project, url, scratch, to, source, notice, settings.lock_timeout, offline, allow_downgrade, judged
         )
         outcome.at_revision = plan.current
         if not plan.ok:
@@ -259,6 +265,9 @@ def _run(
     verify, start, check health: ``outcome`` is filled as each step completes, so it is true
     whatever stops the run."""
     plan = outcome.plan
+    outcome.service = _service_choice(settings, plan)
+    if plan.online and settings.service == "auto":  # the running release keeps serving
+        settings = dataclasses.replace(settings, stop_command=None, start_command=None)
     _check_history(url)
     outcome.backup = backup(url, Path(settings.backup_dir))
     outcome.verified = verify_restorable(outcome.backup, scratch, settings.verify)
@@ -276,6 +285,8 @@ def _run(
         version = int(lock.execute(text("SHOW server_version_num")).scalar_one())
         applied = _apply(project, url, plan, settings, outcome.run_id, version, outcome.applied)
         outcome.ok, outcome.message = applied.ok, applied.message
+        if outcome.service:  # which way the service went, and why, in the history too
+            outcome.message += f"; {outcome.service}"
         outcome.at_revision = applied.at_revision
         if outcome.ok:
             _verify(project, url, scratch, plan, outcome)
@@ -286,6 +297,21 @@ def _run(
                 outcome.ok, outcome.message = False, f"{outcome.message}; {health}"
     finally:
         _start_again_if_unchanged(lock, settings, outcome)
+
+
+def _service_choice(settings: Settings, plan: Plan) -> str:
+    """What ``--service auto`` decided, and why (empty for ``stop``, the guide's procedure)."""
+    if settings.service != "auto":
+        return ""
+    if plan.online:
+        return (
+            "service kept running: every revision is online ("
+            + "; ".join(f"{v.revision}: {v.reason}" for v in plan.verdicts)
+            + ")"
+        )
+    stopped = next((v for v in plan.verdicts if v.mode != "online"), None)
+    why = f"{stopped.revision} {stopped.mode}: {stopped.reason}" if stopped else "nothing was judged"
+    return f"service stopped for the migration: {why}"
 
 
 def _start(settings: Settings, outcome: Outcome) -> None:

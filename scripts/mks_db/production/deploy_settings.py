@@ -20,6 +20,9 @@ from typing import Any
 from mks_db.errors import ConfigurationError
 
 ON_FAILURE = ("stop", "rollback")
+# Whether a deploy stops the application (stop: always, the guide's procedure) or leaves it
+# running when every pending revision is online (auto: ``mks_db.production.online``).
+SERVICE = ("stop", "auto")
 VERIFY_MODES = ("restore", "list", "auto")
 # PostgreSQL's durations as lock_timeout and statement_timeout take them: a number and a unit.
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
@@ -41,6 +44,7 @@ class Settings:
     # The longest the stop or start command may run before the deploy gives up on it.
     command_timeout_seconds: float = 120.0
     on_failure: str = "stop"
+    service: str = "stop"
     # How often the server checks that a migrating client is still there (PostgreSQL 14+;
     # empty: never), so a statement of a killed deploy does not run on.
     client_check_interval: str = "1s"
@@ -104,6 +108,7 @@ CHECKS = {
     "health_timeout_seconds": _number(0, inclusive=False),
     "command_timeout_seconds": _number(0, inclusive=False),
     "on_failure": _choice(ON_FAILURE),
+    "service": _choice(SERVICE),
     "client_check_interval": lambda value: None if value == "" else _duration(value),
     "keep_backups": _whole(1),
     "keep_days": _number(0, inclusive=False, unit="days"),

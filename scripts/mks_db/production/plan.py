@@ -21,12 +21,12 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
-from mks_db.engine import catalog, data, git
+from mks_db.engine import catalog, data, git, lock_probe
 from mks_db.engine.migrate import replayed_snapshot
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
 from mks_db.errors import InfrastructureError
-from mks_db.production import history
+from mks_db.production import history, online
 
 
 @dataclass
@@ -41,6 +41,15 @@ class Plan:
     # "downgrade" when the target is behind the database and the downgrades were asked for
     # (``allow_downgrade``): ``pending`` are then the revisions to undo, newest first.
     direction: str = "upgrade"
+    # Per pending revision, whether the running release may keep serving while it is applied
+    # (``mks_db.production.online``), and production's row counts it was judged at.
+    verdicts: list = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def online(self) -> bool:
+        """Whether every pending revision may be applied with the application running."""
+        return bool(self.verdicts) and all(v.mode == online.ONLINE for v in self.verdicts)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +70,8 @@ class Plan:
             "pending": [r.revision for r in self.pending],
             "problems": self.problems,
             "unfinished": self.unfinished,
+            "online": [v.as_dict() for v in self.verdicts],
+            "rows": self.rows,
             "sql": self.sql,
         }
 
@@ -75,6 +86,7 @@ def make_plan(
     lock_timeout: str = "5s",
     offline: bool = False,
     allow_downgrade: bool = False,
+    limits: lock_probe.Settings | None = None,
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
@@ -87,7 +99,9 @@ def make_plan(
     cannot be rendered offline is shown as such and named to ``notice``; with ``offline``
     (production runs the rendered SQL) it refuses the plan. A target behind the database is
     refused unless ``allow_downgrade``: then the plan is to run the downgrades of the
-    revisions the target does not contain, newest first (never a mix of both directions)."""
+    revisions the target does not contain, newest first (never a mix of both directions).
+    With the lock ``limits``, each revision to apply is judged online or not
+    (``mks_db.production.online``) at production's table sizes, read here."""
     plan = Plan(database=mask_url(url))
     plan.unfinished = read_unfinished(url, source, lock_timeout, notice)
     for line in plan.unfinished:
@@ -158,6 +172,15 @@ def make_plan(
                 )
             else:
                 (notice or (lambda line: None))(f"{line}; the plan shows no SQL for it")
+    if limits is not None and plan.pending and plan.ok:
+        with _read_only(url, source, lock_timeout) as connection:
+            sizes = online.table_rows(connection)
+        if plan.direction == "downgrade":
+            why = "a downgrade: the release that runs is the newer one"
+            plan.verdicts = [online.Verdict(r.revision, online.STOPPED, why) for r in plan.pending]
+        else:
+            plan.verdicts = online.judge(project, scratch, current, plan.pending, sizes, limits)
+        plan.rows = sizes
     return plan
 
 

@@ -38,6 +38,9 @@ def text(plan: Any, verdict: bool = True) -> str:
     elif plan.ok:
         lines.append("nothing to apply: the database is at the target")
     lines += [f"REFUSED: {problem}" for problem in plan.problems]
+    if plan.verdicts:
+        lines.append("with the application running?")
+        lines += [f"  {v.revision}  {v.mode}: {v.reason}" for v in plan.verdicts]
     for revision in plan.pending:  # the SQL that would run, as rendered offline
         lines += ["", f"-- {revision.revision}: {revision.doc}", plan.sql.get(revision.revision, "").rstrip()]
     if verdict:
@@ -56,6 +59,7 @@ def markdown(plan: Any) -> str:
     if plan.direction == "downgrade":
         lines.append(f"- **downgrade**: {len(plan.pending)} revisions undone, newest first")
     lines += [f"- **refused**: {problem}" for problem in plan.problems]
+    lines += [f"- `{v.revision}` **{v.mode}**: {v.reason}" for v in plan.verdicts]
     lines.append("")
     for revision in plan.pending:
         lines += [
