@@ -210,6 +210,7 @@ def deploy_values(dry_run: str, ref: str = "refs/heads/main") -> dict[str, str]:
         "inputs.dry_run": dry_run,
         NOT_DRY_RUN: str(dry_run != "true").lower(),
         "inputs.allow_downgrade": "false",
+        "inputs.service": "stop",
         "github.ref": ref,
         ON_MAIN: str(ref == "refs/heads/main").lower(),
     }
