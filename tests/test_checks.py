@@ -998,3 +998,72 @@ def test_a_revision_whose_code_cannot_take_a_generated_value_is_a_warning_naming
     assert (
         "(the row it read last: (1, '1_payload') from SELECT id, payload FROM account" in finding["message"]
     )
+
+
+def test_a_chain_that_starts_from_placeholders_is_a_warning_that_it_cannot_be_checked_from_empty(check):
+    """a1 does nothing: it stands for a schema the application creates itself (create_all and
+    stamp, as jupyterhub and buildbot do); a2 alters that schema. Not a defect of the chain."""
+    a1 = Rev("a1", None, '"""the schema of release 0.5, made by the application"""', "pass")
+    a2 = Rev(
+        "a2",
+        "a1",
+        'op.add_column("users", sa.Column("auth_state", sa.Text))',
+        'op.drop_column("users", "auth_state")',
+    )
+    code, report = check([a1, a2], "target_metadata = None", command="roundtrip")
+    [upgrade] = only(report, "upgrade")[:1]
+    assert upgrade["severity"] == "warning" and upgrade["revision"] == "a2", report
+    assert "(the revisions before it, a1, do nothing: the chain starts from a schema" in upgrade["message"]
+    assert errors(report) == [] and code == 0, report
+
+
+def test_module_level_code_that_uses_op_runs_in_the_migration_context_as_alembic_runs_it(check):
+    """b2 creates its enum type when Alembic imports it (op.get_bind() at module level, inside
+    try/except NameError, as fittrackee does): it must run where Alembic runs it."""
+    b2 = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("processing", processing))',
+        'op.drop_column("account", "processing")',
+        header="from alembic import op as _op\n"
+        "from sqlalchemy.dialects import postgresql\n"
+        'processing = postgresql.ENUM("NONE", "OPEN", name="processing", create_type=False)\n'
+        "try:\n"
+        '    postgresql.ENUM("NONE", "OPEN", name="processing").create(_op.get_bind(), checkfirst=True)\n'
+        "except NameError:\n"
+        "    pass",
+    )
+    code, report = check([BASE, b2], "target_metadata = None", command="roundtrip")
+    assert [f for f in report["findings"] if f["check"] == "upgrade"] == [], report
+
+
+def test_a_foreign_key_the_models_require_never_points_at_nothing(check):
+    """users.role admits four values (a CHECK of the database); blocked_users.user_id is nullable
+    in the database but NOT NULL in the models. Generated users take the listed roles, so
+    blocked users point at real users, and b2's NOT NULL passes, as on the application's data."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("users", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("role", sa.Integer, sa.CheckConstraint("role IN (100, 50, 30, 10)"),\n'
+        "                          nullable=False))\n"
+        'op.create_table("blocked_users", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True))',
+        'op.drop_table("blocked_users")\nop.drop_table("users")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        'op.alter_column("blocked_users", "user_id", existing_type=sa.Integer, nullable=False)',
+        'op.alter_column("blocked_users", "user_id", existing_type=sa.Integer, nullable=True)',
+    )
+    models = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("users", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("role", sa.Integer, nullable=False))
+sa.Table("blocked_users", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False))
+"""
+    code, report = check([a1, b2], models, command="roundtrip")
+    assert [f for f in report["findings"] if f["check"] in ("upgrade", "data-loss")] == [], report

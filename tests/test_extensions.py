@@ -71,3 +71,43 @@ def test_an_extension_the_server_lacks_stops_the_check_with_one_line_naming_it(
     [line] = [line for line in err.splitlines() if line.startswith("mks-db: error:")]
     assert 'revision b2 creates the extension "mks_db_absent"' in line
     assert "DATABASE_URL" in line and "Traceback" not in err
+
+
+# A revision that uses an extension production's administrator installed (no revision creates
+# it), as a chain built on PostGIS does: a column of citext.
+USES_CITEXT = Rev(
+    "b2",
+    "a1",
+    "from sqlalchemy.dialects import postgresql\n"
+    'op.add_column("account", sa.Column("handle", postgresql.CITEXT()))',
+    'op.drop_column("account", "handle")',
+)
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_extensions_production_has_are_declared_and_made_in_every_scratch_database(
+    capsys, tmp_path, server_url, monkeypatch, declared
+):
+    if declared:
+        (tmp_path / "pyproject.toml").write_text('[tool.mks-db]\nextensions = ["citext"]\n')
+    monkeypatch.chdir(tmp_path)
+    code, report, _ = check(
+        capsys, tmp_path / "project", server_url, [BASE, USES_CITEXT], MODELS.format(extra=""), "roundtrip"
+    )
+    failed = [f["message"] for f in report["findings"] if f["check"] == "upgrade"]
+    if declared:
+        assert failed == [] and code == 0, report
+    else:  # as on a server without it: plain Alembic fails the same way
+        assert failed and 'type "citext" does not exist' in failed[0], report
+
+
+def test_an_extension_the_server_cannot_make_stops_with_one_line(capsys, tmp_path, server_url, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db]\nextensions = ["mks_db_absent"]\n')
+    monkeypatch.chdir(tmp_path)
+    code, report, err = check(
+        capsys, tmp_path / "project", server_url, [BASE], MODELS.format(extra=""), "roundtrip"
+    )
+    assert code == 3, report
+    [line] = [line for line in err.splitlines() if line.startswith("mks-db: error:")]
+    assert '[tool.mks-db] extensions names "mks_db_absent", which the server' in line, line
+    assert "Traceback" not in err

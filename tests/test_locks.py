@@ -177,6 +177,6 @@ def test_a_parent_the_generator_cannot_fill_is_named_as_not_touched_by_the_revis
         extra=(strict,),
         rows=2_000,
     )
-    [parent] = [m for m in measured.unfilled if "public.codes" in m]
+    [parent] = [m for m in measured.unfilled if "rows for public.codes" in m]
     assert "(not touched by the revision; a touched table's foreign key needs its rows)" in parent, parent
     assert not any("public.items" in m and "not touched" in m for m in measured.unfilled), measured.unfilled

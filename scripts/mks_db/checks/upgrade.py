@@ -45,6 +45,7 @@ import sqlalchemy
 from alembic.script import Script
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from mks_db.engine import revision_source
 from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Program, Step, StepFailure, Walk, sqlstate
@@ -72,6 +73,21 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
             "PostgreSQL binaries that include it"
         )
     first = failure_finding("upgrade", failure, walk.project)
+    placeholders = _placeholders_before(walk.project, revision)
+    if placeholders and failure.sqlstate in _MISSING_OBJECT:
+        # The chain begins with revisions that do nothing: they stand for a schema made outside
+        # the migrations (the application's create_all and stamp), which no empty database has.
+        found.append(
+            replace(
+                first,
+                severity=WARNING,
+                message=first.message + f" (the revisions before it, {', '.join(placeholders)}, do "
+                "nothing: the chain starts from a schema its migrations do not create, so it cannot "
+                "be checked from an empty database; if the application creates that schema itself, "
+                'declare it in [tool.mks-db] base-metadata = "package.module:metadata")',
+            )
+        )
+        return False
     if not down_revisions(revision) and failure.sqlstate in _MISSING_OBJECT:
         # The chain's first revision alters what no migration created: `alembic upgrade head` on
         # a fresh database fails the same way. A base the application creates itself (its
@@ -112,6 +128,15 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
         message += f" (the row it read last: {handed})"
     found.append(Finding("upgrade", severity, revision.revision, message, first.path, first.line))
     return True
+
+
+def _placeholders_before(project: Project, revision: Script) -> list[str]:
+    """The revisions before ``revision``, when it has some and every one of them does nothing
+    (``revision_source.does_nothing``); else none."""
+    before = project.in_order(project.ancestry(down_revisions(revision)))
+    if before and all(revision_source.does_nothing(r.path) for r in before):
+        return [r.revision for r in before]
+    return []
 
 
 def missing_extension(failure: StepFailure) -> str | None:

@@ -98,7 +98,14 @@ def checks_server(
     if progress:
         progress.say("connecting to PostgreSQL" if url else "starting the embedded PostgreSQL")
     source = "--database-url" if database_url else "DATABASE_URL"
-    return open_server(url, settings.timeouts, major=settings.postgres, note=warn, source=source)
+    return open_server(
+        url,
+        settings.timeouts,
+        major=settings.postgres,
+        note=warn,
+        source=source,
+        extensions=settings.extensions,
+    )
 
 
 def warn(line: str) -> None:

@@ -27,7 +27,9 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     url = target_url(args)
     major = proven_major(url, target_source(args))
     try:
-        with scratch_server(args, major if args.dry_run else restore_major(major)) as scratch:
+        with scratch_server(
+            args, major if args.dry_run else restore_major(major), settings.extensions
+        ) as scratch:
             outcome = deploy(
                 project,
                 url,

@@ -24,7 +24,7 @@ from mks_db.report.model import Report
 def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     project = checked_project(settings, report)
     url = target_url(args)
-    with scratch_server(args, proven_major(url, target_source(args))) as scratch:
+    with scratch_server(args, proven_major(url, target_source(args)), settings.extensions) as scratch:
         plan = make_plan(
             project,
             url,

@@ -37,14 +37,16 @@ def target_source(args: argparse.Namespace) -> str:
     return "--database-url" if args.database_url else "DATABASE_URL"
 
 
-def scratch_server(args: argparse.Namespace, major: int) -> AbstractContextManager[Server]:
+def scratch_server(
+    args: argparse.Namespace, major: int, extensions: tuple[str, ...] = ()
+) -> AbstractContextManager[Server]:
     """The server the expected schema is rebuilt on, or a backup restored on to verify it:
     ``--scratch-url``, else ``$MKS_DB_SCRATCH_URL``, else the embedded server of PostgreSQL
     ``major`` where the machine has it (never the target's server unless named); a warning
     line when its major is another."""
     url = args.scratch_url or os.environ.get("MKS_DB_SCRATCH_URL")
     source = "--scratch-url" if args.scratch_url else "MKS_DB_SCRATCH_URL"
-    return open_server(url, major=major, note=warn, source=source)
+    return open_server(url, major=major, note=warn, source=source, extensions=extensions)
 
 
 def proven_major(url: URL, source: str) -> int:

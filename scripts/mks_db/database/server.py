@@ -124,6 +124,9 @@ class Server:
     # Databases kept for the command's lifetime, by the revisions applied in them: scratch
     # databases at those revisions are copied from them instead of upgraded (see ``templates``).
     templates: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False)
+    # Extensions every scratch database gets before any revision runs ([tool.mks-db]
+    # extensions): those production's administrator installs, which no revision creates.
+    extensions: tuple[str, ...] = ()
 
     @property
     def major(self) -> int:
@@ -183,6 +186,7 @@ def open_server(
     major: int | None = None,
     note: Callable[[str], None] | None = None,
     source: str = "DATABASE_URL (or --database-url)",
+    extensions: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """Yield the server ``database_url`` names, or a fresh embedded one when it is None or empty.
 
@@ -195,14 +199,20 @@ def open_server(
             if note and (line := installs.mismatch(embedded.install, major)):
                 note(line)
             server = Server(
-                url=embedded.url, version_num=_probe(embedded.url), embedded=True, timeouts=timeouts
+                url=embedded.url,
+                version_num=_probe(embedded.url),
+                embedded=True,
+                timeouts=timeouts,
+                extensions=extensions,
             )
             with _dropping_templates(server):
                 yield server
         return
     url = parse_url(database_url, source=source) if isinstance(database_url, str) else database_url
     # Scratch databases are created from the server's maintenance database.
-    server = Server(url=url, version_num=_probe(url, source), embedded=False, timeouts=timeouts)
+    server = Server(
+        url=url, version_num=_probe(url, source), embedded=False, timeouts=timeouts, extensions=extensions
+    )
     if note and major is not None and server.major != major:
         note(
             f"the server {mask_url(url)} runs PostgreSQL {server.major}, production "
@@ -262,7 +272,34 @@ def create_database(server: Server, label: str, template: str | None = None) -> 
             f"cannot create a scratch database on {mask_url(server.url)}: "
             f"{describe_db_error(exc)}; the user needs the CREATEDB privilege"
         ) from None
+    finally:
+        engine.dispose()
+    if server.extensions and not template:  # a copy has them already
+        _create_extensions(server, name)
     return name
+
+
+def _create_extensions(server: Server, name: str) -> None:
+    """Create ``server.extensions`` in the new scratch database ``name``; InfrastructureError
+    (the database dropped) naming the one the server does not have."""
+    engine = admin_engine(server.database_url(name))
+    try:
+        with engine.connect() as conn:
+            for extension in server.extensions:
+                try:
+                    conn.execute(text(f'CREATE EXTENSION IF NOT EXISTS "{extension}"'))
+                except DBAPIError as exc:
+                    raise InfrastructureError(
+                        f'[tool.mks-db] extensions names "{extension}", which the server '
+                        f"{mask_url(server.url)} cannot create ({describe_db_error(exc)}): set "
+                        f"DATABASE_URL (or --database-url) to a PostgreSQL server that has {extension} "
+                        "installed, as production's has"
+                    ) from None
+    except BaseException:
+        engine.dispose()
+        drop_database(server, name)
+        raise
+    engine.dispose()
 
 
 def drop_database(server: Server, name: str) -> None:

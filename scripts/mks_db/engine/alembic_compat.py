@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy
 import sqlalchemy.engine.create
+from alembic import util
 from alembic.ddl.impl import DefaultImpl
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationStep
@@ -244,3 +245,11 @@ def engine_calls(names: list[str | None], buffers: list[io.StringIO] | None = No
     finally:
         EnvironmentContext.run_migrations = real_run
         EnvironmentContext.configure = real_configure
+
+
+def import_again(script: Script) -> None:
+    """Import the revision file of ``script`` anew, now: Alembic imports revision files inside
+    the first migration context of a run, so module-level code that uses ``op`` runs against
+    the database there (mks-db reads every file once, before any context exists)."""
+    path = Path(script.path)
+    script.module = util.load_python_file(path.parent, path.name)

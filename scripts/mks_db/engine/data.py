@@ -90,6 +90,7 @@ class Column:
     typmod: int
     references: tuple[str, str] | None = None  # (parent table, parent column)
     declared: Declared | None = None  # what the models say of it, when they map it
+    choices: tuple[str, ...] = ()  # the values (SQL literals) a CHECK of the database lists
 
     @property
     def required(self) -> bool:
@@ -194,6 +195,27 @@ def read_foreign_keys(connection: Connection, tables: dict[int, Table], everythi
             tables[child].columns[attnum].references = (parent_name, parent_col)
             if parent_oid != child:
                 tables[child].parents.add(parent_oid)
+
+
+# A column's CHECK that lists its values (``col IN (...)``, which PostgreSQL keeps as
+# ``col = ANY (ARRAY[...])``): the values generated rows take.
+_CHOICES_SQL = """
+SELECT con.conrelid, con.conkey[1], pg_get_constraintdef(con.oid)
+FROM pg_constraint con
+WHERE con.contype = 'c' AND array_length(con.conkey, 1) = 1 AND con.conrelid = ANY(CAST(:oids AS oid[]))
+"""
+_ANY_ARRAY = re.compile(r"= ANY \(+ARRAY\[(.*?)\]\)", re.DOTALL)
+_LITERAL = re.compile(r"'(?:[^']|'')*'(?:::[\w ]+(?:\[\])?)*|-?\d+(?:\.\d+)?")
+
+
+def read_choices(connection: Connection, tables: dict[int, Table]) -> None:
+    """Set the values a CHECK constraint of the database lists for a column of ``tables``."""
+    rows = connection.execute(text(_CHOICES_SQL), {"oids": sorted(tables)})
+    for oid, attnum, definition in rows:
+        match = _ANY_ARRAY.search(definition)
+        column = tables[oid].columns.get(attnum) if oid in tables else None
+        if match and column is not None and " AND " not in definition and " OR " not in definition:
+            column.choices = tuple(_LITERAL.findall(match.group(1)))
 
 
 def inventory(connection: Connection, tables: dict[int, Table] | None = None) -> dict[int, TableData]:
@@ -350,15 +372,29 @@ def fill(connection: Connection, tables: dict[int, Table], rows: int, unfillable
     """Insert ``rows`` generated rows into each of ``tables`` (empty ones), parents first,
     skipping and adding to ``unfillable`` the tables that accept none; one message each."""
     read_foreign_keys(connection, tables)
-    ordered = [table for table in _parents_first(tables) if table.name not in unfillable]
-    for table in ordered:
+    read_choices(connection, tables)
+    problems = []
+    ordered = []
+    for table in _parents_first(tables):
+        if table.name in unfillable:
+            continue
+        orphan = _orphan(table, unfillable)
+        if orphan:  # a row would hold NULL where the application always points at a parent
+            unfillable.add(table.name)
+            problems.append(orphan)
+            continue
         if table.checks:
             table.checks = _valid_here(connection, table)
+        ordered.append(table)
     if len(ordered) > 1 and _fill_at_once(connection, ordered, rows):
         # A table whose every row a CHECK of the models refused tries the other strategies.
         ordered = [table for table in ordered if table.checks and not _holds_rows(connection, table)]
-    problems = []
     for table in ordered:
+        orphan = _orphan(table, unfillable)
+        if orphan:
+            unfillable.add(table.name)
+            problems.append(orphan)
+            continue
         error = _fill_table(connection, table, rows)
         if error:
             unfillable.add(table.name)
@@ -485,6 +521,18 @@ def _holds_rows(connection: Connection, table: Table) -> bool:
     return bool(connection.execute(text(f"SELECT EXISTS (SELECT FROM {table.name})")).scalar())
 
 
+def _orphan(table: Table, unfillable: set[str]) -> str | None:
+    """Why ``table`` gets no rows: a required foreign key (NOT NULL in the database or the
+    models) to a table that could not be given any; None when it can."""
+    for column in table.columns.values():
+        if column.references and column.required and column.references[0] in unfillable:
+            return (
+                f"could not generate rows for {table.name}: its foreign key {column.name}, which "
+                f"the models or the database require, points at {column.references[0]}, which got none"
+            )
+    return None
+
+
 def _valid_here(connection: Connection, table: Table) -> tuple[str, ...]:
     """The models' CHECK expressions that hold on ``table`` as it is now (a model's CHECK may
     name a column a later revision adds)."""
@@ -604,6 +652,8 @@ def value_expression(column: Column) -> str:
             column.name,
         )
         return f"ARRAY[{element}]::{column.type}"
+    if column.choices:  # the values a CHECK of the database lists
+        return f"(ARRAY[{', '.join(column.choices)}])[1 + (g - 1) % {len(column.choices)}]::{column.type}"
     declared = column.declared
     typmod = column.typmod
     if declared and column.category == "S":  # a text column: what the models write there

@@ -50,7 +50,7 @@ from mks_db.database.server import (
     scratch_database,
 )
 from mks_db.database.urls import mask_text
-from mks_db.engine import alembic_compat, flask_app
+from mks_db.engine import alembic_compat, flask_app, revision_source
 from mks_db.engine.catalog import VERSION_TABLE, Snapshot, snapshot
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError, ProjectCodeError
@@ -301,6 +301,9 @@ class Migrator:
                 self.current, self.written, self._rows_may_change = step, set(), False
                 self.step_statements, self._recording, self.last_read = [], not one_run, None
                 self._first_error = None
+                if revision_source.migrates_at_import(step.revision.path):
+                    # Its module-level code calls op: run it in this context, as Alembic does.
+                    alembic_compat.import_again(step.revision)
                 yield migration_step(self.project, step.action, step.revision)
                 if not follow:
                     return

@@ -98,3 +98,46 @@ def _texts(path: str) -> tuple[tuple[int, str, bool], ...]:
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
             found.append((value.lineno, value.value, True))
     return tuple(sorted(found, key=lambda entry: entry[0]))
+
+
+@functools.cache
+def _module(path: str) -> ast.Module | None:
+    try:
+        return ast.parse(Path(path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def does_nothing(path: str | Path, function: str = "upgrade") -> bool:
+    """Whether the revision file's ``function`` does nothing (``pass``, a docstring, ``...``):
+    a placeholder revision, such as a chain's base that stands for a schema made elsewhere."""
+    module = _module(str(path))
+    for node in module.body if module else ():
+        if isinstance(node, ast.FunctionDef) and node.name == function:
+            return all(
+                isinstance(statement, ast.Pass)
+                or isinstance(statement, ast.Expr)
+                and isinstance(statement.value, ast.Constant)
+                for statement in node.body
+            )
+    return False
+
+
+def migrates_at_import(path: str | Path) -> bool:
+    """Whether the revision file calls ``op`` or its bind at import time (module level, outside
+    its functions): Alembic imports revision files inside the migration context, so such code
+    (creating an enum type with ``op.get_bind()``, say) runs there."""
+    module = _module(str(path))
+    if module is None:
+        return False
+    outside = [node for node in module.body if not isinstance(node, ast.FunctionDef | ast.ClassDef)]
+    for node in outside:
+        for inner in ast.walk(node):
+            if (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and isinstance(inner.func.value, ast.Name)
+                and inner.func.value.id == "op"
+            ):
+                return True
+    return False
