@@ -21,8 +21,12 @@ For each chain, a temporary directory is set up as the package's own code config
 options the package sets in code (``%(here)s`` in it stays the package's folder); a
 Flask-Migrate chain gets ``migrations`` (a link to the directory the package's own upgrade
 command passes to Flask-Migrate) and the application named by ``FLASK_APP``, with the settings
-the package's documentation asks for (``Chain.env``). ``mks-db check --format json`` (the venv's
-console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
+the package's documentation asks for (``Chain.env``). What the package sets up in its database
+before its chain runs, and no revision does, goes in a ``pyproject.toml`` there as mks-db's own
+``[tool.mks-db]`` settings (``Chain.settings``): mlflow's ``base-metadata`` (the tables it makes
+with ``create_all`` before ``alembic upgrade heads``), fittrackee's ``extensions`` (PostGIS, which fittrackee
+requires of its database, its README lists 3.4 to 3.6, and no revision creates: the server
+``--database-url`` names must have it installed). ``mks-db check --format json`` (the venv's console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
 PostgreSQL, unless ``--database-url`` names a server. An application that connects to its own
 database while it loads (``Chain.app_database``) is given one, ``DATABASE_URL`` naming a
 database made for it on that server, or on a server this script starts first with mks-db's own
@@ -79,6 +83,11 @@ class Chain:
 
     ``venv``: the venv the package is installed in, when not the shared one; ``env``: the
     settings the package's documentation asks for (``DATABASE_URL`` aside), as (name, value).
+
+    ``settings``: ``[tool.mks-db]`` settings, as (key, value), written to a ``pyproject.toml`` in
+    the working directory: what the package sets up in its database before the chain runs and no
+    revision does (``base-metadata``: the schema it makes with ``metadata.create_all`` first;
+    ``extensions``: extensions its installation needs, made by an administrator).
     """
 
     name: str
@@ -93,6 +102,7 @@ class Chain:
     app_database: bool = False
     venv: Path | None = None
     env: tuple[tuple[str, str], ...] = ()
+    settings: tuple[tuple[str, str | bool | int | tuple[str, ...]], ...] = ()
 
 
 CHAINS = (
@@ -113,9 +123,13 @@ CHAINS = (
         ini="store/db_migrations/alembic.ini",
         script_location="store/db_migrations",
         set_url=True,
-        how="mlflow.store.db.utils._get_alembic_config: Config(db_migrations/alembic.ini), then "
-        "script_location=<mlflow>/store/db_migrations and sqlalchemy.url=<db url>; "
-        "_upgrade_db passes config.attributes['connection']",
+        # mlflow.store.db.utils._initialize_tables: InitialBase.metadata.create_all(engine),
+        # then _upgrade_db; the chain's first revision alters those tables.
+        settings=(("base-metadata", "mlflow.store.tracking.dbmodels.initial_models:Base.metadata"),),
+        how="mlflow.store.db.utils._initialize_tables: InitialBase.metadata.create_all(engine) "
+        "(InitialBase = mlflow.store.tracking.dbmodels.initial_models.Base), then _upgrade_db: "
+        "Config(db_migrations/alembic.ini), script_location=<mlflow>/store/db_migrations and "
+        "sqlalchemy.url=<db url>, config.attributes['connection'], upgrade heads",
     ),
     Chain(
         name="dagster",
@@ -139,7 +153,10 @@ CHAINS = (
         # ProductionConfig (APP_SETTINGS' default) reads DATABASE_URL, APP_SECRET_KEY and
         # UI_URL (a KeyError without it); create_app connects to DATABASE_URL at load.
         env=(("UI_URL", "https://example.com"), ("APP_SECRET_KEY", "realchains-not-a-secret")),
-        how="ftcli db upgrade: flask_migrate.upgrade(directory=<fittrackee>/migrations) in the "
+        # It requires PostGIS in its database (its README: PostGIS 3.4 to 3.6); no revision
+        # creates the extension (59_fed271354410 adds Geometry columns).
+        settings=(("extensions", ("postgis",)),),
+        how="PostGIS installed in the database (a requirement), then ftcli db upgrade: flask_migrate.upgrade(directory=<fittrackee>/migrations) in the "
         "context of fittrackee.create_app() (FLASK_APP=fittrackee finds that factory), "
         "APP_SETTINGS=fittrackee.config.ProductionConfig (the default), DATABASE_URL, UI_URL, "
         "APP_SECRET_KEY",
@@ -216,14 +233,37 @@ def write_ini(chain: Chain, package: Path, workdir: Path) -> Path:
     return ini
 
 
+def toml_value(value: str | bool | int | tuple[str, ...]) -> str:
+    """``value`` as TOML: a string (JSON's escapes are TOML's), a boolean, an integer or a list."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return "[" + ", ".join(toml_value(item) for item in value) + "]"
+
+
+def write_settings(chain: Chain, workdir: Path) -> Path | None:
+    """Write ``chain.settings`` as ``[tool.mks-db]`` of ``workdir``/pyproject.toml (nothing without any)."""
+    if not chain.settings:
+        return None
+    lines = ["[tool.mks-db]", *(f"{key} = {toml_value(value)}" for key, value in chain.settings)]
+    path = workdir / "pyproject.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def set_up(chain: Chain, package: Path, workdir: Path) -> None:
     """Lay out ``workdir`` as the package runs its migrations: its alembic.ini, or for a
     Flask-Migrate chain ``migrations`` linked to the package's directory (``Migrate``'s
-    default directory, which mks-db resolves, is then the one the package passes)."""
+    default directory, which mks-db resolves, is then the one the package passes); and the
+    chain's ``[tool.mks-db]`` settings in a pyproject.toml."""
     if chain.flask_app:
         (workdir / "migrations").symlink_to(package / chain.migrations, target_is_directory=True)
     else:
         write_ini(chain, package, workdir)
+    write_settings(chain, workdir)
 
 
 # Run with the chain's venv's Python: a server for an application that connects to its own
@@ -436,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             "venv": str(venv),
             "configured_as": chain.how,
             "environment": dict(chain.env),
+            "settings": {key: list(v) if isinstance(v, tuple) else v for key, v in chain.settings},
             "revisions": report.get("revisions"),
             "seconds": round(seconds, 1),
             "exit": status,

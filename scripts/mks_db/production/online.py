@@ -20,11 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from mks_db.checks import compat, locks
-from mks_db.database.server import Server, scratch_database
+from mks_db.database import interrupt
+from mks_db.database.server import Server, describe_error, scratch_database
 from mks_db.engine import catalog, git, lock_probe
 from mks_db.engine.project import Project
 from mks_db.engine.release import models_at
-from mks_db.errors import ConfigurationError
+from mks_db.errors import ConfigurationError, MksDbError
 
 ONLINE = "online"
 STOPPED = "needs the application stopped"
@@ -59,7 +60,7 @@ def running_release(project: Project, pending: list[Script]) -> str:
     was added (HEAD when that file is not committed yet)."""
     top = git.root(project.root)
     added = git.run(top, "log", "--diff-filter=A", "--format=%H", "--", str(pending[0].path)).split()
-    return f"{added[-1]}^" if added else "HEAD"
+    return f"{added[-1][:12]}^" if added else "HEAD"
 
 
 def judge(
@@ -79,9 +80,16 @@ def judge(
     except ConfigurationError as exc:
         why = f"the running release's models cannot be read: {exc}"
         return [Verdict(r.revision, STOPPED, why) for r in pending]
-    broken = compat.findings(project, scratch, known, pending, release)
     probe = dataclasses.replace(limits, production_rows={**limits.production_rows, **rows})
-    measured = lock_probe.analyse(project, scratch, pending, probe)
+    try:
+        broken = compat.findings(project, scratch, known, pending, release)
+        measured = lock_probe.analyse(project, scratch, pending, probe)
+    except MksDbError:
+        raise
+    except Exception as exc:  # the plan stands without the verdicts: the safe way is stopping
+        interrupt.raise_if_requested()
+        why = f"could not be judged ({describe_error(exc)})"
+        return [Verdict(r.revision, STOPPED, why) for r in pending]
     judged = locks.findings(project, measured, probe)
     verdicts = []
     for revision, measurement in zip(pending, measured, strict=True):
