@@ -24,16 +24,18 @@ command passes to Flask-Migrate) and the application named by ``FLASK_APP``, wit
 the package's documentation asks for (``Chain.env``). What the package sets up in its database
 before its chain runs, and no revision does, goes in a ``pyproject.toml`` there as mks-db's own
 ``[tool.mks-db]`` settings (``Chain.settings``): mlflow's ``base-metadata`` (the tables it makes
-with ``create_all`` before ``alembic upgrade heads``), fittrackee's ``extensions`` (PostGIS, which fittrackee
-requires of its database, its README lists 3.4 to 3.6, and no revision creates: the server
-``--database-url`` names must have it installed). ``mks-db check --format json`` (the venv's console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
+with ``create_all`` before ``alembic upgrade heads``), fittrackee's ``extensions`` (PostGIS,
+which fittrackee requires of its database, its README lists 3.4 to 3.6, and no revision creates:
+the server ``--database-url`` names must have it installed). ``mks-db check --format json`` (the
+venv's console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
 PostgreSQL, unless ``--database-url`` names a server. An application that connects to its own
 database while it loads (``Chain.app_database``) is given one, ``DATABASE_URL`` naming a
 database made for it on that server, or on a server this script starts first with mks-db's own
 ``open_server`` when there is no ``--database-url``; mks-db then gets that server as
 ``--database-url``. Per chain it prints the revisions, the wall time, the exit status and the
 findings counted by severity, check and rule, and writes the full JSON report to
-``build/real-chains/<name>.json`` (``build/`` is ignored by git) with ``summary.json`` beside it.
+``build/real-chains/<name>.json`` (``build/`` is ignored by git) with ``summary.json`` beside
+it.
 
 A chain that cannot be set up (package missing), runs past ``--timeout`` or prints no JSON gets
 one ``FAILED`` line with the reason, and the next chain runs. The exit status is 0 when every
@@ -156,8 +158,9 @@ CHAINS = (
         # It requires PostGIS in its database (its README: PostGIS 3.4 to 3.6); no revision
         # creates the extension (59_fed271354410 adds Geometry columns).
         settings=(("extensions", ("postgis",)),),
-        how="PostGIS installed in the database (a requirement), then ftcli db upgrade: flask_migrate.upgrade(directory=<fittrackee>/migrations) in the "
-        "context of fittrackee.create_app() (FLASK_APP=fittrackee finds that factory), "
+        how="PostGIS installed in the database (a requirement), then ftcli db upgrade: "
+        "flask_migrate.upgrade(directory=<fittrackee>/migrations) in the context of "
+        "fittrackee.create_app() (FLASK_APP=fittrackee finds that factory), "
         "APP_SETTINGS=fittrackee.config.ProductionConfig (the default), DATABASE_URL, UI_URL, "
         "APP_SECRET_KEY",
     ),

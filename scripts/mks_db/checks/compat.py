@@ -138,37 +138,15 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
     """(statement, SQL, parameters) for the table's SELECT, INSERT, UPDATE and DELETE; the
     UPDATE and DELETE take the row the INSERT wrote (its key, returned), else an existing one."""
     columns = {c.name: c for c in live.columns.values()} if live else {}
-    names = ", ".join(c.name for c in table.columns)
-    yield "SELECT", f"SELECT {names} FROM {table.name} LIMIT 1", {}
-    keys = [c for c in table.columns if c.primary_key]
-    key_names = [_param(c.name) for c in keys]
-    written = [c for c in table.columns if c.written]
-    values = ", ".join(
-        data.value_expression(columns[c.name]) if c.name in columns else "NULL" for c in written
-    )
-    returned = ", ".join(f"{c.name} AS {p}" for c, p in zip(keys, key_names, strict=True))
-    returning = f" RETURNING {returned}" if keys else ""
-    params: dict[str, object] = {}
-    if written:
-        insert = (
-            f"INSERT INTO {table.name} ({', '.join(c.name for c in written)}) "
-            f"SELECT {values} FROM generate_series(1001, 1001) g{returning}"
-        )
-    else:
-        insert = f"INSERT INTO {table.name} DEFAULT VALUES{returning}"
-    yield "INSERT", insert, params
-    if not keys:
+    yield "SELECT", f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name} LIMIT 1", {}
+    keys = {_param(c.name): c for c in table.columns if c.primary_key}
+    params: dict[str, object] = {}  # the INSERT's RETURNING fills in the key
+    yield "INSERT", _insert(table, columns, keys), params
+    if not keys or not _a_row(connection, table, keys, params):
         return
-    where = " AND ".join(f"{c.name} = :{p}" for c, p in zip(keys, key_names, strict=True))
-    if not all(p in params for p in key_names):  # the INSERT failed: an existing row
-        first = connection.execute(
-            text(f"SELECT {', '.join(c.name for c in keys)} FROM {table.name} LIMIT 1")
-        ).first()
-        if first is None:
-            return
-        params.update(zip(key_names, first, strict=True))
+    where = " AND ".join(f"{c.name} = :{p}" for p, c in keys.items())
     # Every column it writes gets a new value (a foreign key keeps its own; a column gone, NULL).
-    changed = [c for c in written if not c.primary_key]
+    changed = [c for c in table.columns if c.written and not c.primary_key]
     if changed:
         sets = ", ".join(f"{c.name} = {_new_value(columns.get(c.name), c.name)}" for c in changed)
         yield (
@@ -177,6 +155,31 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
             params,
         )
     yield "DELETE", f"DELETE FROM {table.name} WHERE {where}", params
+
+
+def _insert(table: ModelTable, columns: dict[str, data.Column], keys: dict[str, object]) -> str:
+    """The row the release's code writes: its columns, generated values, the key returned."""
+    written = [c for c in table.columns if c.written]
+    returning = f" RETURNING {', '.join(f'{c.name} AS {p}' for p, c in keys.items())}" if keys else ""
+    if not written:
+        return f"INSERT INTO {table.name} DEFAULT VALUES{returning}"
+    values = ", ".join(_new_value(columns.get(c.name), c.name, keep_keys=False) for c in written)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(c.name for c in written)}) "
+        f"SELECT {values} FROM generate_series(1001, 1001) g{returning}"
+    )
+
+
+def _a_row(connection: Connection, table: ModelTable, keys: dict[str, object], params: dict) -> bool:
+    """Whether ``params`` holds the key of a row to update and delete: the INSERT's, else (it
+    failed) an existing row's, read now; False when the table holds none."""
+    if all(p in params for p in keys):
+        return True
+    names = ", ".join(c.name for c in keys.values())
+    first = connection.execute(text(f"SELECT {names} FROM {table.name} LIMIT 1")).first()
+    if first is not None:
+        params.update(zip(keys, first, strict=True))
+    return first is not None
 
 
 def _new_value(live: data.Column | None, name: str, keep_keys: bool = True) -> str:
@@ -195,35 +198,39 @@ def _findings(
     project: Project, revision: Script, release: Release, broken: dict[tuple[str, str], Failure]
 ) -> list[Finding]:
     """One error per model attribute (or class) whose statements ``revision`` broke."""
-    by_subject: dict[tuple[str, str], list[Failure]] = {}
-    named: dict[tuple[str, str], str] = {}
+    by_subject: dict[tuple[str, str, str], list[Failure]] = {}
     for (table_name, _), failure in broken.items():
-        table = next(t for t in release.tables if t.name == table_name)
-        match = _COLUMN.search(failure.reason)
-        column_name = (match.group(1) or match.group(2)).strip('"') if match else None
-        column = next((c for c in table.columns if c.name.strip('"') == column_name), None)
-        key = (table.name, column.attribute if column else table.model)
-        by_subject.setdefault(key, []).append(failure)
-        named.setdefault(key, column_name or table.name.rpartition(".")[2].strip('"'))
+        by_subject.setdefault(_subject(release, table_name, failure), []).append(failure)
     found = []
-    for (table_name, subject), failures in by_subject.items():
+    for (table_name, subject, named), failures in by_subject.items():
         first = failures[0]
-        kind = _KIND_OF.get(first.sqlstate) or (
-            "constraint"
-            if first.sqlstate.startswith("23")
-            else "type"
-            if first.sqlstate.startswith("22")
-            else "drop"
-        )
         statements = " and ".join(f.statement for f in failures)
         message = (
             f"{subject}: the running release's {statements} of {table_name} (the models of "
             f"{release.label}) fail{'s' if len(failures) == 1 else ''} after {revision.revision}: "
             f"{first.reason}; an online deploy breaks it until the new release runs; two releases "
-            f"instead: {EXPAND_CONTRACT[kind]}"
+            f"instead: {EXPAND_CONTRACT[_kind(first.sqlstate)]}"
         )
-        line = revision_source.line_naming(revision.path, [named[table_name, subject]])
+        line = revision_source.line_naming(revision.path, [named])
         found.append(
             Finding("compat", ERROR, revision.revision, message, project.relpath(revision.path), line)
         )
     return found
+
+
+def _subject(release: Release, table_name: str, failure: Failure) -> tuple[str, str, str]:
+    """(table, what the finding names: the model attribute whose column the error names, else
+    the class, and the name to find in the revision file)."""
+    table = next(t for t in release.tables if t.name == table_name)
+    match = _COLUMN.search(failure.reason)
+    column_name = (match.group(1) or match.group(2)).strip('"') if match else None
+    column = next((c for c in table.columns if c.name.strip('"') == column_name), None)
+    named = column_name or table.name.rpartition(".")[2].strip('"')
+    return table.name, column.attribute if column else table.model, named
+
+
+def _kind(sqlstate: str) -> str:
+    """The kind of change (a key of ``EXPAND_CONTRACT``) an error of ``sqlstate`` comes from."""
+    if sqlstate in _KIND_OF:
+        return _KIND_OF[sqlstate]
+    return {"23": "constraint", "22": "type"}.get(sqlstate[:2], "drop")

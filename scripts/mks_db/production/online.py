@@ -90,35 +90,37 @@ def judge(
         interrupt.raise_if_requested()
         why = f"could not be judged ({describe_error(exc)})"
         return [Verdict(r.revision, STOPPED, why) for r in pending]
-    judged = locks.findings(project, measured, probe)
-    verdicts = []
-    for revision, measurement in zip(pending, measured, strict=True):
-        unproven = measurement.error or measurement.unfilled  # not measured at the size claimed
-        against = [
-            f.message
-            for f in [*broken, *judged]
-            if f.revision == revision.revision and (f.is_error or f.check == "locks" and unproven)
-        ]
-        if against:
-            verdicts.append(Verdict(revision.revision, STOPPED, against[0]))
-            continue
-        held = [
-            f"{t.mode} on {t.table} about "
-            f"{locks.estimate(measurement, probe.rows, probe.production_rows.get(t.table, probe.rows)):.2f}s "
-            f"at {probe.production_rows.get(t.table, probe.rows):,} rows"
-            for t in measurement.tables
-            if t.mode in locks.BLOCKS
-        ]
-        verdicts.append(
-            Verdict(
-                revision.revision,
-                ONLINE,
-                f"compatible with {release.label}; "
-                + (
-                    f"locks within the {limits.budget_seconds:g}s budget: {', '.join(held)}"
-                    if held
-                    else "blocks no table"
-                ),
-            )
-        )
-    return verdicts
+    judged = [*broken, *locks.findings(project, measured, probe)]
+    return [
+        _verdict(revision, measurement, judged, probe, release.label)
+        for revision, measurement in zip(pending, measured, strict=True)
+    ]
+
+
+def _verdict(
+    revision: Script,
+    measurement: lock_probe.Measurement,
+    judged: list,
+    probe: lock_probe.Settings,
+    release: str,
+) -> Verdict:
+    """Online unless a finding on ``revision`` is an error, or its locks were not measured on
+    as many rows as claimed; the reason names the finding, or the locks at production's size."""
+    unproven = measurement.error or measurement.unfilled
+    against = [
+        f.message
+        for f in judged
+        if f.revision == revision.revision and (f.is_error or f.check == "locks" and unproven)
+    ]
+    if against:
+        return Verdict(revision.revision, STOPPED, against[0])
+    held = []
+    for t in measurement.tables:
+        if t.mode in locks.BLOCKS:
+            rows = probe.production_rows.get(t.table, probe.rows)
+            seconds = locks.estimate(measurement, probe.rows, rows)
+            held.append(f"{t.mode} on {t.table} about {seconds:.2f}s at {rows:,} rows")
+    within = (
+        f"locks within the {probe.budget_seconds:g}s budget: {', '.join(held)}" if held else "blocks no table"
+    )
+    return Verdict(revision.revision, ONLINE, f"compatible with {release}; {within}")

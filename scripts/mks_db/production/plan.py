@@ -159,6 +159,17 @@ def make_plan(
     expected = schema_at(project, scratch, current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = project.in_order(behind)[::-1] if behind else ahead
+    _render(project, plan, offline, notice or (lambda line: None))
+    if limits is not None and plan.pending and plan.ok:
+        with _read_only(url, source, lock_timeout) as connection:
+            plan.rows = online.table_rows(connection)
+        plan.verdicts = _verdicts(project, scratch, plan, limits)
+    return plan
+
+
+def _render(project: Project, plan: Plan, offline: bool, notice: Callable[[str], None]) -> None:
+    """The SQL of each pending revision, rendered offline, into ``plan.sql``; one that cannot
+    be is named to ``notice``, or refuses the plan when production runs the rendered SQL."""
     for revision in plan.pending:
         try:
             plan.sql[revision.revision] = render_step(project, revision, plan.direction)
@@ -171,17 +182,15 @@ def make_plan(
                     f"{line}: [tool.mks-db] offline = true says production runs the rendered SQL"
                 )
             else:
-                (notice or (lambda line: None))(f"{line}; the plan shows no SQL for it")
-    if limits is not None and plan.pending and plan.ok:
-        with _read_only(url, source, lock_timeout) as connection:
-            sizes = online.table_rows(connection)
-        if plan.direction == "downgrade":
-            why = "a downgrade: the release that runs is the newer one"
-            plan.verdicts = [online.Verdict(r.revision, online.STOPPED, why) for r in plan.pending]
-        else:
-            plan.verdicts = online.judge(project, scratch, current, plan.pending, sizes, limits)
-        plan.rows = sizes
-    return plan
+                notice(f"{line}; the plan shows no SQL for it")
+
+
+def _verdicts(project: Project, scratch: Server, plan: Plan, limits: lock_probe.Settings) -> list:
+    """Online or stopped, per pending revision, at production's sizes (``plan.rows``)."""
+    if plan.direction == "downgrade":
+        why = "a downgrade: the release that runs is the newer one"
+        return [online.Verdict(r.revision, online.STOPPED, why) for r in plan.pending]
+    return online.judge(project, scratch, plan.current, plan.pending, plan.rows, limits)
 
 
 def _unknown_revision(project: Project, unknown: list[str]) -> str:
