@@ -1067,3 +1067,41 @@ sa.Table("blocked_users", target_metadata, sa.Column("id", sa.Integer, primary_k
 """
     code, report = check([a1, b2], models, command="roundtrip")
     assert [f for f in report["findings"] if f["check"] in ("upgrade", "data-loss")] == [], report
+
+
+def test_a_revision_that_calls_sys_exit_is_a_finding_not_the_end_of_the_check(check):
+    """b2 ends the process when a row exists (as one of fittrackee's revisions does): the report
+    still comes, with a finding at the line that called it, and the walk goes on."""
+    b2 = Rev(
+        "b2",
+        "a1",
+        "import sys\n"
+        'if op.get_bind().execute(sa.text("SELECT count(*) FROM account")).scalar():\n'
+        "    sys.exit(1)",
+        "pass",
+    )
+    code, report = check([BASE, b2], "target_metadata = None", command="roundtrip")
+    [finding] = only(report, "upgrade")
+    assert "the migration called sys.exit(1)" in finding["message"], finding
+    assert finding["path"].endswith("b2.py") and finding["line"] == 14, finding
+
+
+@pytest.mark.parametrize("forward_only", [False, True])
+def test_a_forward_only_project_hears_of_its_downgrades_as_warnings(
+    capsys, tmp_path, server_url, monkeypatch, forward_only
+):
+    """b2's downgrade does nothing (as in a project that never downgrades, mlflow say): an error
+    by default; a warning saying why when [tool.mks-db] forward-only = true."""
+    b2 = Rev("b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', "pass")
+    ini = make_project(tmp_path / "project", [BASE, b2], "target_metadata = None", "connection")
+    (tmp_path / "pyproject.toml").write_text(f"[tool.mks-db]\nforward-only = {str(forward_only).lower()}\n")
+    monkeypatch.chdir(tmp_path)
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    [finding] = only(report, "roundtrip")
+    if forward_only:
+        assert finding["severity"] == "warning" and code == 0, report
+        assert finding["message"].endswith(
+            "(a warning: [tool.mks-db] forward-only says the project never runs its downgrades)"
+        )
+    else:
+        assert finding["severity"] == "error" and code == 1, report

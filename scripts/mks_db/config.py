@@ -28,6 +28,7 @@ KNOWN = {
     "format": "the default report format: human, json or github",
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
     "linear-history": "true for one line of revisions: no merge revision; mks-db rebase joins two heads",
+    "forward-only": "true when the project never runs its downgrades: their findings are warnings",
     "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
@@ -70,6 +71,7 @@ class Settings:
     format: str = "human"  # --format, else format
     base_ref: str | None = None  # the hook's --base, else base-ref
     linear_history: bool = False  # linear-history: no merge revisions, mks-db rebase instead
+    forward_only: bool = False  # forward-only: downgrade and roundtrip findings are warnings
     offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
@@ -133,6 +135,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     file_format = attempt(_format, values.get("format"), None)
     offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
     linear = attempt(_boolean("[tool.mks-db] linear-history"), values.get("linear-history"), False)
+    forward = attempt(_boolean("[tool.mks-db] forward-only"), values.get("forward-only"), False)
     statement, lock = "statement-timeout", "lock-timeout"
     statement_ms = attempt(
         _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms
@@ -159,6 +162,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         format=report_format,
         base_ref=flags.get("base") or values.get("base-ref"),
         linear_history=linear,
+        forward_only=forward,
         offline=offline,
         timeouts=Timeouts(statement_ms, lock_ms),
         postgres=postgres,

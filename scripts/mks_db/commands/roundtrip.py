@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mks_db.checks.roundtrip import roundtrip
@@ -15,6 +16,7 @@ from mks_db.commands.common import Selection, checked_project, checks_server, pr
 from mks_db.config import Settings
 from mks_db.database.server import Server
 from mks_db.engine.project import Project
+from mks_db.findings import WARNING, Finding
 from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
@@ -40,9 +42,25 @@ def walk(
             new = Selection.from_flags(args).new(project)
             walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)
             report.revisions = walked.revisions
-            report.findings += walked.findings
+            report.findings += forward_only(walked.findings) if settings.forward_only else walked.findings
             report.steps += walked.steps
             if after:
                 after(project, server, progress, walked.project_timeouts)
     finally:
         progress.clear()  # the report, or an error's line, starts on a clean line
+
+
+def forward_only(findings: list[Finding]) -> list[Finding]:
+    """``findings`` of a project that never runs its downgrades ([tool.mks-db] forward-only):
+    what the walk found of them is said, as warnings."""
+    return [
+        replace(
+            f,
+            severity=WARNING,
+            message=f"{f.message} (a warning: [tool.mks-db] forward-only says the project never runs "
+            "its downgrades)",
+        )
+        if f.is_error and f.check in ("downgrade", "roundtrip")
+        else f
+        for f in findings
+    ]

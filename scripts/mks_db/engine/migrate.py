@@ -113,6 +113,10 @@ class Step:
     revision: Script
 
 
+class RevisionExit(Exception):
+    """A migration's own code called ``sys.exit()``: under plain Alembic the process would end."""
+
+
 class Migrator:
     """One scratch database, one connection, single-revision steps.
 
@@ -435,6 +439,12 @@ def env_failures(
     except MksDbError:
         raise
     except (Exception, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and reached and not interrupt.was_requested():
+            # A revision's own code ended the process (sys.exit): that migration failed, and
+            # the check goes on to say so, with the line of the revision that called it.
+            raise RevisionExit(f"the migration called sys.exit({exc.code!r})").with_traceback(
+                exc.__traceback__
+            ) from None
         if reached or interrupt.was_requested():
             raise
         seen = plain() if plain is not None else None
