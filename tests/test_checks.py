@@ -585,19 +585,20 @@ STATUS = Rev(
 
 
 @pytest.mark.parametrize(
-    ("labels", "expected"),
+    ("labels", "expected", "severity"),
     [
-        ('"draft", "published", "archived"', "enum status: labels only in the models: 'archived'"),
-        ('"draft"', "enum status: labels only in the database: 'published'"),
-        ('"published", "draft"', "enum status: the same labels in another order"),
+        ('"draft", "published", "archived"', "enum status: labels only in the models: 'archived'", "error"),
+        # a label the application never writes (kept for a later release): a warning
+        ('"draft"', "enum status: labels only in the database: 'published'", "warning"),
+        ('"published", "draft"', "enum status: the same labels in another order", "error"),
     ],
 )
-def test_an_enum_label_the_migrations_never_create_is_drift(check, labels, expected):
+def test_an_enum_label_the_migrations_never_create_is_drift(check, labels, expected, severity):
     models = MODELS.format(extra=f',\n         sa.Column("status", sa.Enum({labels}, name="status"))')
     code, report = check([BASE, STATUS], models, command="drift")
-    assert code == 1
     [finding] = only(report, "drift")
     assert expected in finding["message"]
+    assert (finding["severity"], code) == (severity, 1 if severity == "error" else 0), finding
 
 
 def test_enum_labels_that_match_are_not_drift(check):
@@ -1105,3 +1106,80 @@ def test_a_forward_only_project_hears_of_its_downgrades_as_warnings(
         )
     else:
         assert finding["severity"] == "error" and code == 1, report
+
+
+@pytest.mark.parametrize("unique", [False, True])
+def test_an_index_only_the_migrations_make_is_a_warning_unless_it_is_unique(check, unique):
+    """b2 indexes email; the models do not declare it. A plain index changes nothing the
+    application meets (a warning: autogenerate would drop it); a unique one refuses its writes."""
+    b2 = Rev(
+        "b2",
+        "a1",
+        f'op.create_index("ix_account_email", "account", ["email"], unique={unique})',
+        'op.drop_index("ix_account_email", table_name="account")',
+    )
+    code, report = check([BASE, b2], command="drift")
+    [finding] = only(report, "drift")
+    assert "index ix_account_email on account: database only" in finding["message"], finding
+    assert finding["severity"] == ("error" if unique else "warning"), finding
+    if not unique:
+        assert "autogenerate would write a revision dropping it" in finding["message"]
+
+
+def test_an_enum_label_only_the_database_has_is_a_warning(check):
+    """b2 adds a label the models do not have yet (kept for a later release, as fittrackee's
+    FOLLOWERS_AND_REMOTE): the application never writes it."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("kind", sa.Enum("a", "b", name="kind")))',
+        'op.drop_table("account")\nop.execute("DROP TYPE kind")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        "with op.get_context().autocommit_block():\n    op.execute(\"ALTER TYPE kind ADD VALUE 'c'\")",
+        "pass",
+        header="# mks-db: irreversible: PostgreSQL cannot drop an enum label",
+    )
+    models = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("kind", sa.Enum("a", "b", name="kind")))
+"""
+    code, report = check([a1, b2], models, command="drift")
+    [finding] = only(report, "drift")
+    assert "labels only in the database: 'c'" in finding["message"], finding
+    assert finding["severity"] == "warning" and code == 0, finding
+
+
+@pytest.mark.parametrize("message", ["revision b2", "drop nickname from account"])
+def test_a_drop_the_revisions_message_announces_is_a_warning(capsys, tmp_path, server_url, message):
+    """b2 drops account.nickname, which held data: an error, unless the revision's own message
+    (alembic revision -m) says it drops that column: then the loss is its purpose, a warning."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("nickname", sa.Text))',
+        'op.drop_table("account")',
+    )
+    b2 = Rev(
+        "b2",
+        "a1",
+        'op.drop_column("account", "nickname")',
+        'op.add_column("account", sa.Column("nickname", sa.Text))',
+    )
+    ini = make_project(tmp_path, [a1, b2], "target_metadata = None", "connection")
+    path = tmp_path / "migrations" / "versions" / "b2.py"
+    path.write_text(path.read_text().replace('"""revision b2"""', f'"""{message}"""'))
+    code, report = run(capsys, ini, "roundtrip", server_url=server_url)
+    [finding] = only(report, "data-loss")
+    assert "drops column public.account.nickname, which held data" in finding["message"], finding
+    if message == "revision b2":
+        assert finding["severity"] == "error", finding
+    else:
+        assert finding["severity"] == "warning", finding
+        assert "the revision's message says it means to ('drop nickname from account')" in finding["message"]

@@ -92,9 +92,32 @@ def findings(
                 f"({read}): its values may have moved, converted; check that they arrive where they go"
             )
             found.append(_finding(walk, revision, message, WARNING))
+        elif _said(revision, what):
+            message = (
+                f"upgrade of {revision.revision} {what}; the revision's message says it means to "
+                f"({_said(revision, what)!r}); say why with # mks-db: data-loss: <reason>"
+            )
+            found.append(_finding(walk, revision, message, WARNING))
         else:
             found.append(_finding(walk, revision, f"upgrade of {revision.revision} {what}{hint}", ERROR))
     return found
+
+
+def _said(revision: Script, what: str) -> str | None:
+    """The line of the revision's message (its docstring's first paragraph, as ``alembic
+    revision -m`` writes it) that names what ``what`` drops together with a word for removing
+    it (drop, remove, replace, delete): the loss is the revision's purpose; else None."""
+    name = re.search(r"(?:table|column) \S+?\.?([\w$]+)(?:,|$)", what)
+    if name is None or not what.startswith(("drops", "deletes")):
+        return None
+    for line in (revision.doc or "").splitlines() + (revision.module.__doc__ or "").splitlines()[:3]:
+        words = set(re.findall(r"[\w$]+", line.lower()))
+        if name.group(1).lower() in words and words & _REMOVING:
+            return line.strip()
+    return None
+
+
+_REMOVING = {"drop", "drops", "remove", "removes", "removed", "replace", "replaces", "delete", "deletes"}
 
 
 _READS = re.compile(r"^\s*(?:INSERT|UPDATE|WITH|SELECT|CREATE\s+TABLE\s+\S+\s+AS)\b", re.IGNORECASE)

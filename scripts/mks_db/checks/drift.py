@@ -41,8 +41,9 @@ from mks_db.engine.migrate import Migrator
 from mks_db.findings import ERROR, WARNING, Finding
 
 
-def compare_models(migrator: Migrator) -> list[str] | None:
-    """Alembic's differences between the models and the database, one readable line each.
+def compare_models(migrator: Migrator) -> list[tuple[str, str]] | None:
+    """Alembic's differences between the models and the database, one readable line each, with
+    its severity (``_LESSER``: what the application never meets is a warning).
 
     Returns None when env.py sets no ``target_metadata`` (nothing to compare).
     """
@@ -58,7 +59,21 @@ def compare_models(migrator: Migrator) -> list[str] | None:
     migrator.run_env(compare)
     if "diffs" not in found:
         return None
-    return [describe(diff) for diff in _flatten(found["diffs"])] + found["enums"]
+    diffs = [(describe(diff), WARNING if _lesser(diff) else ERROR) for diff in _flatten(found["diffs"])]
+    return diffs + found["enums"]
+
+
+def _lesser(diff: tuple) -> bool:
+    """Whether the application never meets the difference: an index (not a unique one) that the
+    migrations create and the models do not declare (a package may keep its indexes out of its
+    models on purpose)."""
+    return diff[0] in _LESSER and not getattr(diff[1], "unique", False)
+
+
+_LESSER = {
+    "remove_index": "an index the models do not declare: autogenerate would write a revision "
+    "dropping it; declare it in the models, or leave it out in env.py's include_object"
+}
 
 
 def _as_alembic_check(context: MigrationContext, metadata: Any, heads: tuple[str, ...]) -> list:
@@ -82,10 +97,12 @@ _ENUM_LABELS = text(
 )
 
 
-def enum_differences(context: MigrationContext, metadata: Any) -> list[str]:
+def enum_differences(context: MigrationContext, metadata: Any) -> list[tuple[str, str]]:
     """The native enums of the models' tables (those env.py's ``include_object`` includes)
-    whose labels or their order differ from the database's type of that name; a type the
-    database lacks is Alembic's to report (the column's type differs)."""
+    whose labels or their order differ from the database's type of that name, with the
+    severity: labels only in the database (the application never writes them; a label kept
+    for a later release) are a warning. A type the database lacks is Alembic's to report (the
+    column's type differs)."""
     include = context.opts.get("include_object")
     enums: dict[tuple[str | None, str], tuple[str, ...]] = {}
     for table in metadata.sorted_tables:
@@ -112,9 +129,9 @@ def enum_differences(context: MigrationContext, metadata: Any) -> list[str]:
                 )
                 if part
             )
-            lines.append(
-                f"enum {_table(schema, name)}: {what} (models {list(labels)}, database {list(found)})"
-            )
+            lesser = database_only and not models_only and [x for x in found if x in labels] == list(labels)
+            line = f"enum {_table(schema, name)}: {what} (models {list(labels)}, database {list(found)})"
+            lines.append((line, WARNING if lesser else ERROR))
     return lines
 
 
@@ -126,13 +143,25 @@ def drift_findings(migrator: Migrator) -> list[Finding]:
     return [
         Finding(
             "drift",
-            ERROR,
+            severity,
             None,
             f"models and migrations differ: {line}; "
-            "write a revision for it (python3 -m alembic revision --autogenerate)",
+            + (
+                "write a revision for it (python3 -m alembic revision --autogenerate)"
+                if severity == ERROR
+                else _ADVICE.get(line.split(" ", 1)[0], "")
+            ),
         )
-        for line in differences
+        for line, severity in differences
     ]
+
+
+# What a warning of drift advises, by the kind of object it names.
+_ADVICE = {
+    "index": _LESSER["remove_index"],
+    "enum": "the application never writes those labels, and could not read a row holding one: add "
+    "them to the models when it does, or drop them once nothing needs them",
+}
 
 
 def _flatten(diffs: list) -> list:
@@ -168,7 +197,8 @@ def describe(diff: tuple) -> str:
         constraint = diff[1]
         where = "models only" if kind.startswith("add") else "database only"
         table = constraint.table
-        return f"constraint {constraint.name} on {_table(table.schema, table.name)}: {where}"
+        name = constraint.name or f"({', '.join(c.name for c in getattr(constraint, 'columns', ()))})"
+        return f"constraint {name} on {_table(table.schema, table.name)}: {where}"
     if kind.startswith("modify_"):
         schema, table, column, existing, old, new = diff[1:7]
         what = {"default": "server default"}.get(kind.removeprefix("modify_"), kind.removeprefix("modify_"))
