@@ -7,12 +7,16 @@ import pytest
 from alembic_cases import Rev, add_revision, make_project
 from conftest import git, run_json
 
+# account has children (login): a DELETE of one of its rows fails, so the check deletes only
+# the row its own INSERT wrote.
 A1 = Rev(
     "a1",
     None,
     'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
-    '                sa.Column("email", sa.String(100), nullable=False), sa.Column("nickname", sa.Text))',
-    'op.drop_table("account")',
+    '                sa.Column("email", sa.String(100), nullable=False), sa.Column("nickname", sa.Text))\n'
+    'op.create_table("login", sa.Column("id", sa.Integer, primary_key=True),\n'
+    '                sa.Column("account_id", sa.Integer, sa.ForeignKey("account.id"), nullable=False))',
+    'op.drop_table("login")\nop.drop_table("account")',
 )
 MODELS = """
 import sqlalchemy as sa

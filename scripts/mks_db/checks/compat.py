@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
-from mks_db.database.server import Server, describe_db_error
+from mks_db.database.server import Server, describe_db_error, describe_error
 from mks_db.engine import data, revision_source
 from mks_db.engine.migrate import at_revisions
 from mks_db.engine.project import Project
@@ -89,7 +89,7 @@ def findings(
         for revision in new:
             try:
                 migrator.upgrade(revision)
-            except Exception:  # the upgrade check reports it; nothing after it can be judged
+            except Exception as exc:  # the upgrade check reports it; nothing after it can be judged
                 interrupt.raise_if_requested()
                 found.append(
                     Finding(
@@ -97,7 +97,7 @@ def findings(
                         WARNING,
                         revision.revision,
                         f"{revision.revision} and the revisions after it were not checked against "
-                        f"the running release ({release.label}): its upgrade fails",
+                        f"the running release ({release.label}): its upgrade fails ({describe_error(exc)})",
                         project.relpath(revision.path),
                     )
                 )
@@ -136,13 +136,15 @@ def exercise(connection: Connection, tables: tuple[ModelTable, ...]) -> dict[tup
 
 def _statements(connection: Connection, table: ModelTable, live: data.Table | None):
     """(statement, SQL, parameters) for the table's SELECT, INSERT, UPDATE and DELETE; the
-    UPDATE and DELETE take the row the INSERT wrote (its key, returned), else an existing one."""
+    UPDATE and DELETE take the row the INSERT wrote (its key, returned); when the INSERT
+    failed, the UPDATE takes an existing row and there is no DELETE."""
     columns = {c.name: c for c in live.columns.values()} if live else {}
     yield "SELECT", f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name} LIMIT 1", {}
     keys = {_param(c.name): c for c in table.columns if c.primary_key}
     params: dict[str, object] = {}  # the INSERT's RETURNING fills in the key
     yield "INSERT", _insert(table, columns, keys), params
-    if not keys or not _a_row(connection, table, keys, params):
+    inserted = all(p in params for p in keys)
+    if not keys or not (inserted or _a_row(connection, table, keys, params)):
         return
     where = " AND ".join(f"{c.name} = :{p}" for p, c in keys.items())
     # Every column it writes gets a new value (a foreign key keeps its own; a column gone, NULL).
@@ -154,7 +156,8 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
             f"UPDATE {table.name} SET {sets} FROM (SELECT 1002 AS g) AS generated WHERE {where}",
             params,
         )
-    yield "DELETE", f"DELETE FROM {table.name} WHERE {where}", params
+    if inserted:  # an existing row may have children (generated): a DELETE there is not alike
+        yield "DELETE", f"DELETE FROM {table.name} WHERE {where}", params
 
 
 def _insert(table: ModelTable, columns: dict[str, data.Column], keys: dict[str, object]) -> str:
@@ -171,10 +174,8 @@ def _insert(table: ModelTable, columns: dict[str, data.Column], keys: dict[str, 
 
 
 def _a_row(connection: Connection, table: ModelTable, keys: dict[str, object], params: dict) -> bool:
-    """Whether ``params`` holds the key of a row to update and delete: the INSERT's, else (it
-    failed) an existing row's, read now; False when the table holds none."""
-    if all(p in params for p in keys):
-        return True
+    """Put the key of an existing row in ``params``, for the UPDATE when the INSERT failed;
+    False when the table holds none."""
     names = ", ".join(c.name for c in keys.values())
     first = connection.execute(text(f"SELECT {names} FROM {table.name} LIMIT 1")).first()
     if first is not None:
