@@ -24,7 +24,8 @@ command passes to Flask-Migrate) and the application named by ``FLASK_APP``, wit
 the package's documentation asks for (``Chain.env``). What the package sets up in its database
 before its chain runs, and no revision does, goes in a ``pyproject.toml`` there as mks-db's own
 ``[tool.mks-db]`` settings (``Chain.settings``): mlflow's ``base-metadata`` (the tables it makes
-with ``create_all`` before ``alembic upgrade heads``), fittrackee's ``extensions`` (PostGIS,
+with ``create_all`` before ``alembic upgrade heads``) and ``forward-only`` (MLflow offers
+no way to run a downgrade, and says so in a revision), fittrackee's ``extensions`` (PostGIS,
 which fittrackee requires of its database, its README lists 3.4 to 3.6, and no revision creates:
 the server ``--database-url`` names must have it installed). ``mks-db check --format json`` (the
 venv's console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
@@ -89,7 +90,8 @@ class Chain:
     ``settings``: ``[tool.mks-db]`` settings, as (key, value), written to a ``pyproject.toml`` in
     the working directory: what the package sets up in its database before the chain runs and no
     revision does (``base-metadata``: the schema it makes with ``metadata.create_all`` first;
-    ``extensions``: extensions its installation needs, made by an administrator).
+    ``extensions``: extensions its installation needs, made by an administrator), and
+    ``forward-only`` for a package that states it never runs its downgrades.
     """
 
     name: str
@@ -126,12 +128,23 @@ CHAINS = (
         script_location="store/db_migrations",
         set_url=True,
         # mlflow.store.db.utils._initialize_tables: InitialBase.metadata.create_all(engine),
-        # then _upgrade_db; the chain's first revision alters those tables.
-        settings=(("base-metadata", "mlflow.store.tracking.dbmodels.initial_models:Base.metadata"),),
+        # then _upgrade_db; the chain's first revision alters those tables. MLflow never runs
+        # its downgrades: `mlflow db` has an `upgrade` command and none to downgrade, and
+        # versions/cfd24bdc0731_update_run_status_constraint_with_killed.py:73-75 says "we
+        # don't currently provide users a command/API for reverting a database migration,
+        # instead recommending that they take a database backup before running the migration".
+        settings=(
+            ("base-metadata", "mlflow.store.tracking.dbmodels.initial_models:Base.metadata"),
+            ("forward-only", True),
+        ),
         how="mlflow.store.db.utils._initialize_tables: InitialBase.metadata.create_all(engine) "
         "(InitialBase = mlflow.store.tracking.dbmodels.initial_models.Base), then _upgrade_db: "
         "Config(db_migrations/alembic.ini), script_location=<mlflow>/store/db_migrations and "
-        "sqlalchemy.url=<db url>, config.attributes['connection'], upgrade heads",
+        "sqlalchemy.url=<db url>, config.attributes['connection'], upgrade heads; never a "
+        "downgrade (forward-only): mlflow db has no downgrade command, and "
+        "db_migrations/versions/cfd24bdc0731_update_run_status_constraint_with_killed.py:73-75: "
+        "\"we don't currently provide users a command/API for reverting a database migration, "
+        "instead recommending that they take a database backup before running the migration\"",
     ),
     Chain(
         name="dagster",

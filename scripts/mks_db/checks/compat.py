@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 
 from alembic.script import Script
+from pglast.visitors import referenced_relations
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -47,6 +48,7 @@ from mks_db.engine import data, revision_source
 from mks_db.engine.migrate import at_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.release import ModelTable, Release
+from mks_db.engine.render import render_step
 from mks_db.findings import ERROR, WARNING, Finding
 
 # The two-release way to make each kind of change, by the SQLSTATE the running code meets.
@@ -78,14 +80,14 @@ def findings(
 ) -> list[Finding]:
     """The previous ``release``'s statements in a database at the revisions it ``known``,
     then after each of the ``new`` revisions in turn; one error per statement that breaks."""
-    if not new or not release.tables:
+    tables = _touched(project, new, release.tables)
+    if not new or not tables:
         return []
     found: list[Finding] = []
     with at_revisions(project, server, known, "compat") as migrator:
-        rows = data.Rows(migrator.connection)
-        rows.fill()
         with migrator.idle() as connection:
-            before = exercise(connection, release.tables)
+            _fill(connection, tables)
+            before = exercise(connection, tables)
         for revision in new:
             try:
                 migrator.upgrade(revision)
@@ -103,11 +105,37 @@ def findings(
                 )
                 break
             with migrator.idle() as connection:
-                now = exercise(connection, release.tables)
+                now = exercise(connection, tables)
             broken = {key: failure for key, failure in now.items() if key not in before}
             found += _findings(project, revision, release, broken)
             before.update(broken)  # each reported once, at the revision that broke it
     return found
+
+
+def _touched(project: Project, new: list[Script], tables: tuple[ModelTable, ...]) -> tuple[ModelTable, ...]:
+    """The release's tables that the ``new`` revisions' SQL (rendered offline) names; all of
+    them when a revision cannot be rendered (its effect is then unknown)."""
+    named: set[str] = set()
+    for revision in new:
+        try:
+            relations = referenced_relations(render_step(project, revision, "upgrade"))
+        except Exception:  # noqa: BLE001 - the revision's code, run offline, or SQL pglast refuses
+            return tables
+        named |= {name.rpartition(".")[2].strip('"') for name in relations}
+    return tuple(t for t in tables if t.name.rpartition(".")[2].strip('"') in named)
+
+
+def _fill(connection: Connection, tables: tuple[ModelTable, ...]) -> None:
+    """Generated rows in ``tables`` and the tables their required foreign keys need, where
+    they are empty (the rest of the schema is left as it is)."""
+    everything = data.read_tables(connection, foreign_keys=False)
+    wanted = {t.name for t in tables}
+    needed = data.required_parents(
+        connection, everything, [o for o, t in everything.items() if t.name in wanted]
+    )
+    held = data.inventory(connection, needed)
+    data.fill(connection, {o: t for o, t in needed.items() if not held[o].rows}, data.ROWS_PER_TABLE, set())
+    connection.commit()
 
 
 def exercise(connection: Connection, tables: tuple[ModelTable, ...]) -> dict[tuple[str, str], Failure]:

@@ -1,7 +1,8 @@
 """``mks-db check``: every check in one pass. The revision graph (as ``heads``); unless it is
 broken, the roundtrip walk with rows, the models compared at head (drift), then on the same
 server the rendered SQL linted (as ``lint``, with ``--since`` the immutability of merged
-revisions too) and, for the revisions chosen by ``--since`` or ``--revision``, their locks."""
+revisions too), with ``--since`` the base's models run on the new revisions (``compat``), and,
+for the revisions chosen by ``--since`` or ``--revision``, their locks."""
 
 from __future__ import annotations
 
@@ -40,14 +41,14 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             if f.check == "data-loss" and not f.is_error and not f.message.startswith("upgrade of ")
         }
         report.findings[before:] = safety.judge_by_the_walk(report.findings[before:], report.steps, unfilled)
+        if selection.since:  # the base's models (the running release's) on the new revisions
+            progress.say("running the base's models on the new revisions")
+            compat.against_base(project, selection, server, report)  # copies the kept base
         if selection.since or selection.revision:  # the new revisions' locks (all would take long)
             progress.say("measuring the new revisions' locks")
             revisions = selection.revisions(project)
             if revisions:
-                locks.measure(project, revisions, settings.locks, server, report)
-        if selection.since:  # the base's models (the running release's) on the new revisions
-            progress.say("running the base's models on the new revisions")
-            compat.against_base(project, selection, server, report)
+                locks.measure(project, revisions, settings.locks, server, report)  # takes it over
         report.revisions = walked
 
     roundtrip.walk(args, settings, report, after=lint_and_locks, at_head=drift_findings)
