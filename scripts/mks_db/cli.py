@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         parents=[common, database, walk, selection],
         help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
-        "--since the immutability of merged revisions and the new revisions' locks",
+        "--since the immutability of merged revisions, the base's models on the new revisions "
+        "(compat) and their locks",
     )
     add_command(
         "sql",

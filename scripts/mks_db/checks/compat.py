@@ -43,9 +43,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
-from mks_db.database.server import Server, describe_db_error, describe_error
-from mks_db.engine import data, revision_source
-from mks_db.engine.migrate import at_revisions
+from mks_db.database.server import Server, describe_db_error, describe_error, drop_database
+from mks_db.engine import catalog, data, revision_source
+from mks_db.engine.migrate import Migrator, at_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.release import ModelTable, Release
 from mks_db.engine.render import render_step
@@ -79,36 +79,79 @@ def findings(
     project: Project, server: Server, known: list[Script], new: list[Script], release: Release
 ) -> list[Finding]:
     """The previous ``release``'s statements in a database at the revisions it ``known``,
-    then after each of the ``new`` revisions in turn; one error per statement that breaks."""
+    then after each of the ``new`` revisions in turn; one error per statement that breaks.
+
+    The database the server keeps at ``known`` (``check --since``: the walk's base, handed
+    back) is used and handed back once the new revisions are undone and its schema is as it
+    was (else dropped); without one, a database is made at ``known``."""
     tables = _touched(project, new, release.tables)
     if not new or not tables:
         return []
-    found: list[Finding] = []
-    with at_revisions(project, server, known, "compat") as migrator:
-        with migrator.idle() as connection:
-            _fill(connection, tables)
-            before = exercise(connection, tables)
-        for revision in new:
-            try:
-                migrator.upgrade(revision)
-            except Exception as exc:  # the upgrade check reports it; nothing after it can be judged
-                interrupt.raise_if_requested()
-                found.append(
-                    Finding(
-                        "compat",
-                        WARNING,
-                        revision.revision,
-                        f"{revision.revision} and the revisions after it were not checked against "
-                        f"the running release ({release.label}): its upgrade fails ({describe_error(exc)})",
-                        project.relpath(revision.path),
-                    )
-                )
-                break
+    key = tuple(r.revision for r in known)
+    kept = server.templates.pop(key, None)
+    if kept is None:
+        with at_revisions(project, server, known, "compat") as migrator:
+            return _run(project, migrator, new, release, tables)
+    handed_back = False
+    try:
+        with Migrator(project, server.database_url(kept), server.timeouts) as migrator:
             with migrator.idle() as connection:
-                now = exercise(connection, tables)
-            broken = {key: failure for key, failure in now.items() if key not in before}
-            found += _findings(project, revision, release, broken)
-            before.update(broken)  # each reported once, at the revision that broke it
+                tracker = catalog.Tracker(connection)
+            found = _run(project, migrator, new, release, tables)
+            handed_back = _undone(migrator, new, tracker)
+    finally:
+        if handed_back:
+            server.templates[key] = kept
+        else:
+            drop_database(server, kept)
+    return found
+
+
+def _undone(migrator: Migrator, new: list[Script], tracker: catalog.Tracker) -> bool:
+    """Downgrade what ``new`` applied, newest first: whether the schema is back as ``tracker``
+    saw it (then the database can serve the next check)."""
+    start = tracker.fingerprint
+    try:
+        for revision in reversed(new):
+            if revision.revision in migrator.heads():
+                migrator.downgrade(revision)
+    except Exception:  # noqa: BLE001 - a downgrade that fails: the database is not handed back
+        interrupt.raise_if_requested()
+        return False
+    with migrator.idle():
+        tracker.refresh()
+    return tracker.fingerprint == start
+
+
+def _run(
+    project: Project, migrator: Migrator, new: list[Script], release: Release, tables: tuple[ModelTable, ...]
+) -> list[Finding]:
+    """Exercise ``tables`` in ``migrator``'s database, then after each of ``new``."""
+    found: list[Finding] = []
+    with migrator.idle() as connection:
+        _fill(connection, tables)
+        before = exercise(connection, tables)
+    for revision in new:
+        try:
+            migrator.upgrade(revision)
+        except Exception as exc:  # the upgrade check reports it; nothing after it can be judged
+            interrupt.raise_if_requested()
+            found.append(
+                Finding(
+                    "compat",
+                    WARNING,
+                    revision.revision,
+                    f"{revision.revision} and the revisions after it were not checked against "
+                    f"the running release ({release.label}): its upgrade fails ({describe_error(exc)})",
+                    project.relpath(revision.path),
+                )
+            )
+            break
+        with migrator.idle() as connection:
+            now = exercise(connection, tables)
+        broken = {key: failure for key, failure in now.items() if key not in before}
+        found += _findings(project, revision, release, broken)
+        before.update(broken)  # each reported once, at the revision that broke it
     return found
 
 
