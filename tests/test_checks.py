@@ -1183,3 +1183,29 @@ def test_a_drop_the_revisions_message_announces_is_a_warning(capsys, tmp_path, s
     else:
         assert finding["severity"] == "warning", finding
         assert "the revision's message says it means to ('drop nickname from account')" in finding["message"]
+
+
+@pytest.mark.parametrize("labels", ["'RUNNING', 'FINISHED'", "'RUNNING', 'FINISHED', 'A_LONG_STATUS'"])
+def test_string_lengths_that_a_check_makes_moot_are_a_warning(check, labels):
+    """status is VARCHAR(9) in the database and String(20) in the models (mlflow's runs.status);
+    a CHECK admits only values that fit both: a warning. A listed value longer than 9: an error."""
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("status", sa.String(9)),\n'
+        f'                sa.CheckConstraint("status IN ({labels})", name="ck_status"))',
+        'op.drop_table("account")',
+    )
+    models = f"""
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("status", sa.String(20)),
+         sa.CheckConstraint("status IN ({labels})", name="ck_status"))
+"""
+    code, report = check([a1], models, command="drift")
+    [finding] = only(report, "drift")
+    assert "type is VARCHAR(9) in the database, VARCHAR(20) in the models" in finding["message"], finding
+    moot = "A_LONG" not in labels
+    assert finding["severity"] == ("warning" if moot else "error"), finding

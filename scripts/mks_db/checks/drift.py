@@ -37,6 +37,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.sql import sqltypes
 
+from mks_db.engine import data
 from mks_db.engine.migrate import Migrator
 from mks_db.findings import ERROR, WARNING, Finding
 
@@ -52,22 +53,50 @@ def compare_models(migrator: Migrator) -> list[tuple[str, str]] | None:
     def compare(heads: tuple[str, ...], context: MigrationContext) -> list:
         metadata = context.opts.get("target_metadata")
         if metadata is not None:
-            found["diffs"] = _as_alembic_check(context, metadata, heads)
+            diffs = _flatten(_as_alembic_check(context, metadata, heads))
+            found["diffs"] = [
+                (describe(diff), WARNING if _lesser(diff, context.connection) else ERROR) for diff in diffs
+            ]
             found["enums"] = enum_differences(context, metadata)
         return []
 
     migrator.run_env(compare)
     if "diffs" not in found:
         return None
-    diffs = [(describe(diff), WARNING if _lesser(diff) else ERROR) for diff in _flatten(found["diffs"])]
-    return diffs + found["enums"]
+    return found["diffs"] + found["enums"]
 
 
-def _lesser(diff: tuple) -> bool:
+def _lesser(diff: tuple, connection: Any) -> bool:
     """Whether the application never meets the difference: an index (not a unique one) that the
     migrations create and the models do not declare (a package may keep its indexes out of its
-    models on purpose)."""
+    models on purpose), or string lengths that differ where a CHECK of the database admits
+    only values that fit both."""
+    if diff[0] == "modify_type":
+        return _bounded(diff, connection)
     return diff[0] in _LESSER and not getattr(diff[1], "unique", False)
+
+
+_CHECKS_OF_COLUMN = text(
+    "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c"
+    " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)"
+    " WHERE c.contype = 'c' AND c.conrelid = to_regclass(:table) AND a.attname = :column"
+    " AND array_length(c.conkey, 1) = 1"
+)
+
+
+def _bounded(diff: tuple, connection: Any) -> bool:
+    """Whether a type difference is of two string lengths only, and a CHECK of the database
+    lists the column's values, every one within both."""
+    schema, table, column, _, old, new = diff[1:7]
+    lengths = [getattr(t, "length", None) for t in (old, new)]
+    if None in lengths or not all(isinstance(t, sqltypes.String) for t in (old, new)):
+        return False
+    qualified = f'"{schema}"."{table}"' if schema else f'"{table}"'
+    for (definition,) in connection.execute(_CHECKS_OF_COLUMN, {"table": qualified, "column": column}):
+        values = data.listed_values(definition)
+        if values and max(len(v) for v in values) <= min(lengths):
+            return True
+    return False
 
 
 _LESSER = {
@@ -159,6 +188,8 @@ def drift_findings(migrator: Migrator) -> list[Finding]:
 # What a warning of drift advises, by the kind of object it names.
 _ADVICE = {
     "index": _LESSER["remove_index"],
+    "column": "a CHECK of the database admits only values that fit both lengths, so nothing the "
+    "application writes is treated differently; align the lengths when convenient",
     "enum": "the application never writes those labels, and could not read a row holding one: add "
     "them to the models when it does, or drop them once nothing needs them",
 }

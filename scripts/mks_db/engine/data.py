@@ -208,6 +208,18 @@ _ANY_ARRAY = re.compile(r"= ANY \(+ARRAY\[(.*?)\]\)", re.DOTALL)
 _LITERAL = re.compile(r"'(?:[^']|'')*'(?:::[\w ]+(?:\[\])?)*|-?\d+(?:\.\d+)?")
 
 
+def listed_values(definition: str) -> tuple[str, ...]:
+    """The values (as text, unquoted) a CHECK's definition lists for its column
+    (``col = ANY (ARRAY[...])``, which ``col IN (...)`` becomes); none when it lists none."""
+    match = _ANY_ARRAY.search(definition)
+    if not match or " AND " in definition or " OR " in definition:
+        return ()
+    return tuple(
+        literal.split("'::")[0].strip("'").replace("''", "'") if literal.startswith("'") else literal
+        for literal in _LITERAL.findall(match.group(1))
+    )
+
+
 def read_choices(connection: Connection, tables: dict[int, Table]) -> None:
     """Set the values a CHECK constraint of the database lists for a column of ``tables``."""
     rows = connection.execute(text(_CHOICES_SQL), {"oids": sorted(tables)})
