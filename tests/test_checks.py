@@ -1209,3 +1209,41 @@ sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=Tru
     assert "type is VARCHAR(9) in the database, VARCHAR(20) in the models" in finding["message"], finding
     moot = "A_LONG" not in labels
     assert finding["severity"] == ("warning" if moot else "error"), finding
+
+
+@pytest.mark.parametrize("imported", [False, True])
+def test_models_the_application_imports_before_it_migrates_join_target_metadata(
+    capsys, tmp_path, server_url, monkeypatch, imported
+):
+    """env.py's metadata is the models' Base, but the module of one model is imported by the
+    application, not by env.py (mlflow's workspaces): named in import-models, it is compared."""
+    suffix = f"{int(imported)}_{id(tmp_path)}"
+    (tmp_path / f"base_{suffix}.py").write_text(
+        "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase\n\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n\n"
+        'account = sa.Table("account", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+    )
+    (tmp_path / f"workspace_{suffix}.py").write_text(
+        f"import sqlalchemy as sa\nfrom base_{suffix} import Base\n\n"
+        'workspace = sa.Table("workspace", Base.metadata, sa.Column("id", sa.Integer, primary_key=True))\n'
+    )
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True))\n'
+        'op.create_table("workspace", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("workspace")\nop.drop_table("account")',
+    )
+    ini = make_project(
+        tmp_path / "project", [a1], f"from base_{suffix} import Base\ntarget_metadata = Base.metadata"
+    )
+    if imported:
+        (tmp_path / "pyproject.toml").write_text(f'[tool.mks-db]\nimport-models = ["workspace_{suffix}"]\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, report = run(capsys, ini, "drift", server_url=server_url)
+    drift = [f["message"] for f in only(report, "drift")]
+    if imported:
+        assert drift == [] and code == 0, report
+    else:
+        assert len(drift) == 1 and "table workspace: database only" in drift[0], report

@@ -250,7 +250,8 @@ def test_an_unknown_key_names_the_known_ones_and_the_table_is_not_trusted(tmp_pa
     assert str(caught.value) == (
         f"{directory / 'pyproject.toml'}: unknown [tool.mks-db] setting alembic_config; known: "
         "alembic-config, format, base-ref, linear-history, forward-only, offline, statement-timeout, "
-        "lock-timeout, url-variables, flask-app, base-metadata, extensions, postgres, deploy, locks"
+        "lock-timeout, url-variables, flask-app, base-metadata, import-models, extensions, postgres, deploy, "
+        "locks"
     )
     assert caught.value.report_format == "human"  # the misspelt key might have been the format
 

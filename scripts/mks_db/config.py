@@ -35,6 +35,7 @@ KNOWN = {
     "url-variables": "the environment variables env.py reads its database URL from (set to the scratch URL)",
     "flask-app": "the Flask application of a Flask-Migrate project, as flask --app names it",
     "base-metadata": "package.module:metadata the application creates before its first revision",
+    "import-models": "modules the application imports before it migrates: their models join target_metadata",
     "extensions": 'extensions production has and no revision creates (e.g. ["postgis"])',
     "postgres": "production's PostgreSQL major (e.g. 17): the embedded server runs it where installed",
     "deploy": "a table of deploy settings (backup-dir, lock-timeout, stop-command, ...)",
@@ -78,6 +79,7 @@ class Settings:
     url_variables: tuple[str, ...] = ()  # url-variables: env.py's own URL settings, redirected
     base_metadata: str | None = None  # base-metadata: the schema created before the chain
     extensions: tuple[str, ...] = ()  # extensions: made in every scratch database first
+    import_models: tuple[str, ...] = ()  # import-models: imported before env.py runs
     flask_app: str | None = None  # --app, else flask-app, else FLASK_APP (Flask's discovery)
     # Of a project of several databases, the one being checked (set by ``commands.run`` for
     # each in turn; not a setting of its own).
@@ -147,6 +149,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
     url_variables = _variable_names(table.get("url-variables", []), problems)
     extensions = _extension_names(table.get("extensions", []), problems)
+    import_models = _module_names(table.get("import-models", []), problems)
     base_metadata = attempt(_import_path("[tool.mks-db] base-metadata"), values.get("base-metadata"), None)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
@@ -169,6 +172,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         url_variables=url_variables,
         base_metadata=base_metadata,
         extensions=extensions,
+        import_models=import_models,
         flask_app=flags.get("app") or values.get("flask-app"),
         locks=locks,
         deploy=MappingProxyType(deploy),
@@ -233,6 +237,16 @@ def _variable_names(value: Any, problems: list[str]) -> tuple[str, ...]:
     problems.append(
         "[tool.mks-db] url-variables must be a list of environment variable names such as "
         f'["MYAPP_DB_URL"], not {value!r}'
+    )
+    return ()
+
+
+def _module_names(value: Any, problems: list[str]) -> tuple[str, ...]:
+    """``import-models``: a list of module names (``["myapp.models"]``)."""
+    if isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(r"[\w.]+", v) for v in value):
+        return tuple(value)
+    problems.append(
+        f'[tool.mks-db] import-models must be a list of modules such as ["myapp.models"], not {value!r}'
     )
     return ()
 

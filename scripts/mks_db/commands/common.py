@@ -42,6 +42,7 @@ def checked_project(settings: Settings, report: Report) -> Project:
             load_revisions=False,
             url_variables=settings.url_variables,
             base_metadata=settings.base_metadata,
+            import_models=settings.import_models,
             flask_app=settings.flask_app,
         )
     )
@@ -53,6 +54,7 @@ def checked_project(settings: Settings, report: Report) -> Project:
         settings.alembic_config,
         url_variables=settings.url_variables,
         base_metadata=settings.base_metadata,
+        import_models=settings.import_models,
         flask_app=settings.flask_app,
     )
     return project if settings.engine is None else project.for_engine(settings.engine)

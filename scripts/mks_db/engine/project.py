@@ -49,6 +49,8 @@ class Project:
     # "package.module:metadata" ([tool.mks-db] base-metadata): the schema the application
     # creates itself (metadata.create_all) before its first revision runs.
     base_metadata: str | None = None
+    # Modules the application imports before it migrates ([tool.mks-db] import-models).
+    import_models: tuple[str, ...] = ()
     # A Flask-Migrate project: its application (context pushed), whose Migrate extension names
     # the migrations directory (the script_location its alembic.ini leaves out).
     flask_app: Any = None
@@ -210,12 +212,17 @@ def load_project(
     url_variables: tuple[str, ...] = (),
     base_metadata: str | None = None,
     flask_app: str | None = None,
+    import_models: tuple[str, ...] = (),
 ) -> Project:
     """Load the project of ``ini`` (default ``./alembic.ini``) and import all its revision files
     (unless ``load_revisions`` is false: then they load when first needed).
 
+    ``import_models``: modules the application imports before it runs its migrations
+    ([tool.mks-db] import-models), imported first: their models join env.py's
+    ``target_metadata`` as they do when the application migrates.
+
     Raises ConfigurationError, in one line naming the file, when the ini is missing or has no
-    ``script_location``, or when a revision file does not import.
+    ``script_location``, or when a revision file (or one of ``import_models``) does not import.
     """
     path = Path(ini) if ini else Path.cwd() / "alembic.ini"
     if path.is_dir():
@@ -236,6 +243,14 @@ def load_project(
         )
     path = path.resolve()
     _on_sys_path(Path.cwd())
+    for module in import_models:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # the application's own import
+            raise ConfigurationError(
+                f"[tool.mks-db] import-models names {module!r}, which cannot be imported "
+                f"({type(exc).__name__}: {exc}); name a module of the application as package.module"
+            ) from None
     try:
         config = _make_config(path, script_location)
         location = config.get_alembic_option("script_location")
@@ -257,6 +272,7 @@ def load_project(
         script=script,
         url_variables=tuple(url_variables),
         base_metadata=base_metadata,
+        import_models=tuple(import_models),
         flask_app=app,
         script_location=script_location,
     )

@@ -66,7 +66,11 @@ def models_at(project: Project, ref: str, url: URL, label: str | None = None) ->
             tar.extractall(tmp, filter="data")
         here = Path(tmp) / Path.cwd().resolve().relative_to(top) if _inside(Path.cwd(), top) else Path(tmp)
         ini = Path(tmp) / project.ini.resolve().relative_to(top) if _inside(project.ini, top) else None
-        options = {"url_variables": list(project.url_variables), "base_metadata": project.base_metadata}
+        options = {
+            "url_variables": list(project.url_variables),
+            "base_metadata": project.base_metadata,
+            "import_models": list(project.import_models),
+        }
         if project.flask_app is not None:
             options["flask_app"] = os.environ.get("FLASK_APP")
             ini = None
@@ -161,6 +165,7 @@ def main(argv: list[str]) -> int:
         load_revisions=False,
         url_variables=tuple(options.get("url_variables") or ()),
         base_metadata=options.get("base_metadata"),
+        import_models=tuple(options.get("import_models") or ()),
         flask_app=options.get("flask_app"),
     )
     with Migrator(project, make_url(url)) as migrator:
