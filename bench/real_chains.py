@@ -24,8 +24,9 @@ command passes to Flask-Migrate) and the application named by ``FLASK_APP``, wit
 the package's documentation asks for (``Chain.env``). What the package sets up in its database
 before its chain runs, and no revision does, goes in a ``pyproject.toml`` there as mks-db's own
 ``[tool.mks-db]`` settings (``Chain.settings``): mlflow's ``base-metadata`` (the tables it makes
-with ``create_all`` before ``alembic upgrade heads``) and ``forward-only`` (MLflow offers
-no way to run a downgrade, and says so in a revision), fittrackee's ``extensions`` (PostGIS,
+with ``create_all`` before ``alembic upgrade heads``), ``import-models`` (the model modules it
+imports before it migrates) and ``forward-only`` (MLflow offers no way to run a downgrade, and
+says so in a revision), fittrackee's ``extensions`` (PostGIS,
 which fittrackee requires of its database, its README lists 3.4 to 3.6, and no revision creates:
 the server ``--database-url`` names must have it installed). ``mks-db check --format json`` (the
 venv's console script) then runs there with ``DATABASE_URL`` unset, so it starts its embedded
@@ -133,9 +134,19 @@ CHAINS = (
         # versions/cfd24bdc0731_update_run_status_constraint_with_killed.py:73-75 says "we
         # don't currently provide users a command/API for reverting a database migration,
         # instead recommending that they take a database backup before running the migration".
+        # mlflow.store.db.utils imports its three model modules first (lines 33-35: "Import ORM
+        # modules to register all table metadata with Base.metadata"); env.py imports none.
         settings=(
             ("base-metadata", "mlflow.store.tracking.dbmodels.initial_models:Base.metadata"),
             ("forward-only", True),
+            (
+                "import-models",
+                (
+                    "mlflow.store.model_registry.dbmodels.models",
+                    "mlflow.store.tracking.dbmodels.models",
+                    "mlflow.store.workspace.dbmodels.models",
+                ),
+            ),
         ),
         how="mlflow.store.db.utils._initialize_tables: InitialBase.metadata.create_all(engine) "
         "(InitialBase = mlflow.store.tracking.dbmodels.initial_models.Base), then _upgrade_db: "
@@ -144,7 +155,7 @@ CHAINS = (
         "downgrade (forward-only): mlflow db has no downgrade command, and "
         "db_migrations/versions/cfd24bdc0731_update_run_status_constraint_with_killed.py:73-75: "
         "\"we don't currently provide users a command/API for reverting a database migration, "
-        "instead recommending that they take a database backup before running the migration\"",
+        'instead recommending that they take a database backup before running the migration"',
     ),
     Chain(
         name="dagster",
