@@ -16,6 +16,7 @@ from mks_db.commands.common import Selection
 from mks_db.config import Settings
 from mks_db.database.server import Server
 from mks_db.engine.project import Project
+from mks_db.engine.release import Reading
 from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
         report.findings[before:] = safety.judge_by_the_walk(report.findings[before:], report.steps, unfilled)
         if selection.since:  # the base's models (the running release's) on the new revisions
             progress.say("running the base's models on the new revisions")
-            compat.against_base(project, selection, server, report)  # copies the kept base
+            compat.against_base(project, selection, server, report, started.get("reading"))
         if selection.since or selection.revision:  # the new revisions' locks (all would take long)
             progress.say("measuring the new revisions' locks")
             revisions = selection.revisions(project)
@@ -51,4 +52,15 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
                 locks.measure(project, revisions, settings.locks, server, report)  # takes it over
         report.revisions = walked
 
-    roundtrip.walk(args, settings, report, after=lint_and_locks, at_head=drift_findings)
+    started: dict = {}  # the base's models, read while the walk goes on
+
+    def read_base_models(project: Project) -> None:
+        started["reading"] = compat.base_models(project, selection)
+
+    try:
+        roundtrip.walk(
+            args, settings, report, before=read_base_models, after=lint_and_locks, at_head=drift_findings
+        )
+    finally:
+        if isinstance(started.get("reading"), Reading):
+            started["reading"].close()

@@ -12,7 +12,7 @@ from mks_db.config import Settings
 from mks_db.database.server import Server, scratch_database
 from mks_db.engine import git
 from mks_db.engine.project import Project
-from mks_db.engine.release import models_at
+from mks_db.engine.release import Reading
 from mks_db.errors import ConfigurationError
 from mks_db.findings import WARNING, Finding
 from mks_db.report.model import Report
@@ -33,19 +33,39 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             against_base(project, selection, server, report)
 
 
-def against_base(project: Project, selection: Selection, server: Server, report: Report) -> None:
+def base_models(project: Project, selection: Selection) -> Reading | ConfigurationError | None:
+    """The base's models being read (``Reading``, started now: it runs while the walk does),
+    the reason they cannot be, or None when nothing is new since ``selection.since``."""
+    if not selection.since or not selection.revisions(project):
+        return None
+    try:
+        base = git.run(git.root(project.root), "merge-base", "HEAD", selection.since).strip()
+        return Reading(project, base, f"{selection.since} at {base[:12]}")
+    except ConfigurationError as exc:
+        return exc
+
+
+def against_base(
+    project: Project,
+    selection: Selection,
+    server: Server,
+    report: Report,
+    reading: Reading | ConfigurationError | None = None,
+) -> None:
     """Add the ``compat`` findings of the revisions ``selection`` chose (new against its
-    ``since``) against the models at the merge base; a warning when they cannot be read."""
-    new = selection.revisions(project)
-    if not new or not selection.since:
+    ``since``) against the models at the merge base (``reading``, else read now); a warning
+    when they cannot be read."""
+    reading = reading or base_models(project, selection)
+    if reading is None:
         return
+    new = selection.revisions(project)
     chosen = {r.revision for r in new}
     known = [r for r in project.revisions_in_order() if r.revision not in chosen]
     try:
-        top = git.root(project.root)
-        base = git.run(top, "merge-base", "HEAD", selection.since).strip()
-        with scratch_database(server, "release") as url:
-            release = models_at(project, base, url, f"{selection.since} at {base[:12]}")
+        if isinstance(reading, ConfigurationError):
+            raise reading
+        with reading, scratch_database(server, "release") as url:
+            release = reading.result(url)
     except ConfigurationError as exc:
         report.findings.append(Finding("compat", WARNING, None, f"compat not checked: {exc}"))
         return

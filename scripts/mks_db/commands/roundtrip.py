@@ -30,14 +30,22 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
 
 
 def walk(
-    args: argparse.Namespace, settings: Settings, report: Report, after: After | None = None, **options: Any
+    args: argparse.Namespace,
+    settings: Settings,
+    report: Report,
+    after: After | None = None,
+    before: Callable[[Project], None] | None = None,
+    **options: Any,
 ) -> None:
     """The roundtrip walk over the revisions ``args`` choose (``options``: at_head,
-    with_data), with its progress line; then ``after`` on the same server (the walk hands the
+    with_data), with its progress line, ``before`` called with the project first; then
+    ``after`` on the same server (the walk hands the
     base of ``--since`` back: the lock analysis takes it over)."""
     progress = progress_line(report.command, settings)
     try:
         project = checked_project(settings, report)
+        if before:  # what may run while the walk does
+            before(project)
         with checks_server(args.database_url, settings, progress) as server:
             new = Selection.from_flags(args).new(project)
             walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)

@@ -7,7 +7,7 @@ empty scratch database, without migrating anything: env.py's ``target_metadata``
 classes mapped to its tables are what that release's application reads and writes. The
 description comes back as JSON (``describe``).
 
-    python -m mks_db.engine.release INI URL OPTIONS   (run by ``models_at``, not by hand)
+    python -m mks_db.engine.release INI OPTIONS offline|URL   (run by ``Reading``, not by hand)
 """
 
 from __future__ import annotations
@@ -53,19 +53,23 @@ class Release:
     tables: tuple[ModelTable, ...]
 
 
-def models_at(project: Project, ref: str, url: URL, label: str | None = None) -> Release:
-    """The models of the commit ``ref`` names, read by that commit's own env.py on the empty
-    database ``url``; ConfigurationError (one line) when they cannot be read. ``label`` names
-    the release in messages (default: the ref and its commit)."""
-    top = git.root(project.root)
-    commit = git.run(top, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
-    label = label or (f"{ref}, {commit[:12]}" if not commit.startswith(ref) else commit[:12])
-    archive = subprocess.run(["git", "-C", str(top), "archive", commit], capture_output=True, check=True)
-    with tempfile.TemporaryDirectory(prefix="mks-db-release-") as tmp:
+class Reading:
+    """The models of the commit ``ref`` names, being read by that commit's own env.py in a
+    process of its own, started at once (offline: no database needed, so it runs while the
+    walk does); ``result`` waits for them. Use as a context manager: the exported tree goes
+    on exit. ``label`` names the release in messages (default: the ref and its commit)."""
+
+    def __init__(self, project: Project, ref: str, label: str | None = None) -> None:
+        top = git.root(project.root)
+        commit = git.run(top, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
+        self.label = label or (f"{ref}, {commit[:12]}" if not commit.startswith(ref) else commit[:12])
+        archive = subprocess.run(["git", "-C", str(top), "archive", commit], capture_output=True, check=True)
+        self._tmp = tempfile.TemporaryDirectory(prefix="mks-db-release-")
+        tmp = Path(self._tmp.name)
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(tmp, filter="data")
-        here = Path(tmp) / Path.cwd().resolve().relative_to(top) if _inside(Path.cwd(), top) else Path(tmp)
-        ini = Path(tmp) / project.ini.resolve().relative_to(top) if _inside(project.ini, top) else None
+        here = tmp / Path.cwd().resolve().relative_to(top) if _inside(Path.cwd(), top) else tmp
+        ini = tmp / project.ini.resolve().relative_to(top) if _inside(project.ini, top) else None
         options = {
             "url_variables": list(project.url_variables),
             "base_metadata": project.base_metadata,
@@ -74,28 +78,61 @@ def models_at(project: Project, ref: str, url: URL, label: str | None = None) ->
         if project.flask_app is not None:
             options["flask_app"] = os.environ.get("FLASK_APP")
             ini = None
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "mks_db.engine.release",
-                str(ini) if ini and ini.is_file() else "",
-                url.render_as_string(hide_password=False),
-                json.dumps(options),
-            ],
-            cwd=here if here.is_dir() else tmp,
-            capture_output=True,
+        self._argv = [
+            sys.executable,
+            "-m",
+            "mks_db.engine.release",
+            str(ini) if ini and ini.is_file() else "",
+            json.dumps(options),
+        ]
+        self._cwd = here if here.is_dir() else tmp
+        self._offline = self._start("offline")
+
+    def _start(self, where: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*self._argv, where],
+            cwd=self._cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=600,
         )
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigurationError(f"the models of {label} cannot be read with its own env.py: {last}")
-    tables = tuple(
-        ModelTable(t["name"], t["model"], tuple(ModelColumn(**c) for c in t["columns"]))
-        for t in json.loads(done.stdout)
-    )
-    return Release(label, tables)
+
+    def result(self, url: URL) -> Release:
+        """The release's models; when env.py cannot run offline, read online on the empty
+        database ``url``. ConfigurationError (one line) when they cannot be read."""
+        out, err = self._offline.communicate(timeout=600)
+        if self._offline.returncode != 0:
+            online = self._start(url.render_as_string(hide_password=False))
+            out, err = online.communicate(timeout=600)
+            if online.returncode != 0:
+                last = (err.strip().splitlines() or ["no output"])[-1]
+                raise ConfigurationError(
+                    f"the models of {self.label} cannot be read with its own env.py: {last}"
+                )
+        tables = tuple(
+            ModelTable(t["name"], t["model"], tuple(ModelColumn(**c) for c in t["columns"]))
+            for t in json.loads(out)
+        )
+        return Release(self.label, tables)
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the reading if it still runs, and remove the exported tree (twice is harmless)."""
+        if self._offline.poll() is None:
+            self._offline.kill()
+            self._offline.wait()
+        self._tmp.cleanup()
+
+
+def models_at(project: Project, ref: str, url: URL, label: str | None = None) -> Release:
+    """The models of the commit ``ref`` names (``Reading``), waited for."""
+    with Reading(project, ref, label) as reading:
+        return reading.result(url)
 
 
 def _inside(path: Path, top: Path) -> bool:
@@ -154,11 +191,12 @@ def _left_to_the_database(table: object, column: object) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    """Print the models env.py gives Alembic, run online on an empty database, as JSON."""
+    """Print the models env.py gives Alembic as JSON: run offline (``where`` is "offline"), or
+    online on the empty database ``where`` names."""
     from mks_db.engine.migrate import Migrator
     from mks_db.engine.project import load_project
 
-    ini, url, options = argv
+    ini, options, where = argv
     options = json.loads(options)
     project = load_project(
         ini or None,
@@ -168,14 +206,42 @@ def main(argv: list[str]) -> int:
         import_models=tuple(options.get("import_models") or ()),
         flask_app=options.get("flask_app"),
     )
-    with Migrator(project, make_url(url)) as migrator:
-        migrator.run_env(lambda heads, context: [])
-        metadata = migrator.target_metadata
+    if where == "offline":
+        metadata = _offline_metadata(project)
+    else:
+        with Migrator(project, make_url(where)) as migrator:
+            migrator.run_env(lambda heads, context: [])
+            metadata = migrator.target_metadata
     if metadata is None:
         print("env.py sets no target_metadata", file=sys.stderr)
         return 1
     print(json.dumps(describe(metadata)))
     return 0
+
+
+def _offline_metadata(project: Project) -> object:
+    """The ``target_metadata`` env.py gives Alembic when run offline (``--sql``), migrating
+    nothing; raises what env.py raises."""
+    from alembic.runtime.environment import EnvironmentContext
+
+    from mks_db.engine.migrate import environment_variables, quiet_env_logging
+
+    config = project.config()
+    config.output_buffer = io.StringIO()
+    config.set_main_option("sqlalchemy.url", "postgresql://")
+    captured: dict[str, object] = {}
+
+    def capture(heads: tuple, context: object) -> list:
+        captured["metadata"] = context.opts.get("target_metadata")
+        return []
+
+    with (
+        environment_variables(project.url_variables, "postgresql://"),
+        quiet_env_logging(),
+        EnvironmentContext(config, project.script, fn=capture, as_sql=True, starting_rev="base"),
+    ):
+        project.script.run_env()
+    return captured.get("metadata")
 
 
 if __name__ == "__main__":
