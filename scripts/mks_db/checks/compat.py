@@ -76,14 +76,20 @@ class Failure:
 
 
 def findings(
-    project: Project, server: Server, known: list[Script], new: list[Script], release: Release
+    project: Project,
+    server: Server,
+    known: list[Script],
+    new: list[Script],
+    release: Release,
+    reversible: bool = False,
 ) -> list[Finding]:
     """The previous ``release``'s statements in a database at the revisions it ``known``,
     then after each of the ``new`` revisions in turn; one error per statement that breaks.
 
     The database the server keeps at ``known`` (``check --since``: the walk's base, handed
     back) is used and handed back once the new revisions are undone and its schema is as it
-    was (else dropped); without one, a database is made at ``known``."""
+    was (else dropped): ``reversible`` says the walk proved their downgrades restore it
+    exactly, so it is not read again. Without one, a database is made at ``known``."""
     tables = _touched(project, new, release.tables)
     if not new or not tables:
         return []
@@ -95,8 +101,10 @@ def findings(
     handed_back = False
     try:
         with Migrator(project, server.database_url(kept), server.timeouts) as migrator:
-            with migrator.idle() as connection:
-                tracker = catalog.Tracker(connection)
+            tracker = None
+            if not reversible:  # the schema is read, to tell whether the downgrades restore it
+                with migrator.idle() as connection:
+                    tracker = catalog.Tracker(connection)
             found = _run(project, migrator, new, release, tables)
             handed_back = _undone(migrator, new, tracker)
     finally:
@@ -107,10 +115,10 @@ def findings(
     return found
 
 
-def _undone(migrator: Migrator, new: list[Script], tracker: catalog.Tracker) -> bool:
+def _undone(migrator: Migrator, new: list[Script], tracker: catalog.Tracker | None) -> bool:
     """Downgrade what ``new`` applied, newest first: whether the schema is back as ``tracker``
-    saw it (then the database can serve the next check)."""
-    start = tracker.fingerprint
+    saw it (None: the downgrades are known to restore it), so that the database can serve the
+    next check."""
     try:
         for revision in reversed(new):
             if revision.revision in migrator.heads():
@@ -118,6 +126,9 @@ def _undone(migrator: Migrator, new: list[Script], tracker: catalog.Tracker) -> 
     except Exception:  # noqa: BLE001 - a downgrade that fails: the database is not handed back
         interrupt.raise_if_requested()
         return False
+    if tracker is None:
+        return True
+    start = tracker.fingerprint
     with migrator.idle():
         tracker.refresh()
     return tracker.fingerprint == start

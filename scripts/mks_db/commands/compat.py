@@ -69,4 +69,9 @@ def against_base(
     except ConfigurationError as exc:
         report.findings.append(Finding("compat", WARNING, None, f"compat not checked: {exc}"))
         return
-    report.findings += compat.findings(project, server, known, new, release)
+    # The walk proved the new revisions' downgrades restore the base exactly unless it said
+    # otherwise of one of them: then the base compat borrows is read again before it goes back.
+    reversible = not any(
+        f.check in ("roundtrip", "downgrade") and f.revision in chosen for f in report.findings
+    )
+    report.findings += compat.findings(project, server, known, new, release, reversible)
