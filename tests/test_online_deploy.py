@@ -203,6 +203,9 @@ def test_an_online_revision_is_applied_serving_and_an_incompatible_one_stops_the
         code, plan = run_json(
             capsys, "plan", "-c", str(ini), "--database-url", production, "--scratch-url", server_url
         )
+        assert main(["plan", "-c", str(ini), "--database-url", production, "--scratch-url", server_url]) == 0
+        printed = capsys.readouterr().out
+        assert "with the application running?\n  b2  online: compatible with the running release, " in printed
         [verdict] = plan["online"]
         assert (verdict["revision"], verdict["mode"]) == ("b2", "online"), verdict
         assert "locks within the 2s budget: AccessExclusiveLock on public.account about " in verdict["reason"]
