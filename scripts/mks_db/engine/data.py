@@ -208,15 +208,20 @@ _ANY_ARRAY = re.compile(r"= ANY \(+ARRAY\[(.*?)\]\)", re.DOTALL)
 _LITERAL = re.compile(r"'(?:[^']|'')*'(?:::[\w ]+(?:\[\])?)*|-?\d+(?:\.\d+)?")
 
 
-def listed_values(definition: str) -> tuple[str, ...]:
-    """The values (as text, unquoted) a CHECK's definition lists for its column
-    (``col = ANY (ARRAY[...])``, which ``col IN (...)`` becomes); none when it lists none."""
+def _listed(definition: str) -> tuple[str, ...]:
+    """The SQL literals a CHECK's definition lists for its column (``col = ANY (ARRAY[...])``,
+    which ``col IN (...)`` becomes, and nothing else); none when it lists none."""
     match = _ANY_ARRAY.search(definition)
     if not match or " AND " in definition or " OR " in definition:
         return ()
+    return tuple(_LITERAL.findall(match.group(1)))
+
+
+def listed_values(definition: str) -> tuple[str, ...]:
+    """The values a CHECK's definition lists for its column, as text (unquoted)."""
     return tuple(
         literal.split("'::")[0].strip("'").replace("''", "'") if literal.startswith("'") else literal
-        for literal in _LITERAL.findall(match.group(1))
+        for literal in _listed(definition)
     )
 
 
@@ -224,10 +229,9 @@ def read_choices(connection: Connection, tables: dict[int, Table]) -> None:
     """Set the values a CHECK constraint of the database lists for a column of ``tables``."""
     rows = connection.execute(text(_CHOICES_SQL), {"oids": sorted(tables)})
     for oid, attnum, definition in rows:
-        match = _ANY_ARRAY.search(definition)
         column = tables[oid].columns.get(attnum) if oid in tables else None
-        if match and column is not None and " AND " not in definition and " OR " not in definition:
-            column.choices = tuple(_LITERAL.findall(match.group(1)))
+        if column is not None and _listed(definition):
+            column.choices = _listed(definition)
 
 
 def inventory(connection: Connection, tables: dict[int, Table] | None = None) -> dict[int, TableData]:
