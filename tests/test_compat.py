@@ -117,3 +117,30 @@ def test_the_base_models_run_on_the_new_revisions(capsys, monkeypatch, tmp_path,
     assert finding["message"].startswith(f"{named}: the running release's "), finding
     assert "two releases instead: " in finding["message"], finding
     assert code == 1
+
+
+def test_a_model_table_the_base_lacks_is_not_the_new_revisions_doing(
+    capsys, monkeypatch, tmp_path, server_url
+):
+    """The base's models map ``archive``, which no revision of the base creates (drift, already
+    at the base; the pull request's revision creates it): its statements fail before the new
+    revision, so compat says nothing of it, and still judges the rest."""
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    archive = (
+        '\n\nclass Archive(Base):\n    __tablename__ = "archive"\n'
+        "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    )
+    ini = make_project(tmp_path, [A1], MODELS.format(extra=NICKNAME) + archive)
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    dropped, _, named = CHANGES["a dropped column the base reads"]
+    revision = Rev(
+        "b2",
+        "a1",
+        dropped.upgrade + '\nop.create_table("archive", sa.Column("id", sa.Integer, primary_key=True))',
+        'op.drop_table("archive")\n' + dropped.downgrade,
+    )
+    add_revision(ini, revision)
+    code, report = run_json(capsys, "compat", "-c", str(ini), "--database-url", server_url, "--since", "main")
+    assert [f["message"].split(":")[0] for f in report["findings"]] == [named], report

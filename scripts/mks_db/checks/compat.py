@@ -257,9 +257,14 @@ def _insert(table: ModelTable, columns: dict[str, data.Column], keys: dict[str, 
 
 def _a_row(connection: Connection, table: ModelTable, keys: dict[str, object], params: dict) -> bool:
     """Put the key of an existing row in ``params``, for the UPDATE when the INSERT failed;
-    False when the table holds none."""
+    False when there is none: the table holds no row, or it or its key is not there at all."""
     names = ", ".join(c.name for c in keys.values())
-    first = connection.execute(text(f"SELECT {names} FROM {table.name} LIMIT 1")).first()
+    try:
+        with connection.begin_nested():
+            first = connection.execute(text(f"SELECT {names} FROM {table.name} LIMIT 1")).first()
+    except DBAPIError:  # the SELECT's own failure is the finding, if it is one
+        interrupt.raise_if_requested()
+        return False
     if first is not None:
         params.update(zip(keys, first, strict=True))
     return first is not None
