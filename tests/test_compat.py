@@ -144,3 +144,36 @@ def test_a_model_table_the_base_lacks_is_not_the_new_revisions_doing(
     add_revision(ini, revision)
     code, report = run_json(capsys, "compat", "-c", str(ini), "--database-url", server_url, "--since", "main")
     assert [f["message"].split(":")[0] for f in report["findings"]] == [named], report
+
+
+def test_a_key_the_revisions_own_rows_hold_is_not_the_release_breaking(
+    capsys, monkeypatch, tmp_path, server_url
+):
+    """b2 seeds a row whose key the release's generated INSERT repeats (as this repository's
+    seeded role_permissions do): a unique violation of generated values, not of the code."""
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    a1 = Rev(
+        "a1",
+        None,
+        'op.create_table("pair", sa.Column("a", sa.Integer, primary_key=True, autoincrement=False),\n'
+        '                sa.Column("b", sa.Integer, primary_key=True, autoincrement=False))',
+        'op.drop_table("pair")',
+    )
+    models = (
+        "import sqlalchemy as sa\ntarget_metadata = sa.MetaData()\n"
+        'sa.Table("pair", target_metadata,\n'
+        '         sa.Column("a", sa.Integer, primary_key=True, autoincrement=False),\n'
+        '         sa.Column("b", sa.Integer, primary_key=True, autoincrement=False))\n'
+    )
+    ini = make_project(tmp_path, [a1], models)
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    add_revision(
+        ini,
+        Rev(
+            "b2", "a1", 'op.execute("INSERT INTO pair VALUES (1001, 1001)")', 'op.execute("DELETE FROM pair")'
+        ),
+    )
+    code, report = run_json(capsys, "compat", "-c", str(ini), "--database-url", server_url, "--since", "main")
+    assert report["findings"] == [] and code == 0, report

@@ -106,7 +106,12 @@ def _verdict(
 ) -> Verdict:
     """Online unless a finding on ``revision`` is an error, or its locks were not measured on
     as many rows as claimed; the reason names the finding, or the locks at production's size."""
-    unproven = measurement.error or measurement.unfilled
+    # Measured on fewer rows than asked: unproven, unless production holds no row in the tables
+    # it locks (then any measurement is at or above production's size).
+    unproven = measurement.error or (
+        measurement.unfilled
+        and any(probe.production_rows.get(t.table, probe.rows) for t in measurement.tables)
+    )
     against = [
         f.message
         for f in judged
