@@ -180,3 +180,4 @@ def test_a_parent_the_generator_cannot_fill_is_named_as_not_touched_by_the_revis
     [parent] = [m for m in measured.unfilled if "rows for public.codes" in m]
     assert "(not touched by the revision; a touched table's foreign key needs its rows)" in parent, parent
     assert not any("public.items" in m and "not touched" in m for m in measured.unfilled), measured.unfilled
+    assert "public.codes" in measured.short, measured.short  # what the plan judges by

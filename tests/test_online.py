@@ -22,6 +22,7 @@ def test_locks_measured_on_fewer_rows_decide_only_where_production_holds_rows(pr
         0.01,
         [TableLocks("public.link", "AccessExclusiveLock", False)],
         unfilled=["could not generate 100000 rows for public.link: duplicate key value"],
+        short={"public.link"},
     )
     probe = Settings(production_rows={"public.link": production})
     # what the locks check says of that measurement (a warning)

@@ -470,9 +470,12 @@ def _parents_first(tables: dict[int, Table]) -> list[Table]:
     return ordered
 
 
-def bulk_fill(connection: Connection, oids: Iterable[int], rows: int) -> list[str]:
+def bulk_fill(
+    connection: Connection, oids: Iterable[int], rows: int, short: set[str] | None = None
+) -> list[str]:
     """Add ``rows`` generated rows to each table of ``oids`` (after ``Rows.fill``: their parents
-    hold rows), in one ``INSERT ... SELECT generate_series`` each, and commit."""
+    hold rows), in one ``INSERT ... SELECT generate_series`` each, and commit; one message per
+    table that refused them, whose name goes into ``short``."""
     tables = read_tables(connection, oids)
     trusted = _trusted_keys(connection, tables)
     problems = []
@@ -481,6 +484,8 @@ def bulk_fill(connection: Connection, oids: Iterable[int], rows: int) -> list[st
         error = _fill_table(connection, table, rows, first=1_000)
         if error:
             problems.append(f"could not generate {rows} rows for {table.name}: {error}")
+            if short is not None:
+                short.add(table.name)
     connection.commit()
     return problems
 

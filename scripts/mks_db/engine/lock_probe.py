@@ -68,6 +68,7 @@ class Measurement:
     seconds_small: float
     tables: list[TableLocks]
     unfilled: list[str] = field(default_factory=list)  # why a table holds fewer rows than asked
+    short: set[str] = field(default_factory=set)  # the tables that hold fewer rows than asked
     error: str | None = None  # why the revision could not be measured at all
 
 
@@ -160,11 +161,11 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
         reusable = _undone(migrator, revision, tracker, start, [])  # the tracker follows this database
         if not reusable:
             migrator = anew()
-        seconds, locks, unfilled, filled = _run(migrator, revision, touched, settings.rows)
+        seconds, locks, unfilled, filled, short = _run(migrator, revision, touched, settings.rows)
         if not (reusable and _undone(migrator, revision, tracker, start, filled)):
             migrator = anew()
-        small, _, _, _ = _run(migrator, revision, touched, max(settings.rows // 10, 1))
-    return Measurement(revision, seconds, small, locks, unfilled)
+        small, _, _, _, _ = _run(migrator, revision, touched, max(settings.rows // 10, 1))
+    return Measurement(revision, seconds, small, locks, unfilled, short)
 
 
 def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
@@ -192,7 +193,7 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
         ]
         unfilled += data.fill(connection, _where(empty, touched, True), data.ROWS_PER_TABLE, unfillable)
         filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
-        unfilled += data.bulk_fill(connection, filled, rows)
+        unfilled += data.bulk_fill(connection, filled, rows, unfillable)
         nodes = _filenodes(connection)
         if filled:
             connection.execute(text(f"ANALYZE {', '.join(tables[oid].name for oid in filled)}"))
@@ -229,7 +230,7 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
     # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
     # no such transaction: their wall time is used, less the time spent at the gates.
     seconds = elapsed if autocommit or not held[0] else held[0]
-    return seconds, results, unfilled, [tables[oid].name for oid in needed]
+    return seconds, results, unfilled, [tables[oid].name for oid in needed], unfillable
 
 
 _HELD_SQL = """

@@ -107,11 +107,8 @@ def _verdict(
     """Online unless a finding on ``revision`` is an error, or its locks were not measured on
     as many rows as claimed; the reason names the finding, or the locks at production's size."""
     # Measured on fewer rows than asked: unproven, unless production holds no row in the tables
-    # it locks (then any measurement is at or above production's size).
-    unproven = measurement.error or (
-        measurement.unfilled
-        and any(probe.production_rows.get(t.table, probe.rows) for t in measurement.tables)
-    )
+    # that got fewer (then the measurement is at or above production's size there).
+    unproven = measurement.error or any(probe.production_rows.get(t, probe.rows) for t in measurement.short)
     against = [
         f.message
         for f in judged
