@@ -22,7 +22,6 @@ from mks_db.database.server import Timeouts, milliseconds
 from mks_db.errors import ConfigurationError
 from mks_db.report import FORMATS
 
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 KNOWN = {
     "alembic-config": "the project's alembic.ini, relative to pyproject.toml",
     "format": "the default report format: human, json or github",
@@ -147,9 +146,23 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     lock_ms = attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms)
     postgres = attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None)
     postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
-    url_variables = _variable_names(table.get("url-variables", []), problems)
-    extensions = _extension_names(table.get("extensions", []), problems)
-    import_models = _module_names(table.get("import-models", []), problems)
+    url_variables = _names(
+        table.get("url-variables", []),
+        problems,
+        "url-variables",
+        r"[A-Za-z_][A-Za-z0-9_]*",
+        'environment variable names such as ["MYAPP_DB_URL"]',
+    )
+    extensions = _names(
+        table.get("extensions", []), problems, "extensions", r"[\w-]+", 'extension names such as ["postgis"]'
+    )
+    import_models = _names(
+        table.get("import-models", []),
+        problems,
+        "import-models",
+        r"[\w.]+",
+        'modules such as ["myapp.models"]',
+    )
     base_metadata = attempt(_import_path("[tool.mks-db] base-metadata"), values.get("base-metadata"), None)
     locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
@@ -230,34 +243,12 @@ def _import_path(name: str) -> Callable[[str], str]:
     return parse
 
 
-def _variable_names(value: Any, problems: list[str]) -> tuple[str, ...]:
-    """``url-variables``: a list of environment variable names (``["MYAPP_DB_URL"]``)."""
-    if isinstance(value, list) and all(isinstance(v, str) and _VARIABLE.match(v) for v in value):
+def _names(value: Any, problems: list[str], key: str, pattern: str, what: str) -> tuple[str, ...]:
+    """``key``: a list of names, each matching ``pattern``; else a problem saying it must be a
+    list of ``what``."""
+    if isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(pattern, v) for v in value):
         return tuple(value)
-    problems.append(
-        "[tool.mks-db] url-variables must be a list of environment variable names such as "
-        f'["MYAPP_DB_URL"], not {value!r}'
-    )
-    return ()
-
-
-def _module_names(value: Any, problems: list[str]) -> tuple[str, ...]:
-    """``import-models``: a list of module names (``["myapp.models"]``)."""
-    if isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(r"[\w.]+", v) for v in value):
-        return tuple(value)
-    problems.append(
-        f'[tool.mks-db] import-models must be a list of modules such as ["myapp.models"], not {value!r}'
-    )
-    return ()
-
-
-def _extension_names(value: Any, problems: list[str]) -> tuple[str, ...]:
-    """``extensions``: a list of extension names (``["postgis"]``)."""
-    if isinstance(value, list) and all(isinstance(v, str) and re.fullmatch(r"[\w-]+", v) for v in value):
-        return tuple(value)
-    problems.append(
-        f'[tool.mks-db] extensions must be a list of extension names such as ["postgis"], not {value!r}'
-    )
+    problems.append(f"[tool.mks-db] {key} must be a list of {what}, not {value!r}")
     return ()
 
 

@@ -92,10 +92,10 @@ def findings(
                 f"({read}): its values may have moved, converted; check that they arrive where they go"
             )
             found.append(_finding(walk, revision, message, WARNING))
-        elif _said(revision, what):
+        elif said := _said(revision, what):
             message = (
                 f"upgrade of {revision.revision} {what}; the revision's message says it means to "
-                f"({_said(revision, what)!r}); say why with # mks-db: data-loss: <reason>"
+                f"({said!r}); say why with # mks-db: data-loss: <reason>"
             )
             found.append(_finding(walk, revision, message, WARNING))
         else:
@@ -106,9 +106,10 @@ def findings(
 def _said(revision: Script, what: str) -> str | None:
     """The line of the revision's message (its docstring's first paragraph, as ``alembic
     revision -m`` writes it) that names what ``what`` drops together with a word for removing
-    it (drop, remove, replace, delete): the loss is the revision's purpose; else None."""
+    it (drop, remove, replace, delete): the loss is the revision's purpose; else None (and for
+    rows deleted, which name no table or column so)."""
     name = re.search(r"(?:table|column) \S+?\.?([\w$]+)(?:,|$)", what)
-    if name is None or not what.startswith(("drops", "deletes")):
+    if name is None:
         return None
     for line in (revision.doc or "").splitlines() + (revision.module.__doc__ or "").splitlines()[:3]:
         words = set(re.findall(r"[\w$]+", line.lower()))

@@ -9,7 +9,7 @@ import argparse
 from mks_db.checks import compat
 from mks_db.commands.common import Selection, checked_project, checks_server
 from mks_db.config import Settings
-from mks_db.database.server import Server, scratch_database
+from mks_db.database.server import Server
 from mks_db.engine import git
 from mks_db.engine.project import Project
 from mks_db.engine.release import Reading
@@ -64,8 +64,8 @@ def against_base(
     try:
         if isinstance(reading, ConfigurationError):
             raise reading
-        with reading, scratch_database(server, "release") as url:
-            release = reading.result(url)
+        with reading:
+            release = reading.result(server)
     except ConfigurationError as exc:
         report.findings.append(Finding("compat", WARNING, None, f"compat not checked: {exc}"))
         return

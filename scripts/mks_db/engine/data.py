@@ -17,7 +17,7 @@ constraint refuses (such rows are deleted as soon as they are written).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
@@ -230,8 +230,8 @@ def read_choices(connection: Connection, tables: dict[int, Table]) -> None:
     rows = connection.execute(text(_CHOICES_SQL), {"oids": sorted(tables)})
     for oid, attnum, definition in rows:
         column = tables[oid].columns.get(attnum) if oid in tables else None
-        if column is not None and _listed(definition):
-            column.choices = _listed(definition)
+        if column is not None and (listed := _listed(definition)):
+            column.choices = listed
 
 
 def inventory(connection: Connection, tables: dict[int, Table] | None = None) -> dict[int, TableData]:
@@ -674,19 +674,23 @@ def value_expression(column: Column) -> str:
         )
         return f"ARRAY[{element}]::{column.type}"
     if column.choices:  # the values a CHECK of the database lists
-        return f"(ARRAY[{', '.join(column.choices)}])[1 + (g - 1) % {len(column.choices)}]::{column.type}"
+        return _one_of(column.choices, column.type)
     declared = column.declared
     typmod = column.typmod
     if declared and column.category == "S":  # a text column: what the models write there
         if declared.labels:
-            labels = ", ".join("'" + label.replace("'", "''") + "'" for label in declared.labels)
-            return f"(ARRAY[{labels}])[1 + (g - 1) % {len(declared.labels)}]::{column.type}"
+            return _one_of(["'" + label.replace("'", "''") + "'" for label in declared.labels], column.type)
         if declared.kind:
             category, typname, type_ = _KINDS[declared.kind][1]
             return f"({_scalar(category, typname, type_, 'b', -1, column.name)})::text::{column.type}"
         if declared.length and (typmod <= 4 or declared.length < typmod - 4):
             typmod = declared.length + 4
     return _scalar(column.category, column.typname, column.type, column.typtype, typmod, column.name)
+
+
+def _one_of(literals: Sequence[str], type_: str) -> str:
+    """Row ``g``'s value among the SQL ``literals``, in turn, as ``type_``."""
+    return f"(ARRAY[{', '.join(literals)}])[1 + (g - 1) % {len(literals)}]::{type_}"
 
 
 def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, name: str) -> str:

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Integer
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
+from mks_db.database.server import Server, scratch_database
 from mks_db.engine import git
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError
@@ -97,13 +98,14 @@ class Reading:
             text=True,
         )
 
-    def result(self, url: URL) -> Release:
-        """The release's models; when env.py cannot run offline, read online on the empty
-        database ``url``. ConfigurationError (one line) when they cannot be read."""
+    def result(self, server: Server) -> Release:
+        """The release's models; when env.py cannot run offline, read online on an empty
+        scratch database of ``server``. ConfigurationError (one line) when they cannot be read."""
         out, err = self._offline.communicate(timeout=600)
         if self._offline.returncode != 0:
-            online = self._start(url.render_as_string(hide_password=False))
-            out, err = online.communicate(timeout=600)
+            with scratch_database(server, "release") as url:
+                online = self._start(url.render_as_string(hide_password=False))
+                out, err = online.communicate(timeout=600)
             if online.returncode != 0:
                 last = (err.strip().splitlines() or ["no output"])[-1]
                 raise ConfigurationError(
@@ -129,10 +131,10 @@ class Reading:
         self._tmp.cleanup()
 
 
-def models_at(project: Project, ref: str, url: URL, label: str | None = None) -> Release:
+def models_at(project: Project, ref: str, server: Server, label: str | None = None) -> Release:
     """The models of the commit ``ref`` names (``Reading``), waited for."""
     with Reading(project, ref, label) as reading:
-        return reading.result(url)
+        return reading.result(server)
 
 
 def _inside(path: Path, top: Path) -> bool:

@@ -81,9 +81,8 @@ def _texts(path: str) -> tuple[tuple[int, str, bool], ...]:
     argument of a method call (``op.x(...)``, ``batch_op.x(...)``), at the call's line, and each
     module-level string constant (SQL kept in a constant, passed to ``op.execute``), a block
     whose lines count from where it starts."""
-    try:
-        tree = ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+    tree = _module(path)
+    if tree is None:
         return ()
     found = []
     for node in ast.walk(tree):
@@ -100,20 +99,21 @@ def _texts(path: str) -> tuple[tuple[int, str, bool], ...]:
     return tuple(sorted(found, key=lambda entry: entry[0]))
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _module(path: str) -> ast.Module | None:
+    """The revision file's syntax tree (None when it cannot be read or parsed)."""
     try:
         return ast.parse(Path(path).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
 
 
-def does_nothing(path: str | Path, function: str = "upgrade") -> bool:
-    """Whether the revision file's ``function`` does nothing (``pass``, a docstring, ``...``):
+def does_nothing(path: str | Path) -> bool:
+    """Whether the revision file's ``upgrade`` does nothing (``pass``, a docstring, ``...``):
     a placeholder revision, such as a chain's base that stands for a schema made elsewhere."""
     module = _module(str(path))
     for node in module.body if module else ():
-        if isinstance(node, ast.FunctionDef) and node.name == function:
+        if isinstance(node, ast.FunctionDef) and node.name == "upgrade":
             return all(
                 isinstance(statement, ast.Pass)
                 or isinstance(statement, ast.Expr)
@@ -123,7 +123,8 @@ def does_nothing(path: str | Path, function: str = "upgrade") -> bool:
     return False
 
 
-def migrates_at_import(path: str | Path) -> bool:
+@functools.lru_cache(maxsize=256)
+def migrates_at_import(path: str) -> bool:
     """Whether the revision file calls ``op`` or its bind at import time (module level, outside
     its functions): Alembic imports revision files inside the migration context, so such code
     (creating an enum type with ``op.get_bind()``, say) runs there."""

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from mks_db.checks import compat, locks
 from mks_db.database import interrupt
-from mks_db.database.server import Server, describe_error, scratch_database
+from mks_db.database.server import Server, describe_error
 from mks_db.engine import catalog, git, lock_probe
 from mks_db.engine.project import Project
 from mks_db.engine.release import models_at
@@ -75,8 +75,7 @@ def judge(
     known = project.in_order(project.ancestry(current))
     try:
         ref = running_release(project, pending)
-        with scratch_database(scratch, "release") as url:
-            release = models_at(project, ref, url, f"the running release, {ref}")
+        release = models_at(project, ref, scratch, f"the running release, {ref}")
     except ConfigurationError as exc:
         why = f"the running release's models cannot be read: {exc}"
         return [Verdict(r.revision, STOPPED, why) for r in pending]
