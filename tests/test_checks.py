@@ -817,6 +817,41 @@ def test_a_column_read_before_its_drop_is_a_warning_naming_the_read_not_a_loss(c
     assert code == 0, report
 
 
+def test_a_dropped_column_its_downgrade_rebuilds_from_other_data_is_a_warning(check):
+    """fittrackee's 080acc8ee956 drops sports.img, and its downgrade writes the paths back from
+    the labels: the values are derived, so a warning naming the downgrade's statement (without
+    such a statement the same drop is an error: the case ``drop-column`` of docs/checks.md)."""
+    sport = Rev(
+        "a1",
+        None,
+        'op.create_table("sport", sa.Column("id", sa.Integer, primary_key=True),\n'
+        '                sa.Column("label", sa.String(50), nullable=False), sa.Column("img", sa.String(255)))',
+        'op.drop_table("sport")',
+    )
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.drop_column("sport", "img")',
+        'op.add_column("sport", sa.Column("img", sa.String(255)))\n'
+        "op.execute(\n"
+        '    """\n'
+        "    UPDATE sport SET img = '/img/sports/' || lower(label) || '.png'\n"
+        '    """\n'
+        ")",
+    )
+    models = (
+        "import sqlalchemy as sa\ntarget_metadata = sa.MetaData()\n"
+        'sa.Table("sport", target_metadata, sa.Column("id", sa.Integer, primary_key=True),\n'
+        '         sa.Column("label", sa.String(50), nullable=False))\n'
+    )
+    code, report = check([sport, rev], models, command="roundtrip")
+    [finding] = only(report, "data-loss")
+    assert finding["severity"] == "warning", finding
+    assert "drops column public.sport.img, which held data; its downgrade writes it again" in finding["message"]
+    assert "UPDATE sport SET img = '/img/sports/' || lower(label)" in finding["message"], finding
+    assert code == 0, report
+
+
 def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
     rev = Rev(
         "b2",

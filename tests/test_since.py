@@ -32,6 +32,10 @@ def pull_request(tmp_path):
     return ini
 
 
+def errors(report):
+    return [f for f in report["findings"] if f["severity"] == "error"]
+
+
 def walked(report):
     return sorted({(f["check"], f["revision"]) for f in report["findings"] if f["severity"] == "error"})
 
@@ -80,3 +84,46 @@ def test_since_with_nothing_new_still_compares_the_models(capsys, monkeypatch, t
     assert report["revisions"] == 0
     assert ("drift", None) in walked(report)
     assert code == 1
+
+
+def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
+    capsys, monkeypatch, tmp_path, server_url
+):
+    """A column and a table added since the base and dropped before it is released (fittrackee
+    1.1.0's 0bbe0c8372cf drops a column 66_c59425f77851 of the same release added): production
+    never held data there, so no data-loss; the whole chain walked (``--all``) still says it."""
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    ini = make_project(tmp_path, [A1])
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    add_revision(
+        ini,
+        Rev(
+            "b2",
+            "a1",
+            'op.add_column("account", sa.Column("n", sa.Integer, server_default="1"))\n'
+            'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))',
+            'op.drop_table("draft")\nop.drop_column("account", "n")',
+        ),
+    )
+    add_revision(
+        ini,
+        Rev(
+            "c3",
+            "b2",
+            'op.drop_column("account", "n")\nop.drop_table("draft")',
+            'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))\n'
+            'op.add_column("account", sa.Column("n", sa.Integer))',
+        ),
+    )
+    since = ["--since", "HEAD"]
+    code, report = run_json(capsys, "roundtrip", "-c", str(ini), "--database-url", server_url, *since)
+    assert report["revisions"] == 2
+    assert not [f for f in report["findings"] if f["check"] == "data-loss" and "upgrade of" in f["message"]]
+    code, report = run_json(capsys, "roundtrip", "-c", str(ini), "--database-url", server_url, "--all")
+    lost = sorted(f["message"].split("; ")[0] for f in errors(report) if f["check"] == "data-loss")
+    assert lost == [
+        "upgrade of c3 drops column public.account.n, which held data",
+        "upgrade of c3 drops table public.draft, which held 3 rows",
+    ], report

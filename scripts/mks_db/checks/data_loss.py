@@ -23,7 +23,10 @@ columns by attribute number, so renames are no loss. Data that moved is not lost
 every traceable generated value of what was dropped or deleted is found in the tables the same
 step wrote to, the finding is a warning that says where it went; when a statement of the step
 reads the dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
-restructured say), it is a warning naming that statement: check that the values arrive.
+restructured say), it is a warning naming that statement: check that the values arrive; when
+the revision's downgrade writes a dropped column again from other data, a warning naming that
+statement. What production never held is not lost: with ``--since``, a table or column the
+base's revisions lack (``Walk.released``), added and dropped again since.
 """
 
 from __future__ import annotations
@@ -60,9 +63,10 @@ def findings(
     now = walk.rows.held
     by_name = {table.name: table for table in now.values()}
     losses: list[tuple[str, list[data.Column], int]] = []  # (what, the columns lost, their rows)
+    released = walk.released  # None: every table and column may hold production's data
     for oid, before in held.items():
-        if not before.rows:
-            continue
+        if not before.rows or released is not None and before.name not in released:
+            continue  # empty, or new since the base: production never held rows there
         table = walk.tables_before.get(oid)
         columns = list(table.columns.values()) if table else []
         after = now.get(oid) or by_name.get(before.name)
@@ -74,6 +78,8 @@ def findings(
             losses.append((what, columns, before.rows))
         kept = {name for name, non_null in after.columns.values() if non_null}
         for attnum, (column, non_null) in before.columns.items():
+            if released is not None and f"{before.name}.{column}" not in released:
+                continue  # a column added since the base, dropped before it reaches production
             if non_null and attnum not in after.columns and column not in kept:  # not converted in place
                 lost = [c for c in columns if c.attnum == attnum]
                 losses.append((f"drops column {before.name}.{column}, which held data", lost, before.rows))
@@ -90,6 +96,15 @@ def findings(
             message = (
                 f"upgrade of {revision.revision} {what}; a statement before the drop reads it "
                 f"({read}): its values may have moved, converted; check that they arrive where they go"
+            )
+            found.append(_finding(walk, revision, message, WARNING))
+        elif (dropped := _dropped_column(what)) and (
+            rebuilt := revision_source.rebuilt_in_downgrade(revision.path, *dropped)
+        ):
+            line, statement = rebuilt
+            message = (
+                f"upgrade of {revision.revision} {what}; its downgrade writes it again from other "
+                f"data (line {line}: {statement}): check that those are all the values it held"
             )
             found.append(_finding(walk, revision, message, WARNING))
         elif said := _said(revision, what):
@@ -116,6 +131,13 @@ def _said(revision: Script, what: str) -> str | None:
         if name.group(1).lower() in words and words & _REMOVING:
             return line.strip()
     return None
+
+
+def _dropped_column(what: str) -> tuple[str, str] | None:
+    """(table, column) of a dropped column as ``what`` names it (``drops column
+    public.sports.img``: ``sports``, ``img``); None for anything else."""
+    named = re.match(r"drops column [\w$]+\.([\w$]+)\.([\w$]+)", what)
+    return (named[1], named[2]) if named else None
 
 
 _REMOVING = {"drop", "drops", "remove", "removes", "removed", "replace", "replaces", "delete", "deletes"}

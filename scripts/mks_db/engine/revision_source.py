@@ -108,6 +108,29 @@ def _module(path: str) -> ast.Module | None:
         return None
 
 
+def rebuilt_in_downgrade(path: str | Path, table: str, column: str) -> tuple[int, str] | None:
+    """The line and start of an SQL string in the revision's ``downgrade`` that writes
+    ``column`` of ``table`` again (``UPDATE table ... SET column = ...``): the values an upgrade
+    dropped, rebuilt from other data (a lookup by label, say); None when it has none."""
+    module = _module(str(path))
+    name = r'(?:"?[\w$]+"?\.)?"?' + re.escape(table) + r'"?'
+    update = re.compile(
+        rf'\bUPDATE\s+(?:ONLY\s+)?{name}\s[^;]*?\bSET\b[^;]*?(?<![\w$."]){re.escape(column)}"?\s*=(?!=)',
+        re.IGNORECASE,
+    )
+    for node in module.body if module else ():
+        if not (isinstance(node, ast.FunctionDef) and node.name == "downgrade"):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+                found = update.search(inner.value)
+                if found:
+                    shown = " ".join(inner.value[found.start() :].split())
+                    line = inner.lineno + inner.value.count("\n", 0, found.start())
+                    return line, shown[:100] + ("..." if len(shown) > 100 else "")
+    return None
+
+
 def does_nothing(path: str | Path) -> bool:
     """Whether the revision file's ``upgrade`` does nothing (``pass``, a docstring, ``...``):
     a placeholder revision, such as a chain's base that stands for a schema made elsewhere."""
