@@ -825,7 +825,8 @@ def test_a_dropped_column_its_downgrade_rebuilds_from_other_data_is_a_warning(ch
         "a1",
         None,
         'op.create_table("sport", sa.Column("id", sa.Integer, primary_key=True),\n'
-        '                sa.Column("label", sa.String(50), nullable=False), sa.Column("img", sa.String(255)))',
+        '                sa.Column("label", sa.String(50), nullable=False),\n'
+        '                sa.Column("img", sa.String(255)))',
         'op.drop_table("sport")',
     )
     rev = Rev(
@@ -847,7 +848,9 @@ def test_a_dropped_column_its_downgrade_rebuilds_from_other_data_is_a_warning(ch
     code, report = check([sport, rev], models, command="roundtrip")
     [finding] = only(report, "data-loss")
     assert finding["severity"] == "warning", finding
-    assert "drops column public.sport.img, which held data; its downgrade writes it again" in finding["message"]
+    assert (
+        "drops column public.sport.img, which held data; its downgrade writes it again" in finding["message"]
+    )
     assert "UPDATE sport SET img = '/img/sports/' || lower(label)" in finding["message"], finding
     assert code == 0, report
 

@@ -249,9 +249,9 @@ def test_an_unknown_key_names_the_known_ones_and_the_table_is_not_trusted(tmp_pa
         config.load_settings({}, directory)
     assert str(caught.value) == (
         f"{directory / 'pyproject.toml'}: unknown [tool.mks-db] setting alembic_config; known: "
-        "alembic-config, format, base-ref, linear-history, forward-only, offline, statement-timeout, "
-        "lock-timeout, url-variables, flask-app, base-metadata, import-models, extensions, postgres, deploy, "
-        "locks"
+        "alembic-config, format, base-ref, linear-history, forward-only, release-tags, offline, "
+        "statement-timeout, lock-timeout, url-variables, flask-app, base-metadata, import-models, "
+        "extensions, postgres, deploy, locks"
     )
     assert caught.value.report_format == "human"  # the misspelt key might have been the format
 
@@ -266,6 +266,13 @@ def test_an_unknown_key_names_the_known_ones_and_the_table_is_not_trusted(tmp_pa
 def test_a_table_where_a_value_belongs_and_the_reverse_are_named(tmp_path, text, message):
     with pytest.raises(config.SettingsError, match=re.escape(message)):
         config.load_settings({}, pyproject(tmp_path, text))
+
+
+def test_release_tags_take_a_tag_pattern(tmp_path):
+    settings = config.load_settings({}, pyproject(tmp_path, '[tool.mks-db]\nrelease-tags = "v*"\n'))
+    assert settings.release_tags == "v*"
+    with pytest.raises(config.SettingsError, match=re.escape("release-tags must be a tag pattern such as")):
+        config.load_settings({}, pyproject(tmp_path, '[tool.mks-db]\nrelease-tags = "--all"\n'))
 
 
 def test_a_pyproject_that_is_not_toml_is_one_line(tmp_path):

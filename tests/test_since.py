@@ -86,6 +86,22 @@ def test_since_with_nothing_new_still_compares_the_models(capsys, monkeypatch, t
     assert code == 1
 
 
+ADDS = Rev(
+    "b2",
+    "a1",
+    'op.add_column("account", sa.Column("n", sa.Integer, server_default="1"))\n'
+    'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))',
+    'op.drop_table("draft")\nop.drop_column("account", "n")',
+)
+DROPS = Rev(
+    "c3",
+    "b2",
+    'op.drop_column("account", "n")\nop.drop_table("draft")',
+    'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))\n'
+    'op.add_column("account", sa.Column("n", sa.Integer))',
+)
+
+
 def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
     capsys, monkeypatch, tmp_path, server_url
 ):
@@ -97,26 +113,8 @@ def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
     git(tmp_path, "init", "-q", "-b", "main")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "base")
-    add_revision(
-        ini,
-        Rev(
-            "b2",
-            "a1",
-            'op.add_column("account", sa.Column("n", sa.Integer, server_default="1"))\n'
-            'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))',
-            'op.drop_table("draft")\nop.drop_column("account", "n")',
-        ),
-    )
-    add_revision(
-        ini,
-        Rev(
-            "c3",
-            "b2",
-            'op.drop_column("account", "n")\nop.drop_table("draft")',
-            'op.create_table("draft", sa.Column("id", sa.Integer, primary_key=True))\n'
-            'op.add_column("account", sa.Column("n", sa.Integer))',
-        ),
-    )
+    add_revision(ini, ADDS)
+    add_revision(ini, DROPS)
     since = ["--since", "HEAD"]
     code, report = run_json(capsys, "roundtrip", "-c", str(ini), "--database-url", server_url, *since)
     assert report["revisions"] == 2
@@ -127,3 +125,37 @@ def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
         "upgrade of c3 drops column public.account.n, which held data",
         "upgrade of c3 drops table public.draft, which held 3 rows",
     ], report
+
+
+def test_a_project_that_runs_releases_loses_nothing_one_release_added_and_dropped(
+    capsys, monkeypatch, tmp_path, server_url
+):
+    """``release-tags``: production runs only tagged releases (fittrackee: 0bbe0c8372cf and
+    66_c59425f77851 both came out in 1.1.0). A column and a table b2 adds and c3 drops, with no
+    release between them, held no production data; once a release holds b2 (tag v2), they did."""
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.mks-db]\nrelease-tags = "v*"\n')
+    ini = make_project(tmp_path, [A1])
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "a1")
+    git(tmp_path, "tag", "v1")
+    git(tmp_path, "tag", "other-b2")  # not a release tag: ignored
+    add_revision(ini, ADDS)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "b2")
+    add_revision(ini, DROPS)
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "c3")
+
+    def losses():
+        code, report = run_json(capsys, "roundtrip", "-c", str(ini), "--database-url", server_url)
+        return sorted(f["message"].split("; ")[0] for f in errors(report) if f["check"] == "data-loss")
+
+    assert losses() == []
+    git(tmp_path, "tag", "v2", "HEAD~1")  # b2 came out in v2, c3 comes in the next release
+    assert losses() == [
+        "upgrade of c3 drops column public.account.n, which held data",
+        "upgrade of c3 drops table public.draft, which held 3 rows",
+    ]

@@ -28,6 +28,7 @@ KNOWN = {
     "base-ref": "the branch merged revisions live on, for the pre-commit hook (e.g. origin/main)",
     "linear-history": "true for one line of revisions: no merge revision; mks-db rebase joins two heads",
     "forward-only": "true when the project never runs its downgrades: their findings are warnings",
+    "release-tags": 'the git tags of the releases production runs (e.g. "v*"), when it runs no other',
     "offline": "true when production runs the rendered SQL (alembic --sql): unrenderable is an error",
     "statement-timeout": "the longest a statement may run in a scratch database (default 60s)",
     "lock-timeout": "the longest a statement may wait for a lock in a scratch database (default 10s)",
@@ -72,6 +73,7 @@ class Settings:
     base_ref: str | None = None  # the hook's --base, else base-ref
     linear_history: bool = False  # linear-history: no merge revisions, mks-db rebase instead
     forward_only: bool = False  # forward-only: downgrade and roundtrip findings are warnings
+    release_tags: str | None = None  # release-tags: production runs only these tags' revisions
     offline: bool = False  # production runs the rendered SQL: SQL that cannot render is an error
     timeouts: Timeouts = Timeouts()  # --statement-timeout/--lock-timeout, else the keys
     postgres: int | None = None  # --postgres, else postgres: production's PostgreSQL major
@@ -137,6 +139,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
     linear = attempt(_boolean("[tool.mks-db] linear-history"), values.get("linear-history"), False)
     forward = attempt(_boolean("[tool.mks-db] forward-only"), values.get("forward-only"), False)
+    release_tags = attempt(_tag_pattern, values.get("release-tags"), None)
     statement, lock = "statement-timeout", "lock-timeout"
     statement_ms = attempt(
         _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms
@@ -179,6 +182,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         base_ref=flags.get("base") or values.get("base-ref"),
         linear_history=linear,
         forward_only=forward,
+        release_tags=release_tags,
         offline=offline,
         timeouts=Timeouts(statement_ms, lock_ms),
         postgres=postgres,
@@ -241,6 +245,15 @@ def _import_path(name: str) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def _tag_pattern(value: str) -> str:
+    """A git tag pattern (``v*``): no space, no leading dash (it would read as an option)."""
+    if not value or value.startswith("-") or re.search(r"\s", value):
+        raise ConfigurationError(
+            f'[tool.mks-db] release-tags must be a tag pattern such as "v*", not {value!r}'
+        )
+    return value
 
 
 def _names(value: Any, problems: list[str], key: str, pattern: str, what: str) -> tuple[str, ...]:

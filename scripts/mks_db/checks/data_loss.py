@@ -26,16 +26,21 @@ reads the dropped table or column before the drop (a copy elsewhere, converted o
 restructured say), it is a warning naming that statement: check that the values arrive; when
 the revision's downgrade writes a dropped column again from other data, a warning naming that
 statement. What production never held is not lost: with ``--since``, a table or column the
-base's revisions lack (``Walk.released``), added and dropped again since.
+base's revisions lack (``Walk.released``), added and dropped again since; with ``release-tags``,
+one the revision's own release added (``judge_by_releases``, after the walk).
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from alembic.script import Script
 
-from mks_db.engine import data, declarations, revision_source
+from mks_db.database.server import Server
+from mks_db.engine import data, declarations, git, revision_source
+from mks_db.engine.migrate import at_revisions
+from mks_db.engine.project import Project
 from mks_db.engine.walk import Walk
 from mks_db.findings import ERROR, WARNING, Finding
 
@@ -118,6 +123,58 @@ def findings(
     return found
 
 
+def judge_by_releases(project: Project, server: Server, found: list[Finding], tags: str) -> list[Finding]:
+    """``found`` less the data-loss errors on what no release before the revision's own had, for
+    a project whose production runs only releases, tagged ``tags`` ([tool.mks-db] release-tags):
+    a table or column added and dropped again within one release (``git.releases``; revisions no
+    such tag holds yet are the release to come) never held production's data. The schema at the
+    end of the release before is built once per release asked about."""
+    lost = {
+        id(f): name
+        for f in found
+        if f.check == "data-loss" and f.is_error and (name := _lost_name(f.message))
+    }
+    tagged = git.releases(project.root, project.version_locations(), tags) if lost else {}
+    if not tagged:
+        return found
+    order = project.revisions_in_order()
+    release = {r.revision: tagged.get(Path(r.path).resolve(), "") for r in order}
+    position = {r.revision: i for i, r in enumerate(order)}
+    released: dict[int, frozenset[str]] = {-1: frozenset()}  # by the release's last revision
+    kept = []
+    for finding in found:
+        if id(finding) in lost and finding.revision in position:
+            at = position[finding.revision]
+            before = next(
+                (i for i in range(at - 1, -1, -1) if release[order[i].revision] != release[finding.revision]),
+                -1,
+            )
+            if before not in released:
+                released[before] = names_at(project, server, order[: before + 1])
+            if lost[id(finding)] not in released[before]:
+                continue  # added since the last release: production never held it
+        kept.append(finding)
+    return kept
+
+
+def names_at(project: Project, server: Server, revisions: list[Script]) -> frozenset[str]:
+    """The tables (``schema.table``) and columns (``schema.table.column``) of the database at
+    ``revisions`` (none for no revision): where production at those revisions can hold data."""
+    if not revisions:
+        return frozenset()
+    with at_revisions(project, server, revisions, "release") as migrator:
+        tables = data.read_tables(migrator.connection, foreign_keys=False).values()
+    return frozenset(
+        {t.name for t in tables} | {f"{t.name}.{c.name}" for t in tables for c in t.columns.values()}
+    )
+
+
+def _lost_name(message: str) -> str | None:
+    """What a data-loss message says is dropped or deleted from (``schema.table[.column]``)."""
+    named = re.search(r"(?:drops table|drops column|rows from) ([\w$.]+)", message)
+    return named[1].rstrip(".,") if named else None
+
+
 def _said(revision: Script, what: str) -> str | None:
     """The line of the revision's message (its docstring's first paragraph, as ``alembic
     revision -m`` writes it) that names what ``what`` drops together with a word for removing
@@ -182,8 +239,8 @@ def _moved_to(walk: Walk, columns: list[data.Column], rows: int, written: frozen
 
 def _finding(walk: Walk, revision: Script, message: str, severity: str) -> Finding:
     """A finding at the line of the call that drops the column or table (or deletes from it)."""
-    named = re.search(r"(?:drops table|drops column|rows from) ([\w$.]+)", message)
-    names = list(reversed(named[1].split(".")[1:])) if named else []  # schema.table[.column]
+    named = _lost_name(message)
+    names = list(reversed(named.split(".")[1:])) if named else []  # schema.table[.column]
     line = revision_source.line_naming(revision.path, names)
     return Finding(
         "data-loss", severity, revision.revision, message, walk.project.relpath(revision.path), line

@@ -58,8 +58,8 @@ from alembic.script import Script
 
 from mks_db.checks import data_loss, downgrade, upgrade
 from mks_db.database import interrupt
-from mks_db.database.server import Server, drop_scratch_databases, own_engine
-from mks_db.engine import catalog, data, declarations, revision_source, workers
+from mks_db.database.server import Server, drop_scratch_databases
+from mks_db.engine import catalog, declarations, revision_source, workers
 from mks_db.engine.migrate import Migrator, keep_template
 from mks_db.engine.project import Project
 from mks_db.engine.walk import END_RUN, Program, Step, StepFailure, Walk, describe
@@ -115,7 +115,7 @@ def roundtrip(
     """
     order = project.revisions_in_order()
     start = keep_base(project, server, new)
-    released = None if new is None else released_names(server, order[:start])
+    released = None if new is None else data_loss.names_at(project, server, order[:start])
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
     else:
@@ -180,24 +180,6 @@ def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
     if start:
         keep_template(project, server, order[:start])
     return start
-
-
-def released_names(server: Server, released: list[Script]) -> frozenset[str]:
-    """The tables (``schema.table``) and columns (``schema.table.column``) of the database at
-    the ``released`` revisions, those of the base a pull request's revisions follow (read from
-    the database ``keep_base`` kept for them; none when no revision is released): production
-    can hold data only there."""
-    if not released:
-        return frozenset()
-    url = server.database_url(server.templates[tuple(r.revision for r in released)])
-    engine = own_engine(url)
-    try:
-        with engine.connect() as connection:
-            tables = data.read_tables(connection, foreign_keys=False)
-    finally:
-        engine.dispose()
-    names = {t.name for t in tables.values()}
-    return frozenset(names | {f"{t.name}.{c.name}" for t in tables.values() for c in t.columns.values()})
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from mks_db.checks import data_loss
 from mks_db.checks.roundtrip import roundtrip
 from mks_db.commands.common import Selection, checked_project, checks_server, progress_line
 from mks_db.config import Settings
@@ -50,7 +51,12 @@ def walk(
             new = Selection.from_flags(args).new(project)
             walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)
             report.revisions = walked.revisions
-            report.findings += forward_only(walked.findings) if settings.forward_only else walked.findings
+            found = walked.findings
+            if (
+                settings.release_tags
+            ):  # production runs releases: what one release added and dropped is no loss
+                found = data_loss.judge_by_releases(project, server, found, settings.release_tags)
+            report.findings += forward_only(found) if settings.forward_only else found
             report.steps += walked.steps
             if after:
                 after(project, server, progress, walked.project_timeouts)

@@ -1,6 +1,6 @@
 """The few questions the commands ask git: the repository's root, the remote's default branch,
-whether a ref exists, which files changed against a ref, a file as a ref holds it, the commit
-checked out.
+whether a ref exists, which files changed against a ref, a file as a ref holds it, the release
+(tag) each revision file first came out in, the commit checked out.
 
 A failing git command that the caller cannot do without is a configuration error (exit 2)
 naming the command and git's own last line; the rest answer None or False.
@@ -9,6 +9,7 @@ naming the command and git's own last line; the rest answer None or False.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -78,6 +79,49 @@ def where_revision_was(cwd: Path, revision: str, paths: list[Path]) -> tuple[str
                 if shown.returncode == 0 and revision in shown.stdout:
                     return line.strip(), _git(top, "rev-parse", holder).stdout.strip()
     return None
+
+
+def releases(cwd: Path, paths: list[Path], tags: str) -> dict[Path, str]:
+    """The release each file under ``paths`` came out in: the first tag matching the pattern
+    ``tags`` (``v*``) that holds the commit that added it ("" for a committed file no such tag
+    holds yet), by resolved path; empty outside a repository or in one without such tags."""
+    try:
+        top = root(cwd)
+    except ConfigurationError:  # not a repository
+        return {}
+    if not _git(top, "tag", "--list", tags).stdout.strip():
+        return {}
+    listing = _git(
+        top,
+        "log",
+        "--diff-filter=A",
+        "--format=commit %H",
+        "--name-only",
+        "--",
+        *(str(p.resolve()) for p in paths),
+    )
+    added: dict[Path, str] = {}
+    commit = None
+    for line in listing.stdout.splitlines():  # newest first: the oldest commit adding a file wins
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line.strip() and commit:
+            added[(top / line.strip()).resolve()] = commit
+    commits = sorted(set(added.values()))
+    if not commits:
+        return {}
+    # name-rev names a commit after the nearest tag that holds it (v1.1.0~3): its first release.
+    named = dict(
+        zip(
+            commits,
+            _git(top, "name-rev", "--tags", f"--refs={tags}", "--name-only", *commits).stdout.split(),
+            strict=False,
+        )
+    )
+    first = {
+        c: "" if named.get(c, "undefined") == "undefined" else re.split(r"[~^]", named[c])[0] for c in commits
+    }
+    return {path: first[commit] for path, commit in added.items()}
 
 
 def head_commit() -> str | None:
