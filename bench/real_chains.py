@@ -53,11 +53,14 @@ import configparser
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +96,12 @@ class Chain:
     revision does (``base-metadata``: the schema it makes with ``metadata.create_all`` first;
     ``extensions``: extensions its installation needs, made by an administrator), and
     ``forward-only`` for a package that states it never runs its downgrades.
+
+    ``releases``: the package's users run only its releases (a self-hosted application installed
+    from the package index), and its ``settings`` say ``release-tags = "v*"``: the working
+    directory becomes a git repository of the chain, a commit and a tag ``v<version>`` per
+    release on the index up to the installed one, each holding that release's revision files
+    (as the package's own repository tags its releases), then the installed ``migrations``.
     """
 
     name: str
@@ -108,6 +117,7 @@ class Chain:
     venv: Path | None = None
     env: tuple[tuple[str, str], ...] = ()
     settings: tuple[tuple[str, str | bool | int | tuple[str, ...]], ...] = ()
+    releases: bool = False
 
 
 CHAINS = (
@@ -181,7 +191,11 @@ CHAINS = (
         env=(("UI_URL", "https://example.com"), ("APP_SECRET_KEY", "realchains-not-a-secret")),
         # It requires PostGIS in its database (its README: PostGIS 3.4 to 3.6); no revision
         # creates the extension (59_fed271354410 adds Geometry columns).
-        settings=(("extensions", ("postgis",)),),
+        # Its users run its releases (pip install fittrackee, or its Docker images of a
+        # release); 0bbe0c8372cf's docstring relies on it: "the migration will be released in
+        # the same version as the previous migrations introducing elevation processing".
+        settings=(("extensions", ("postgis",)), ("release-tags", "v*")),
+        releases=True,
         how="PostGIS installed in the database (a requirement), then ftcli db upgrade: "
         "flask_migrate.upgrade(directory=<fittrackee>/migrations) in the context of "
         "fittrackee.create_app() (FLASK_APP=fittrackee finds that factory), "
@@ -281,16 +295,79 @@ def write_settings(chain: Chain, workdir: Path) -> Path | None:
     return path
 
 
-def set_up(chain: Chain, package: Path, workdir: Path) -> None:
+def set_up(chain: Chain, package: Path, workdir: Path, python: Path, version: str) -> None:
     """Lay out ``workdir`` as the package runs its migrations: its alembic.ini, or for a
     Flask-Migrate chain ``migrations`` linked to the package's directory (``Migrate``'s
-    default directory, which mks-db resolves, is then the one the package passes); and the
-    chain's ``[tool.mks-db]`` settings in a pyproject.toml."""
-    if chain.flask_app:
+    default directory, which mks-db resolves, is then the one the package passes), or a copy
+    of it at the end of the package's release history (``release_history``); and the chain's
+    ``[tool.mks-db]`` settings in a pyproject.toml."""
+    if chain.releases:
+        release_history(chain, package, workdir, python, version)
+    elif chain.flask_app:
         (workdir / "migrations").symlink_to(package / chain.migrations, target_is_directory=True)
     else:
         write_ini(chain, package, workdir)
     write_settings(chain, workdir)
+
+
+def release_history(chain: Chain, package: Path, workdir: Path, python: Path, version: str) -> None:
+    """Make ``workdir`` a git repository with a commit per release of the package on the index
+    up to ``version`` (the installed one), oldest first, tagged ``v<version>`` and holding that
+    release's revision files in ``migrations/versions``; then the installed ``migrations``
+    directory itself. Wheels are kept in ``OUT/wheels/<chain>``."""
+    from packaging.version import InvalidVersion, Version
+
+    dist = chain.dists[0]
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "index", "versions", dist], capture_output=True, text=True, timeout=300
+    )
+    found = re.search(r"Available versions: (.*)", listed.stdout)
+    if not found:
+        raise RuntimeError(f"pip index versions {dist}: {(listed.stderr or listed.stdout).strip()[-300:]}")
+    versions = []
+    for text in found[1].split(","):
+        with contextlib.suppress(InvalidVersion):
+            if not Version(text.strip()).is_prerelease and Version(text.strip()) <= Version(version):
+                versions.append(Version(text.strip()))
+    cache = OUT / "wheels" / chain.name
+    cache.mkdir(parents=True, exist_ok=True)
+    prefix = f"{chain.module}/{chain.migrations}/versions/"
+    target = workdir / "migrations" / "versions"
+
+    def git(*args: str) -> None:
+        identity = ("-c", "user.name=real-chains", "-c", "user.email=real-chains@localhost")
+        subprocess.run(["git", *identity, *args], cwd=workdir, check=True, capture_output=True, timeout=120)
+
+    git("init", "-q", "-b", "main")
+    for release in sorted(versions):
+        wheel = next(cache.glob(f"{dist.replace('-', '_')}-{release}-*.whl"), None)
+        if wheel is None:
+            subprocess.run(
+                [str(python), "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:"]
+                + [f"{dist}=={release}", "-d", str(cache)],
+                capture_output=True,
+                timeout=600,
+            )
+            wheel = next(cache.glob(f"{dist.replace('-', '_')}-{release}-*.whl"), None)
+        if wheel is None:
+            print(f"  {chain.name}: no wheel of {dist} {release} on the index; release left out", flush=True)
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for name in archive.namelist():
+                rest = name[len(prefix) :]
+                if name.startswith(prefix) and rest.endswith(".py") and "/" not in rest:
+                    (target / rest).write_bytes(archive.read(name))
+        git("add", "-A")
+        git("commit", "-q", "--allow-empty", "-m", f"{dist} {release}")
+        git("tag", f"v{release}")
+    shutil.rmtree(workdir / "migrations", ignore_errors=True)
+    shutil.copytree(
+        package / chain.migrations, workdir / "migrations", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    git("add", "-A")
+    git("commit", "-q", "--allow-empty", "-m", f"{dist} {version}, installed")
 
 
 # Run with the chain's venv's Python: a server for an application that connects to its own
@@ -464,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix=f"realchain-{chain.name}-"))
             )
-            set_up(chain, package, workdir)
+            set_up(chain, package, workdir, python, version)
             database_url, app_url = args.database_url, None
             if chain.app_database:
                 try:

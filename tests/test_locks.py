@@ -77,11 +77,14 @@ def test_a_type_change_rewrites_under_access_exclusive_and_a_nullable_column_doe
 
 
 def test_foreign_key_not_valid_then_validate_locks_less_than_a_plain_one(tmp_path, pg_server):
-    plain, _ = measure(
+    plain, found = measure(
         tmp_path / "plain",
         pg_server,
         'op.create_foreign_key("orders_account_id_fkey", "orders", "account", ["account_id"], ["id"])',
     )
+    # The referenced table's SHARE ROW EXCLUSIVE comes from the foreign key, not from an index.
+    [referenced] = [f for f in found if "on public.account " in f.message]
+    assert "safe pattern: add the foreign key NOT VALID" in referenced.message, referenced.message
     not_valid = Rev(
         "y8",
         "a1",
@@ -130,6 +133,24 @@ def test_the_safe_pattern_follows_the_statement_that_took_the_lock_not_words_in_
     [finding] = findings
     assert "a metadata-only change" in finding.message
     assert "NOT VALID" not in finding.message
+
+
+def test_row_by_row_work_that_cannot_be_rendered_gets_the_advice_for_rows_not_metadata(tmp_path, pg_server):
+    """fittrackee's 076d33eab04f: a column added, then one UPDATE per row it reads through the
+    bind (so the SQL cannot be rendered offline), all under ACCESS EXCLUSIVE."""
+    measured, findings = measure(
+        tmp_path,
+        pg_server,
+        'op.add_column("account", sa.Column("m", sa.Integer))\n'
+        'for row in op.get_bind().execute(sa.text("SELECT id FROM account")).fetchall():\n'
+        '    op.execute(f"UPDATE account SET m = {row.id} WHERE id = {row.id}")',
+        'op.drop_column("account", "m")',
+        rows=5_000,
+    )
+    [finding] = [f for f in findings if "on public.account " in f.message]
+    assert measured.seconds >= 1.5 * measured.seconds_small, measured  # 5,000 statements against 500
+    assert "safe pattern: the time grows with the rows" in finding.message, finding.message
+    assert "metadata-only" not in finding.message
 
 
 def test_a_table_the_generator_cannot_fill_is_a_warning_naming_it(tmp_path, pg_server):

@@ -146,6 +146,7 @@ def test_a_project_that_runs_releases_loses_nothing_one_release_added_and_droppe
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "b2")
     add_revision(ini, DROPS)
+    git(tmp_path, "mv", "migrations/versions/b2.py", "migrations/versions/0002_b2.py")  # keeps b2's release
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-q", "-m", "c3")
 

@@ -24,8 +24,8 @@ every traceable generated value of what was dropped or deleted is found in the t
 step wrote to, the finding is a warning that says where it went; when a statement of the step
 reads the dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
 restructured say), it is a warning naming that statement: check that the values arrive; when
-the revision's downgrade writes a dropped column again from other data, a warning naming that
-statement. What production never held is not lost: with ``--since``, a table or column the
+the revision's downgrade writes a dropped column again (from other data, a lookup by label), a
+warning naming that statement. What production never held is not lost: with ``--since``, a table or column the
 base's revisions lack (``Walk.released``), added and dropped again since; with ``release-tags``,
 one the revision's own release added (``judge_by_releases``, after the walk).
 """
@@ -108,8 +108,8 @@ def findings(
         ):
             line, statement = rebuilt
             message = (
-                f"upgrade of {revision.revision} {what}; its downgrade writes it again from other "
-                f"data (line {line}: {statement}): check that those are all the values it held"
+                f"upgrade of {revision.revision} {what}; its downgrade writes it again (line {line}: "
+                f"{statement}): check that those are all the values it held"
             )
             found.append(_finding(walk, revision, message, WARNING))
         elif said := _said(revision, what):

@@ -51,6 +51,9 @@ SAFE_PATTERN = {
     "constraint": "add the constraint NOT VALID, then VALIDATE CONSTRAINT in a later revision",
     "type": "add a new column, backfill it in batches, then switch over in a later revision",
     "default": "add the column nullable, backfill in batches, then add NOT NULL via a NOT VALID check",
+    "foreign-key": "add the foreign key NOT VALID, then VALIDATE CONSTRAINT in a later revision",
+    "rows": "the time grows with the rows and the revision's SQL cannot be rendered to name the "
+    "statement: change rows in one set-based statement, or in batches outside the locking transaction",
 }
 
 
@@ -77,7 +80,7 @@ def findings(project: Project, measurements: list[Measurement], settings: Settin
             blocks = BLOCKS.get(t.mode)
             production = settings.production_rows.get(t.table, settings.rows)
             at_production = estimate(m, settings.rows, production)
-            hint = _hint(statements, t)
+            hint = _hint(statements, t, grows=m.seconds >= 1.5 * m.seconds_small)
             base = (
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
                 f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
@@ -135,18 +138,24 @@ def _mode_name(mode: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", mode.removesuffix("Lock")).upper()
 
 
-def _hint(statements: list, lock: TableLocks) -> str:
+def _hint(statements: list, lock: TableLocks, grows: bool) -> str:
     """The safe pattern for what took the lock: read from the revision's rendered SQL (its
-    ``statements`` on that table), else from the lock itself."""
+    ``statements`` on that table), else from the lock itself (SHARE: an index; SHARE ROW
+    EXCLUSIVE: a foreign key referencing the table) and, with no SQL to read, from whether the
+    time ``grows`` with the rows (row-by-row work inside the transaction)."""
     kinds = _statement_kinds(statements, lock.table)
     if "constraint" in kinds:
         pattern = SAFE_PATTERN["constraint"]
     elif "type" in kinds or (lock.rewritten and not kinds):
         pattern = SAFE_PATTERN["type"]
-    elif "index" in kinds or (not kinds and lock.mode in ("ShareLock", "ShareRowExclusiveLock")):
+    elif "index" in kinds or (not kinds and lock.mode == "ShareLock"):
         pattern = SAFE_PATTERN["index"]
+    elif not kinds and lock.mode == "ShareRowExclusiveLock":
+        pattern = SAFE_PATTERN["foreign-key"]
     elif "not-null" in kinds:
         pattern = SAFE_PATTERN["default"]
+    elif not statements and grows:
+        pattern = SAFE_PATTERN["rows"]
     else:
         pattern = (
             "a metadata-only change: keep lock_timeout set (env.py does) so it fails fast "

@@ -84,44 +84,33 @@ def where_revision_was(cwd: Path, revision: str, paths: list[Path]) -> tuple[str
 def releases(cwd: Path, paths: list[Path], tags: str) -> dict[Path, str]:
     """The release each file under ``paths`` came out in: the first tag matching the pattern
     ``tags`` (``v*``) that holds the commit that added it ("" for a committed file no such tag
-    holds yet), by resolved path; empty outside a repository or in one without such tags."""
+    holds yet), by resolved path; a renamed file keeps the commit that added it first. Empty
+    outside a repository or in one without such tags."""
     try:
         top = root(cwd)
     except ConfigurationError:  # not a repository
         return {}
     if not _git(top, "tag", "--list", tags).stdout.strip():
         return {}
-    listing = _git(
-        top,
-        "log",
-        "--diff-filter=A",
-        "--format=commit %H",
-        "--name-only",
-        "--",
-        *(str(p.resolve()) for p in paths),
-    )
-    added: dict[Path, str] = {}
-    commit = None
-    for line in listing.stdout.splitlines():  # newest first: the oldest commit adding a file wins
+    log = ("log", "--reverse", "-M", "--diff-filter=AR", "--name-status", "--format=commit %H", "--")
+    listing = _git(top, *log, *(str(p.resolve()) for p in paths))
+    added: dict[str, str] = {}  # path from the root -> the commit that first added it
+    commit = ""
+    for line in listing.stdout.splitlines():  # oldest first
         if line.startswith("commit "):
             commit = line.split()[1]
-        elif line.strip() and commit:
-            added[(top / line.strip()).resolve()] = commit
+        elif commit and line.strip():
+            status, *names = line.split("\t")
+            added.setdefault(names[-1], added.get(names[0], commit) if status.startswith("R") else commit)
     commits = sorted(set(added.values()))
     if not commits:
         return {}
     # name-rev names a commit after the nearest tag that holds it (v1.1.0~3): its first release.
-    named = dict(
-        zip(
-            commits,
-            _git(top, "name-rev", "--tags", f"--refs={tags}", "--name-only", *commits).stdout.split(),
-            strict=False,
-        )
-    )
+    named = _git(top, "name-rev", "--tags", f"--refs={tags}", "--name-only", *commits).stdout.split()
     first = {
-        c: "" if named.get(c, "undefined") == "undefined" else re.split(r"[~^]", named[c])[0] for c in commits
+        c: "" if n == "undefined" else re.split(r"[~^]", n)[0] for c, n in zip(commits, named, strict=False)
     }
-    return {path: first[commit] for path, commit in added.items()}
+    return {(top / path).resolve(): first.get(commit, "") for path, commit in added.items()}
 
 
 def head_commit() -> str | None:
