@@ -4,7 +4,8 @@
     report (the model and its formats) is used by cli and commands; it knows findings, errors
     and how to mask a URL.
 
-And the backend's models know nothing of the pipeline.
+And the backend's models know nothing of the pipeline; the rest of the backend uses only its
+URL parser and errors.
 """
 
 from __future__ import annotations
@@ -70,3 +71,23 @@ def test_each_module_imports_only_from_the_layers_below_it(path):
 
 def test_the_models_know_nothing_of_the_pipeline():
     assert not _imported_layers(BACKEND / "models.py") and "mks_db" not in (BACKEND / "models.py").read_text()
+
+
+# The backend's application may share the pipeline's bottom only: one URL parser for its
+# settings and the pipeline's (``database.urls``, which imports nothing else of mks_db), and the
+# error they raise. Anything higher would make the application run the pipeline's code.
+BACKEND_ALLOWED = {"mks_db.database.urls", "mks_db.errors"}
+
+
+@pytest.mark.parametrize("path", sorted(BACKEND.rglob("*.py")), ids=lambda p: p.name)
+def test_the_backend_uses_only_the_pipeline_s_url_parser_and_errors(path):
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    wrong = {name for name in imported if name.split(".")[0] == "mks_db"} - BACKEND_ALLOWED
+    assert not wrong, f"backend/mks/{path.name} imports {sorted(wrong)}"
+    urls = PACKAGE / "database" / "urls.py"
+    assert _imported_layers(urls) <= {"errors"}, "database.urls must stay free of the rest of mks_db"

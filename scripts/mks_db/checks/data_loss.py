@@ -32,6 +32,7 @@ one the revision's own release added (``judge_by_releases``, after the walk).
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -138,23 +139,32 @@ def judge_by_releases(project: Project, server: Server, found: list[Finding], ta
     if not tagged:
         return found
     order = project.revisions_in_order()
-    release = {r.revision: tagged.get(Path(r.path).resolve(), "") for r in order}
-    position = {r.revision: i for i, r in enumerate(order)}
-    released: dict[int, frozenset[str]] = {-1: frozenset()}  # by the release's last revision
-    kept = []
-    for finding in found:
-        if id(finding) in lost and finding.revision in position:
-            at = position[finding.revision]
-            before = next(
-                (i for i in range(at - 1, -1, -1) if release[order[i].revision] != release[finding.revision]),
-                -1,
-            )
-            if before not in released:
-                released[before] = names_at(project, server, order[: before + 1])
-            if lost[id(finding)] not in released[before]:
-                continue  # added since the last release: production never held it
-        kept.append(finding)
-    return kept
+    before = _release_before(order, [tagged.get(Path(r.path).resolve(), "") for r in order])
+
+    @functools.cache
+    def held(last: int) -> frozenset[str]:  # what production at the end of that release had
+        return names_at(project, server, order[: last + 1])
+
+    return [
+        f
+        for f in found
+        if id(f) not in lost or f.revision not in before or lost[id(f)] in held(before[f.revision])
+    ]
+
+
+def _release_before(order: list[Script], releases: list[str]) -> dict[str, int]:
+    """Per revision of ``order`` (each of the release in ``releases`` at the same place), the
+    index of the last revision before it of another release: where the releases before its own
+    ended (-1: none did)."""
+    before: dict[str, int] = {}
+    for i, revision in enumerate(order):
+        if i == 0:
+            before[revision.revision] = -1
+        elif releases[i - 1] != releases[i]:
+            before[revision.revision] = i - 1
+        else:
+            before[revision.revision] = before[order[i - 1].revision]
+    return before
 
 
 def names_at(project: Project, server: Server, revisions: list[Script]) -> frozenset[str]:
