@@ -66,62 +66,87 @@ def findings(
     where moved data is looked for."""
     if declared.accepted("data-loss") or walk.rows is None:
         return []
+    hint = declared.hint("data-loss") or LOSS_HINT
+    return [_verdict(walk, revision, loss, written, hint) for loss in _losses(walk, held)]
+
+
+Loss = tuple[str, list[data.Column], int]  # (what is lost, the columns lost, the rows they were in)
+
+
+def _losses(walk: Walk, held: dict[int, data.TableData]) -> list[Loss]:
+    """What the tables ``held`` before the step and no longer hold: a table gone, rows deleted,
+    a column that held values gone (not converted in place); none where production never held
+    data (``Walk.released``)."""
     now = walk.rows.held
     by_name = {table.name: table for table in now.values()}
-    losses: list[tuple[str, list[data.Column], int]] = []  # (what, the columns lost, their rows)
     released = walk.released  # None: every table and column may hold production's data
+    losses: list[Loss] = []
     for oid, before in held.items():
         if not before.rows or released is not None and before.name not in released:
             continue  # empty, or new since the base: production never held rows there
         table = walk.tables_before.get(oid)
         columns = list(table.columns.values()) if table else []
-        after = now.get(oid) or by_name.get(before.name)
-        if after is None:
-            losses.append((f"drops table {before.name}, which held {before.rows} rows", columns, before.rows))
-            continue
-        if after.rows < before.rows:
-            what = f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}"
-            losses.append((what, columns, before.rows))
-        kept = {name for name, non_null in after.columns.values() if non_null}
-        for attnum, (column, non_null) in before.columns.items():
-            if released is not None and f"{before.name}.{column}" not in released:
-                continue  # a column added since the base, dropped before it reaches production
-            if non_null and attnum not in after.columns and column not in kept:  # not converted in place
-                lost = [c for c in columns if c.attnum == attnum]
-                losses.append((f"drops column {before.name}.{column}, which held data", lost, before.rows))
-    hint = declared.hint("data-loss") or LOSS_HINT
-    found = []
-    for what, columns, rows in losses:
-        moved = _moved_to(walk, columns, rows, written)
-        read = None if moved else _read_first(walk.migrator.step_statements, what)
-        if moved:
-            where = ", ".join(moved)
-            message = f"upgrade of {revision.revision} {what}; its values are now in {where}"
-            found.append(_finding(walk, revision, message + " (moved, not lost)", WARNING))
-        elif read:
-            message = (
-                f"upgrade of {revision.revision} {what}; a statement before the drop reads it "
-                f"({read}): its values may have moved, converted; check that they arrive where they go"
+        losses += _table_losses(before, now.get(oid) or by_name.get(before.name), columns, released)
+    return losses
+
+
+def _table_losses(
+    before: data.TableData,
+    after: data.TableData | None,
+    columns: list[data.Column],
+    released: frozenset[str] | None,
+) -> list[Loss]:
+    """What one table held ``before`` and not ``after`` (None: it is gone); ``columns``: its
+    columns as they were."""
+    if after is None:
+        return [(f"drops table {before.name}, which held {before.rows} rows", columns, before.rows)]
+    losses: list[Loss] = []
+    if after.rows < before.rows:
+        losses.append(
+            (
+                f"deletes {before.rows - after.rows} of {before.rows} rows from {before.name}",
+                columns,
+                before.rows,
             )
-            found.append(_finding(walk, revision, message, WARNING))
-        elif (dropped := _dropped_column(what)) and (
-            rebuilt := revision_source.rebuilt_in_downgrade(revision.path, *dropped)
-        ):
-            line, statement = rebuilt
-            message = (
-                f"upgrade of {revision.revision} {what}; its downgrade writes it again (line {line}: "
-                f"{statement}): check that those are all the values it held"
-            )
-            found.append(_finding(walk, revision, message, WARNING))
-        elif said := _said(revision, what):
-            message = (
-                f"upgrade of {revision.revision} {what}; the revision's message says it means to "
-                f"({said!r}); say why with # mks-db: data-loss: <reason>"
-            )
-            found.append(_finding(walk, revision, message, WARNING))
-        else:
-            found.append(_finding(walk, revision, f"upgrade of {revision.revision} {what}{hint}", ERROR))
-    return found
+        )
+    kept = {name for name, non_null in after.columns.values() if non_null}
+    for attnum, (column, non_null) in before.columns.items():
+        if released is not None and f"{before.name}.{column}" not in released:
+            continue  # a column added since the base, dropped before it reaches production
+        if non_null and attnum not in after.columns and column not in kept:  # not converted in place
+            lost = [c for c in columns if c.attnum == attnum]
+            losses.append((f"drops column {before.name}.{column}, which held data", lost, before.rows))
+    return losses
+
+
+def _verdict(walk: Walk, revision: Script, loss: Loss, written: frozenset[int], hint: str) -> Finding:
+    """The finding on one ``loss``: a warning when the values moved to a table the step
+    ``written`` to, a statement before the drop read them, the downgrade writes the column
+    again, or the revision's message says it drops it; else an error ending with ``hint``."""
+    what, columns, rows = loss
+    upgrade = f"upgrade of {revision.revision} {what}"
+    if moved := _moved_to(walk, columns, rows, written):
+        message = f"{upgrade}; its values are now in {', '.join(moved)} (moved, not lost)"
+    elif read := _read_first(walk.migrator.step_statements, what):
+        message = (
+            f"{upgrade}; a statement before the drop reads it ({read}): its values may have moved, "
+            "converted; check that they arrive where they go"
+        )
+    elif (dropped := _dropped_column(what)) and (
+        rebuilt := revision_source.rebuilt_in_downgrade(revision.path, *dropped)
+    ):
+        message = (
+            f"{upgrade}; its downgrade writes it again (line {rebuilt[0]}: {rebuilt[1]}): check that "
+            "those are all the values it held"
+        )
+    elif said := _said(revision, what):
+        message = (
+            f"{upgrade}; the revision's message says it means to ({said!r}); say why with "
+            "# mks-db: data-loss: <reason>"
+        )
+    else:
+        return _finding(walk, revision, f"{upgrade}{hint}", ERROR)
+    return _finding(walk, revision, message, WARNING)
 
 
 def judge_by_releases(project: Project, server: Server, found: list[Finding], tags: str) -> list[Finding]:
