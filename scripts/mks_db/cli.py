@@ -60,7 +60,8 @@ def _yes_no(value: str) -> bool:
     return value.lower() == "true"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
+    """The flags every command takes."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c",
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="also write the report as JSON to FILE (one run for annotations and an artifact)",
     )
+    return common
+
+
+def _scratch_server() -> argparse.ArgumentParser:
+    """The server the checks make scratch databases on, and their time bounds."""
     database = argparse.ArgumentParser(add_help=False)
     database.add_argument(
         "--database-url",
@@ -109,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="production's PostgreSQL major: the embedded server runs it where installed, and a "
         "server of another major is named (default: [tool.mks-db] postgres)",
     )
+    return database
+
+
+def _walk() -> argparse.ArgumentParser:
+    """How the roundtrip walk is split."""
     walk = argparse.ArgumentParser(add_help=False)
     walk.add_argument(
         "--jobs",
@@ -119,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: one per CPU, each of at least {WALK_MIN_PART} revisions)",
     )
 
+    return walk
+
+
+def _selection() -> argparse.ArgumentParser:
+    """Which revisions a command renders, lints or measures, and where the SQL goes."""
     selection = argparse.ArgumentParser(add_help=False)
     chosen = selection.add_mutually_exclusive_group()
     chosen.add_argument(
@@ -136,70 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the rendered SQL goes (default: {commands.SQL_DIR} beside alembic.ini)",
     )
 
-    parser = argparse.ArgumentParser(
-        prog="mks-db",
-        description="Prove Alembic migrations safe before they merge; apply them to production safely.",
-    )
-    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    return selection
 
-    def add_command(name: str, help: str, **options) -> argparse.ArgumentParser:  # noqa: A002
-        """A subcommand whose ``--help`` opens with the line ``mks-db --help`` lists it with."""
-        return subcommands.add_parser(
-            name, help=help, description=help[0].upper() + help[1:] + ".", **options
-        )
 
-    add_command(
-        "check",
-        parents=[common, database, walk, selection],
-        help="every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
-        "--since the immutability of merged revisions, the base's models on the new revisions "
-        "(compat) and their locks",
-    )
-    add_command(
-        "sql",
-        parents=[common, selection],
-        help="render each revision's upgrade and downgrade SQL (offline) into files",
-    )
-    locks_parser = add_command(
-        "locks",
-        parents=[common, database, selection],
-        help="measure each revision's locks, rewrites and time on tables holding N rows",
-    )
-    locks_parser.add_argument(
-        "--rows", type=int, metavar="N", help=f"rows per touched table (default {LockLimits.rows})"
-    )
-    add_command(
-        "compat",
-        parents=[common, database, selection],
-        help="run the base's models (the running release's) on the revisions new since --since: "
-        "a SELECT, INSERT, UPDATE and DELETE per mapped table",
-    )
-    hook = add_command(
-        "hook",
-        parents=[common],
-        help="for pre-commit: static checks, heads, immutability, render and lint of FILES",
-    )
-    hook.add_argument("files", nargs="*", metavar="FILE", help="changed files (revision files are checked)")
-    hook.add_argument(
-        "--base",
-        metavar="GIT_REF",
-        help="the branch merged revisions live on (default: [tool.mks-db] base-ref, if it exists)",
-    )
-    add_command(
-        "lint",
-        parents=[common, selection],
-        help="render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
-    )
-    heads = add_command(
-        "heads",
-        parents=[common],
-        help="exactly one head, no duplicate ids, missing parents or cycles (no database)",
-    )
-    heads.add_argument(
-        "--since",
-        metavar="GIT_REF",
-        help="also report new revisions that revise something older than this ref's head",
-    )
+def _since() -> argparse.ArgumentParser:
+    """Which revisions a walk starts from."""
     since = argparse.ArgumentParser(add_help=False)
     since_or_all = since.add_mutually_exclusive_group()
     since_or_all.add_argument(
@@ -209,32 +166,52 @@ def build_parser() -> argparse.ArgumentParser:
         "to those before them (a pull request's base branch)",
     )
     since_or_all.add_argument("--all", action="store_true", help="walk every revision (the default)")
-    roundtrip_parser = add_command(
-        "roundtrip",
-        parents=[common, database, walk, since],
-        help="every revision upgrades, downgrades exactly, upgrades again; rows survive",
-    )
-    roundtrip_parser.add_argument(
-        "--no-data",
-        action="store_true",
-        help="skip filling tables with generated rows",
-    )
-    add_command(
-        "drift",
-        parents=[common, database, since],
-        help="the models match the schema the migrations build (at head, with or without --since)",
-    )
+    return since
+
+
+def _target() -> argparse.ArgumentParser:
+    """The database a production command acts on."""
     target = argparse.ArgumentParser(add_help=False)
     target.add_argument(
         "--database-url",
         metavar="URL",
         help="the database to act on (default: $DATABASE_URL); in production, production's",
     )
-    plan = add_command(
-        "plan",
-        parents=[common, target],
-        help="read only: the target database's revision, what a deploy would apply, schema drift",
+    return target
+
+
+def _locks_flags(locks_parser: argparse.ArgumentParser) -> None:
+    locks_parser.add_argument(
+        "--rows", type=int, metavar="N", help=f"rows per touched table (default {LockLimits.rows})"
     )
+
+
+def _hook_flags(hook: argparse.ArgumentParser) -> None:
+    hook.add_argument("files", nargs="*", metavar="FILE", help="changed files (revision files are checked)")
+    hook.add_argument(
+        "--base",
+        metavar="GIT_REF",
+        help="the branch merged revisions live on (default: [tool.mks-db] base-ref, if it exists)",
+    )
+
+
+def _heads_flags(heads: argparse.ArgumentParser) -> None:
+    heads.add_argument(
+        "--since",
+        metavar="GIT_REF",
+        help="also report new revisions that revise something older than this ref's head",
+    )
+
+
+def _roundtrip_flags(roundtrip_parser: argparse.ArgumentParser) -> None:
+    roundtrip_parser.add_argument(
+        "--no-data",
+        action="store_true",
+        help="skip filling tables with generated rows",
+    )
+
+
+def _plan_flags(plan: argparse.ArgumentParser) -> None:
     _add_target_revision(plan)
     plan.add_argument(
         "--scratch-url",
@@ -243,11 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $MKS_DB_SCRATCH_URL, else the embedded server; never the target's server "
         "unless named here)",
     )
-    deploy_parser = add_command(
-        "deploy",
-        parents=[common, target],
-        help="lock, back up, apply the plan revision by revision, verify, check health, record",
-    )
+
+
+VERIFY_HELP = (
+    "how the backup is proven before anything changes: restore it into a scratch database "
+    "and compare its revision and row counts (restore), read it back (list), or restore up "
+    "to 1 GiB (auto, the default; [tool.mks-db.deploy] verify)"
+)
+
+
+def _deploy_flags(deploy_parser: argparse.ArgumentParser) -> None:
     _add_target_revision(deploy_parser)
     deploy_parser.add_argument(
         "--dry-run",
@@ -276,28 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--lock-wait", type=float, metavar="SECONDS", help="how long to wait for another deploy's lock"
     )
     deploy_parser.add_argument("--scratch-url", metavar="URL", help="as for plan")
-    verify_help = (
-        "how the backup is proven before anything changes: restore it into a scratch database "
-        "and compare its revision and row counts (restore), read it back (list), or restore up "
-        "to 1 GiB (auto, the default; [tool.mks-db.deploy] verify)"
-    )
-    deploy_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
-    backup_parser = add_command(
-        "backup", parents=[common, target], help="pg_dump (custom format), verified, recorded"
-    )
+    deploy_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=VERIFY_HELP)
+
+
+def _backup_flags(backup_parser: argparse.ArgumentParser) -> None:
     backup_parser.add_argument(
         "--backup-dir",
         metavar="DIR",
         type=Path,
         help="default: [tool.mks-db.deploy] backup-dir, else ./backups",
     )
-    backup_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=verify_help)
+    backup_parser.add_argument("--verify", choices=("restore", "list", "auto"), help=VERIFY_HELP)
     backup_parser.add_argument(
         "--scratch-url", metavar="URL", help="the server the backup is restored on to verify it (as for plan)"
     )
-    restore_parser = add_command(
-        "restore", parents=[common, target], help="restore a verified backup (asks first)"
-    )
+
+
+def _restore_flags(restore_parser: argparse.ArgumentParser) -> None:
     restore_parser.add_argument("file", type=Path, metavar="FILE", help="a .dump made by mks-db backup")
     restore_parser.add_argument("--yes", action="store_true", help="do not ask before replacing")
     restore_parser.add_argument(
@@ -305,30 +282,142 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="restore a backup of another database than the URL names (refused otherwise)",
     )
-    revision_parser = add_command(
-        "revision",
-        parents=[common],
-        help="write a new revision as alembic revision does; --autogenerate compares the models "
-        "with a scratch database at head (no database of your own needed; with DATABASE_URL set, "
-        "the database it names, as for alembic)",
-    )
+
+
+def _revision_flags(revision_parser: argparse.ArgumentParser) -> None:
     revision_parser.add_argument("-m", "--message", required=True, help="the revision's message")
     revision_parser.add_argument(
         "--autogenerate", action="store_true", help="fill upgrade() and downgrade() from the models"
     )
     revision_parser.add_argument("--head", default="head", help="the revision to base it on (default: head)")
     revision_parser.add_argument("--rev-id", metavar="ID", help="the revision id (default: a new random one)")
-    rebase_parser = add_command(
-        "rebase",
-        parents=[common],
-        help="join two heads into one line: re-point this branch's first revision onto the other "
-        "head (for linear-history; no database)",
-    )
+
+
+def _rebase_flags(rebase_parser: argparse.ArgumentParser) -> None:
     rebase_parser.add_argument(
         "--onto",
         metavar="HEAD",
         help="the head to build on (default: the one the base branch holds: base-ref, else origin/HEAD)",
     )
+
+
+# The commands in the order ``mks-db --help`` lists them: (name, the shared flags it takes,
+# its one-line help, the function adding its own flags).
+COMMANDS = (
+    (
+        "check",
+        ("common", "database", "walk", "selection"),
+        "every check in one pass: heads, roundtrip with rows, drift, SQL lint, and with "
+        "--since the immutability of merged revisions, the base's models on the new revisions "
+        "(compat) and their locks",
+        None,
+    ),
+    (
+        "sql",
+        ("common", "selection"),
+        "render each revision's upgrade and downgrade SQL (offline) into files",
+        None,
+    ),
+    (
+        "locks",
+        ("common", "database", "selection"),
+        "measure each revision's locks, rewrites and time on tables holding N rows",
+        _locks_flags,
+    ),
+    (
+        "compat",
+        ("common", "database", "selection"),
+        "run the base's models (the running release's) on the revisions new since --since: "
+        "a SELECT, INSERT, UPDATE and DELETE per mapped table",
+        None,
+    ),
+    (
+        "hook",
+        ("common",),
+        "for pre-commit: static checks, heads, immutability, render and lint of FILES",
+        _hook_flags,
+    ),
+    (
+        "lint",
+        ("common", "selection"),
+        "render and lint the SQL: PostgreSQL parser, sqlfluff, squawk (no database)",
+        None,
+    ),
+    (
+        "heads",
+        ("common",),
+        "exactly one head, no duplicate ids, missing parents or cycles (no database)",
+        _heads_flags,
+    ),
+    (
+        "roundtrip",
+        ("common", "database", "walk", "since"),
+        "every revision upgrades, downgrades exactly, upgrades again; rows survive",
+        _roundtrip_flags,
+    ),
+    (
+        "drift",
+        ("common", "database", "since"),
+        "the models match the schema the migrations build (at head, with or without --since)",
+        None,
+    ),
+    (
+        "plan",
+        ("common", "target"),
+        "read only: the target database's revision, what a deploy would apply, schema drift",
+        _plan_flags,
+    ),
+    (
+        "deploy",
+        ("common", "target"),
+        "lock, back up, apply the plan revision by revision, verify, check health, record",
+        _deploy_flags,
+    ),
+    ("backup", ("common", "target"), "pg_dump (custom format), verified, recorded", _backup_flags),
+    ("restore", ("common", "target"), "restore a verified backup (asks first)", _restore_flags),
+    (
+        "revision",
+        ("common",),
+        "write a new revision as alembic revision does; --autogenerate compares the models "
+        "with a scratch database at head (no database of your own needed; with DATABASE_URL set, "
+        "the database it names, as for alembic)",
+        _revision_flags,
+    ),
+    (
+        "rebase",
+        ("common",),
+        "join two heads into one line: re-point this branch's first revision onto the other "
+        "head (for linear-history; no database)",
+        _rebase_flags,
+    ),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``mks-db`` and its commands (``COMMANDS``), each with the shared flags it takes; a
+    command's ``--help`` opens with the line ``mks-db --help`` lists it with."""
+    shared = {
+        "common": _common(),
+        "database": _scratch_server(),
+        "walk": _walk(),
+        "selection": _selection(),
+        "since": _since(),
+        "target": _target(),
+    }
+    parser = argparse.ArgumentParser(
+        prog="mks-db",
+        description="Prove Alembic migrations safe before they merge; apply them to production safely.",
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, parents, help_line, own_flags in COMMANDS:
+        command = subcommands.add_parser(
+            name,
+            parents=[shared[p] for p in parents],
+            help=help_line,
+            description=help_line[0].upper() + help_line[1:] + ".",
+        )
+        if own_flags:
+            own_flags(command)
     return parser
 
 
