@@ -160,79 +160,86 @@ def check_heads(
     ``linear-history``): merge revisions are findings too, and two heads are fixed by
     ``mks-db rebase``."""
     files = revision_files(project) if files is None else files
-    findings: list[Finding] = []
-
-    def add(rule: str, message: str, rev: RevisionFile) -> None:
-        findings.append(
-            Finding("heads", ERROR, rev.revision, message, project.relpath(rev.path), rev.line, rule)
-        )
-
     by_id: dict[str, list[RevisionFile]] = defaultdict(list)
     for rev in files:
         by_id[rev.revision].append(rev)
+    graph = {rev_id: same[0] for rev_id, same in by_id.items()}
+    broken = _broken_graph(project, by_id, graph)
+    if broken:
+        return broken  # with a broken graph, counting heads would only repeat the cause
+    return _heads(project, graph, linear) + (_merges(project, graph) if linear else [])
+
+
+def _finding(project: Project, rule: str, message: str, rev: RevisionFile) -> Finding:
+    return Finding("heads", ERROR, rev.revision, message, project.relpath(rev.path), rev.line, rule)
+
+
+def _broken_graph(
+    project: Project, by_id: dict[str, list[RevisionFile]], graph: dict[str, RevisionFile]
+) -> list[Finding]:
+    """What makes the graph unusable: an id used by several files, a parent no file defines, a
+    cycle."""
+    findings = []
     for rev_id, same in by_id.items():
         if len(same) > 1:
             paths = ", ".join(project.relpath(r.path) for r in same)
-            add(
-                "duplicate-id",
+            message = (
                 f"revision id {rev_id} is used by {len(same)} files ({paths}); "
-                "give all but one a new id (python3 -m alembic revision makes one)",
-                same[1],
+                "give all but one a new id (python3 -m alembic revision makes one)"
             )
-    graph = {rev_id: same[0] for rev_id, same in by_id.items()}
+            findings.append(_finding(project, "duplicate-id", message, same[1]))
     for rev in graph.values():
         for parent in rev.parents:
             if parent not in graph:
-                add(
-                    "missing-parent",
+                message = (
                     f"{rev.revision} has down_revision {parent!r}, which no revision file "
-                    "defines; point it at an existing revision (python3 -m alembic heads)",
-                    rev,
+                    "defines; point it at an existing revision (python3 -m alembic heads)"
                 )
-
+                findings.append(_finding(project, "missing-parent", message, rev))
     cycle = _find_cycle(graph)
     if cycle:
-        add(
-            "cycle",
+        message = (
             "revisions form a cycle: " + " -> ".join(cycle) + "; one down_revision must point "
-            "at an earlier revision",
-            graph[cycle[0]],
+            "at an earlier revision"
         )
-    if findings:
-        return findings  # with a broken graph, counting heads would only repeat the cause
+        findings.append(_finding(project, "cycle", message, graph[cycle[0]]))
+    return findings
 
+
+def _heads(project: Project, graph: dict[str, RevisionFile], linear: bool) -> list[Finding]:
+    """A finding on each head when there is more than one, naming where the line split."""
     children: dict[str, list[str]] = defaultdict(list)
     for rev in graph.values():
         for parent in rev.parents:
             children[parent].append(rev.revision)
     heads = sorted(r for r in graph if not children.get(r))
-    if len(heads) > 1:
-        listing = ", ".join(f"{h} ({project.relpath(graph[h].path)})" for h in heads)
-        splits = [
-            f"{p} splits into {', '.join(sorted(c))}"
-            for p, c in sorted(children.items())
-            if len(c) > 1 and p in graph
-        ]
-        where = f" ({'; '.join(splits)}, never merged)" if splits else ""
-        for head in heads:
-            add(
-                "multiple-heads",
-                f"{len(heads)} heads: {listing}{where}; "
-                + ("join them: " if linear else "merge them: ")
-                + joining_fix(linear),
-                graph[head],
-            )
-    if linear:
-        for rev in graph.values():
-            if len(rev.parents) > 1:
-                add(
-                    "merge-revision",
-                    f"{rev.revision} merges {', '.join(rev.parents)}, and [tool.mks-db] "
-                    "linear-history = true keeps one line of revisions: delete this file, then "
-                    f"{REBASE_FIX}",
-                    rev,
-                )
-    return findings
+    if len(heads) < 2:
+        return []
+    listing = ", ".join(f"{h} ({project.relpath(graph[h].path)})" for h in heads)
+    splits = [
+        f"{p} splits into {', '.join(sorted(c))}"
+        for p, c in sorted(children.items())
+        if len(c) > 1 and p in graph
+    ]
+    where = f" ({'; '.join(splits)}, never merged)" if splits else ""
+    fix = ("join them: " if linear else "merge them: ") + joining_fix(linear)
+    message = f"{len(heads)} heads: {listing}{where}; {fix}"
+    return [_finding(project, "multiple-heads", message, graph[head]) for head in heads]
+
+
+def _merges(project: Project, graph: dict[str, RevisionFile]) -> list[Finding]:
+    """A finding on each merge revision, where ``linear-history`` keeps one line."""
+    return [
+        _finding(
+            project,
+            "merge-revision",
+            f"{rev.revision} merges {', '.join(rev.parents)}, and [tool.mks-db] "
+            f"linear-history = true keeps one line of revisions: delete this file, then {REBASE_FIX}",
+            rev,
+        )
+        for rev in graph.values()
+        if len(rev.parents) > 1
+    ]
 
 
 def _find_cycle(graph: dict[str, RevisionFile]) -> list[str] | None:

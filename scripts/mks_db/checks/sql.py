@@ -29,6 +29,7 @@ import hashlib
 import json
 import shutil
 import sys
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
@@ -66,23 +67,49 @@ def lint(
     unparsable = {path for path, found in parse_findings.items() if found}
     findings += [f for found in parse_findings.values() for f in found]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(tools)) as pool:
-        runs = []
-        for check in tools:
-            files = [r for r in rendered if check.selects(r)]
-            key = _config_key(check, root)
-            cached = {r.path: cache.get(check.CHECK, key, r) for r in files}
-            todo = [r for r in files if cached[r.path] is None]
-            future = pool.submit(_run, check, root, todo) if todo else None
-            runs.append((check, files, key, cached, todo, future))
-        for check, files, key, cached, todo, future in runs:
-            raw = future.result() if future else {}
-            for r in todo:
-                cached[r.path] = raw.get(r.path.resolve(), [])
-                cache.put(check.CHECK, key, r, cached[r.path])
-            for r in files:
-                if r.path not in unparsable:
-                    findings += _to_findings(project, r, check.CHECK, cached[r.path])
+        runs = [_ToolRun.start(pool, check, root, rendered, cache) for check in tools]
+        for run in runs:
+            findings += run.findings(project, cache, unparsable)
     return safety.judge_timeouts(findings, session_timeouts)
+
+
+@dataclass
+class _ToolRun:
+    """One check's tool over the files it selects: what the cache holds, and a run of the
+    tool (in ``future``) for the files it does not."""
+
+    check: ModuleType
+    files: list[Rendered]
+    key: str
+    cached: dict[Path, list[dict] | None]
+    todo: list[Rendered]
+    future: concurrent.futures.Future | None
+
+    @classmethod
+    def start(
+        cls,
+        pool: concurrent.futures.Executor,
+        check: ModuleType,
+        root: Path,
+        rendered: list[Rendered],
+        cache: _Cache,
+    ) -> _ToolRun:
+        """The run of ``check``'s tool over the ``rendered`` files it selects that ``cache`` lacks."""
+        files = [r for r in rendered if check.selects(r)]
+        key = _config_key(check, root)
+        cached = {r.path: cache.get(check.CHECK, key, r) for r in files}
+        todo = [r for r in files if cached[r.path] is None]
+        return cls(check, files, key, cached, todo, pool.submit(_run, check, root, todo) if todo else None)
+
+    def findings(self, project: Project, cache: _Cache, unparsable: set[Path]) -> list[Finding]:
+        """The findings on each file but the ``unparsable`` ones, once the tool has run (its
+        new violations cached)."""
+        raw = self.future.result() if self.future else {}
+        for r in self.todo:
+            self.cached[r.path] = raw.get(r.path.resolve(), [])
+            cache.put(self.check.CHECK, self.key, r, self.cached[r.path])
+        files = [r for r in self.files if r.path not in unparsable]
+        return [f for r in files for f in _to_findings(project, r, self.check.CHECK, self.cached[r.path])]
 
 
 def _run(check: ModuleType, root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
