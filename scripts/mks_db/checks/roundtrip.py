@@ -153,7 +153,13 @@ def roundtrip(
         drop_scratch_databases(server, marker)
 
     outcomes = workers.run_all([task(part) for part in parts], sweep if marker else None)
-    walked = Walked([], [], len(order) - start, None)
+    return _joined(outcomes, len(order) - start)
+
+
+def _joined(outcomes: list[Outcome], revisions: int) -> Walked:
+    """The parts' ``outcomes`` as one walk of ``revisions``: a part that could not reach its
+    start is left out when a part before it found why the chain does not upgrade."""
+    walked = Walked([], [], revisions, None)
     earlier_upgrade_findings = False
     for outcome in outcomes:
         if outcome.blocked and earlier_upgrade_findings:

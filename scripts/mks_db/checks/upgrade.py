@@ -73,37 +73,9 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
             "PostgreSQL binaries that include it"
         )
     first = failure_finding("upgrade", failure, walk.project)
-    placeholders = _placeholders_before(walk.project, revision)
-    if placeholders and failure.sqlstate in _MISSING_OBJECT:
-        # The chain begins with revisions that do nothing: they stand for a schema made outside
-        # the migrations (the application's create_all and stamp), which no empty database has.
-        found.append(
-            replace(
-                first,
-                severity=WARNING,
-                message=first.message + f" (the revisions before it, {', '.join(placeholders)}, do "
-                "nothing: the chain starts from a schema its migrations do not create, so it cannot "
-                "be checked from an empty database; if the application creates that schema itself, "
-                'declare it in [tool.mks-db] base-metadata = "package.module:metadata")',
-            )
-        )
-        return False
-    if not down_revisions(revision) and failure.sqlstate in _MISSING_OBJECT:
-        # The chain's first revision alters what no migration created: `alembic upgrade head` on
-        # a fresh database fails the same way. A base the application creates itself (its
-        # metadata.create_all) is declared with base-metadata, and the chain checked on it.
-        found.append(
-            replace(
-                first,
-                message=first.message + " (the chain's first revision expects objects created "
-                "outside its migrations: alembic upgrade head fails on a fresh database; if the "
-                "application creates them itself, declare that schema in [tool.mks-db] "
-                'base-metadata = "package.module:metadata" and every revision is checked on it)',
-            )
-        )
-        return False
-    if not (walk.rows and walk.rows.generated) or failure.time_bound:  # generated rows are no cause
-        found.append(first)
+    outside = _made_outside_the_chain(walk.project, failure, first)
+    if outside or not (walk.rows and walk.rows.generated) or failure.time_bound:  # rows are no cause
+        found.append(outside or first)
         return False
     # What the revision's code was handed, read again before the generated rows go.
     handed = walk.rows_read_last() if not failure.sqlstate else None
@@ -112,22 +84,58 @@ def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Prog
     if isinstance(retried, StepFailure):
         found.append(failure_finding("upgrade", retried, walk.project))
         return False
-    if structural(failure):
-        message = (
-            f"upgrade of {revision.revision} fails when the tables hold rows (it passes on empty tables)"
+    found.append(_rows_caused(failure, first, handed))
+    return True
+
+
+def _made_outside_the_chain(project: Project, failure: StepFailure, first: Finding) -> Finding | None:
+    """``first``, saying why, when the upgrade failed on an object the chain never creates: the
+    chain begins with revisions that do nothing (a warning: they stand for a schema made outside
+    the migrations, the application's create_all and stamp, which no empty database has), or
+    its first revision alters such an object (``alembic upgrade head`` on a fresh database fails
+    the same way). A base the application creates itself is declared with base-metadata, and the
+    chain checked on it. None for any other failure."""
+    if failure.sqlstate not in _MISSING_OBJECT:
+        return None
+    placeholders = _placeholders_before(project, failure.revision)
+    if placeholders:
+        return replace(
+            first,
+            severity=WARNING,
+            message=first.message + f" (the revisions before it, {', '.join(placeholders)}, do "
+            "nothing: the chain starts from a schema its migrations do not create, so it cannot "
+            "be checked from an empty database; if the application creates that schema itself, "
+            'declare it in [tool.mks-db] base-metadata = "package.module:metadata")',
         )
+    if not down_revisions(failure.revision):
+        return replace(
+            first,
+            message=first.message + " (the chain's first revision expects objects created "
+            "outside its migrations: alembic upgrade head fails on a fresh database; if the "
+            "application creates them itself, declare that schema in [tool.mks-db] "
+            'base-metadata = "package.module:metadata" and every revision is checked on it)',
+        )
+    return None
+
+
+def _rows_caused(failure: StepFailure, first: Finding, handed: str | None) -> Finding:
+    """The finding on an upgrade that failed with rows and passed on empty tables: an error when
+    the schema could not take rows (``structural``), a warning when the revision's own code, or
+    a cast it makes, could not take a generated value (with the row it read last, ``handed``)."""
+    revision = failure.revision.revision
+    if structural(failure):
+        message = f"upgrade of {revision} fails when the tables hold rows (it passes on empty tables)"
         severity = ERROR
-    else:  # the revision's own code, or a cast it makes, could not take a generated value
+    else:
         message = (
-            f"upgrade of {revision.revision} fails on the generated rows' content, not on the schema "
+            f"upgrade of {revision} fails on the generated rows' content, not on the schema "
             "(it passes on empty tables; make sure it handles every value the application writes)"
         )
         severity = WARNING
     message = f"{message}: {failure.reason}"
     if handed:  # a cast's error names the value itself; the revision's own code may not
         message += f" (the row it read last: {handed})"
-    found.append(Finding("upgrade", severity, revision.revision, message, first.path, first.line))
-    return True
+    return Finding("upgrade", severity, revision, message, first.path, first.line)
 
 
 def _placeholders_before(project: Project, revision: Script) -> list[str]:

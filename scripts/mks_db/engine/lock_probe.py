@@ -161,21 +161,50 @@ def _measure(project: Project, server: Server, revision: Script, settings: Setti
         reusable = _undone(migrator, revision, tracker, start, [])  # the tracker follows this database
         if not reusable:
             migrator = anew()
-        seconds, locks, unfilled, filled, short = _run(migrator, revision, touched, settings.rows)
-        if not (reusable and _undone(migrator, revision, tracker, start, filled)):
+        at_n = _run(migrator, revision, touched, settings.rows)
+        if not (reusable and _undone(migrator, revision, tracker, start, at_n.filled.tables)):
             migrator = anew()
-        small, _, _, _, _ = _run(migrator, revision, touched, max(settings.rows // 10, 1))
-    return Measurement(revision, seconds, small, locks, unfilled, short)
+        small = _run(migrator, revision, touched, max(settings.rows // 10, 1)).seconds
+    return Measurement(revision, at_n.seconds, small, at_n.locks, at_n.filled.problems, at_n.filled.short)
 
 
-def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
+@dataclass
+class _Filled:
+    """The tables filled for a run: each one's file node before it (``nodes``: oid -> (name,
+    file node, kind, the table an index is on)), why some hold fewer rows (``problems``), the
+    tables filled (``tables``, to empty after) and those short of rows (``short``)."""
+
+    nodes: dict[int, tuple[str, int, str, int]]
+    problems: list[str]
+    tables: list[str]
+    short: set[str]
+    touched: list[int]  # the touched tables that got rows (an autocommit block's gates)
+
+
+@dataclass
+class _Run:
+    """One measurement: how long the application was blocked, and the locks per table."""
+
+    seconds: float
+    locks: list[TableLocks]
+    filled: _Filled
+
+
+def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int) -> _Run:
     """Fill and apply ``revision`` in ``migrator``'s database (at its parents)."""
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
-    url = migrator.url
+    filled = _fill(migrator, touched, rows)
+    seconds, seen = _apply_watched(migrator, revision, filled.touched if autocommit else [], autocommit)
     with migrator.idle() as connection:
-        # A few rows in the touched tables and the tables their NOT NULL foreign keys need
-        # (those still empty: a database the walk handed back holds its generated rows), then
-        # N in the touched ones; the rest of the schema is left as it is.
+        after = _filenodes(connection)
+    return _Run(seconds, _locks_per_table(filled.nodes, after, seen), filled)
+
+
+def _fill(migrator: Migrator, touched: set[str], rows: int) -> _Filled:
+    """A few rows in the touched tables and the tables their NOT NULL foreign keys need
+    (those still empty: a database the walk handed back holds its generated rows), then
+    ``rows`` in the touched ones; the rest of the schema is left as it is."""
+    with migrator.idle() as connection:
         tables = data.read_tables(connection, foreign_keys=False)
         needed = data.required_parents(
             connection, tables, [o for o, t in tables.items() if t.name in touched]
@@ -198,8 +227,16 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
         if filled:
             connection.execute(text(f"ANALYZE {', '.join(tables[oid].name for oid in filled)}"))
         connection.commit()
-    # An autocommit block leaves no transaction to read before commit: gate its tables.
-    observer = _Observer(url, gated=filled if autocommit else [])
+    return _Filled(nodes, unfilled, [tables[oid].name for oid in needed], unfillable, filled)
+
+
+def _apply_watched(
+    migrator: Migrator, revision: Script, gated: list[int], autocommit: bool
+) -> tuple[float, dict[int, set[str]]]:
+    """Apply ``revision`` while a second connection watches its locks (``gated``: the tables an
+    autocommit block, which leaves no transaction to read before commit, is held at); how long
+    the application was blocked, and the lock modes seen per table."""
+    observer = _Observer(migrator.url, gated=gated)
     seen = observer.seen
     held = [0.0]
 
@@ -216,8 +253,19 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
     finally:
         elapsed = time.perf_counter() - started - observer.gated_seconds
         migrator.extra_callbacks = ()
-    with migrator.idle() as connection:
-        after = _filenodes(connection)
+    # Transactional DDL holds its locks for the whole transaction: its duration is the time the
+    # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
+    # no such transaction: their wall time is used, less the time spent at the gates.
+    return (elapsed if autocommit or not held[0] else held[0]), seen
+
+
+def _locks_per_table(
+    nodes: dict[int, tuple[str, int, str, int]],
+    after: dict[int, tuple[str, int, str, int]],
+    seen: dict[int, set[str]],
+) -> list[TableLocks]:
+    """The strongest lock ``seen`` on each table (not the version table), and whether it was
+    rewritten: its file node, or one of its indexes', changed from ``nodes`` to ``after``."""
     results = []
     for oid, (name, node, kind, _) in nodes.items():
         if kind != "r" or oid not in seen or name.endswith(f".{catalog.VERSION_TABLE}"):
@@ -226,11 +274,7 @@ def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int):
             after.get(i, (None, n))[1] != n for i, (_, n, k, t) in nodes.items() if k == "i" and t == oid
         )
         results.append(TableLocks(name, _strongest(seen[oid]), rewritten))
-    # Transactional DDL holds its locks for the whole transaction: its duration is the time the
-    # application is blocked (Alembic's own work before it began is not). Autocommit blocks have
-    # no such transaction: their wall time is used, less the time spent at the gates.
-    seconds = elapsed if autocommit or not held[0] else held[0]
-    return seconds, results, unfilled, [tables[oid].name for oid in needed], unfillable
+    return results
 
 
 _HELD_SQL = """
