@@ -48,10 +48,10 @@ from mks_db.findings import ERROR, WARNING, Finding
 LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
 
-def fill(walk: Walk, revision: Script) -> list[Finding]:
+def fill_empty_tables(walk: Walk, revision: Script) -> list[Finding]:
     """Before ``revision``'s upgrade, give every empty table generated rows; a warning for each
     table that takes none (once per table, on the revision about to be upgraded)."""
-    return [_finding(walk, revision, problem, WARNING) for problem in walk.fill()]
+    return [_finding(walk, revision, problem, WARNING) for problem in walk.fill_empty_tables()]
 
 
 def findings(

@@ -25,7 +25,7 @@ in one scratch database (``engine.walk.Walk``), in topological order (branches a
 included), one revision at a time on one reused connection. One revision R goes through
 ``_check_revision``, top to bottom:
 
-1. every empty table is filled with a few generated rows (``data_loss.fill``);
+1. every empty table is filled with a few generated rows (``data_loss.fill_empty_tables``);
 2. R is upgraded; if that fails, the tables are emptied and R is tried again: success then
    means the upgrade fails only because rows exist (``upgrade.without_rows``);
 3. the rows are recounted: rows deleted, and tables or columns dropped while holding data, are
@@ -114,7 +114,7 @@ def roundtrip(
     schema; None walks every revision. ``progress`` shows each revision as its check begins.
     """
     order = project.revisions_in_order()
-    start = keep_base(project, server, new)
+    start = walk_start(project, server, new)
     released = None if new is None else data_loss.names_at(project, server, order[:start])
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
@@ -133,7 +133,7 @@ def roundtrip(
             kinds = sorted({f"{f.severity} {f.check}" for f in findings})
             progress.line(f"{revision}: {', '.join(kinds)}")
 
-    def task(part: Part) -> Callable[[], Outcome]:
+    def task(part: Part) -> Callable[[], PartOutcome]:
         last = part.stop == len(order)
         return lambda: _walk_part(
             project,
@@ -156,7 +156,7 @@ def roundtrip(
     return _joined(outcomes, len(order) - start)
 
 
-def _joined(outcomes: list[Outcome], revisions: int) -> Walked:
+def _joined(outcomes: list[PartOutcome], revisions: int) -> Walked:
     """The parts' ``outcomes`` as one walk of ``revisions``: a part that could not reach its
     start is left out when a part before it found why the chain does not upgrade."""
     walked = Walked([], [], revisions, None)
@@ -175,7 +175,7 @@ def _joined(outcomes: list[Outcome], revisions: int) -> Walked:
     return walked
 
 
-def keep_base(project: Project, server: Server, new: set[str] | None) -> int:
+def walk_start(project: Project, server: Server, new: set[str] | None) -> int:
     """Where a walk of the ``new`` revisions starts (an index into the revisions in order; 0
     for every revision when ``new`` is None), with the database at the revisions before it
     kept by ``server``: the walk takes it over and hands it back, for the lock analysis."""
@@ -197,7 +197,7 @@ class Part:
 
 
 @dataclass
-class Outcome:
+class PartOutcome:
     """What walking one part found; ``blocked`` when its database could not be upgraded to its start."""
 
     findings: list[Finding] = field(default_factory=list)
@@ -242,7 +242,7 @@ def _walk_part(
     judged: Callable[[str, list[Finding]], None],
     own_base: bool = False,
     released: frozenset[str] | None = None,
-) -> Outcome:
+) -> PartOutcome:
     """Walk ``order[part.start:part.stop]`` in a scratch database of its own (in any process;
     ``own_base``: in the one that keeps the server's databases, which this walk may take over
     and hand back). ``reached`` is told each revision as its check begins, ``judged`` its
@@ -252,7 +252,7 @@ def _walk_part(
         walk.released = released
         blocked = not _walk_through(walk, order, part, at_head, found, reached, judged)
         steps = [ReportedStep(o.revision.revision, o.action, o.seconds, o.ok) for o in walk.log]
-        return Outcome(found, steps, blocked, walk.project_timeouts)
+        return PartOutcome(found, steps, blocked, walk.project_timeouts)
 
 
 def _walk_through(
@@ -318,13 +318,13 @@ def _check_revision(
     findings go to ``found``. Returns whether the walk goes on past it (to ``later``): from the
     database as the steps left it, or rebuilt after a finding."""
     declared = declarations.of_file(revision.path)
-    found += data_loss.fill(walk, revision)
+    found += data_loss.fill_empty_tables(walk, revision)
     before = walk.fingerprint
 
     upgraded = yield Step("upgrade", revision)
     if isinstance(upgraded, StepFailure):
         if not (yield from upgrade.without_rows(walk, upgraded, found)):
-            if not upgrade.go_past(walk, revision, applied, later, bool(upgraded.time_bound), found):
+            if not upgrade.reach_in_one_run(walk, revision, applied, later, bool(upgraded.time_bound), found):
                 return False
             return (yield from _downgrade_once_reached(walk, revision, applied, found))
         after = walk.fingerprint
@@ -364,14 +364,14 @@ def _check_revision(
         return True
     first_failure = next((o for o in (upgraded, downgraded, reupgraded) if o and not o.ok), None)
     stopped_by_time = first_failure is not None and first_failure.time_bound is not None
-    return upgrade.go_past(walk, revision, applied, later, stopped_by_time, found)
+    return upgrade.reach_in_one_run(walk, revision, applied, later, stopped_by_time, found)
 
 
 def _downgrade_once_reached(
     walk: Walk, revision: Script, applied: list[Script], found: list[Finding]
 ) -> Program[bool]:
     """``revision`` fails only apart from its parents and was reached in one run with them
-    (``upgrade.go_past``): its downgrade is judged there too, against the schema the revisions
+    (``upgrade.reach_in_one_run``): its downgrade is judged there too, against the schema the revisions
     before it build; then the walk goes on from the revision, reached again."""
     declared = declarations.of_file(revision.path)
     note = " (reached in one run with the revisions before it, as `alembic upgrade head` does)"

@@ -27,7 +27,7 @@ altering objects nobody created is an error, as ``alembic upgrade head`` on a fr
 fails the same way; an application that creates them itself declares that schema
 (``[tool.mks-db] base-metadata``) and the chain is checked on it. A revision that cannot be
 upgraded on its own is reached the way ``alembic upgrade head`` reaches it, in one run with the
-revisions before it, so that the walk checks the ones after it (``go_past``); when even that
+revisions before it, so that the walk checks the ones after it (``reach_in_one_run``); when even that
 fails, the rest are named as unchecked.
 """
 
@@ -162,7 +162,7 @@ def structural(failure: StepFailure) -> bool:
     return failure.sqlstate.startswith("23")
 
 
-def go_past(
+def reach_in_one_run(
     walk: Walk,
     revision: Script,
     applied: list[Script],

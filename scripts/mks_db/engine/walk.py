@@ -268,7 +268,7 @@ class Walk:
         self.dirty = set()
         return before
 
-    def fill(self) -> list[str]:
+    def fill_empty_tables(self) -> list[str]:
         """Give every empty table generated rows (after a recount); what could not be filled,
         one line each (each table once). Nothing without rows."""
         if self.rows is None:
