@@ -29,7 +29,7 @@ from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
@@ -84,28 +84,34 @@ class Outcome:
         rolled_back = bool(self.applied) and set(self.at_revision) == set(self.plan.current)
         if rolled_back:
             lines[0] += " (rolled back to where it started)"
+        return lines + self._next_step(total, done, at, rolled_back) + self.service_lines()
+
+    def _next_step(self, total: int, done: str, at: str, rolled_back: bool) -> list[str]:
+        """What to do next, in one line (none when nothing is migrated and the application is
+        down: ``service_lines`` say what to do); ``total`` revisions were pending, ``done``
+        says what the deploy does to each, ``at`` is where the database is now."""
         if self.ok:
             undo = f"; to undo this deploy: {self.restore_command()}" if self.applied else ""
-            lines.append(f"next: nothing{undo}")
-        elif self.applied and len(self.applied) == total and not rolled_back:
-            lines.append(
+            return [f"next: nothing{undo}"]
+        if self.applied and len(self.applied) == total and not rolled_back:
+            return [
                 f"next: every revision is {done} and stays so; fix what failed after them "
                 f"(above), or go back to the backup: {self.restore_command()}"
-            )
-        elif self.applied and not rolled_back:
-            lines.append(
+            ]
+        if self.applied and not rolled_back:
+            return [
                 "next: fix the failing revision and deploy again (it resumes after revision "
                 f"{at}), or deploy --on-failure rollback, or go back to the backup: "
                 f"{self.restore_command()}"
-            )
-        elif self.backup and self.application != "down":
-            lines.append(
+            ]
+        if self.backup and self.application != "down":
+            return [
                 "next: nothing is migrated; fix the cause above and deploy again (to go back "
                 f"to the backup anyway: {self.restore_command()})"
-            )
-        elif not self.backup:
-            lines.append("next: nothing was changed; fix the cause above and deploy again")
-        return lines + self.service_lines()
+            ]
+        if not self.backup:
+            return ["next: nothing was changed; fix the cause above and deploy again"]
+        return []
 
     def service_lines(self) -> list[str]:
         """What became of the application the stop command stopped (nothing when none ran)."""
@@ -178,13 +184,7 @@ def deploy(
     retention.validate(settings.keep_backups, settings.keep_days)
     outcome = Outcome(False, "", source=source, url=mask_url(url))
     engine = own_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        lock = engine.connect()
-    except DBAPIError as exc:
-        raise InfrastructureError(
-            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
-            f"nothing was changed: check {source}"
-        ) from None
+    lock = _lock_connection(engine, url, source)
     try:
         started = lock.execute(text("SELECT clock_timestamp()")).scalar_one()  # the server's clock
         history.take_lock(lock, settings.lock_wait_seconds, "another deploy")
@@ -202,40 +202,75 @@ def deploy(
         if dry_run or not plan.pending:
             outcome.ok, outcome.message = True, "dry run: nothing changed" if dry_run else "nothing to apply"
             return outcome
-        try:
-            _run(project, url, scratch, settings, lock, outcome)
-        except MksDbError as exc:
-            outcome.ok, outcome.message = False, str(exc)
-            with contextlib.suppress(DBAPIError):  # the error above is what counts
-                _record(lock, started, outcome, to, "failed")
-            raise DeployStopped(exc, outcome) from None
-        except KeyboardInterrupt as exc:
-            with contextlib.suppress(Exception):  # a second signal must not hide the first
-                outcome.at_revision = _heads(lock)
-            at = ", ".join(outcome.at_revision) or "base"
-            outcome.ok, outcome.message = False, f"interrupted by a signal at revision {at}"
-            with contextlib.suppress(Exception):  # an index build the signal cut short
-                left = invalid_indexes(url) - outcome.invalid_before
-                dropped = _drop_indexes(url, left, "2s")  # a short wait: a signal asks to end now
-                outcome.message += "".join(f"; {line}" for line in dropped)
-            with contextlib.suppress(Exception):
-                _record(lock, started, outcome, to, "interrupted")
-            exc.deploy_state = [f"deploy INTERRUPTED: {outcome.message}", *outcome.state()]
-            raise
-        try:
-            _record(lock, started, outcome, to, "ok" if outcome.ok else "failed")
-        except DBAPIError as exc:
-            cause = InfrastructureError(
-                f"recording the run in mks_db.deploy_history failed: {describe_db_error(exc)}"
-            )
-            raise DeployStopped(cause, outcome) from None
-        if outcome.ok and outcome.backup:
-            pruned = retention.prune(outcome.backup, settings.keep_backups, settings.keep_days)
-            outcome.retention = pruned.lines(settings.keep_backups, settings.keep_days)
+        _carry_out(project, url, scratch, settings, lock, outcome, started, to)
         return outcome
     finally:
         lock.close()
         engine.dispose()
+
+
+def _lock_connection(engine: Engine, url: URL, source: str) -> Connection:
+    """The connection of ``engine`` that takes the deploy lock; InfrastructureError naming
+    ``source`` when the database cannot be reached (nothing changed)."""
+    try:
+        return engine.connect()
+    except DBAPIError as exc:
+        raise InfrastructureError(
+            f"cannot connect to {mask_url(url)} (given by {source}): {describe_db_error(exc)}; "
+            f"nothing was changed: check {source}"
+        ) from None
+
+
+def _carry_out(
+    project: Project,
+    url: URL,
+    scratch: Server,
+    settings: Settings,
+    lock: Connection,
+    outcome: Outcome,
+    started,
+    to: str,
+) -> None:
+    """Run the accepted plan (``_run``) and close its history row as the run ended; after a
+    success, apply the backup retention. DeployStopped when the run or its record fails; on a
+    signal the KeyboardInterrupt propagates with the state lines in its ``deploy_state``."""
+    try:
+        _run(project, url, scratch, settings, lock, outcome)
+    except MksDbError as exc:
+        outcome.ok, outcome.message = False, str(exc)
+        with contextlib.suppress(DBAPIError):  # the error above is what counts
+            _record(lock, started, outcome, to, "failed")
+        raise DeployStopped(exc, outcome) from None
+    except KeyboardInterrupt as exc:
+        _record_interrupted(lock, url, started, outcome, to)
+        exc.deploy_state = [f"deploy INTERRUPTED: {outcome.message}", *outcome.state()]
+        raise
+    try:
+        _record(lock, started, outcome, to, "ok" if outcome.ok else "failed")
+    except DBAPIError as exc:
+        cause = InfrastructureError(
+            f"recording the run in mks_db.deploy_history failed: {describe_db_error(exc)}"
+        )
+        raise DeployStopped(cause, outcome) from None
+    if outcome.ok and outcome.backup:
+        pruned = retention.prune(outcome.backup, settings.keep_backups, settings.keep_days)
+        outcome.retention = pruned.lines(settings.keep_backups, settings.keep_days)
+
+
+def _record_interrupted(lock: Connection, url: URL, started, outcome: Outcome, to: str) -> None:
+    """After a signal: ``outcome`` says where the database is and why the run ended, the
+    INVALID indexes the signal left are dropped (or named in the message), and the run is
+    recorded ``interrupted``; each step best effort."""
+    with contextlib.suppress(Exception):  # a second signal must not hide the first
+        outcome.at_revision = _heads(lock)
+    at = ", ".join(outcome.at_revision) or "base"
+    outcome.ok, outcome.message = False, f"interrupted by a signal at revision {at}"
+    with contextlib.suppress(Exception):  # an index build the signal cut short
+        left = invalid_indexes(url) - outcome.invalid_before
+        dropped = _drop_indexes(url, left, "2s")  # a short wait: a signal asks to end now
+        outcome.message += "".join(f"; {line}" for line in dropped)
+    with contextlib.suppress(Exception):
+        _record(lock, started, outcome, to, "interrupted")
 
 
 def _previous_runs(lock: Connection, dry_run: bool) -> list[str]:

@@ -106,65 +106,106 @@ def make_plan(
     plan.unfinished = read_unfinished(url, source, lock_timeout, notice)
     for line in plan.unfinished:
         (notice or (lambda line: None))(line)
-    heads = project.script.get_heads()
-    if len(heads) > 1 and to == "heads":
-        plan.problems.append(
-            f"the repository has {len(heads)} heads ({', '.join(sorted(heads))}); "
-            "merge them first: python3 -m alembic merge heads -m ..."
-        )
+    plan.target, problem = _target(project, to)
+    if problem:
+        plan.problems.append(problem)
         return plan
-    try:
-        target = project.script.get_revisions(to)
-    except Exception:
-        plan.problems.append(f"--to {to!r} names no revision of this repository")
+    live, plan.current, tables, invalid = read_target(url, source, lock_timeout)
+    problem = _current_problem(project, plan.current, tables)
+    if problem:
+        plan.problems.append(problem)
         return plan
-    plan.target = tuple(sorted(r.revision for r in target if r))
-    live, current, tables, invalid = read_target(url, source, lock_timeout)
-    plan.current = current
-    if not current and tables:
-        plan.problems.append(
-            f"the database has {len(tables)} tables but no alembic_version: find the revision "
-            "its schema matches (mks-db plan --to REV on a copy), then python3 -m alembic stamp REV"
-        )
-        return plan
-    known = {r.revision for r in project.script.walk_revisions()}
-    unknown = [r for r in current if r not in known]
-    if unknown:
-        plan.problems.append(_unknown_revision(project, unknown))
-        return plan
-    behind = project.ancestry(current) - project.ancestry(plan.target)
-    ahead = _between(project, current, plan.target)  # the revisions to apply, in order
-    undone = ", ".join(r.revision for r in project.in_order(behind))
-    if behind and (ahead or not allow_downgrade):
-        plan.problems.append(
-            f"the database is at {', '.join(current)}, which --to {to} does not contain "
-            f"({undone} would have to be undone"
-            + (
-                f" and {', '.join(r.revision for r in ahead)} applied): deploy "
-                "either applies revisions or undoes them, never both; go back first, then forward"
-                if ahead
-                else "): deploy only applies revisions unless asked to undo them: run their "
-                f"downgrades with --to {to} --allow-downgrade (after a backup, as every deploy), "
-                "or restore a backup taken before them (mks-db restore FILE)"
-            )
-        )
+    behind = project.ancestry(plan.current) - project.ancestry(plan.target)
+    ahead = _between(project, plan.current, plan.target)  # the revisions to apply, in order
+    problem = _direction_problem(project, plan.current, to, behind, ahead, allow_downgrade)
+    if problem:
+        plan.problems.append(problem)
         return plan
     if behind:
         plan.direction = "downgrade"
-    plan.problems += [
-        f"index {name} is INVALID: a CREATE INDEX CONCURRENTLY that did not finish left it; drop "
-        f"it (DROP INDEX CONCURRENTLY IF EXISTS {name}), then deploy again"
-        for name in invalid
-    ]
-    expected = schema_at(project, scratch, current)
+    plan.problems += _invalid_index_problems(invalid)
+    expected = schema_at(project, scratch, plan.current)
     plan.problems += [f"schema drift: {line}" for line in catalog.diff(expected, live)]
     plan.pending = project.in_order(behind)[::-1] if behind else ahead
     _render(project, plan, offline, notice or (lambda line: None))
     if limits is not None and plan.pending and plan.ok:
-        with _read_only(url, source, lock_timeout) as connection:
-            plan.rows = online.table_rows(connection)
+        plan.rows = _table_rows(url, source, lock_timeout)
         plan.verdicts = _verdicts(project, scratch, plan, limits)
     return plan
+
+
+def _target(project: Project, to: str) -> tuple[tuple[str, ...], str]:
+    """The revisions ``to`` names, sorted, and no problem; or none and why ``to`` cannot be
+    planned for (the repository has several heads, or ``to`` names no revision of it)."""
+    heads = project.script.get_heads()
+    if len(heads) > 1 and to == "heads":
+        return (), (
+            f"the repository has {len(heads)} heads ({', '.join(sorted(heads))}); "
+            "merge them first: python3 -m alembic merge heads -m ..."
+        )
+    try:
+        target = project.script.get_revisions(to)
+    except Exception:
+        return (), f"--to {to!r} names no revision of this repository"
+    return tuple(sorted(r.revision for r in target if r)), ""
+
+
+def _current_problem(project: Project, current: tuple[str, ...], tables: list[str]) -> str:
+    """Why a database at ``current`` with ``tables`` cannot be planned for (tables but no
+    version table, or revisions this checkout does not know); empty when it can."""
+    if not current and tables:
+        return (
+            f"the database has {len(tables)} tables but no alembic_version: find the revision "
+            "its schema matches (mks-db plan --to REV on a copy), then python3 -m alembic stamp REV"
+        )
+    known = {r.revision for r in project.script.walk_revisions()}
+    unknown = [r for r in current if r not in known]
+    if unknown:
+        return _unknown_revision(project, unknown)
+    return ""
+
+
+def _direction_problem(
+    project: Project,
+    current: tuple[str, ...],
+    to: str,
+    behind: set[str],
+    ahead: list[Script],
+    allow_downgrade: bool,
+) -> str:
+    """Why the database cannot go from ``current`` to ``to``: revisions would have to be undone
+    (``behind``) as well as applied (``ahead``), or undone without ``allow_downgrade``; empty
+    when it can."""
+    undone = ", ".join(r.revision for r in project.in_order(behind))
+    if not (behind and (ahead or not allow_downgrade)):
+        return ""
+    return (
+        f"the database is at {', '.join(current)}, which --to {to} does not contain "
+        f"({undone} would have to be undone"
+        + (
+            f" and {', '.join(r.revision for r in ahead)} applied): deploy "
+            "either applies revisions or undoes them, never both; go back first, then forward"
+            if ahead
+            else "): deploy only applies revisions unless asked to undo them: run their "
+            f"downgrades with --to {to} --allow-downgrade (after a backup, as every deploy), "
+            "or restore a backup taken before them (mks-db restore FILE)"
+        )
+    )
+
+
+def _invalid_index_problems(invalid: list[str]) -> list[str]:
+    """A problem for each INVALID index ``invalid`` names, with the command that drops it."""
+    return [
+        f"index {name} is INVALID: a CREATE INDEX CONCURRENTLY that did not finish left it; drop "
+        f"it (DROP INDEX CONCURRENTLY IF EXISTS {name}), then deploy again"
+        for name in invalid
+    ]
+
+
+def _table_rows(url: URL, source: str, lock_timeout: str) -> dict[str, int]:
+    """Production's row count per table (``online.table_rows``), read only."""
+    with _read_only(url, source, lock_timeout) as connection:
+        return online.table_rows(connection)
 
 
 def _render(project: Project, plan: Plan, offline: bool, notice: Callable[[str], None]) -> None:

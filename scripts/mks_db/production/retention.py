@@ -89,6 +89,22 @@ def prune(taken: Backup, keep_backups: int | None, keep_days: float | None) -> P
     if not keep_backups and not keep_days:
         return pruned
     server_now = _taken_at(taken) if taken.server_time else now()
+    newest_first = _dated_backups(taken, server_now, pruned)
+    oldest_kept = server_now - datetime.timedelta(days=keep_days) if keep_days else None
+    for position, (when, _, dump) in enumerate(newest_first, start=2):  # the new one is 1st
+        within_count = bool(keep_backups) and position <= keep_backups
+        within_days = oldest_kept is not None and when >= oldest_kept
+        if within_count or within_days:
+            continue
+        _remove(dump, pruned)
+    pruned.removed.sort()
+    return pruned
+
+
+def _dated_backups(taken: Backup, server_now: datetime.datetime, pruned: Pruned) -> list[tuple]:
+    """The other backups of ``taken``'s database in its directory, newest first, each as (its
+    time, its file's mtime, its path); a dump without a readable record, or dated after
+    ``server_now``, is kept and listed in ``pruned`` instead."""
     newest_first = []
     for dump in sorted(Path(taken.path).parent.glob("*.dump")):
         if dump == Path(taken.path):
@@ -106,20 +122,17 @@ def prune(taken: Backup, keep_backups: int | None, keep_days: float | None) -> P
         else:
             newest_first.append((when, dump.stat().st_mtime_ns, dump))
     newest_first.sort(reverse=True)
-    oldest_kept = server_now - datetime.timedelta(days=keep_days) if keep_days else None
-    for position, (when, _, dump) in enumerate(newest_first, start=2):  # the new one is 1st
-        within_count = bool(keep_backups) and position <= keep_backups
-        within_days = oldest_kept is not None and when >= oldest_kept
-        if within_count or within_days:
-            continue
-        try:
-            dump.unlink()
-            record_path(dump).unlink(missing_ok=True)
-            pruned.removed.append(dump)
-        except OSError as exc:
-            pruned.failed.append(f"{dump}: {exc.strerror}")
-    pruned.removed.sort()
-    return pruned
+    return newest_first
+
+
+def _remove(dump: Path, pruned: Pruned) -> None:
+    """Remove the backup ``dump`` and its record; ``pruned`` says it was removed, or why not."""
+    try:
+        dump.unlink()
+        record_path(dump).unlink(missing_ok=True)
+        pruned.removed.append(dump)
+    except OSError as exc:
+        pruned.failed.append(f"{dump}: {exc.strerror}")
 
 
 def _record(dump: Path) -> Backup | None:
