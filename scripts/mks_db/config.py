@@ -107,9 +107,51 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
     an absent or None flag leaves the file's value). Raises ``SettingsError``."""
     flags = {name: value for name, value in (flags or {}).items() if value is not None}
     path = (directory or Path.cwd()) / "pyproject.toml"
-    problems: list[str] = []
     table = _read_table(path, flags.get("format", "human"))
     unknown = sorted(set(table) - set(KNOWN))
+    problems = _layout_problems(table, path, unknown)
+    values = _single_values(table)
+    file_format = _attempt(_format, values.get("format"), None, problems)
+    offline, linear, forward = (
+        _attempt(_boolean(f"[tool.mks-db] {key}"), values.get(key), False, problems)
+        for key in ("offline", "linear-history", "forward-only")
+    )
+    release_tags = _attempt(_tag_pattern, values.get("release-tags"), None, problems)
+    timeouts = _timeouts(values, flags, problems)
+    postgres = _postgres_major(values, flags, problems)
+    url_variables, extensions, import_models = _name_lists(table, problems)
+    base_metadata = _attempt(
+        _import_path("[tool.mks-db] base-metadata"), values.get("base-metadata"), None, problems
+    )
+    locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
+    deploy = _deploy_settings(table, flags)
+    report_format = flags.get("format") or (file_format if not unknown else None) or "human"
+    if problems:
+        raise SettingsError(problems, report_format)
+    return Settings(
+        alembic_config=_alembic_config(path, values, flags),
+        format=report_format,
+        base_ref=flags.get("base") or values.get("base-ref"),
+        linear_history=linear,
+        forward_only=forward,
+        release_tags=release_tags,
+        offline=offline,
+        timeouts=timeouts,
+        postgres=postgres,
+        url_variables=url_variables,
+        base_metadata=base_metadata,
+        extensions=extensions,
+        import_models=import_models,
+        flask_app=flags.get("app") or values.get("flask-app"),
+        locks=locks,
+        deploy=MappingProxyType(deploy),
+    )
+
+
+def _layout_problems(table: Mapping[str, Any], path: Path, unknown: list[str]) -> list[str]:
+    """The problems of the table's keys, one line each: the ``unknown`` ones, then each known
+    key given a table where a value belongs, or a value where a table belongs."""
+    problems: list[str] = []
     if unknown:
         problems.append(
             f"{path}: unknown [tool.mks-db] setting {', '.join(unknown)}; known: {', '.join(KNOWN)}"
@@ -121,34 +163,53 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
                 if key in TABLES
                 else f"[tool.mks-db] {key} must be a value, not a table"
             )
-    values = {
+    return problems
+
+
+def _single_values(table: Mapping[str, Any]) -> dict[str, str]:
+    """The known settings of the table that are single values (not tables or lists), as text."""
+    return {
         key: str(value) for key, value in table.items() if key in KNOWN and not isinstance(value, dict | list)
     }
 
-    def attempt(parse: Callable[[str], Any], value: str | None, default: Any) -> Any:
-        """``parse(value)`` (``default`` when there is no value), or the default with its problem noted."""
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except ConfigurationError as exc:
-            problems.append(str(exc))
-            return default
 
-    file_format = attempt(_format, values.get("format"), None)
-    offline = attempt(_boolean("[tool.mks-db] offline"), values.get("offline"), False)
-    linear = attempt(_boolean("[tool.mks-db] linear-history"), values.get("linear-history"), False)
-    forward = attempt(_boolean("[tool.mks-db] forward-only"), values.get("forward-only"), False)
-    release_tags = attempt(_tag_pattern, values.get("release-tags"), None)
+def _attempt(parse: Callable[[str], Any], value: str | None, default: Any, problems: list[str]) -> Any:
+    """``parse(value)`` (``default`` when there is no value), or the default with its problem
+    noted in ``problems``."""
+    if value is None:
+        return default
+    try:
+        return parse(value)
+    except ConfigurationError as exc:
+        problems.append(str(exc))
+        return default
+
+
+def _timeouts(values: Mapping[str, str], flags: Mapping[str, Any], problems: list[str]) -> Timeouts:
+    """The scratch databases' time bounds: statement-timeout and lock-timeout, each overridden
+    by its flag (``--statement-timeout``, ``--lock-timeout``); a bad one keeps the default."""
     statement, lock = "statement-timeout", "lock-timeout"
-    statement_ms = attempt(
-        _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms
+    statement_ms = _attempt(
+        _milliseconds(f"[tool.mks-db] {statement}"), values.get(statement), Timeouts.statement_ms, problems
     )
-    statement_ms = attempt(_milliseconds(f"--{statement}"), flags.get("statement_timeout"), statement_ms)
-    lock_ms = attempt(_milliseconds(f"[tool.mks-db] {lock}"), values.get(lock), Timeouts.lock_ms)
-    lock_ms = attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms)
-    postgres = attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None)
-    postgres = attempt(_major("--postgres"), flags.get("postgres"), postgres)
+    statement_ms = _attempt(
+        _milliseconds(f"--{statement}"), flags.get("statement_timeout"), statement_ms, problems
+    )
+    lock_ms = _attempt(_milliseconds(f"[tool.mks-db] {lock}"), values.get(lock), Timeouts.lock_ms, problems)
+    lock_ms = _attempt(_milliseconds(f"--{lock}"), flags.get("lock_timeout"), lock_ms, problems)
+    return Timeouts(statement_ms, lock_ms)
+
+
+def _postgres_major(values: Mapping[str, str], flags: Mapping[str, Any], problems: list[str]) -> int | None:
+    """Production's PostgreSQL major: ``postgres``, overridden by ``--postgres``; None without either."""
+    postgres = _attempt(_major("[tool.mks-db] postgres"), values.get("postgres"), None, problems)
+    return _attempt(_major("--postgres"), flags.get("postgres"), postgres, problems)
+
+
+def _name_lists(
+    table: Mapping[str, Any], problems: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The lists of names: url-variables, extensions and import-models (each () when absent or bad)."""
     url_variables = _names(
         table.get("url-variables", []),
         problems,
@@ -166,33 +227,22 @@ def load_settings(flags: Mapping[str, Any] | None = None, directory: Path | None
         r"[\w.]+",
         'modules such as ["myapp.models"]',
     )
-    base_metadata = attempt(_import_path("[tool.mks-db] base-metadata"), values.get("base-metadata"), None)
-    locks = _lock_limits(table.get("locks"), flags.get("rows"), problems)
+    return url_variables, extensions, import_models
+
+
+def _deploy_settings(table: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+    """``[tool.mks-db.deploy]`` as written ({} when it is not a table), with the flags of deploy
+    and backup (``DEPLOY_FLAGS``) over it."""
     deploy = dict(table["deploy"]) if isinstance(table.get("deploy"), dict) else {}
     deploy.update({key: flags[flag] for flag, key in DEPLOY_FLAGS.items() if flag in flags})
-    report_format = flags.get("format") or (file_format if not unknown else None) or "human"
-    if problems:
-        raise SettingsError(problems, report_format)
-    alembic_config = flags.get("config") or (
+    return deploy
+
+
+def _alembic_config(path: Path, values: Mapping[str, str], flags: Mapping[str, Any]) -> str | None:
+    """The project's alembic.ini: ``-c``, else alembic-config relative to ``path``'s folder;
+    None when neither is given."""
+    return flags.get("config") or (
         str(path.parent / values["alembic-config"]) if "alembic-config" in values else None
-    )
-    return Settings(
-        alembic_config=alembic_config,
-        format=report_format,
-        base_ref=flags.get("base") or values.get("base-ref"),
-        linear_history=linear,
-        forward_only=forward,
-        release_tags=release_tags,
-        offline=offline,
-        timeouts=Timeouts(statement_ms, lock_ms),
-        postgres=postgres,
-        url_variables=url_variables,
-        base_metadata=base_metadata,
-        extensions=extensions,
-        import_models=import_models,
-        flask_app=flags.get("app") or values.get("flask-app"),
-        locks=locks,
-        deploy=MappingProxyType(deploy),
     )
 
 

@@ -450,28 +450,41 @@ def env_failures(
         seen = plain() if plain is not None else None
         if plain is not None and seen is None:
             raise  # plain Alembic runs this env.py: the failure is mks-db's, not the project's
-        env = project.env_py.resolve()
-        line = next(
-            (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if Path(f.filename) == env),
-            None,
-        )
-        where = project.relpath(env) + (f":{line}" if line else "")
-        error = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        command = (
-            "python -m alembic upgrade head --sql"
-            if offline
-            else "python -m alembic current, on an empty database"
-        )
-        same = f"; plain Alembic fails too ({command}: {seen})"
-        raise ProjectCodeError(
-            f"{where} failed before running any migration ({type(exc).__name__}"
-            + (f": {error}" if error else "")
-            + ")"
-            + (same if seen else "")
-            + ": fix env.py, then run again",
-            project.relpath(env),
-            line,
-        ) from None
+        raise _env_py_failure(project, exc, offline, seen) from None
+
+
+def _env_py_failure(
+    project: Project, exc: BaseException, offline: bool, seen: str | None
+) -> ProjectCodeError:
+    """The ProjectCodeError saying env.py failed before any migration (``exc``, at env.py's line
+    it raised through), with plain Alembic's error ``seen`` when it fails there too."""
+    env = project.env_py.resolve()
+    line = _traceback_line(exc, env)
+    where = project.relpath(env) + (f":{line}" if line else "")
+    error = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    command = (
+        "python -m alembic upgrade head --sql"
+        if offline
+        else "python -m alembic current, on an empty database"
+    )
+    same = f"; plain Alembic fails too ({command}: {seen})"
+    return ProjectCodeError(
+        f"{where} failed before running any migration ({type(exc).__name__}"
+        + (f": {error}" if error else "")
+        + ")"
+        + (same if seen else "")
+        + ": fix env.py, then run again",
+        project.relpath(env),
+        line,
+    )
+
+
+def _traceback_line(exc: BaseException, file: Path) -> int | None:
+    """The line of ``file`` the traceback of ``exc`` passed through last, or None when it did not."""
+    return next(
+        (f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__)) if Path(f.filename) == file),
+        None,
+    )
 
 
 _PLAIN = """

@@ -224,18 +224,10 @@ def load_project(
     Raises ConfigurationError, in one line naming the file, when the ini is missing or has no
     ``script_location``, or when a revision file (or one of ``import_models``) does not import.
     """
-    path = Path(ini) if ini else Path.cwd() / "alembic.ini"
-    if path.is_dir():
-        path = path / "alembic.ini"
-    if not path.is_file() and not ini and _has_tool_alembic(Path.cwd() / "pyproject.toml"):
-        path = Path.cwd() / "pyproject.toml"  # a project configured in pyproject.toml alone
+    path = _configuration_path(ini)
     app = script_location = None
     if flask_app or (not ini and not path.is_file()):  # a Flask-Migrate project, as flask finds it
-        _on_sys_path(Path.cwd())
-        app = flask_app_module.load(flask_app)
-        if app is not None:
-            directory = flask_app_module.migrations_directory(app)
-            path, script_location = Path(ini) if ini else directory / "alembic.ini", str(directory)
+        app, path, script_location = _flask_migrate_project(ini, path, flask_app)
     if not path.is_file():
         raise ConfigurationError(
             f"no Alembic configuration at {path}; run from the project's root or pass -c alembic.ini "
@@ -243,30 +235,9 @@ def load_project(
         )
     path = path.resolve()
     _on_sys_path(Path.cwd())
-    for module in import_models:
-        try:
-            importlib.import_module(module)
-        except Exception as exc:  # the application's own import
-            raise ConfigurationError(
-                f"[tool.mks-db] import-models names {module!r}, which cannot be imported "
-                f"({type(exc).__name__}: {exc}); name a module of the application as package.module"
-            ) from None
-    try:
-        config = _make_config(path, script_location)
-        location = config.get_alembic_option("script_location")
-    except (configparser.Error, UnicodeDecodeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigurationError(f"{path} is not a valid Alembic configuration ({first}); fix it") from None
-    if not location:
-        raise ConfigurationError(f"{path} has no [alembic] script_location; add one")
-    try:
-        script = ScriptDirectory.from_config(config)
-        if load_revisions:
-            script.revision_map.heads  # noqa: B018 - forces every revision file to load now
-    except CommandError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from None
-    except Exception as exc:  # a revision file that raises at import
-        raise _import_failure(exc, config) from None
+    _import_models(import_models)
+    config = _checked_config(path, script_location)
+    script = _script_directory(config, path, load_revisions)
     return Project(
         ini=path,
         script=script,
@@ -276,6 +247,73 @@ def load_project(
         flask_app=app,
         script_location=script_location,
     )
+
+
+def _configuration_path(ini: str | Path | None) -> Path:
+    """The file ``ini`` names (a directory: its alembic.ini; default ./alembic.ini, else
+    ./pyproject.toml when only that configures Alembic), whether or not it exists."""
+    path = Path(ini) if ini else Path.cwd() / "alembic.ini"
+    if path.is_dir():
+        path = path / "alembic.ini"
+    if not path.is_file() and not ini and _has_tool_alembic(Path.cwd() / "pyproject.toml"):
+        path = Path.cwd() / "pyproject.toml"  # a project configured in pyproject.toml alone
+    return path
+
+
+def _flask_migrate_project(
+    ini: str | Path | None, path: Path, flask_app: str | None
+) -> tuple[Any, Path, str | None]:
+    """The Flask application ``flask_app`` names (or flask finds), with the configuration file
+    and script location of its migrations directory; without an application: None, ``path``
+    and None."""
+    _on_sys_path(Path.cwd())
+    app = flask_app_module.load(flask_app)
+    if app is None:
+        return None, path, None
+    directory = flask_app_module.migrations_directory(app)
+    return app, Path(ini) if ini else directory / "alembic.ini", str(directory)
+
+
+def _import_models(modules: Iterable[str]) -> None:
+    """Import each of ``modules`` ([tool.mks-db] import-models), as the application does before
+    it migrates; ConfigurationError naming the first that does not import."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # the application's own import
+            raise ConfigurationError(
+                f"[tool.mks-db] import-models names {module!r}, which cannot be imported "
+                f"({type(exc).__name__}: {exc}); name a module of the application as package.module"
+            ) from None
+
+
+def _checked_config(path: Path, script_location: str | None) -> Config:
+    """The Config of ``path`` (see ``_make_config``); ConfigurationError when the file does not
+    parse or names no script_location."""
+    try:
+        config = _make_config(path, script_location)
+        location = config.get_alembic_option("script_location")
+    except (configparser.Error, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigurationError(f"{path} is not a valid Alembic configuration ({first}); fix it") from None
+    if not location:
+        raise ConfigurationError(f"{path} has no [alembic] script_location; add one")
+    return config
+
+
+def _script_directory(config: Config, path: Path, load_revisions: bool) -> ScriptDirectory:
+    """The revision graph of ``config``, every revision file imported when ``load_revisions``;
+    ConfigurationError naming ``path`` when Alembic refuses it, ProjectCodeError naming the
+    revision file that does not import."""
+    try:
+        script = ScriptDirectory.from_config(config)
+        if load_revisions:
+            script.revision_map.heads  # noqa: B018 - forces every revision file to load now
+    except CommandError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from None
+    except Exception as exc:  # a revision file that raises at import
+        raise _import_failure(exc, config) from None
+    return script
 
 
 def _has_tool_alembic(toml: Path) -> bool:
