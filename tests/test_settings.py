@@ -316,7 +316,7 @@ def test_every_deploy_setting_is_checked_for_every_command_one_line_each(tmp_pat
     code, err = mks_db_in(directory, "heads", "-c", str(REPO / "alembic.ini"))
     assert code == 2
     known = ", ".join(
-        sorted(field.name.replace("_", "-") for field in dataclasses.fields(deploy_settings.Settings))
+        sorted(field.name.replace("_", "-") for field in dataclasses.fields(deploy_settings.DeploySettings))
     )
     assert err.splitlines() == [
         "mks-db: error: [tool.mks-db.deploy] lock-retries must be a whole number of 0 or more, not '3'",

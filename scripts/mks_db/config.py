@@ -87,8 +87,8 @@ class Settings:
     engine: str | None = None
     locks: LockLimits = LockLimits()
     # [tool.mks-db.deploy] as written (keys with dashes), with the flags of deploy and backup
-    # over it; mks_db.production.deploy.Settings checks its keys, where deploy and backup use it
-    # (the other commands do not import the production modules).
+    # over it; mks_db.production.deploy_settings.DeploySettings checks its keys, where deploy
+    # and backup use it (the other commands do not import the production modules).
     deploy: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 

@@ -17,8 +17,7 @@ from mks_db.database.server import Server, open_server
 from mks_db.database.urls import parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
 from mks_db.production import identity
-from mks_db.production.deploy_settings import Settings as DeploySettings
-from mks_db.production.deploy_settings import from_table
+from mks_db.production.deploy_settings import DeploySettings, from_table
 
 
 def target_url(args: argparse.Namespace) -> URL:

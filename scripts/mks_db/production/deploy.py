@@ -41,7 +41,7 @@ from mks_db.engine.project import Project
 from mks_db.errors import InfrastructureError, MksDbError
 from mks_db.production import history, identity, retention, service
 from mks_db.production.backup import Backup, backup
-from mks_db.production.deploy_settings import Settings
+from mks_db.production.deploy_settings import DeploySettings
 from mks_db.production.plan import Plan, invalid_indexes, make_plan, read_target, schema_at
 from mks_db.production.restore import verify_restorable
 
@@ -155,7 +155,7 @@ def deploy(
     project: Project,
     url: URL,
     scratch: Server,
-    settings: Settings,
+    settings: DeploySettings,
     to: str = "heads",
     dry_run: bool = False,
     source: str = "DATABASE_URL",
@@ -225,7 +225,7 @@ def _carry_out(
     project: Project,
     url: URL,
     scratch: Server,
-    settings: Settings,
+    settings: DeploySettings,
     lock: Connection,
     outcome: Outcome,
     started,
@@ -294,7 +294,7 @@ def _heads(connection: Connection) -> tuple[str, ...]:
 
 
 def _run(
-    project: Project, url: URL, scratch: Server, settings: Settings, lock: Connection, outcome: Outcome
+    project: Project, url: URL, scratch: Server, settings: DeploySettings, lock: Connection, outcome: Outcome
 ) -> None:
     """Back up, prove the backup is of this database, start the history row, stop, apply,
     verify, start, check health: ``outcome`` is filled as each step completes, so it is true
@@ -334,7 +334,7 @@ def _run(
         _start_again_if_unchanged(lock, settings, outcome)
 
 
-def _service_choice(settings: Settings, plan: Plan) -> str:
+def _service_choice(settings: DeploySettings, plan: Plan) -> str:
     """What ``--service auto`` decided, and why (empty for ``stop``, the guide's procedure)."""
     if settings.service != "auto":
         return ""
@@ -349,7 +349,7 @@ def _service_choice(settings: Settings, plan: Plan) -> str:
     return f"service stopped for the migration: {why}"
 
 
-def _start(settings: Settings, outcome: Outcome) -> None:
+def _start(settings: DeploySettings, outcome: Outcome) -> None:
     """Run the start command; ``outcome.application`` says whether the application is up."""
     try:
         service.run_command(settings.start_command, "start command", settings.command_timeout_seconds)
@@ -360,7 +360,7 @@ def _start(settings: Settings, outcome: Outcome) -> None:
         outcome.application = "up"
 
 
-def _start_again_if_unchanged(lock: Connection, settings: Settings, outcome: Outcome) -> None:
+def _start_again_if_unchanged(lock: Connection, settings: DeploySettings, outcome: Outcome) -> None:
     """After a failure (or a signal) with the application stopped: start it again when the
     database is at the revision the deploy started from (nothing committed, or rolled back),
     since the code it runs fits that schema; otherwise it stays down and the state says so."""
@@ -416,7 +416,7 @@ def _start_record(lock: Connection, outcome: Outcome) -> int:
         ) from None
 
 
-def session_settings(settings: Settings, version_num: int) -> dict[str, str]:
+def session_settings(settings: DeploySettings, version_num: int) -> dict[str, str]:
     """The migrating sessions' settings: the time bounds, and (PostgreSQL 14+) how often the
     server checks that the client is still there, so a statement of a killed deploy ends."""
     values = {"lock_timeout": settings.lock_timeout, "statement_timeout": settings.statement_timeout}
@@ -429,7 +429,7 @@ def _apply(
     project: Project,
     url: URL,
     plan: Plan,
-    settings: Settings,
+    settings: DeploySettings,
     run_id: int,
     version_num: int,
     applied: list[dict],
@@ -473,7 +473,7 @@ def _apply(
 
 
 def _apply_one(
-    migrator: Migrator, url: URL, revision, direction: str, settings: Settings, applied: list[dict]
+    migrator: Migrator, url: URL, revision, direction: str, settings: DeploySettings, applied: list[dict]
 ) -> str | None:
     """Upgrade (or downgrade: ``direction``) ``revision``, retrying a lock timeout with
     back-off; None, or why it failed. A ``CREATE INDEX CONCURRENTLY`` that failed leaves an
@@ -562,7 +562,7 @@ def _verify(project: Project, url: URL, scratch: Server, plan: Plan, outcome: Ou
     return outcome
 
 
-def _poll_health(settings: Settings, target: tuple[str, ...]) -> str | None:
+def _poll_health(settings: DeploySettings, target: tuple[str, ...]) -> str | None:
     """None when the health URL answers 200 with the target revision in time, else why not."""
     if not settings.health_url:
         return None

@@ -1,7 +1,7 @@
 """``[tool.mks-db.deploy]``: production's deploy settings, every value checked before anything runs.
 
 ``from_table`` turns the table (with the flags of ``deploy`` and ``backup`` over it) into
-``Settings`` or raises ConfigurationError with one line per problem: an unknown key, a value
+``DeploySettings`` or raises ConfigurationError with one line per problem: an unknown key, a value
 of the wrong type (``lock-retries = "3"``), out of range, or not one of its choices
 (``on-failure = "rolback"``). The CLI calls it for every command, so a typo stops ``mks-db
 heads`` as it stops a deploy, before the stop command, never after. Light on purpose (no
@@ -29,7 +29,7 @@ _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
 
 @dataclass
-class Settings:
+class DeploySettings:
     """The deploy section of ``[tool.mks-db]``, overridden by flags."""
 
     backup_dir: str = "backups"
@@ -116,10 +116,10 @@ CHECKS = {
 }
 
 
-def from_table(table: Mapping[str, Any]) -> Settings:
-    """``Settings`` from ``[tool.mks-db.deploy]`` (keys with dashes, flags already over them);
+def from_table(table: Mapping[str, Any]) -> DeploySettings:
+    """``DeploySettings`` from ``[tool.mks-db.deploy]`` (keys with dashes, flags already over them);
     ConfigurationError with one line per problem (see the module)."""
-    known = {field.name for field in dataclasses.fields(Settings)}
+    known = {field.name for field in dataclasses.fields(DeploySettings)}
     assert known == set(CHECKS)  # a new setting gets its check
     values: dict[str, Any] = {}
     problems = []
@@ -143,4 +143,4 @@ def from_table(table: Mapping[str, Any]) -> Settings:
         )
     if problems:
         raise ConfigurationError("\n".join(problems))
-    return Settings(**values)
+    return DeploySettings(**values)

@@ -31,7 +31,7 @@ from mks_db.database.urls import mask_url
 from mks_db.errors import ConfigurationError, InfrastructureError, MksDbError
 from mks_db.production import history, identity, service
 from mks_db.production.backup import Backup, row_counts, verify
-from mks_db.production.deploy_settings import VERIFY_MODES, Settings
+from mks_db.production.deploy_settings import VERIFY_MODES, DeploySettings
 
 MAINTENANCE_DATABASES = ("postgres", "template1")  # where the renames are run from
 MAX_NAME = 63  # PostgreSQL's identifier length
@@ -49,7 +49,7 @@ def restore(
     path: Path,
     url: URL,
     other_database: bool = False,
-    settings: Settings | None = None,
+    settings: DeploySettings | None = None,
     source: str = "--database-url",
 ) -> Restored:
     """Put the verified backup ``path`` in place of the database ``url`` names.
@@ -75,7 +75,7 @@ def restore(
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
     fresh = _name(target, f"_restore_{stamp}")
     kept = _name(target, f"_before_restore_{stamp}")
-    wait = settings.lock_wait_seconds if settings else Settings.lock_wait_seconds
+    wait = settings.lock_wait_seconds if settings else DeploySettings.lock_wait_seconds
     with _deploy_lock(url, wait), _maintenance(url) as admin:
         _create_like(admin, target, fresh)
         try:
@@ -93,7 +93,7 @@ def restore(
 
 
 @contextlib.contextmanager
-def _stopped(settings: Settings | None) -> Iterator[None]:
+def _stopped(settings: DeploySettings | None) -> Iterator[None]:
     """The application stopped for the block (when ``settings`` have a stop command), started
     again after it, whatever happened; a start that fails says the application is down and how
     to start it."""
