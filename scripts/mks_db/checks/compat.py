@@ -231,6 +231,18 @@ def _statements(connection: Connection, table: ModelTable, live: data.Table | No
     inserted = all(p in params for p in keys)
     if not keys or not (inserted or _a_row(connection, table, keys, params)):
         return
+    yield from _update_and_delete(table, columns, keys, params, inserted)
+
+
+def _update_and_delete(
+    table: ModelTable,
+    columns: dict[str, data.Column],
+    keys: dict[str, object],
+    params: dict[str, object],
+    inserted: bool,
+):
+    """(statement, SQL, parameters) for the UPDATE of the row whose key ``params`` holds, when
+    the release writes a column besides the key, and its DELETE, when the INSERT wrote it."""
     where = " AND ".join(f"{c.name} = :{p}" for p, c in keys.items())
     # Every column it writes gets a new value (a foreign key keeps its own; a column gone, NULL).
     changed = [c for c in table.columns if c.written and not c.primary_key]

@@ -132,7 +132,19 @@ def enum_differences(context: MigrationContext, metadata: Any) -> list[tuple[str
     severity: labels only in the database (the application never writes them; a label kept
     for a later release) are a warning. A type the database lacks is Alembic's to report (the
     column's type differs)."""
-    include = context.opts.get("include_object")
+    enums = _native_enums(metadata, context.opts.get("include_object"))
+    lines = []
+    for (schema, name), labels in sorted(enums.items(), key=lambda item: (item[0][0] or "", item[0][1])):
+        found = tuple(context.connection.execute(_ENUM_LABELS, {"name": name, "schema": schema}).scalars())
+        if found and found != labels:
+            lines.append(_enum_difference(_table(schema, name), labels, found))
+    return lines
+
+
+def _native_enums(metadata: Any, include: Any) -> dict[tuple[str | None, str], tuple[str, ...]]:
+    """The labels of each native enum that a column of the models' tables has (an ARRAY's
+    items too), by (schema, name); only the tables env.py's ``include`` (``include_object``,
+    None: all) includes."""
     enums: dict[tuple[str | None, str], tuple[str, ...]] = {}
     for table in metadata.sorted_tables:
         if include and not include(table, table.name, "table", False, None):
@@ -141,27 +153,30 @@ def enum_differences(context: MigrationContext, metadata: Any) -> list[tuple[str
             kind = getattr(column.type, "item_type", column.type)  # ARRAY(Enum) too
             if isinstance(kind, sqltypes.Enum) and kind.native_enum and kind.name:
                 enums[(kind.schema or table.schema, kind.name)] = tuple(kind.enums)
-    lines = []
-    for (schema, name), labels in sorted(enums.items(), key=lambda item: (item[0][0] or "", item[0][1])):
-        found = tuple(context.connection.execute(_ENUM_LABELS, {"name": name, "schema": schema}).scalars())
-        if found and found != labels:
-            models_only = [label for label in labels if label not in found]
-            database_only = [label for label in found if label not in labels]
-            what = "; ".join(
-                part
-                for part in (
-                    f"labels only in the models: {', '.join(map(repr, models_only))}" if models_only else "",
-                    f"labels only in the database: {', '.join(map(repr, database_only))}"
-                    if database_only
-                    else "",
-                    "the same labels in another order" if not models_only and not database_only else "",
-                )
-                if part
-            )
-            lesser = database_only and not models_only and [x for x in found if x in labels] == list(labels)
-            line = f"enum {_table(schema, name)}: {what} (models {list(labels)}, database {list(found)})"
-            lines.append((line, WARNING if lesser else ERROR))
-    return lines
+    return enums
+
+
+def _enum_difference(enum: str, labels: tuple[str, ...], found: tuple[str, ...]) -> tuple[str, str]:
+    """One line for an enum whose ``labels`` in the models differ from those ``found`` in the
+    database, with its severity: a warning when the database only adds labels, the models' in
+    the same order."""
+    models_only = [label for label in labels if label not in found]
+    database_only = [label for label in found if label not in labels]
+    what = _label_differences(models_only, database_only)
+    lesser = database_only and not models_only and [x for x in found if x in labels] == list(labels)
+    line = f"enum {enum}: {what} (models {list(labels)}, database {list(found)})"
+    return line, WARNING if lesser else ERROR
+
+
+def _label_differences(models_only: list[str], database_only: list[str]) -> str:
+    """What differs between an enum's labels, in words: those only in the models, those only
+    in the database, or (neither) their order."""
+    parts = (
+        f"labels only in the models: {', '.join(map(repr, models_only))}" if models_only else "",
+        f"labels only in the database: {', '.join(map(repr, database_only))}" if database_only else "",
+        "the same labels in another order" if not models_only and not database_only else "",
+    )
+    return "; ".join(part for part in parts if part)
 
 
 def drift_findings(migrator: Migrator) -> list[Finding]:

@@ -107,36 +107,57 @@ def check_behind_base(
     None when the chain here has one head: a merge revision (``alembic merge heads``, the
     guide's fix) has joined the branch to the base's head. ``files`` are the project's
     revision files, when the caller has read them already."""
+    on_base = _paths_on_base(project, base)
+    files = revision_files(project) if files is None else files
+    if _has_one_head(files):
+        return []  # one head: whatever revises an older revision has been merged back in
+    old = {f.revision: f for f in files if f.path.resolve() in on_base}
+    base_heads = _heads(old)
+    findings = []
+    for new in (f for f in files if f.path.resolve() not in on_base):
+        behind = [p for p in new.parents if p in old and p not in base_heads]
+        if behind:
+            findings.append(_behind_base(project, base, new, behind, base_heads, linear))
+    return findings
+
+
+def _paths_on_base(project: Project, base: str) -> set[Path]:
+    """The files of the project's version locations on git ref ``base``, as resolved paths."""
     root = git.root(project.root)
-    on_base = {
+    return {
         (root / name).resolve()
         for name in git.run(
             root, "ls-tree", "-r", "--name-only", base, "--", *[str(p) for p in project.version_locations()]
         ).splitlines()
     }
-    files = revision_files(project) if files is None else files
+
+
+def _has_one_head(files: list[RevisionFile]) -> bool:
+    """Whether exactly one of the revision ``files`` is revised by none of the others."""
     every_parent = {parent for f in files for parent in f.parents}
-    if len([f for f in files if f.revision not in every_parent]) == 1:
-        return []  # one head: whatever revises an older revision has been merged back in
-    old = {f.revision: f for f in files if f.path.resolve() in on_base}
-    children = {parent for f in old.values() for parent in f.parents}
-    base_heads = sorted(r for r in old if r not in children)
-    findings = []
-    for new in (f for f in files if f.path.resolve() not in on_base):
-        behind = [p for p in new.parents if p in old and p not in base_heads]
-        if behind:
-            findings.append(
-                Finding(
-                    "heads",
-                    ERROR,
-                    new.revision,
-                    f"{new.revision} revises {', '.join(behind)}, but {base} is at "
-                    f"{', '.join(base_heads)}: merged, the chain would have two heads; set "
-                    f"down_revision = {base_heads[0]!r} (or run "
-                    f"{'mks-db rebase' if linear else 'python3 -m alembic merge heads'})",
-                    project.relpath(new.path),
-                    new.line,
-                    "behind-base",
-                )
-            )
-    return findings
+    return len([f for f in files if f.revision not in every_parent]) == 1
+
+
+def _heads(revisions: dict[str, RevisionFile]) -> list[str]:
+    """The ids, sorted, of the ``revisions`` that none of them revises."""
+    children = {parent for f in revisions.values() for parent in f.parents}
+    return sorted(r for r in revisions if r not in children)
+
+
+def _behind_base(
+    project: Project, base: str, new: RevisionFile, behind: list[str], base_heads: list[str], linear: bool
+) -> Finding:
+    """The heads error for the ``new`` revision, which revises ``behind`` (older than the heads
+    of ``base``): the fix is ``mks-db rebase`` when ``linear``, else a merge revision."""
+    return Finding(
+        "heads",
+        ERROR,
+        new.revision,
+        f"{new.revision} revises {', '.join(behind)}, but {base} is at "
+        f"{', '.join(base_heads)}: merged, the chain would have two heads; set "
+        f"down_revision = {base_heads[0]!r} (or run "
+        f"{'mks-db rebase' if linear else 'python3 -m alembic merge heads'})",
+        project.relpath(new.path),
+        new.line,
+        "behind-base",
+    )

@@ -179,30 +179,44 @@ def _statement_kinds(statements: list, table: str) -> set[str]:
     schema, _, name = table.rpartition(".")
     kinds = set()
     for raw in statements:
-        relation = getattr(raw.stmt, "relation", None)
-        if (
-            relation is None
-            or relation.relname != name.strip('"')
-            or (relation.schemaname or "public") != schema.strip('"')
-        ):
+        if not _names_table(raw.stmt, schema, name):
             continue
         if isinstance(raw.stmt, pglast.ast.IndexStmt) and not raw.stmt.concurrent:
             kinds.add("index")
         for command in getattr(raw.stmt, "cmds", None) or ():
-            subtype = command.subtype
-            if subtype == AlterTableType.AT_AddConstraint and not getattr(
-                command.def_, "skip_validation", False
-            ):
-                kinds.add("constraint")
-            elif subtype == AlterTableType.AT_AlterColumnType:
-                kinds.add("type")
-            elif (
-                subtype == AlterTableType.AT_SetNotNull
-                or subtype == AlterTableType.AT_AddColumn
-                and _not_null_without_default(command.def_)
-            ):
-                kinds.add("not-null")
+            kind = _command_kind(command)
+            if kind:
+                kinds.add(kind)
     return kinds
+
+
+def _names_table(statement: object, schema: str, name: str) -> bool:
+    """Whether the relation ``statement`` acts on is table ``schema.name`` (both quoted as in the
+    catalogue; a relation without a schema is in public)."""
+    relation = getattr(statement, "relation", None)
+    return (
+        relation is not None
+        and relation.relname == name.strip('"')
+        and (relation.schemaname or "public") == schema.strip('"')
+    )
+
+
+def _command_kind(command: object) -> str | None:
+    """What one ALTER TABLE ``command`` does, of what the safe patterns name: constraint (one
+    added and validated), type, not-null (SET NOT NULL, or a NOT NULL column added without a
+    default); None for anything else."""
+    subtype = command.subtype
+    if subtype == AlterTableType.AT_AddConstraint and not getattr(command.def_, "skip_validation", False):
+        return "constraint"
+    if subtype == AlterTableType.AT_AlterColumnType:
+        return "type"
+    if (
+        subtype == AlterTableType.AT_SetNotNull
+        or subtype == AlterTableType.AT_AddColumn
+        and _not_null_without_default(command.def_)
+    ):
+        return "not-null"
+    return None
 
 
 def _not_null_without_default(column: object) -> bool:

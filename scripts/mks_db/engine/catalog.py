@@ -427,10 +427,7 @@ class Tracker:
 
     def refresh(self) -> set[int]:
         """Bring the snapshot up to date; return the OIDs of the relations that changed."""
-        if self.event_log:
-            changed = self._changes_from_event_log()
-        else:
-            changed = {int(oid) for (oid,) in self.connection.execute(self._changes)}
+        changed = self._changes_from_event_log() if self.event_log else self._changes_from_signatures()
         if changed is None:
             before = set(self._parts)
             self.reset()
@@ -441,13 +438,35 @@ class Tracker:
             return changed - {_GLOBAL_OWNER}
         if _GLOBAL_OWNER in changed:  # created or dropped outside relations: re-read those
             changed.discard(_GLOBAL_OWNER)
-            self._drop_part(_GLOBAL_OWNER)
-            self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
-            self._hashes[_GLOBAL_OWNER] = self._part_hash(self._parts[_GLOBAL_OWNER])
-            self.fingerprint += self._hashes[_GLOBAL_OWNER]
+            self._reread_global()
         if changed:
-            rows = self.connection.execute(self._dependents, {"p0": sorted(changed)})
-            changed |= {int(oid) for (oid,) in rows if oid}
+            changed |= self._dependents_of(changed)
+        self._reread_relations(changed)
+        self.connection.commit()
+        return changed
+
+    def _changes_from_signatures(self) -> set[int]:
+        """Owners whose signature changed since the last read (``_GLOBAL_OWNER`` among them when
+        objects outside relations changed); the new signatures stay on the server."""
+        return {int(oid) for (oid,) in self.connection.execute(self._changes)}
+
+    def _reread_global(self) -> None:
+        """Read again the objects outside relations, in place of those of the snapshot."""
+        self._drop_part(_GLOBAL_OWNER)
+        self._parts[_GLOBAL_OWNER] = _global_rows(self.connection)
+        self._hashes[_GLOBAL_OWNER] = self._part_hash(self._parts[_GLOBAL_OWNER])
+        self.fingerprint += self._hashes[_GLOBAL_OWNER]
+
+    def _dependents_of(self, changed: set[int]) -> set[int]:
+        """The relations whose definitions name one of the ``changed`` relations (views, owned
+        sequences, foreign keys, defaults, triggers, policies), by OID: a rename changes what
+        they display."""
+        rows = self.connection.execute(self._dependents, {"p0": sorted(changed)})
+        return {int(oid) for (oid,) in rows if oid}
+
+    def _reread_relations(self, changed: set[int]) -> None:
+        """Read again the objects of the ``changed`` relations, in place of those of the
+        snapshot (a relation no longer there leaves it)."""
         for oid in changed:
             self._drop_part(oid)
         rows = self.connection.execute(self._relations, {"p0": sorted(changed)}) if changed else []
@@ -459,8 +478,6 @@ class Tracker:
             if oid in self._parts:
                 self._hashes[oid] = self._part_hash(self._parts[oid])
                 self.fingerprint += self._hashes[oid]
-        self.connection.commit()
-        return changed
 
     def _changes_from_event_log(self) -> set[int] | None:
         """Owners the logged DDL touched; ``_GLOBAL_OWNER`` among them when objects outside

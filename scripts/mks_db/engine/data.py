@@ -702,27 +702,38 @@ def _scalar(category: str, typname: str, type_: str, typtype: str, typmod: int, 
     if typtype == "e" and category == "E":
         return f"(enum_range(NULL::{type_}))[1 + (g - 1) % array_length(enum_range(NULL::{type_}), 1)]"
     if category == "S":
-        length = typmod - 4 if typmod > 4 else 60
-        label = name.strip('"')[:20].replace("'", "")
-        if length < 12:  # too short for the label: the row number's last digits
-            return f"right(g::text, {length})::{type_}"
-        return f"left(g::text || '_{label}', {length})::{type_}"
+        return _string(type_, typmod, name)
     if typname == "numeric" and typmod > 4:  # numeric(p, s): values below 10^(p - s)
         precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
         return f"((g % {10**precision}) / {10**scale}::numeric)::{type_}"
-    if category == "N":
-        return f"g::{type_}"
-    if category == "B":
-        return "(g % 2 = 0)"
-    if category == "D":
-        return f"(timestamp '2024-01-01 09:00' + g * interval '1 day')::{type_}"
-    if category == "T":
-        return f"(g * interval '1 minute')::{type_}"
+    by_category = _BY_CATEGORY.get(category)
+    if by_category:
+        return by_category.format(g="g", type=type_)
     if typname == "uuid":
         return f"md5(g::text || '{name.strip(chr(34))}')::uuid"
     if category == "V" and typmod > 0:  # bit(n): the row number's last n bits
         return f"g::{type_}"
     return f"g::text::{type_}"
+
+
+def _string(type_: str, typmod: int, name: str) -> str:
+    """A SQL expression of row number ``g`` that is a distinct string within the type's length
+    (60 when it has none): the row number and the column's name, or only the row number's last
+    digits when the length is too short for the name."""
+    length = typmod - 4 if typmod > 4 else 60
+    label = name.strip('"')[:20].replace("'", "")
+    if length < 12:  # too short for the label: the row number's last digits
+        return f"right(g::text, {length})::{type_}"
+    return f"left(g::text || '_{label}', {length})::{type_}"
+
+
+# The values of the simple type categories (numbers, booleans, dates, times), templates as in ``_BY_TYPE``.
+_BY_CATEGORY = {
+    "N": "{g}::{type}",
+    "B": "({g} % 2 = 0)",
+    "D": "(timestamp '2024-01-01 09:00' + {g} * interval '1 day')::{type}",
+    "T": "({g} * interval '1 minute')::{type}",
+}
 
 
 # Types whose values the categories above do not make valid (or distinct).
