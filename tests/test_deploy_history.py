@@ -18,7 +18,8 @@ from alembic_cases import Rev, make_project
 from conftest import run_json
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
-from mks_db.production.deploy import Settings, deploy
+from mks_db.production.deploy import deploy
+from mks_db.production.deploy_settings import DeploySettings
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -128,7 +129,9 @@ def test_a_deploy_killed_in_its_second_revision_leaves_a_history_that_names_the_
     # The next deploy marks it interrupted first, then deploys.
     (project_at_a1.root / "migrations/versions/c3.py").unlink()
     ini = make_project(tmp_path / "fixed", [A1, B2, C3_FAST])
-    outcome = deploy(load_project(ini), scratch_url, pg_server, Settings(backup_dir=str(tmp_path / "b")))
+    outcome = deploy(
+        load_project(ini), scratch_url, pg_server, DeploySettings(backup_dir=str(tmp_path / "b"))
+    )
     assert outcome.ok, outcome.message
     assert len(outcome.previous) == 1 and "after revision b2" in outcome.previous[0]
     assert "now marked interrupted" in outcome.previous[0]

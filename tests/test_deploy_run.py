@@ -23,7 +23,8 @@ from mks_db.database.libpq import tool
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.production.backup import backup
-from mks_db.production.deploy import Settings, deploy
+from mks_db.production.deploy import deploy
+from mks_db.production.deploy_settings import DeploySettings
 from mks_db.production.history import LOCK_KEY, DeployRefused
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
@@ -97,7 +98,7 @@ def revision(url):
 
 
 def settings(tmp_path, **kw):
-    return Settings(backup_dir=str(tmp_path / "backups"), lock_wait_seconds=1, **kw)
+    return DeploySettings(backup_dir=str(tmp_path / "backups"), lock_wait_seconds=1, **kw)
 
 
 def test_a_failing_third_revision_leaves_the_second_applied_and_the_rows_intact(
@@ -164,7 +165,7 @@ def test_a_failing_backup_stops_the_deploy_before_any_ddl(production, scratch_ur
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(Exception, match="cannot create the backup directory"):
-        deploy(project, scratch_url, pg_server, Settings(backup_dir=str(blocker / "dir")))
+        deploy(project, scratch_url, pg_server, DeploySettings(backup_dir=str(blocker / "dir")))
     assert revision(scratch_url) == [("a1",)]
 
 

@@ -16,7 +16,8 @@ from app_service import Service
 from conftest import REPO, alembic_config
 from mks_db.cli import main
 from mks_db.engine.project import load_project
-from mks_db.production.deploy import Settings, deploy
+from mks_db.production.deploy import deploy
+from mks_db.production.deploy_settings import DeploySettings
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -39,7 +40,7 @@ def test_the_application_is_stopped_migrated_under_and_started_healthy_at_the_ta
         status, body = service.health()
         assert status == 503 and json.loads(body)["database"]["revision"] == BEFORE
         first = service.pid()
-        settings = Settings(
+        settings = DeploySettings(
             backup_dir=str(tmp_path / "b"),
             stop_command=service.command("stop"),
             start_command=service.command("start"),

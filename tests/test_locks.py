@@ -10,6 +10,7 @@ from alembic_cases import Rev, make_project
 from mks_db.checks import locks
 from mks_db.engine import lock_probe
 from mks_db.engine.project import load_project
+from mks_db.limits import LockLimits
 
 ACCOUNT = Rev(
     "a1",
@@ -29,7 +30,7 @@ def measure(tmp_path, pg_server, upgrade, downgrade="pass", extra=(), rows=ROWS,
         tmp_path, [ACCOUNT, *extra, Rev("z9", extra[-1].id if extra else "a1", upgrade, downgrade)]
     )
     project = load_project(ini)
-    config = lock_probe.Settings(rows=rows, **settings)
+    config = LockLimits(rows=rows, **settings)
     [measured] = lock_probe.analyse(project, pg_server, [project.revision("z9")], config)
     return measured, locks.findings(project, [measured], config)
 
@@ -115,7 +116,7 @@ def test_the_budget_turns_a_slow_blocking_revision_into_an_error(
     # The rule, on fixed times (measured ones vary with the machine): ten times the rows cost ten
     # times as long, as an index build does, and the SHARE lock really measured above.
     timed = dataclasses.replace(measured, seconds=0.5, seconds_small=0.05)
-    config = lock_probe.Settings(rows=ROWS, production_rows=rows, budget_seconds=2.0)
+    config = LockLimits(rows=ROWS, production_rows=rows, budget_seconds=2.0)
     findings = locks.findings(load_project(tmp_path / "alembic.ini"), [timed], config)
     [finding] = findings
     assert finding.severity == severity, finding.message

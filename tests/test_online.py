@@ -6,8 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from mks_db.engine.lock_probe import Measurement, Settings, TableLocks
+from mks_db.engine.lock_probe import Measurement, TableLocks
 from mks_db.findings import WARNING, Finding
+from mks_db.limits import LockLimits
 from mks_db.production.online import ONLINE, STOPPED, _verdict
 
 
@@ -24,7 +25,7 @@ def test_locks_measured_on_fewer_rows_decide_only_where_production_holds_rows(pr
         unfilled=["could not generate 100000 rows for public.link: duplicate key value"],
         short={"public.link"},
     )
-    probe = Settings(production_rows={"public.link": production})
+    probe = LockLimits(production_rows={"public.link": production})
     # what the locks check says of that measurement (a warning)
     judged = [Finding("locks", WARNING, "b2", f"b2 was measured on fewer rows: {measured.unfilled[0]}")]
     verdict = _verdict(revision, measured, judged, probe, "the running release")

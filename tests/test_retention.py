@@ -18,7 +18,8 @@ from mks_db.database.server import scratch_database
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.production.backup import backup, record_path
-from mks_db.production.deploy import Settings, deploy
+from mks_db.production.deploy import deploy
+from mks_db.production.deploy_settings import DeploySettings
 
 pytestmark = pytest.mark.slow  # real processes and whole chains: the full suite's tier
 
@@ -77,7 +78,9 @@ def test_keep_backups_keeps_the_newest_and_never_another_databases_or_an_unreada
 ):
     directory, earlier, elsewhere = backups
     project = at_a1(tmp_path, scratch_url)
-    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=2))
+    outcome = deploy(
+        project, scratch_url, pg_server, DeploySettings(backup_dir=str(directory), keep_backups=2)
+    )
     assert outcome.ok, outcome.message
     names = dumps(directory)
     assert outcome.backup.path.rsplit("/", 1)[1] in names  # the one just taken
@@ -95,7 +98,7 @@ def test_keep_backups_keeps_the_newest_and_never_another_databases_or_an_unreada
 def test_keep_days_removes_only_what_is_older(tmp_path, scratch_url, pg_server, backups):
     directory, earlier, _ = backups
     project = at_a1(tmp_path, scratch_url)
-    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_days=7))
+    outcome = deploy(project, scratch_url, pg_server, DeploySettings(backup_dir=str(directory), keep_days=7))
     assert outcome.ok, outcome.message
     names = dumps(directory)
     assert earlier[10].rsplit("/", 1)[1] not in names
@@ -105,7 +108,7 @@ def test_keep_days_removes_only_what_is_older(tmp_path, scratch_url, pg_server, 
 def test_both_rules_keep_what_either_keeps(tmp_path, scratch_url, pg_server, backups):
     directory, earlier, _ = backups
     project = at_a1(tmp_path, scratch_url)
-    settings = Settings(backup_dir=str(directory), keep_backups=1, keep_days=7)
+    settings = DeploySettings(backup_dir=str(directory), keep_backups=1, keep_days=7)
     assert deploy(project, scratch_url, pg_server, settings).ok
     names = dumps(directory)  # 1 newest (the new one), and whatever is younger than 7 days
     assert earlier[10].rsplit("/", 1)[1] not in names
@@ -122,7 +125,9 @@ def test_keep_backups_orders_by_the_database_servers_clock_not_a_runners_clock_y
         runner_clock_ahead.setattr("mks_db.production.backup.now", lambda: ahead)
         far_future = backup(scratch_url, directory)
     normal = backup(scratch_url, directory)
-    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=2))
+    outcome = deploy(
+        project, scratch_url, pg_server, DeploySettings(backup_dir=str(directory), keep_backups=2)
+    )
     assert outcome.ok, outcome.message
     assert dumps(directory) == {name(outcome.backup.path), name(normal.path)}
     assert outcome.retention == [
@@ -136,7 +141,9 @@ def test_an_old_record_dated_in_the_future_is_kept_named_and_not_counted(tmp_pat
     future = aged(backup(scratch_url, directory), -700, old_record=True)
     recent = aged(backup(scratch_url, directory), 1, old_record=True)
     old = aged(backup(scratch_url, directory), 5, old_record=True)
-    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=2))
+    outcome = deploy(
+        project, scratch_url, pg_server, DeploySettings(backup_dir=str(directory), keep_backups=2)
+    )
     assert outcome.ok, outcome.message
     assert dumps(directory) == {name(outcome.backup.path), name(recent), name(future)}
     created = json.loads(record_path(Path(future)).read_text())["created"]
@@ -155,7 +162,9 @@ def test_a_failed_deploy_removes_no_backup(tmp_path, scratch_url, pg_server, bac
     directory, _, _ = backups
     before = dumps(directory)
     project = at_a1(tmp_path, scratch_url, last=B2_FAILS)
-    outcome = deploy(project, scratch_url, pg_server, Settings(backup_dir=str(directory), keep_backups=1))
+    outcome = deploy(
+        project, scratch_url, pg_server, DeploySettings(backup_dir=str(directory), keep_backups=1)
+    )
     assert not outcome.ok and outcome.retention == []
     assert dumps(directory) == before | {outcome.backup.path.rsplit("/", 1)[1]}
 

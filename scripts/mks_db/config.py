@@ -20,6 +20,7 @@ from typing import Any
 from mks_db.database.installs import SUPPORTED_MAJORS
 from mks_db.database.server import Timeouts, milliseconds
 from mks_db.errors import ConfigurationError
+from mks_db.limits import LockLimits
 from mks_db.report import FORMATS
 
 KNOWN = {
@@ -51,17 +52,6 @@ DEPLOY_FLAGS = {
     "verify": "verify",
     "service": "service",
 }
-
-
-@dataclass(frozen=True)
-class LockLimits:
-    """``[tool.mks-db.locks]``: how many rows the lock analysis fills each touched table with
-    (``--rows``), and what it judges an error (``mks_db.engine.lock_probe``)."""
-
-    rows: int = 100_000
-    budget_seconds: float = 2.0
-    rewrite_rows: int = 1_000_000
-    production_rows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

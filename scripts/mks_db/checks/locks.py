@@ -34,10 +34,11 @@ from alembic.script import Script
 from pglast.enums import AlterTableType, ConstrType
 
 from mks_db.engine import revision_source
-from mks_db.engine.lock_probe import Measurement, Settings, TableLocks
+from mks_db.engine.lock_probe import Measurement, TableLocks
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
 from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.limits import LockLimits
 
 # What each lock blocks for the application (the modes that block neither are not reported).
 BLOCKS = {
@@ -57,7 +58,7 @@ SAFE_PATTERN = {
 }
 
 
-def findings(project: Project, measurements: list[Measurement], settings: Settings) -> list[Finding]:
+def findings(project: Project, measurements: list[Measurement], settings: LockLimits) -> list[Finding]:
     out = []
     for m in measurements:
         if m.error:
@@ -243,7 +244,7 @@ def _rows(measurements: list[Measurement]) -> list[tuple[str, ...]]:
     ]
 
 
-def table(measurements: list[Measurement], settings: Settings) -> str:
+def table(measurements: list[Measurement], settings: LockLimits) -> str:
     """The measurements as a Markdown table, for the workflow's step summary."""
     lines = [
         f"#### Locks and rewrites ({settings.rows:,} rows per touched table)",
@@ -255,7 +256,7 @@ def table(measurements: list[Measurement], settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def text_table(measurements: list[Measurement], settings: Settings) -> str:
+def text_table(measurements: list[Measurement], settings: LockLimits) -> str:
     """The measurements as plain text in aligned columns, for the terminal."""
     rows = [_COLUMNS, *_rows(measurements)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]

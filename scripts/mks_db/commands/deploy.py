@@ -7,7 +7,6 @@ import argparse
 import sys
 
 from mks_db.commands.common import checked_project
-from mks_db.commands.locks import probe_settings
 from mks_db.commands.target import (
     deploy_settings,
     proven_major,
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
                 warn,
                 settings.offline,
                 args.allow_downgrade,
-                probe_settings(settings.locks),
+                settings.locks,
             )
     except KeyboardInterrupt as exc:  # production's state, before the CLI's "interrupted" line
         for line in getattr(exc, "deploy_state", []):

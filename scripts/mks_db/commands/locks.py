@@ -33,18 +33,7 @@ def measure(
 ) -> None:
     """Measure ``revisions`` on ``server``: their findings, and the table of measurements for
     the step summary, into ``report``."""
-    probe = probe_settings(limits)
-    measured = lock_probe.analyse(project, server, revisions, probe)
-    report.findings += locks.findings(project, measured, probe)
-    report.extra_markdown = locks.table(measured, probe)
-    report.extra_text = locks.text_table(measured, probe)
-
-
-def probe_settings(limits: LockLimits) -> lock_probe.Settings:
-    """``[tool.mks-db.locks]`` as the lock probe takes it."""
-    return lock_probe.Settings(
-        rows=limits.rows,
-        budget_seconds=limits.budget_seconds,
-        rewrite_rows=limits.rewrite_rows,
-        production_rows=dict(limits.production_rows),
-    )
+    measured = lock_probe.analyse(project, server, revisions, limits)
+    report.findings += locks.findings(project, measured, limits)
+    report.extra_markdown = locks.table(measured, limits)
+    report.extra_text = locks.text_table(measured, limits)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 
 from mks_db.commands.common import checked_project
-from mks_db.commands.locks import probe_settings
 from mks_db.commands.target import (
     deploy_settings,
     proven_major,
@@ -35,7 +34,7 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
             lock_timeout=deploy_settings(settings).lock_timeout,
             offline=settings.offline,
             allow_downgrade=args.allow_downgrade,
-            limits=probe_settings(settings.locks),
+            limits=settings.locks,
         )
     report.plan = plan
     report.revisions = len(plan.pending)

@@ -32,6 +32,7 @@ from mks_db.engine.alembic_compat import down_revisions
 from mks_db.engine.migrate import Migrator, at_revisions
 from mks_db.engine.project import Project
 from mks_db.errors import MksDbError
+from mks_db.limits import LockLimits
 
 # PostgreSQL's table lock modes, weakest first, and what each blocks for the application.
 MODES = [
@@ -44,14 +45,6 @@ MODES = [
     "ExclusiveLock",
     "AccessExclusiveLock",
 ]
-
-
-@dataclass
-class Settings:
-    rows: int = 100_000
-    budget_seconds: float = 2.0
-    rewrite_rows: int = 1_000_000
-    production_rows: dict[str, int] = field(default_factory=dict)  # table -> rows in production
 
 
 @dataclass
@@ -77,13 +70,13 @@ def _strongest(modes: set[str]) -> str:
 
 
 def analyse(
-    project: Project, server: Server, revisions: list[Script], settings: Settings
+    project: Project, server: Server, revisions: list[Script], settings: LockLimits
 ) -> list[Measurement]:
     return [_measure_or_say_why(project, server, r, settings) for r in revisions]
 
 
 def _measure_or_say_why(
-    project: Project, server: Server, revision: Script, settings: Settings
+    project: Project, server: Server, revision: Script, settings: LockLimits
 ) -> Measurement:
     """``_measure``, or, when the revision cannot be applied at all (its upgrade fails, which
     the walk reports), an empty measurement that says why."""
@@ -138,7 +131,7 @@ def _undone(
         return tracker.fingerprint == start
 
 
-def _measure(project: Project, server: Server, revision: Script, settings: Settings) -> Measurement:
+def _measure(project: Project, server: Server, revision: Script, settings: LockLimits) -> Measurement:
     """The revision's locks at N and N/10 rows, in one database at its parents: the one the
     server keeps for them (the walk's, handed back), taken over, else one upgraded in one
     env.py run. The revision is first applied to empty tables, to learn which tables it

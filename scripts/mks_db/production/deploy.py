@@ -35,10 +35,11 @@ from sqlalchemy.exc import DBAPIError
 from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
-from mks_db.engine import catalog, git, lock_probe
+from mks_db.engine import catalog, git
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import Project
 from mks_db.errors import InfrastructureError, MksDbError
+from mks_db.limits import LockLimits
 from mks_db.production import history, identity, retention, service
 from mks_db.production.backup import Backup, backup
 from mks_db.production.deploy_settings import DeploySettings
@@ -162,7 +163,7 @@ def deploy(
     notice: Callable[[str], None] | None = None,
     offline: bool = False,
     allow_downgrade: bool = False,
-    limits: lock_probe.Settings | None = None,
+    limits: LockLimits | None = None,
 ) -> Outcome:
     """Bring the database ``url`` names to ``to`` (see the module's docstring).
 
@@ -191,7 +192,7 @@ def deploy(
         outcome.previous = _previous_runs(lock, dry_run)
         for line in outcome.previous:
             (notice or (lambda line: None))(line)
-        judged = (limits or lock_probe.Settings()) if settings.service == "auto" else None
+        judged = (limits or LockLimits()) if settings.service == "auto" else None
         outcome.plan = plan = make_plan(
             project, url, scratch, to, source, notice, settings.lock_timeout, offline, allow_downgrade, judged
         )

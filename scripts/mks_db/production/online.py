@@ -26,6 +26,7 @@ from mks_db.engine import catalog, git, lock_probe
 from mks_db.engine.project import Project
 from mks_db.engine.release import models_at
 from mks_db.errors import ConfigurationError, MksDbError
+from mks_db.limits import LockLimits
 
 ONLINE = "online"
 STOPPED = "needs the application stopped"
@@ -69,7 +70,7 @@ def judge(
     current: tuple[str, ...],
     pending: list[Script],
     rows: dict[str, int],
-    limits: lock_probe.Settings,
+    limits: LockLimits,
 ) -> list[Verdict]:
     """One verdict per pending revision (to be upgraded, in order)."""
     known = project.in_order(project.ancestry(current))
@@ -100,7 +101,7 @@ def _verdict(
     revision: Script,
     measurement: lock_probe.Measurement,
     judged: list,
-    probe: lock_probe.Settings,
+    probe: LockLimits,
     release: str,
 ) -> Verdict:
     """Online unless a finding on ``revision`` is an error, or its locks were not measured on

@@ -21,11 +21,12 @@ from sqlalchemy.exc import DBAPIError
 
 from mks_db.database.server import Server, describe_db_error, own_engine
 from mks_db.database.urls import mask_url
-from mks_db.engine import catalog, data, git, lock_probe
+from mks_db.engine import catalog, data, git
 from mks_db.engine.migrate import replayed_snapshot
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
 from mks_db.errors import InfrastructureError
+from mks_db.limits import LockLimits
 from mks_db.production import history, online
 
 
@@ -86,7 +87,7 @@ def make_plan(
     lock_timeout: str = "5s",
     offline: bool = False,
     allow_downgrade: bool = False,
-    limits: lock_probe.Settings | None = None,
+    limits: LockLimits | None = None,
 ) -> Plan:
     """The plan for bringing the database ``url`` names to ``to``; problems say why not.
     ``source`` is where the URL came from (``--database-url`` or ``DATABASE_URL``), for messages.
@@ -226,7 +227,7 @@ def _render(project: Project, plan: Plan, offline: bool, notice: Callable[[str],
                 notice(f"{line}; the plan shows no SQL for it")
 
 
-def _verdicts(project: Project, scratch: Server, plan: Plan, limits: lock_probe.Settings) -> list:
+def _verdicts(project: Project, scratch: Server, plan: Plan, limits: LockLimits) -> list:
     """Online or stopped, per pending revision, at production's sizes (``plan.rows``)."""
     if plan.direction == "downgrade":
         why = "a downgrade: the release that runs is the newer one"

@@ -1,0 +1,21 @@
+"""The lock analysis's limits, ``[tool.mks-db.locks]``: defined once, below every layer, for the
+settings that read them (``config``), the probe that fills tables (``engine.lock_probe``) and
+the checks and production verdicts that judge by them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class LockLimits:
+    """How many rows the lock analysis fills each touched table with (``--rows``), and what it
+    judges an error: a lock held past ``budget_seconds`` at production's row count
+    (``production_rows`` per table, else ``rows``), or more than ``rewrite_rows`` rewritten."""
+
+    rows: int = 100_000
+    budget_seconds: float = 2.0
+    rewrite_rows: int = 1_000_000
+    production_rows: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
