@@ -90,16 +90,21 @@ def set_timeouts():
 
 
 def run_migrations_online():
-    connection = config.attributes.get("connection")
+    lent = config.attributes.get("connection")
+    connection = lent
     if connection is None:
         url = config.get_main_option("sqlalchemy.url")
         connection = create_engine(url, poolclass=pool.NullPool).connect()
-    context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,
-                      transaction_per_migration=True)
-    set_timeouts()
-    connection.commit()
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        context.configure(connection=connection, target_metadata=target_metadata, include_schemas=True,
+                          transaction_per_migration=True)
+        set_timeouts()
+        connection.commit()
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if lent is None:  # its own: closed, as alembic's template's "with connectable.connect()"
+            connection.close()
 
 
 if context.is_offline_mode():

@@ -673,11 +673,13 @@ def test_a_version_table_of_env_py_s_own_name_and_schema_is_alembic_s_not_a_user
     own = "version_table='schema_history', version_table_schema='meta'"
     source = source.replace("transaction_per_migration=True)", f"transaction_per_migration=True, {own})")
     source = source.replace("literal_binds=True)", f"literal_binds=True, {own})")
+    commit = "        set_timeouts()\n        connection.commit()"
+    assert commit in source
     source = source.replace(
-        "    set_timeouts()\n    connection.commit()",
-        "    set_timeouts()\n"
-        "    connection.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS meta')\n"
-        "    connection.commit()",
+        commit,
+        "        set_timeouts()\n"
+        "        connection.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS meta')\n"
+        "        connection.commit()",
     )
     env.write_text(source)
     code, report = run(capsys, ini, "check", server_url=server_url)
