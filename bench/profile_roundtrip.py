@@ -12,7 +12,7 @@ revisions: a cost that grows along the chain is what makes the walk quadratic.
 
 This wraps functions internal to ``mks_db`` (``catalog.Tracker.refresh``/``reset``,
 ``data.read_tables``, ``data.inventory``, ``data._fill_table``, ``Migrator.run_env``,
-``checks.roundtrip._check_revision``/``_walk_down``); if one moves, the script says which and
+``checks.roundtrip.JUDGE``'s ``revision`` and ``down``); if one moves, the script says which and
 stops.
 The walk runs in this one process (``--jobs 1``), so that every timer sees it.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import os
 import sys
 import tempfile
@@ -90,7 +91,7 @@ class Timers:
         self.revision = revision
 
     def follow_revisions(self) -> None:
-        start, down = roundtrip._check_revision, roundtrip._walk_down
+        start, down = roundtrip.JUDGE.revision, roundtrip.JUDGE.down
 
         def check_revision(walk, revision, applied, *args):  # a generator: the walk drives it
             self.switch(len(applied) + 1)
@@ -100,7 +101,7 @@ class Timers:
             self.switch(DOWN_TO_BASE)
             return down(*args)
 
-        roundtrip._check_revision, roundtrip._walk_down = check_revision, walk_down
+        roundtrip.JUDGE = dataclasses.replace(roundtrip.JUDGE, revision=check_revision, down=walk_down)
 
 
 def count_work() -> collections.Counter[str]:

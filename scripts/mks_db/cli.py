@@ -27,7 +27,7 @@ from mks_db.production import deploy_settings
 from mks_db.report import FORMATS, render
 from mks_db.report.model import Report, error_line
 
-# The walk's smallest part (mks_db.checks.roundtrip.MIN_PART), for --jobs's help: written out
+# The walk's smallest part (mks_db.engine.chain_walk.MIN_PART), for --jobs's help: written out
 # so that parsing the flags does not import the walk (tests/test_cli.py keeps the two equal).
 WALK_MIN_PART = 20
 

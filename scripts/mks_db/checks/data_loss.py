@@ -39,8 +39,7 @@ from pathlib import Path
 from alembic.script import Script
 
 from mks_db.database.server import Server
-from mks_db.engine import data, declarations, git, revision_source
-from mks_db.engine.migrate import at_revisions
+from mks_db.engine import chain_walk, data, declarations, git, revision_source
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Walk
 from mks_db.findings import ERROR, WARNING, Finding
@@ -168,7 +167,7 @@ def judge_by_releases(project: Project, server: Server, found: list[Finding], ta
 
     @functools.cache
     def held(last: int) -> frozenset[str]:  # what production at the end of that release had
-        return names_at(project, server, order[: last + 1])
+        return chain_walk.names_at(project, server, order[: last + 1])
 
     return [
         f
@@ -190,18 +189,6 @@ def _release_before(order: list[Script], releases: list[str]) -> dict[str, int]:
         else:
             before[revision.revision] = before[order[i - 1].revision]
     return before
-
-
-def names_at(project: Project, server: Server, revisions: list[Script]) -> frozenset[str]:
-    """The tables (``schema.table``) and columns (``schema.table.column``) of the database at
-    ``revisions`` (none for no revision): where production at those revisions can hold data."""
-    if not revisions:
-        return frozenset()
-    with at_revisions(project, server, revisions, "release") as migrator:
-        tables = data.read_tables(migrator.connection, foreign_keys=False).values()
-    return frozenset(
-        {t.name for t in tables} | {f"{t.name}.{c.name}" for t in tables for c in t.columns.values()}
-    )
 
 
 def _lost_name(message: str) -> str | None:

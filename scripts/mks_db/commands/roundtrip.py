@@ -22,7 +22,7 @@ from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
 # What runs on the walk's server after it: (project, server, progress, the time bounds env.py
-# set on its migrating session, see mks_db.checks.roundtrip.roundtrip).
+# set on its migrating session, see mks_db.engine.chain_walk.walk_chain).
 After = Callable[[Project, Server, Progress, set[str] | None], None]
 
 

@@ -1,6 +1,6 @@
 """Run independent pieces of work at once: the first in this process, the others in forked ones.
 
-The roundtrip walk splits a long chain into parts (``mks_db.checks.roundtrip``); each part needs its
+The roundtrip walk splits a long chain into parts (``mks_db.engine.chain_walk``); each part needs its
 own Alembic run, and Alembic keeps its ``context`` and ``op`` proxies in module globals, so the
 parts run in processes, not threads. Forking (Linux only: elsewhere ``available()`` is False and
 the walk stays in one process) shares the loaded project and Python's string hashes, which the
