@@ -5,16 +5,31 @@ A ``Walk`` owns the scratch database, its ``Migrator``, and what follows the dat
 to step: the schema (``catalog.Tracker``: a fingerprint after each step) and, with generated
 rows, their inventory (``data.Rows``). It runs *programs*: generators that yield the ``Step``s
 they want applied and receive, for each, its outcome, a ``StepResult`` once the step has
-committed or a ``StepFailure``::
+committed or a ``StepFailure``; what a program returns, ``drive`` returns. Run from a project's
+root (this repository's, say), this upgrades and downgrades its first revision::
 
-    def program():
-        upgraded = yield Step("upgrade", revision)
+    from mks_db.database.server import open_server
+    from mks_db.engine.project import load_project
+    from mks_db.engine.walk import Step, StepFailure, Walk
+
+    project = load_project("alembic.ini")
+    first = project.revisions_in_order()[0]
+
+
+    def upgrade_then_downgrade(walk):
+        before = walk.fingerprint  # the schema's fingerprint, as the last step left it
+        upgraded = yield Step("upgrade", first)  # the walk applies it, then sends its outcome back
         if isinstance(upgraded, StepFailure):
-            ...  # upgraded.error, upgraded.reason
-        downgraded = yield Step("downgrade", revision)
-        ...
+            return f"upgrade failed: {upgraded.reason}"
+        downgraded = yield Step("downgrade", first)
+        if isinstance(downgraded, StepFailure):
+            return f"downgrade failed: {downgraded.reason}"
+        return "restored" if downgraded.fingerprint == before else "not restored"
 
-    walk.drive(program())
+
+    with open_server(None) as server, Walk(project, server, with_data=True) as walk:
+        walk.rebuild([])  # a new scratch database, at base
+        print(walk.drive(upgrade_then_downgrade(walk)))  # restored
 
 The walk applies the steps in as few env.py runs as env.py allows: while env.py migrates on
 the walk's connection and commits each migration on its own, the program's next step follows
@@ -24,7 +39,9 @@ use the database through ``walk.migrator``'s connection, but must not run env.py
 ``rebuild``, no ``expected_snapshot``): it yields ``END_RUN`` first, and goes on once the run
 has ended. A failed step ends the run too. Every outcome is also kept in ``walk.log``, in order.
 
-The walk judges nothing: the checks (``mks_db.checks``) read the outcomes and make findings.
+The walk judges nothing: the checks (``mks_db.checks``) read the outcomes and make findings;
+the walk over a whole chain, in parts, is ``engine.chain_walk``'s, and the roundtrip check's
+``check_revision`` is the program it drives for each revision.
 """
 
 from __future__ import annotations
