@@ -1,8 +1,9 @@
 """Shared fixtures: one real PostgreSQL server per test session, scratch databases per test.
 
-The server is the one ``DATABASE_URL`` names when set (CI's service container), else an
-embedded PostgreSQL 16 started for the session and removed afterwards (in memory when there is
-room: ``mks_db.database.server.files_dir``).
+The server is the one ``DATABASE_URL`` names when set (CI's service container), else the
+embedded PostgreSQL ``mks-db`` starts (``mks_db.database.installs``), started for the session and
+removed afterwards (in memory when there is room: ``mks_db.database.server.files_dir``). And the
+helpers the tests share: ``git``, ``sql``, ``wait_for``, ``run_json``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
+from sqlalchemy.pool import NullPool
 
 from mks_db.cli import main
 from mks_db.database.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
@@ -77,6 +80,28 @@ def run_json(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
     captured = capsys.readouterr()
     assert captured.out, f"exit {code}: {captured.err}"
     return code, json.loads(captured.out)
+
+
+def sql(url: URL | str, statement: str, **params) -> list | None:
+    """Run one statement on ``url``'s database in a connection of its own (autocommit); its
+    rows, None for a statement that returns none."""
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(text(statement), params)
+            return result.all() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def wait_for(condition: Callable[[], object], seconds: float, step: float = 0.1):
+    """Poll ``condition`` until it returns something true or ``seconds`` pass; its last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(step)
 
 
 def scratch_databases(server: Server) -> set[str]:

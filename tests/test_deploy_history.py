@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
-from conftest import run_json
+from conftest import run_json, sql, wait_for
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.production.deploy import deploy
@@ -38,15 +38,6 @@ C3_FAST = Rev("c3", "b2", 'op.execute("SELECT 1")', "pass")
 SLEEP = "SELECT pg_sleep(30)%"
 
 
-def sql(url, statement, **params):
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.begin() as connection:
-        result = connection.execute(text(statement), params)
-        rows = result.all() if result.returns_rows else None
-    engine.dispose()
-    return rows
-
-
 def sleepers(url) -> list[tuple]:
     """The killed deploy's statements still running on the server (the slow revision's sleep)."""
     return sql(
@@ -56,16 +47,6 @@ def sleepers(url) -> list[tuple]:
         db=url.database,
         q=SLEEP,
     )
-
-
-def wait_for(condition, seconds: float, step: float = 0.1):
-    """Poll ``condition`` until it returns something true or ``seconds`` pass; its last value."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
+from conftest import sql
 from mks_db.cli import main
 from mks_db.database.installs import SUPPORTED_MAJORS
 from mks_db.database.libpq import tool
@@ -56,15 +57,6 @@ D4 = Rev(
 )
 
 
-def sql(url, statement):
-    engine = create_engine(url, poolclass=NullPool)
-    with engine.begin() as connection:
-        result = connection.execute(text(statement))
-        rows = result.all() if result.returns_rows else None
-    engine.dispose()
-    return rows
-
-
 @pytest.fixture(autouse=True)
 def outside_this_repository(tmp_path, monkeypatch):
     """Run in a directory of its own: this repository's pyproject.toml holds production's host
@@ -73,7 +65,7 @@ def outside_this_repository(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def production(tmp_path, scratch_url):
+def project_at_a1(tmp_path, scratch_url):
     """A project with revisions a1..d4 and a database at a1 holding 50 accounts."""
 
     def build(last=D4):
@@ -102,9 +94,9 @@ def settings(tmp_path, **kw):
 
 
 def test_a_failing_third_revision_leaves_the_second_applied_and_the_rows_intact(
-    production, scratch_url, pg_server, tmp_path
+    project_at_a1, scratch_url, pg_server, tmp_path
 ):
-    project = production(D4_FAILS)
+    project = project_at_a1(D4_FAILS)
     before = fingerprint(scratch_url)
     outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
     assert not outcome.ok
@@ -118,8 +110,10 @@ def test_a_failing_third_revision_leaves_the_second_applied_and_the_rows_intact(
     assert history == [("failed", "a1", "c3")]
 
 
-def test_on_failure_rollback_returns_to_the_starting_revision(production, scratch_url, pg_server, tmp_path):
-    project = production(D4_FAILS)
+def test_on_failure_rollback_returns_to_the_starting_revision(
+    project_at_a1, scratch_url, pg_server, tmp_path
+):
+    project = project_at_a1(D4_FAILS)
     before = fingerprint(scratch_url)
     outcome = deploy(project, scratch_url, pg_server, settings(tmp_path, on_failure="rollback"))
     assert not outcome.ok
@@ -129,9 +123,9 @@ def test_on_failure_rollback_returns_to_the_starting_revision(production, scratc
 
 
 def test_a_second_deploy_waits_a_bounded_time_and_changes_nothing(
-    production, scratch_url, pg_server, tmp_path
+    project_at_a1, scratch_url, pg_server, tmp_path
 ):
-    project = production()
+    project = project_at_a1()
     holder = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT").connect()
     holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
     try:
@@ -144,9 +138,9 @@ def test_a_second_deploy_waits_a_bounded_time_and_changes_nothing(
 
 
 def test_a_lock_held_by_a_long_transaction_times_out_is_retried_then_fails_cleanly(
-    production, scratch_url, pg_server, tmp_path
+    project_at_a1, scratch_url, pg_server, tmp_path
 ):
-    project = production()
+    project = project_at_a1()
     reader = create_engine(scratch_url, poolclass=NullPool).connect()
     reader.execute(text("SELECT count(*) FROM account"))  # an open transaction holding ACCESS SHARE
     try:
@@ -160,8 +154,8 @@ def test_a_lock_held_by_a_long_transaction_times_out_is_retried_then_fails_clean
     assert revision(scratch_url) == [("a1",)]
 
 
-def test_a_failing_backup_stops_the_deploy_before_any_ddl(production, scratch_url, pg_server, tmp_path):
-    project = production()
+def test_a_failing_backup_stops_the_deploy_before_any_ddl(project_at_a1, scratch_url, pg_server, tmp_path):
+    project = project_at_a1()
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(Exception, match="cannot create the backup directory"):
@@ -169,24 +163,26 @@ def test_a_failing_backup_stops_the_deploy_before_any_ddl(production, scratch_ur
     assert revision(scratch_url) == [("a1",)]
 
 
-def test_a_schema_changed_by_hand_is_refused(production, scratch_url, pg_server, tmp_path):
-    project = production()
+def test_a_schema_changed_by_hand_is_refused(project_at_a1, scratch_url, pg_server, tmp_path):
+    project = project_at_a1()
     sql(scratch_url, "ALTER TABLE account ADD COLUMN hotfix text")
     outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
     assert not outcome.ok and "schema drift: + column public.account.hotfix" in outcome.message
     assert revision(scratch_url) == [("a1",)]
 
 
-def test_dry_run_plans_and_changes_nothing(production, scratch_url, pg_server, tmp_path):
-    project = production()
+def test_dry_run_plans_and_changes_nothing(project_at_a1, scratch_url, pg_server, tmp_path):
+    project = project_at_a1()
     outcome = deploy(project, scratch_url, pg_server, settings(tmp_path), dry_run=True)
     assert outcome.ok and [r.revision for r in outcome.plan.pending] == ["b2", "c3", "d4"]
     assert revision(scratch_url) == [("a1",)]
     assert not (tmp_path / "backups").exists()
 
 
-def test_a_successful_deploy_reaches_head_and_records_the_run(production, scratch_url, pg_server, tmp_path):
-    project = production()
+def test_a_successful_deploy_reaches_head_and_records_the_run(
+    project_at_a1, scratch_url, pg_server, tmp_path
+):
+    project = project_at_a1()
     before = fingerprint(scratch_url)
     outcome = deploy(project, scratch_url, pg_server, settings(tmp_path))
     assert outcome.ok, outcome.message
@@ -232,9 +228,9 @@ def health_server():
 
 @pytest.mark.parametrize(("status", "ok"), [(200, True), (503, False)])
 def test_the_health_check_decides_the_verdict_and_the_migration_stays(
-    production, scratch_url, pg_server, tmp_path, health_server, status, ok
+    project_at_a1, scratch_url, pg_server, tmp_path, health_server, status, ok
 ):
-    project = production()
+    project = project_at_a1()
     url = health_server(status)
     outcome = deploy(
         project, scratch_url, pg_server, settings(tmp_path, health_url=url, health_timeout_seconds=2)
@@ -247,9 +243,9 @@ def test_the_health_check_decides_the_verdict_and_the_migration_stays(
 
 
 def test_deploy_from_the_command_line_prints_steps_and_never_the_password(
-    production, scratch_url, server_url, tmp_path, capsys
+    project_at_a1, scratch_url, server_url, tmp_path, capsys
 ):
-    project = production()
+    project = project_at_a1()
     plain = scratch_url.render_as_string(hide_password=False)
     code = main(
         [
@@ -270,7 +266,7 @@ def test_deploy_from_the_command_line_prints_steps_and_never_the_password(
 
 
 def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_deploy_finishes(
-    production, scratch_url, pg_server, tmp_path
+    project_at_a1, scratch_url, pg_server, tmp_path
 ):
     slow = Rev(
         "d4",
@@ -278,7 +274,7 @@ def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_de
         'op.add_column("account", sa.Column("city", sa.Text))\nop.execute("SELECT pg_sleep(3)")',
         'op.drop_column("account", "city")',
     )
-    project = production(slow)
+    project = project_at_a1(slow)
     before = fingerprint(scratch_url)
     killer_engine = create_engine(scratch_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
@@ -315,9 +311,9 @@ def test_a_connection_killed_mid_revision_leaves_the_last_commit_and_a_second_de
 
 
 def test_dry_run_from_the_command_line_prints_the_sql_it_would_run(
-    production, scratch_url, server_url, capsys
+    project_at_a1, scratch_url, server_url, capsys
 ):
-    project = production()
+    project = project_at_a1()
     plain = scratch_url.render_as_string(hide_password=False)
     code = main(
         ["deploy", "--dry-run", "-c", str(project.ini), "--database-url", plain, "--scratch-url", server_url]
@@ -330,11 +326,11 @@ def test_dry_run_from_the_command_line_prints_the_sql_it_would_run(
 
 
 def test_while_the_deploy_waits_for_a_lock_other_sessions_wait_no_longer_than_lock_timeout(
-    production, scratch_url, pg_server, tmp_path
+    project_at_a1, scratch_url, pg_server, tmp_path
 ):
     import time
 
-    project = production()
+    project = project_at_a1()
     holder = create_engine(scratch_url, poolclass=NullPool).connect()
     holder.execute(text("SELECT count(*) FROM account"))  # a long transaction: ACCESS SHARE held
     waits: list[float] = []
@@ -395,9 +391,9 @@ def socket_url(scratch_url, pg_server):
 
 
 def test_a_deploy_over_a_unix_socket_url_backs_up_and_migrates(
-    production, scratch_url, socket_url, pg_server, tmp_path
+    project_at_a1, scratch_url, socket_url, pg_server, tmp_path
 ):
-    project = production()
+    project = project_at_a1()
     outcome = deploy(project, socket_url, pg_server, settings(tmp_path))
     assert outcome.ok, outcome.message
     assert revision(scratch_url) == [("d4",)]
@@ -432,9 +428,9 @@ def point_libpq_at(monkeypatch, url, user="mks_decoy_role"):
 
 @pytest.mark.parametrize("form", ["host-port-database", "everything-in-the-query"])
 def test_pg_variables_naming_another_database_do_not_change_what_is_backed_up_or_migrated(
-    production, scratch_url, pg_server, decoy, tmp_path, monkeypatch, form
+    project_at_a1, scratch_url, pg_server, decoy, tmp_path, monkeypatch, form
 ):
-    project = production()
+    project = project_at_a1()
     url = scratch_url
     if form == "everything-in-the-query":  # postgresql://@/?host=/dir&port=N&dbname=D&user=U
         port = str(scratch_url.port or 5432)
@@ -453,9 +449,9 @@ def test_pg_variables_naming_another_database_do_not_change_what_is_backed_up_or
 
 
 def test_a_url_that_leaves_the_database_to_pgdatabase_is_refused_before_any_ddl(
-    production, scratch_url, server_url, tmp_path, monkeypatch, capsys
+    project_at_a1, scratch_url, server_url, tmp_path, monkeypatch, capsys
 ):
-    project = production()
+    project = project_at_a1()
     # No database in the URL: psycopg2 takes PGDATABASE (production), the client tools, which
     # never inherit PG* variables, the user's default database: two databases, so no deploy.
     monkeypatch.setenv("PGDATABASE", scratch_url.database)
@@ -526,9 +522,9 @@ def test_restore_after_a_deploy_brings_back_the_revision_and_rows_and_removes_th
 
 
 def test_a_restore_that_fails_shows_pg_restores_whole_error_and_leaves_the_target_as_it_was(
-    production, scratch_url, pg_server, decoy, tmp_path, capsys
+    project_at_a1, scratch_url, pg_server, decoy, tmp_path, capsys
 ):
-    production()
+    project_at_a1()
     sql(scratch_url, "GRANT SELECT ON account TO mks_decoy_role")
     record = backup(scratch_url, tmp_path / "b")
     sql(scratch_url, "REVOKE SELECT ON account FROM mks_decoy_role; DROP ROLE mks_decoy_role")
@@ -551,9 +547,9 @@ def cli_deploy(project, url, server_url, tmp_path, *extra):
 
 
 def test_a_deploy_failing_at_the_third_revision_states_where_production_is_and_how_to_go_back(
-    production, scratch_url, server_url, tmp_path, capsys
+    project_at_a1, scratch_url, server_url, tmp_path, capsys
 ):
-    project = production(D4_FAILS)
+    project = project_at_a1(D4_FAILS)
     assert cli_deploy(project, scratch_url, server_url, tmp_path) == 1
     out = capsys.readouterr().out
     [dump] = (tmp_path / "b").glob("*.dump")
@@ -579,9 +575,9 @@ def test_a_deploy_failing_at_the_first_revision_shows_the_plan_without_plan_ok(
 
 
 def test_a_stop_command_that_fails_after_the_backup_states_production_unchanged_and_the_backup(
-    production, scratch_url, server_url, tmp_path, capsys, monkeypatch
+    project_at_a1, scratch_url, server_url, tmp_path, capsys, monkeypatch
 ):
-    project = production()
+    project = project_at_a1()
     (tmp_path / "pyproject.toml").write_text(
         '[tool.mks-db.deploy]\nstop-command = "false"\nstart-command = "true"\n'
     )
@@ -598,9 +594,9 @@ def test_a_stop_command_that_fails_after_the_backup_states_production_unchanged_
 
 @pytest.mark.parametrize("given", ["--database-url", "DATABASE_URL"])
 def test_cannot_connect_names_the_target_and_where_it_came_from_never_the_password(
-    production, server_url, tmp_path, capsys, monkeypatch, given
+    project_at_a1, server_url, tmp_path, capsys, monkeypatch, given
 ):
-    project = production()
+    project = project_at_a1()
     unreachable = "postgresql://ops:s3cret@127.0.0.1:1/prod"
     args = ["deploy", "-c", str(project.ini), "--scratch-url", server_url]
     if given == "--database-url":

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from alembic_cases import Rev, make_project
+from conftest import wait_for
 from mks_db.database import watchdog
 from mks_db.database.installs import server_install
 from mks_db.database.server import SERVER_USER, EmbeddedServer
@@ -33,13 +34,6 @@ def runs(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def wait_for(condition, seconds: float):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
 
 
 def ready_server(tmp: Path) -> tuple[Path, int] | None:

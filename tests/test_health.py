@@ -15,11 +15,9 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
-from sqlalchemy.pool import NullPool
 
-from conftest import REPO, alembic_config
+from conftest import REPO, alembic_config, sql
 from mks.health import APPLICATION_NAME, create_app, migration_heads
 
 CHAIN = ScriptDirectory.from_config(alembic_config())
@@ -49,19 +47,17 @@ def get(app: Flask, path: str = "/health"):
     return app.test_client().get(path)
 
 
-def sql(url: URL, statement: str, **params) -> list:
-    with create_engine(url, poolclass=NullPool).connect() as connection:
-        return connection.execute(text(statement), params).scalars().all()
-
-
 def health_sessions(url: URL) -> list[int]:
     """The backend pids of the health check's sessions on ``url``'s database."""
-    return sql(
-        url,
-        "SELECT pid FROM pg_stat_activity WHERE datname = :db AND application_name = :app",
-        db=url.database,
-        app=APPLICATION_NAME,
-    )
+    return [
+        pid
+        for (pid,) in sql(
+            url,
+            "SELECT pid FROM pg_stat_activity WHERE datname = :db AND application_name = :app",
+            db=url.database,
+            app=APPLICATION_NAME,
+        )
+    ]
 
 
 def chain_without_its_head(root: Path) -> Path:
@@ -118,7 +114,7 @@ def test_a_session_the_server_ended_is_replaced_not_reported(scratch_url, make_a
     app = make_app(scratch_url)
     assert get(app).status_code == 200
     [ended] = health_sessions(scratch_url)
-    assert sql(scratch_url, "SELECT pg_terminate_backend(:pid)", pid=ended) == [True]
+    assert sql(scratch_url, "SELECT pg_terminate_backend(:pid)", pid=ended) == [(True,)]
     response = get(app)  # pool_pre_ping finds the pooled session dead and opens another
     assert response.status_code == 200, response.get_json()
     assert ended not in health_sessions(scratch_url)

@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from alembic_cases import Rev, make_project
 from app_service import Service
+from conftest import sql
 from mks_db.cli import main
 from mks_db.database.server import admin_engine
 from mks_db.engine.migrate import Migrator
@@ -32,16 +33,6 @@ from mks_db.production.history import LOCK_KEY
 from test_deploy_run import A1, B2, C3, D4
 
 pytestmark = pytest.mark.slow  # real deploys, backups and servers: the full suite's tier
-
-
-def sql(url: URL, statement: str, **params):
-    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            result = connection.execute(text(statement), params)
-            return result.all() if result.returns_rows else None
-    finally:
-        engine.dispose()
 
 
 def plain(url: URL) -> str:

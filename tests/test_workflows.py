@@ -195,7 +195,7 @@ def test_the_pull_request_workflow_fails_on_a_bad_migration(checkout, server_url
 
 
 @pytest.fixture
-def production(scratch_url):
+def production_url(scratch_url):
     command.upgrade(alembic_config(scratch_url), "e1f2a3b4c5d6")
     return scratch_url
 
@@ -277,11 +277,11 @@ def test_the_production_workflow_runs_on_the_production_host_and_only_calls_mks_
 
 @pytest.mark.parametrize(("dry_run", "expected"), [("true", "e1f2a3b4c5d6"), ("false", "9d3f6b8e2c14")])
 def test_the_production_workflow_plans_then_deploys(
-    checkout, production, server_url, tmp_path, monkeypatch, dry_run, expected
+    checkout, production_url, server_url, tmp_path, monkeypatch, dry_run, expected
 ):
     # The secret must not show: the server's password, or one the trusting embedded server ignores.
-    secret = production.password or "s3cret-prod"
-    plain = production.set(password=secret).render_as_string(hide_password=False)
+    secret = production_url.password or "s3cret-prod"
+    plain = production_url.set(password=secret).render_as_string(hide_password=False)
     values = {
         **deploy_values(dry_run),
         "secrets.PRODUCTION_READONLY_DATABASE_URL": plain,
@@ -302,7 +302,7 @@ def test_the_production_workflow_plans_then_deploys(
         dry_run_step = ["Plan against production", "Dry run of the deploy"]
         assert plan.ran == (dry_run_step if dry_run == "true" else dry_run_step[:1])
         assert deploy.job_skipped == (dry_run == "true")
-        assert revision_of(production) == expected
+        assert revision_of(production_url) == expected
         report = (checkout / "build/deploy-report.json").read_text()
         assert secret not in report
         assert ("dry run: nothing changed" in report) == (dry_run == "true")
@@ -316,7 +316,7 @@ def test_the_production_workflow_plans_then_deploys(
             assert len(backups) == 1
 
 
-def test_the_production_workflow_runs_only_from_main(checkout, production, tmp_path):
+def test_the_production_workflow_runs_only_from_main(checkout, production_url, tmp_path):
     values = {
         **deploy_values("true", ref="refs/heads/feature"),
         "secrets.PRODUCTION_READONLY_DATABASE_URL": "unused",
