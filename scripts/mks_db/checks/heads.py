@@ -27,7 +27,8 @@ re-points the branch's first revision onto the other head (``mks_db.commands.reb
 Rules: ``duplicate-id``, ``missing-parent``, ``cycle`` (a broken graph: nothing can be
 migrated, and heads are not counted), ``multiple-heads`` (each head, with the branch points
 never merged), ``merge-revision`` (with ``linear-history``) and, against a base ref,
-``behind-base`` (``mks_db.checks.immutability``).
+``behind-base`` (``check_behind_base``: a new revision whose parent is older than the base ref's
+head).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from mks_db.engine import git
 from mks_db.engine.project import Project
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, Finding
@@ -268,3 +270,67 @@ def _find_cycle(graph: dict[str, RevisionFile]) -> list[str] | None:
             if found:
                 return found
     return None
+
+
+def check_behind_base(
+    project: Project, base: str, files: list[RevisionFile] | None = None, linear: bool = False
+) -> list[Finding]:
+    """Heads findings for new revisions that revise something older than the base ref's head:
+    someone merged a revision meanwhile, and after this branch merges the chain has two heads.
+    None when the chain here has one head: a merge revision (``alembic merge heads``, the
+    guide's fix) has joined the branch to the base's head. ``files`` are the project's
+    revision files, when the caller has read them already."""
+    on_base = _paths_on_base(project, base)
+    files = revision_files(project) if files is None else files
+    if _has_one_head(files):
+        return []  # one head: whatever revises an older revision has been merged back in
+    old = {f.revision: f for f in files if f.path.resolve() in on_base}
+    base_heads = _base_heads(old)
+    findings = []
+    for new in (f for f in files if f.path.resolve() not in on_base):
+        behind = [p for p in new.parents if p in old and p not in base_heads]
+        if behind:
+            findings.append(_behind_base(project, base, new, behind, base_heads, linear))
+    return findings
+
+
+def _paths_on_base(project: Project, base: str) -> set[Path]:
+    """The files of the project's version locations on git ref ``base``, as resolved paths."""
+    root = git.root(project.root)
+    return {
+        (root / name).resolve()
+        for name in git.run(
+            root, "ls-tree", "-r", "--name-only", base, "--", *[str(p) for p in project.version_locations()]
+        ).splitlines()
+    }
+
+
+def _has_one_head(files: list[RevisionFile]) -> bool:
+    """Whether exactly one of the revision ``files`` is revised by none of the others."""
+    every_parent = {parent for f in files for parent in f.parents}
+    return len([f for f in files if f.revision not in every_parent]) == 1
+
+
+def _base_heads(revisions: dict[str, RevisionFile]) -> list[str]:
+    """The ids, sorted, of the ``revisions`` that none of them revises."""
+    children = {parent for f in revisions.values() for parent in f.parents}
+    return sorted(r for r in revisions if r not in children)
+
+
+def _behind_base(
+    project: Project, base: str, new: RevisionFile, behind: list[str], base_heads: list[str], linear: bool
+) -> Finding:
+    """The heads error for the ``new`` revision, which revises ``behind`` (older than the heads
+    of ``base``): the fix is ``mks-db rebase`` when ``linear``, else a merge revision."""
+    return Finding(
+        "heads",
+        ERROR,
+        new.revision,
+        f"{new.revision} revises {', '.join(behind)}, but {base} is at "
+        f"{', '.join(base_heads)}: merged, the chain would have two heads; set "
+        f"down_revision = {base_heads[0]!r} (or run "
+        f"{'mks-db rebase' if linear else 'python3 -m alembic merge heads'})",
+        project.relpath(new.path),
+        new.line,
+        "behind-base",
+    )

@@ -18,9 +18,9 @@ from mks_db.checks.heads import BROKEN_GRAPH, check_heads
 from mks_db.commands import SQL_DIR
 from mks_db.config import Settings
 from mks_db.database.server import Server, open_server
+from mks_db.engine import git
 from mks_db.engine.project import Project, load_project
-from mks_db.engine.render import choose_revisions
-from mks_db.errors import Stop
+from mks_db.errors import ConfigurationError, Stop
 from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
@@ -87,6 +87,26 @@ class Selection:
         if not self.since or self.all or os.environ.get("GITHUB_EVENT_NAME") in WALK_ALL_EVENTS:
             return None
         return {r.revision for r in choose_revisions(project, self.since)}
+
+
+def choose_revisions(
+    project: Project, since: str | None = None, revision: str | None = None, all_: bool = False
+) -> list[Script]:
+    """The revisions a command works on: ``--revision R``, ``--all``, or those whose files were
+    added or changed against the git ref ``since`` (in the working tree)."""
+    order = project.revisions_in_order()
+    if revision:
+        try:
+            wanted = project.script.get_revision(revision)
+        except Exception:
+            raise ConfigurationError(
+                f"no revision {revision!r} in this project; see `alembic history`"
+            ) from None
+        return [wanted]
+    if all_ or not since:
+        return order
+    changed = git.changed_files(project.root, since, project.version_locations())
+    return [r for r in order if Path(r.path).resolve() in changed]
 
 
 def checks_server(

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from mks_db.checks.heads import check_heads, revision_files
-from mks_db.checks.immutability import check_behind_base
+from mks_db.checks.heads import check_behind_base, check_heads, revision_files
 from mks_db.commands.common import Selection
 from mks_db.config import Settings
 from mks_db.engine.project import load_project

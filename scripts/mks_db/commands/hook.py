@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mks_db.checks.heads import check_heads, revision_files
-from mks_db.checks.immutability import check_behind_base, check_immutability
+from mks_db.checks.heads import check_behind_base, check_heads, revision_files
+from mks_db.checks.immutability import check_immutability
 from mks_db.checks.static import check_commit, check_files, revision_paths
 from mks_db.commands.common import checked_project, sql_dir
 from mks_db.commands.lint import render_and_lint

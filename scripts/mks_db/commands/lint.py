@@ -9,7 +9,8 @@ from pathlib import Path
 
 from alembic.script import Script
 
-from mks_db.checks.immutability import check_behind_base, check_immutability
+from mks_db.checks.heads import check_behind_base
+from mks_db.checks.immutability import check_immutability
 from mks_db.checks.sql import lint
 from mks_db.commands.common import Selection, checked_project, sql_dir
 from mks_db.config import Settings

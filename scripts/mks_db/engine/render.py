@@ -27,7 +27,6 @@ from alembic.script import Script
 from sqlalchemy.engine import make_url
 
 from mks_db import __version__
-from mks_db.engine import git
 from mks_db.engine.alembic_compat import down_revisions, engine_calls, record_op_execute
 from mks_db.engine.migrate import (
     env_failures,
@@ -37,7 +36,7 @@ from mks_db.engine.migrate import (
     quiet_env_logging,
 )
 from mks_db.engine.project import Project
-from mks_db.errors import ConfigurationError, MksDbError
+from mks_db.errors import MksDbError
 
 DIRECTIONS = ("upgrade", "downgrade")
 
@@ -253,23 +252,3 @@ def write_sql(project: Project, revisions: list[Script], out_dir: Path) -> list[
             write_atomically(path, sql)
             rendered.append(Rendered(revision, direction, path, sql))
     return rendered
-
-
-def choose_revisions(
-    project: Project, since: str | None = None, revision: str | None = None, all_: bool = False
-) -> list[Script]:
-    """The revisions a command works on: ``--revision R``, ``--all``, or those whose files were
-    added or changed against the git ref ``since`` (in the working tree)."""
-    order = project.revisions_in_order()
-    if revision:
-        try:
-            wanted = project.script.get_revision(revision)
-        except Exception:
-            raise ConfigurationError(
-                f"no revision {revision!r} in this project; see `alembic history`"
-            ) from None
-        return [wanted]
-    if all_ or not since:
-        return order
-    changed = git.changed_files(project.root, since, project.version_locations())
-    return [r for r in order if Path(r.path).resolve() in changed]
