@@ -100,7 +100,7 @@ def findings(
     kept = server.templates.pop(key, None)
     if kept is None:
         with at_revisions(project, server, known, "compat") as migrator:
-            return _run(project, migrator, new, release, tables)
+            return _exercise_after_each(project, migrator, new, release, tables)
     handed_back = False
     try:
         with Migrator(project, server.database_url(kept), server.timeouts) as migrator:
@@ -108,7 +108,7 @@ def findings(
             if not reversible:  # the schema is read, to tell whether the downgrades restore it
                 with migrator.idle() as connection:
                     tracker = catalog.Tracker(connection)
-            found = _run(project, migrator, new, release, tables)
+            found = _exercise_after_each(project, migrator, new, release, tables)
             handed_back = _undone(migrator, new, tracker)
     finally:
         if handed_back:
@@ -137,7 +137,7 @@ def _undone(migrator: Migrator, new: list[Script], tracker: catalog.Tracker | No
     return tracker.fingerprint == start
 
 
-def _run(
+def _exercise_after_each(
     project: Project, migrator: Migrator, new: list[Script], release: Release, tables: tuple[ModelTable, ...]
 ) -> list[Finding]:
     """Exercise ``tables`` in ``migrator``'s database, then after each of ``new``."""

@@ -99,7 +99,9 @@ class _ToolRun:
         key = _config_key(check, root)
         cached = {r.path: cache.get(check.CHECK, key, r) for r in files}
         todo = [r for r in files if cached[r.path] is None]
-        return cls(check, files, key, cached, todo, pool.submit(_run, check, root, todo) if todo else None)
+        return cls(
+            check, files, key, cached, todo, pool.submit(_run_tool, check, root, todo) if todo else None
+        )
 
     def findings(self, project: Project, cache: _Cache, unparsable: set[Path]) -> list[Finding]:
         """The findings on each file but the ``unparsable`` ones, once the tool has run (its
@@ -112,7 +114,7 @@ class _ToolRun:
         return [f for r in files for f in _to_findings(project, r, self.check.CHECK, self.cached[r.path])]
 
 
-def _run(check: ModuleType, root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
+def _run_tool(check: ModuleType, root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
     """Run a check's tool over ``files`` from ``root``; its violations per file."""
     name, *args = check.command(root, files)
     command = [_tool(name), *args, *(str(r.path) for r in files)]

@@ -439,7 +439,7 @@ class EmbeddedServer:
         pid = self.pid()
         if pid is not None:
             try:
-                self._run("pg_ctl", ["-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
+                self._run_tool("pg_ctl", ["-D", str(self.data_dir), "-m", "immediate", "-w", "stop"])
             except InfrastructureError:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, 9)
@@ -453,7 +453,7 @@ class EmbeddedServer:
             os.chown(password_file, entry.pw_uid, entry.pw_gid)
         password_file.chmod(0o600)
         try:
-            self._run(
+            self._run_tool(
                 "initdb",
                 [
                     "-D",
@@ -554,7 +554,7 @@ class EmbeddedServer:
                 "-c max_connections=100"
             )
             try:
-                self._run(
+                self._run_tool(
                     "pg_ctl",
                     [
                         "-D",
@@ -575,7 +575,7 @@ class EmbeddedServer:
         assert last_error is not None
         raise last_error
 
-    def _run(self, program: str, args: list[str]) -> None:
+    def _run_tool(self, program: str, args: list[str]) -> None:
         log = self.root / "server.log" if self.root else None
 
         def detail(result: subprocess.CompletedProcess) -> str:  # the server's log says why

@@ -154,10 +154,10 @@ def _measure(project: Project, server: Server, revision: Script, settings: LockL
         reusable = _undone(migrator, revision, tracker, start, [])  # the tracker follows this database
         if not reusable:
             migrator = anew()
-        at_n = _run(migrator, revision, touched, settings.rows)
+        at_n = _measure_once(migrator, revision, touched, settings.rows)
         if not (reusable and _undone(migrator, revision, tracker, start, at_n.filled.tables)):
             migrator = anew()
-        small = _run(migrator, revision, touched, max(settings.rows // 10, 1)).seconds
+        small = _measure_once(migrator, revision, touched, max(settings.rows // 10, 1)).seconds
     return Measurement(revision, at_n.seconds, small, at_n.locks, at_n.filled.problems, at_n.filled.short)
 
 
@@ -183,7 +183,7 @@ class _Run:
     filled: _Filled
 
 
-def _run(migrator: Migrator, revision: Script, touched: set[str], rows: int) -> _Run:
+def _measure_once(migrator: Migrator, revision: Script, touched: set[str], rows: int) -> _Run:
     """Fill and apply ``revision`` in ``migrator``'s database (at its parents)."""
     autocommit = "autocommit_block" in Path(revision.path).read_text(encoding="utf-8")
     filled = _fill(migrator, touched, rows)

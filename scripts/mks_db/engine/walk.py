@@ -337,10 +337,10 @@ class Walk:
             if isinstance(request, EndRun):  # no run is in progress here: go on at once
                 request = _ask(program, None)
             else:
-                request = self._run(program, request, track)
+                request = self._one_env_run(program, request, track)
         return request.value
 
-    def _run(self, program: Program, first: Step, track: bool) -> Step | EndRun | _Returned:
+    def _one_env_run(self, program: Program, first: Step, track: bool) -> Step | EndRun | _Returned:
         """One env.py run that starts with ``first``; the program's next request once it ended."""
         run = _Run(first)
         steps = self._steps(program, run, track)

@@ -232,11 +232,11 @@ def _carry_out(
     started,
     to: str,
 ) -> None:
-    """Run the accepted plan (``_run``) and close its history row as the run ended; after a
+    """Run the accepted plan (``_apply_plan``) and close its history row as the run ended; after a
     success, apply the backup retention. DeployStopped when the run or its record fails; on a
     signal the KeyboardInterrupt propagates with the state lines in its ``deploy_state``."""
     try:
-        _run(project, url, scratch, settings, lock, outcome)
+        _apply_plan(project, url, scratch, settings, lock, outcome)
     except MksDbError as exc:
         outcome.ok, outcome.message = False, str(exc)
         with contextlib.suppress(DBAPIError):  # the error above is what counts
@@ -294,7 +294,7 @@ def _heads(connection: Connection) -> tuple[str, ...]:
     return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
-def _run(
+def _apply_plan(
     project: Project, url: URL, scratch: Server, settings: DeploySettings, lock: Connection, outcome: Outcome
 ) -> None:
     """Back up, prove the backup is of this database, start the history row, stop, apply,
