@@ -129,43 +129,49 @@ def _walk() -> argparse.ArgumentParser:
         help="walk a long chain in at most N parts at once, one process each "
         f"(default: one per CPU, each of at least {WALK_MIN_PART} revisions)",
     )
-
     return walk
+
+
+def _revision_choice(
+    parser: argparse.ArgumentParser, since: str, every: str, revision: str | None = None
+) -> None:
+    """``--since``, ``--revision`` (with its ``revision`` help only) and ``--all``, one at most,
+    with their help for what ``parser``'s commands do with the revisions."""
+    chosen = parser.add_mutually_exclusive_group()
+    chosen.add_argument("--since", metavar="GIT_REF", help=since)
+    if revision:
+        chosen.add_argument("--revision", metavar="REV", help=revision)
+    chosen.add_argument("--all", action="store_true", help=every)
 
 
 def _selection() -> argparse.ArgumentParser:
     """Which revisions a command renders, lints or measures, and where the SQL goes."""
     selection = argparse.ArgumentParser(add_help=False)
-    chosen = selection.add_mutually_exclusive_group()
-    chosen.add_argument(
-        "--since",
-        metavar="GIT_REF",
-        help="the revisions added or changed against this ref (a pull request's base branch); "
+    _revision_choice(
+        selection,
+        since="the revisions added or changed against this ref (a pull request's base branch); "
         "also checks that revisions on the ref did not change",
+        every="every revision (the default)",
+        revision="this revision only",
     )
-    chosen.add_argument("--revision", metavar="REV", help="this revision only")
-    chosen.add_argument("--all", action="store_true", help="every revision (the default)")
     selection.add_argument(
         "--out",
         metavar="DIR",
         type=Path,
         help=f"where the rendered SQL goes (default: {commands.SQL_DIR} beside alembic.ini)",
     )
-
     return selection
 
 
 def _since() -> argparse.ArgumentParser:
     """Which revisions a walk starts from."""
     since = argparse.ArgumentParser(add_help=False)
-    since_or_all = since.add_mutually_exclusive_group()
-    since_or_all.add_argument(
-        "--since",
-        metavar="GIT_REF",
-        help="walk only the revisions added or changed against this ref, from a plain upgrade "
+    _revision_choice(
+        since,
+        since="walk only the revisions added or changed against this ref, from a plain upgrade "
         "to those before them (a pull request's base branch)",
+        every="walk every revision (the default)",
     )
-    since_or_all.add_argument("--all", action="store_true", help="walk every revision (the default)")
     return since
 
 
