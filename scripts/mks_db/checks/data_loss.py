@@ -80,7 +80,7 @@ def _losses(walk: Walk, held: dict[int, data.TableData]) -> list[Loss]:
     by_name = {table.name: table for table in now.values()}
     released = walk.released  # None: every table and column may hold production's data
     losses: list[Loss] = []
-    for oid, before in held.items():
+    for oid, before in sorted(held.items(), key=lambda item: item[1].name):  # in the same order every run
         if not before.rows or released is not None and before.name not in released:
             continue  # empty, or new since the base: production never held rows there
         table = walk.tables_before.get(oid)
