@@ -84,8 +84,8 @@ def where_revision_was(cwd: Path, revision: str, paths: list[Path]) -> tuple[str
 def releases(cwd: Path, paths: list[Path], tags: str) -> dict[Path, str]:
     """The release each file under ``paths`` came out in: the first tag matching the pattern
     ``tags`` (``v*``) that holds the commit that added it ("" for a committed file no such tag
-    holds yet), by resolved path; a renamed file keeps the commit that added it first. Empty
-    outside a repository or in one without such tags."""
+    holds yet), by resolved path, for the files there now; a renamed file keeps the commit that
+    added it first. Empty outside a repository or in one without such tags."""
     try:
         top = root(cwd)
     except ConfigurationError:  # not a repository
@@ -110,7 +110,8 @@ def releases(cwd: Path, paths: list[Path], tags: str) -> dict[Path, str]:
     first = {
         c: "" if n == "undefined" else re.split(r"[~^]", n)[0] for c, n in zip(commits, named, strict=False)
     }
-    return {(top / path).resolve(): first.get(commit, "") for path, commit in added.items()}
+    files = {(top / path).resolve(): commit for path, commit in added.items()}
+    return {path: first.get(commit, "") for path, commit in files.items() if path.exists()}
 
 
 def head_commit() -> str | None:
