@@ -251,10 +251,8 @@ def test_every_bad_setting_is_its_own_error_line_and_the_report_keeps_its_format
 
 
 def test_the_help_states_the_walks_smallest_part(capsys, monkeypatch):
-    from mks_db.cli import WALK_MIN_PART
-    from mks_db.engine.chain_walk import MIN_PART
+    from mks_db.limits import MIN_PART
 
-    assert WALK_MIN_PART == MIN_PART
     monkeypatch.setenv("COLUMNS", "1000")  # one line per flag
     with pytest.raises(SystemExit) as exited:
         main(["roundtrip", "--help"])

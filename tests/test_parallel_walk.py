@@ -11,7 +11,8 @@ import pytest
 from alembic_cases import Rev, make_project
 from conftest import run_json, scratch_databases
 from mks_db.engine import workers
-from mks_db.engine.chain_walk import MIN_PART, PREFIX_COST, Part, split
+from mks_db.engine.chain_walk import PREFIX_COST, Part, split
+from mks_db.limits import MIN_PART
 
 pytestmark = [
     pytest.mark.skipif(not workers.available(), reason="parts run in forked processes (Linux)"),

@@ -23,13 +23,10 @@ from mks_db import commands
 from mks_db.config import LockLimits, Settings, SettingsError, load_settings
 from mks_db.database import interrupt
 from mks_db.errors import EXIT_INFRASTRUCTURE, ConfigurationError, MksDbError, Stop
+from mks_db.limits import MIN_PART
 from mks_db.production import deploy_settings
 from mks_db.report import FORMATS, render
 from mks_db.report.model import Report, error_line
-
-# The walk's smallest part (mks_db.engine.chain_walk.MIN_PART), for --jobs's help: written out
-# so that parsing the flags does not import the walk (tests/test_cli.py keeps the two equal).
-WALK_MIN_PART = 20
 
 
 def _positive(value: str) -> int:
@@ -127,7 +124,7 @@ def _walk() -> argparse.ArgumentParser:
         type=_positive,
         metavar="N",
         help="walk a long chain in at most N parts at once, one process each "
-        f"(default: one per CPU, each of at least {WALK_MIN_PART} revisions)",
+        f"(default: one per CPU, each of at least {MIN_PART} revisions)",
     )
     return walk
 

@@ -1,12 +1,18 @@
-"""The lock analysis's limits, ``[tool.mks-db.locks]``: defined once, below every layer, for the
-settings that read them (``config``), the probe that fills tables (``engine.lock_probe``) and
-the checks and production verdicts that judge by them."""
+"""The numbers the pipeline's work is bounded by, defined once, below every layer: the lock
+analysis's limits, ``[tool.mks-db.locks]``, for the settings that read them (``config``), the
+probe that fills tables (``engine.lock_probe``) and the checks and production verdicts that judge
+by them; and the walk's smallest part, for the walk (``engine.chain_walk``) and ``--jobs``'s help
+(which must not import the walk)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+# Below MIN_PART revisions a part of the walk saves less time than its process and scratch
+# database cost (measured on bench/make_chain.py's chains).
+MIN_PART = 20
 
 
 @dataclass(frozen=True)

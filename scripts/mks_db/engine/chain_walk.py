@@ -29,13 +29,12 @@ from mks_db.engine.migrate import Migrator, at_revisions, keep_template
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Program, StepFailure, Walk
 from mks_db.findings import Finding, ReportedStep
+from mks_db.limits import MIN_PART
 
 # Splitting the walk: a part's way to its start (a plain upgrade step per revision before it,
 # then generated rows for every table at once) costs about 0.3 of a walked revision each,
-# measured on bench/make_chain.py's chains; below MIN_PART revisions a part saves less time
-# than its process and scratch database cost.
+# measured on bench/make_chain.py's chains; parts are of at least MIN_PART revisions (limits).
 PREFIX_COST = 0.3
-MIN_PART = 20
 
 
 class Progress(Protocol):
