@@ -68,7 +68,7 @@ def test_every_common_type_fills_a_few_rows_and_many(scratch_url, type_):
         connection.execute(text(f"CREATE TABLE t (id serial PRIMARY KEY, v {type_} NOT NULL{unique})"))
         connection.commit()
         rows = data.Rows(connection)
-        assert rows.fill() == []
+        assert rows.fill_empty_tables() == []
         many = 5 if type_ in SMALL else 2_000
         assert data.bulk_fill(connection, [next(iter(rows.tables))], many) == []
         assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == data.ROWS_PER_TABLE + many
@@ -89,7 +89,7 @@ def test_a_table_that_admits_one_row_only_gets_that_row(scratch_url):
     with engine.connect() as connection:
         connection.execute(text("CREATE TABLE version_info (id integer PRIMARY KEY CHECK (id = 1), v text)"))
         connection.commit()
-        assert data.Rows(connection).fill() == []
+        assert data.Rows(connection).fill_empty_tables() == []
         assert connection.execute(text("SELECT count(*) FROM version_info")).scalar_one() == 1
     engine.dispose()
 
@@ -109,7 +109,7 @@ def test_many_rows_keep_every_foreign_key_valid_single_column_or_composite(scrat
         )
         connection.commit()
         rows = data.Rows(connection)
-        assert rows.fill() == []
+        assert rows.fill_empty_tables() == []
         oids = {table.name.rsplit(".", 1)[-1].strip('"'): oid for oid, table in rows.tables.items()}
         assert data.bulk_fill(connection, [oids["child"], oids["pair"]], 2_000) == []
         orphans = connection.execute(

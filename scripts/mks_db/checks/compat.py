@@ -191,7 +191,9 @@ def _fill(connection: Connection, tables: tuple[ModelTable, ...]) -> None:
         connection, everything, [o for o, t in everything.items() if t.name in wanted]
     )
     held = data.inventory(connection, needed)
-    data.fill(connection, {o: t for o, t in needed.items() if not held[o].rows}, data.ROWS_PER_TABLE, set())
+    data.insert_generated_rows(
+        connection, {o: t for o, t in needed.items() if not held[o].rows}, data.ROWS_PER_TABLE, set()
+    )
     connection.commit()
 
 

@@ -15,7 +15,7 @@ its reason::
 
     # mks-db: data-loss: legacy_log was exported to the archive bucket in 2025-09
 
-How it is judged: before each revision, every empty table gets generated rows (``fill``);
+How it is judged: before each revision, every empty table gets generated rows (``fill_empty_tables``);
 after its upgrade, the tables the step changed are recounted, and what they held before is
 compared with what they hold now (``findings``): a table gone, fewer rows, or a column that
 held values gone is an error, unless declared. Tables are matched by OID (then by name) and

@@ -311,7 +311,7 @@ class Rows:
                     table.columns[attnum] = replace(column, declared=declared[table.name, column.name])
         return tables
 
-    def fill(self) -> list[str]:
+    def fill_empty_tables(self) -> list[str]:
         """Insert generated rows into every empty table, parents first, and commit.
 
         Returns one message per table that accepted no generated row (once per table).
@@ -319,7 +319,7 @@ class Rows:
         empty = {oid: self.tables[oid] for oid, held in self.held.items() if not held.rows}
         if not empty:
             return []
-        problems = fill(self.connection, empty, self.rows_per_table, self.unfillable)
+        problems = insert_generated_rows(self.connection, empty, self.rows_per_table, self.unfillable)
         self.held.update(inventory(self.connection, empty))
         for oid, table in empty.items():  # every generated row broke one of the models' CHECKs
             if table.checks and not self.held[oid].rows and table.name not in self.unfillable:
@@ -360,7 +360,7 @@ def traceable(column: Column) -> bool:
 
 
 def generated_values(connection: Connection, columns: list[Column], rows: int) -> list[str]:
-    """The text of the values ``Rows.fill`` generated for ``columns`` in rows 1..``rows``."""
+    """The text of the values ``Rows.fill_empty_tables`` generated for ``columns`` in rows 1..``rows``."""
     if not columns or rows < 1:
         return []
     expressions = ", ".join(f"({value_expression(c)})::text" for c in columns)
@@ -384,7 +384,9 @@ def holding(connection: Connection, tables: Iterable[Table], values: list[str]) 
     return found
 
 
-def fill(connection: Connection, tables: dict[int, Table], rows: int, unfillable: set[str]) -> list[str]:
+def insert_generated_rows(
+    connection: Connection, tables: dict[int, Table], rows: int, unfillable: set[str]
+) -> list[str]:
     """Insert ``rows`` generated rows into each of ``tables`` (empty ones), parents first,
     skipping and adding to ``unfillable`` the tables that accept none; one message each."""
     read_foreign_keys(connection, tables)
@@ -473,7 +475,7 @@ def _parents_first(tables: dict[int, Table]) -> list[Table]:
 def bulk_fill(
     connection: Connection, oids: Iterable[int], rows: int, short: set[str] | None = None
 ) -> list[str]:
-    """Add ``rows`` generated rows to each table of ``oids`` (after ``Rows.fill``: their parents
+    """Add ``rows`` generated rows to each table of ``oids`` (after ``Rows.fill_empty_tables``: their parents
     hold rows), in one ``INSERT ... SELECT generate_series`` each, and commit; one message per
     table that refused them, whose name goes into ``short``."""
     tables = read_tables(connection, oids)

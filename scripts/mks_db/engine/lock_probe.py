@@ -211,9 +211,13 @@ def _fill(migrator: Migrator, touched: set[str], rows: int) -> _Filled:
         # Parents first (a touched table's NOT NULL foreign key needs their rows), named as such.
         unfilled = [
             f"{line} (not touched by the revision; a touched table's foreign key needs its rows)"
-            for line in data.fill(connection, _where(empty, touched, False), data.ROWS_PER_TABLE, unfillable)
+            for line in data.insert_generated_rows(
+                connection, _where(empty, touched, False), data.ROWS_PER_TABLE, unfillable
+            )
         ]
-        unfilled += data.fill(connection, _where(empty, touched, True), data.ROWS_PER_TABLE, unfillable)
+        unfilled += data.insert_generated_rows(
+            connection, _where(empty, touched, True), data.ROWS_PER_TABLE, unfillable
+        )
         filled = [o for o, t in needed.items() if t.name in touched and t.name not in unfillable]
         unfilled += data.bulk_fill(connection, filled, rows, unfillable)
         nodes = _filenodes(connection)

@@ -291,7 +291,7 @@ class Walk:
         if self.rows is None:
             return []
         self.recount()
-        return self.rows.fill()
+        return self.rows.fill_empty_tables()
 
     def rows_read_last(self) -> str | None:
         """The first row the last failed step's last query read, as text (that query again,
