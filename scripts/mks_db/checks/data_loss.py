@@ -15,19 +15,20 @@ its reason::
 
     # mks-db: data-loss: legacy_log was exported to the archive bucket in 2025-09
 
-How it is judged: before each revision, every empty table gets generated rows (``fill_empty_tables``);
-after its upgrade, the tables the step changed are recounted, and what they held before is
-compared with what they hold now (``findings``): a table gone, fewer rows, or a column that
-held values gone is an error, unless declared. Tables are matched by OID (then by name) and
+How it is judged: before each revision, every empty table gets generated rows
+(``fill_empty_tables``); after its upgrade, the tables the step changed are recounted, and what
+they held before is compared with what they hold now (``findings``): a table gone, fewer rows,
+or a column that held values gone is an error, unless declared. Tables are matched by OID (then by name) and
 columns by attribute number, so renames are no loss. Data that moved is not lost either: when
 every traceable generated value of what was dropped or deleted is found in the tables the same
 step wrote to, the finding is a warning that says where it went; when a statement of the step
 reads the dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
 restructured say), it is a warning naming that statement: check that the values arrive; when
 the revision's downgrade writes a dropped column again (from other data, a lookup by label), a
-warning naming that statement. What production never held is not lost: with ``--since``, a table or column the
-base's revisions lack (``Walk.released``), added and dropped again since; with ``release-tags``,
-one the revision's own release added (``judge_by_releases``, after the walk).
+warning naming that statement. What production never held is not lost: with ``--since``, a
+table or column the base's revisions lack (``Walk.released``), added and dropped again since;
+with ``release-tags``, one the revision's own release added (``judge_by_releases``, after the
+walk).
 """
 
 from __future__ import annotations
@@ -177,9 +178,9 @@ def judge_by_releases(project: Project, server: Server, found: list[Finding], ta
 
 
 def _release_before(order: list[Script], releases: list[str]) -> dict[str, int]:
-    """Per revision of ``order`` (each of the release in ``releases`` at the same place), the
-    index of the last revision before it of another release: where the releases before its own
-    ended (-1: none did)."""
+    """Per revision of ``order`` (``releases[i]``: the release of ``order[i]``), the index of the
+    last revision before it of another release: where the releases before its own ended (-1:
+    none did)."""
     before: dict[str, int] = {}
     for i, revision in enumerate(order):
         if i == 0:
