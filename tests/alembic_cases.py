@@ -163,3 +163,38 @@ def add_revision(ini: Path, rev: Rev) -> Path:
     path = ini.parent / "migrations" / "versions" / f"{rev.id}.py"
     path.write_text(revision_source(rev))
     return path
+
+
+# Shared by the check tests: the account table every small project starts from, and its models.
+TABLE = """
+op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),
+                sa.Column("email", sa.String(100), nullable=False))
+"""
+DROP_TABLE = 'op.drop_table("account")'
+BASE = Rev("a1", None, TABLE, DROP_TABLE)
+
+MODELS = """
+import sqlalchemy as sa
+target_metadata = sa.MetaData()
+sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
+         sa.Column("email", sa.String(100), nullable=False){extra})
+"""
+ON_THE_BASE = [
+    Rev(
+        "a1",
+        None,
+        'op.add_column("account", sa.Column("age", sa.Integer))',
+        'op.drop_column("account", "age")',
+    ),
+    Rev(  # a later defect: the downgrade forgets the index
+        "b2",
+        "a1",
+        'op.create_index("ix_account_age", "account", ["age"])',
+        "pass",
+    ),
+]
+
+
+ADD_AGE = Rev(
+    "b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', 'op.drop_column("account", "age")'
+)

@@ -24,6 +24,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
+from alembic_cases import MODELS, make_project
+from check_cases import DATABASE_COMMANDS
 from mks_db.cli import main
 from mks_db.database.server import SCRATCH_PREFIX, Server, admin_engine, open_server, scratch_database
 
@@ -128,3 +130,33 @@ def scratch_url(pg_server: Server) -> Iterator[URL]:
 def server_url(pg_server: Server) -> str:
     """The server's URL as text, for ``--database-url`` and ``DATABASE_URL``."""
     return pg_server.url.render_as_string(hide_password=False)
+
+
+def run_on(capsys, ini, command="check", *extra, server_url):
+    """``mks-db COMMAND -c INI`` (with ``--database-url`` for a command that takes it): its exit
+    status and report."""
+    database = ["--database-url", server_url] if command in DATABASE_COMMANDS else []
+    return run_json(capsys, command, "-c", str(ini), *database, *extra)
+
+
+def only(report, check):
+    """The report's findings of ``check``."""
+    return [f for f in report["findings"] if f["check"] == check]
+
+
+def errors(report):
+    """The report's error findings."""
+    return [f for f in report["findings"] if f["severity"] == "error"]
+
+
+@pytest.fixture
+def check(capsys, tmp_path, server_url):
+    """Build a project from revisions (and models), run ``mks-db COMMAND`` on it (``check``
+    unless the test names the command that checks what it asserts)."""
+
+    def _check(revisions, models=None, env="connection", command="check"):
+        models = MODELS.format(extra="") if models is None else models
+        ini = make_project(tmp_path, revisions, models, env)
+        return run_on(capsys, ini, command, server_url=server_url)
+
+    return _check

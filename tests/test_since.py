@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alembic_cases import Rev, add_revision, make_project
-from conftest import git, run_json, scratch_databases
+from conftest import errors, git, run_json, scratch_databases
 
 # a1's downgrade leaves the table legacy behind: a defect already merged, outside the pull request.
 A1 = Rev(
@@ -30,10 +30,6 @@ def pull_request(tmp_path):
     git(tmp_path, "commit", "-q", "-m", "base")
     add_revision(ini, C3)
     return ini
-
-
-def errors(report):
-    return [f for f in report["findings"] if f["severity"] == "error"]
 
 
 def walked(report):
