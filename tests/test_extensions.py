@@ -10,7 +10,7 @@ import pytest
 
 from alembic_cases import Rev, make_project
 from mks_db.cli import main
-from test_checks import BASE, MODELS
+from alembic_cases import BASE, MODELS
 
 TRIGRAM_AND_CITEXT = [
     Rev(

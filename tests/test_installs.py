@@ -20,7 +20,7 @@ from mks_db.database.server import EmbeddedServer, admin_engine
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.errors import InfrastructureError
-from test_checks import BASE, MODELS
+from alembic_cases import BASE, MODELS
 from test_deploy_run import A1, B2, C3, D4
 
 NEWEST = max(installs.SUPPORTED_MAJORS)

@@ -95,7 +95,7 @@ def forget_between_steps(context: MigrationContext) -> None:
     runner).
 
     ``context.impl.memo``, a dict set in ``DefaultImpl.__init__``; undocumented, checked against
-    Alembic 1.18.5 and 1.20.1. Test: ``tests/test_checks.py``,
+    Alembic 1.18.5 and 1.20.1. Test: ``tests/test_upgrade.py``,
     ``test_the_walk_goes_on_past_an_upgrade_that_fails_only_apart_from_its_parent``.
     """
     context.impl.memo.clear()
