@@ -12,6 +12,8 @@ import pytest
 
 from alembic_cases import Rev, make_project
 
+pytestmark = pytest.mark.slow  # each test runs mks-db in processes of its own, piped
+
 MKS_DB = str(Path(sys.executable).parent / "mks-db")  # the console script, as users run it
 
 BASE = Rev(

@@ -95,6 +95,7 @@ CHANGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_the_base_models_run_on_the_new_revisions(capsys, monkeypatch, tmp_path, server_url, change):
     monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)

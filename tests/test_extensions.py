@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from alembic_cases import Rev, make_project
+from alembic_cases import BASE, MODELS, Rev, make_project
 from mks_db.cli import main
-from alembic_cases import BASE, MODELS
 
 TRIGRAM_AND_CITEXT = [
     Rev(

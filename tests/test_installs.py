@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from alembic_cases import make_project
+from alembic_cases import BASE, MODELS, make_project
 from mks_db.cli import main
 from mks_db.database import installs
 from mks_db.database.server import EmbeddedServer, admin_engine
 from mks_db.engine.migrate import Migrator
 from mks_db.engine.project import load_project
 from mks_db.errors import InfrastructureError
-from alembic_cases import BASE, MODELS
 from test_deploy_run import A1, B2, C3, D4
 
 NEWEST = max(installs.SUPPORTED_MAJORS)

@@ -88,6 +88,7 @@ def test_acknowledging_a_rule_with_a_reason_turns_it_into_a_note(tmp_path, capsy
     assert code == 0
 
 
+@pytest.mark.slow
 def test_sql_over_20000_bytes_is_still_linted(tmp_path, capsys):
     rows = ", ".join(f"('user{i}@example.com')" for i in range(1200))
     big = Rev(
@@ -330,6 +331,7 @@ def test_squawks_timeout_rules_are_judged_by_what_the_migrating_session_had():
     )
 
 
+@pytest.mark.slow
 def test_the_guide_s_merge_heads_turns_a_revision_behind_the_base_green(repository, capsys, server_url):
     add_revision(
         repository,
@@ -373,6 +375,7 @@ def test_the_guide_s_merge_heads_turns_a_revision_behind_the_base_green(reposito
     assert (code, [f for f in report["findings"] if f["severity"] == "error"]) == (0, [])
 
 
+@pytest.mark.slow
 def test_with_linear_history_rebase_joins_two_heads_and_every_check_turns_green(
     repository, capsys, server_url, monkeypatch
 ):

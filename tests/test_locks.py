@@ -139,6 +139,7 @@ def test_the_safe_pattern_follows_the_statement_that_took_the_lock_not_words_in_
     assert "NOT VALID" not in finding.message
 
 
+@pytest.mark.slow
 def test_row_by_row_work_that_cannot_be_rendered_gets_the_advice_for_rows_not_metadata(tmp_path, pg_server):
     """fittrackee's 076d33eab04f: a column added, then one UPDATE per row it reads through the
     bind (so the SQL cannot be rendered offline), all under ACCESS EXCLUSIVE."""

@@ -36,6 +36,7 @@ def walked(report):
     return sorted({(f["check"], f["revision"]) for f in report["findings"] if f["severity"] == "error"})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["roundtrip", "check"])
 def test_since_walks_only_the_new_revisions_with_rows_in_every_existing_table(
     capsys, monkeypatch, pull_request, server_url, pg_server, command
@@ -98,6 +99,7 @@ DROPS = Rev(
 )
 
 
+@pytest.mark.slow
 def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
     capsys, monkeypatch, tmp_path, server_url
 ):
@@ -123,6 +125,7 @@ def test_what_a_pull_request_adds_and_drops_again_held_no_production_data(
     ], report
 
 
+@pytest.mark.slow
 def test_a_project_that_runs_releases_loses_nothing_one_release_added_and_dropped(
     capsys, monkeypatch, tmp_path, server_url
 ):
