@@ -81,7 +81,7 @@ def findings(project: Project, measurements: list[Measurement], settings: LockLi
             blocks = BLOCKS.get(t.mode)
             production = settings.production_rows.get(t.table, settings.rows)
             at_production = estimate(m, settings.rows, production)
-            hint = _hint(statements, t, grows=m.seconds >= 1.5 * m.seconds_small)
+            hint = _hint(statements, t, grows=grows_with_rows(m))
             base = (
                 f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
                 f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
@@ -117,11 +117,16 @@ def findings(project: Project, measurements: list[Measurement], settings: LockLi
     return out
 
 
+def grows_with_rows(m: Measurement) -> bool:
+    """Whether ten times the rows added at least half the time: work on the rows, not
+    metadata-only work (whose differences are noise)."""
+    return m.seconds >= 1.5 * m.seconds_small
+
+
 def estimate(m: Measurement, rows: int, production: int) -> float:
     """The time at ``production`` rows, extrapolated along the line through the two
-    measurements; constant when ten times the rows did not add half the time (metadata-only
-    work, whose differences are noise)."""
-    if production <= rows or m.seconds < 1.5 * m.seconds_small:
+    measurements; constant when the time does not grow with the rows (``grows_with_rows``)."""
+    if production <= rows or not grows_with_rows(m):
         return m.seconds
     per_row = (m.seconds - m.seconds_small) / (rows - rows // 10)
     return m.seconds + per_row * (production - rows)
