@@ -91,7 +91,8 @@ def walk_chain(
     """
     order = project.revisions_in_order()
     start = walk_start(project, server, new)
-    released = None if new is None else names_at(project, server, order[:start])
+    # What the base held, for the data-loss check (which judges only with rows).
+    released = None if new is None or not with_data else names_at(project, server, order[:start])
     if start == len(order):  # nothing new: the models are still compared at head
         parts = [Part(start, start)]
     else:

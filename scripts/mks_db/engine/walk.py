@@ -160,7 +160,7 @@ class Walk:
         self.dirty: set[int] = set()  # tables changed since their rows were last counted
         self.tables_before: dict[int, data.Table] = {}  # the recounted tables as they were
         # The tables and columns production can hold data in (those of the base a pull
-        # request's revisions follow: ``roundtrip.released_names``); None: every one.
+        # request's revisions follow: ``chain_walk.names_at``); None: every one.
         self.released: frozenset[str] | None = None
         self.event_log: bool | None = None  # whether DDL can be followed by an event trigger
         self.project_timeouts: set[str] | None = None  # the time bounds env.py set itself, once it ran
