@@ -112,38 +112,42 @@ def rebuilt_in_downgrade(path: str | Path, table: str, column: str) -> tuple[int
     """The line and start of an SQL string in the revision's ``downgrade`` that writes
     ``column`` of ``table`` again (``UPDATE table ... SET column = ...``): the values an upgrade
     dropped, rebuilt from other data (a lookup by label, say); None when it has none."""
-    module = _module(str(path))
     name = r'(?:"?[\w$]+"?\.)?"?' + re.escape(table) + r'"?'
     update = re.compile(
         rf'\bUPDATE\s+(?:ONLY\s+)?{name}\s[^;]*?\bSET\b[^;]*?(?<![\w$."]){re.escape(column)}"?\s*=(?!=)',
         re.IGNORECASE,
     )
-    for node in module.body if module else ():
-        if not (isinstance(node, ast.FunctionDef) and node.name == "downgrade"):
-            continue
-        for inner in ast.walk(node):
-            if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
-                found = update.search(inner.value)
-                if found:
-                    shown = " ".join(inner.value[found.start() :].split())
-                    line = inner.lineno + inner.value.count("\n", 0, found.start())
-                    return line, shown[:100] + ("..." if len(shown) > 100 else "")
+    downgrade = _function(path, "downgrade")
+    for inner in ast.walk(downgrade) if downgrade else ():
+        if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
+            found = update.search(inner.value)
+            if found:
+                shown = " ".join(inner.value[found.start() :].split())
+                line = inner.lineno + inner.value.count("\n", 0, found.start())
+                return line, shown[:100] + ("..." if len(shown) > 100 else "")
     return None
+
+
+def _function(path: str | Path, name: str) -> ast.FunctionDef | None:
+    """The revision file's module-level function ``name`` (``upgrade``, ``downgrade``), or None."""
+    module = _module(str(path))
+    return (
+        next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+        if module
+        else None
+    )
 
 
 def does_nothing(path: str | Path) -> bool:
     """Whether the revision file's ``upgrade`` does nothing (``pass``, a docstring, ``...``):
     a placeholder revision, such as a chain's base that stands for a schema made elsewhere."""
-    module = _module(str(path))
-    for node in module.body if module else ():
-        if isinstance(node, ast.FunctionDef) and node.name == "upgrade":
-            return all(
-                isinstance(statement, ast.Pass)
-                or isinstance(statement, ast.Expr)
-                and isinstance(statement.value, ast.Constant)
-                for statement in node.body
-            )
-    return False
+    upgrade = _function(path, "upgrade")
+    return upgrade is not None and all(
+        isinstance(statement, ast.Pass)
+        or isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        for statement in upgrade.body
+    )
 
 
 @functools.lru_cache(maxsize=256)
