@@ -199,21 +199,22 @@ def profile_check(ini: Path, server: Server, out: Path) -> None:
     from sqlalchemy.engine import Engine
 
     from mks_db import cli
-    from mks_db.commands import check, heads, lint, locks, roundtrip
+    from mks_db.checks import drift
+    from mks_db.commands import heads, lint, locks, roundtrip
     from mks_db.engine import catalog, data, lock_probe, migrate, walk
 
     phases = [  # (owner, attribute, label): a label is charged the time its callees don't take
         (heads, "check_graph", "heads and behind-base (git)"),
         (roundtrip, "roundtrip", "walk: scratch database, rows, steps not listed below"),
         (walk.Walk, "rebuild", "walk: prefix upgrade r0001..rN (one env.py run)"),
-        (check, "drift_findings", "drift: autogenerate compare at head"),
+        (drift, "judge", "drift: autogenerate compare at head"),
         (lint, "lint_chosen", "lint: other (immutability, git)"),
         (lint, "write_sql", "lint: render the new revision offline (env.py --sql)"),
-        (lint, "lint", "lint: pglast + squawk"),
+        (lint, "judge", "lint: the SQL checks (pglast, squawk) and immutability"),
         (locks, "measure", "locks: other (scratch databases from the template, drops)"),
         (lock_probe, "_measure", "locks: parents' upgrade into the template (one env.py run)"),
         (lock_probe, "_touched", "locks: which tables the revision touches"),
-        (lock_probe, "_run", "locks: the two measured runs (10^5 and 10^4 rows)"),
+        (lock_probe, "_measure_once", "locks: the two measured runs (10^5 and 10^4 rows)"),
         (data.Rows, "fill", "rows: a few generated rows in every table"),
         (data, "bulk_fill", "rows: bulk fill of the touched tables"),
         (data, "read_tables", "catalogue: read_tables (columns, foreign keys)"),

@@ -9,6 +9,7 @@ import pytest
 from alembic_cases import Rev, make_project
 from mks_db.checks import locks
 from mks_db.engine import lock_probe
+from mks_db.engine.evidence import Measured
 from mks_db.engine.project import load_project
 from mks_db.limits import LockLimits
 
@@ -32,7 +33,7 @@ def measure(tmp_path, pg_server, upgrade, downgrade="pass", extra=(), rows=ROWS,
     project = load_project(ini)
     config = LockLimits(rows=rows, **settings)
     [measured] = lock_probe.analyse(project, pg_server, [project.revision("z9")], config)
-    return measured, locks.findings(project, [measured], config)
+    return measured, locks.judge(project, Measured([measured], config))
 
 
 def lock_on(measured, table):
@@ -117,7 +118,7 @@ def test_the_budget_turns_a_slow_blocking_revision_into_an_error(
     # times as long, as an index build does, and the SHARE lock really measured above.
     timed = dataclasses.replace(measured, seconds=0.5, seconds_small=0.05)
     config = LockLimits(rows=ROWS, production_rows=rows, budget_seconds=2.0)
-    findings = locks.findings(load_project(tmp_path / "alembic.ini"), [timed], config)
+    findings = locks.judge(load_project(tmp_path / "alembic.ini"), Measured([timed], config))
     [finding] = findings
     assert finding.severity == severity, finding.message
     if severity == "error":

@@ -1,5 +1,5 @@
-"""Findings (and the steps a walk ran): what every check yields, and the one place their
-names are defined.
+"""Findings (and the steps a walk ran): what every check yields, and the registry of checks,
+the one place their names are defined.
 
 A check never prints: it returns findings, and a format of ``mks_db.report`` shows them.
 """
@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-CHECKS = (
-    "heads",
-    "upgrade",
-    "downgrade",
-    "roundtrip",
-    "data-loss",
-    "drift",
-    "sql-parse",
-    "sql-style",
-    "safety",
-    "locks",
-    "immutability",
-    "compat",
-)
+# The registry of checks: each name, and the evidence it judges (``mks_db.engine.evidence``:
+# a kind's ``KIND``). The check itself is ``mks_db.checks.<name>`` (``-`` as ``_``), with
+# ``judge(project, evidence) -> list[Finding]``; ``mks_db.checks.judge`` runs every check of a
+# kind. The order is the report's: the checks of one kind report in this order.
+CHECKS = {
+    "heads": "graph",
+    "upgrade": "walk",
+    "downgrade": "walk",
+    "roundtrip": "walk",
+    "data-loss": "walk",
+    "drift": "head",
+    "sql-parse": "sql",
+    "sql-style": "sql",
+    "safety": "sql",
+    "locks": "locks",
+    "immutability": "graph",
+    "compat": "base-release",
+}
 ERROR = "error"
 WARNING = "warning"
 

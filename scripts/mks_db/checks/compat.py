@@ -43,8 +43,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from mks_db.database import interrupt
-from mks_db.database.server import Server, describe_db_error, describe_error, drop_database
+from mks_db.database.server import describe_db_error, describe_error, drop_database
 from mks_db.engine import catalog, data, revision_source
+from mks_db.engine.evidence import BaseRelease
 from mks_db.engine.migrate import Migrator, at_revisions
 from mks_db.engine.project import Project
 from mks_db.engine.release import ModelTable, Release
@@ -78,21 +79,16 @@ class Failure:
     reason: str
 
 
-def findings(
-    project: Project,
-    server: Server,
-    known: list[Script],
-    new: list[Script],
-    release: Release,
-    reversible: bool = False,
-) -> list[Finding]:
-    """The previous ``release``'s statements in a database at the revisions it ``known``,
-    then after each of the ``new`` revisions in turn; one error per statement that breaks.
+def judge(project: Project, evidence: BaseRelease) -> list[Finding]:
+    """The previous release's statements in a database at the revisions it ``known``, then
+    after each of the ``new`` revisions in turn; one error per statement that breaks.
 
     The database the server keeps at ``known`` (``check --since``: the walk's base, handed
     back) is used and handed back once the new revisions are undone and its schema is as it
     was (else dropped): ``reversible`` says the walk proved their downgrades restore it
     exactly, so it is not read again. Without one, a database is made at ``known``."""
+    server, known, new, release = evidence.server, evidence.known, evidence.new, evidence.release
+    reversible = evidence.reversible
     tables = _touched(project, new, release.tables)
     if not new or not tables:
         return []

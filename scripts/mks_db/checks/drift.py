@@ -38,7 +38,9 @@ from sqlalchemy import text
 from sqlalchemy.sql import sqltypes
 
 from mks_db.engine import data
+from mks_db.engine.evidence import AtHead
 from mks_db.engine.migrate import Migrator
+from mks_db.engine.project import Project
 from mks_db.findings import ERROR, WARNING, Finding
 
 
@@ -179,9 +181,9 @@ def _label_differences(models_only: list[str], database_only: list[str]) -> str:
     return "; ".join(part for part in parts if part)
 
 
-def drift_findings(migrator: Migrator) -> list[Finding]:
-    """Findings of check ``drift`` for a database at head."""
-    differences = compare_models(migrator)
+def judge(project: Project, evidence: AtHead) -> list[Finding]:  # noqa: ARG001 - the migrator's own
+    """The models compared with the database at head: a finding per difference."""
+    differences = compare_models(evidence.migrator)
     if differences is None:
         return [Finding("drift", WARNING, None, "env.py sets no target_metadata: nothing to compare")]
     return [

@@ -30,10 +30,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from mks_db.checks.heads import parse_revision_source
 from mks_db.engine import git
+from mks_db.engine.evidence import Graph
 from mks_db.engine.project import Project
+from mks_db.engine.revision_files import parse_revision_source
 from mks_db.findings import ERROR, Finding
+
+
+def judge(project: Project, evidence: Graph) -> list[Finding]:
+    """Against ``evidence.base``, the merged revision files changed or deleted; none without a base."""
+    return check_immutability(project, evidence.base) if evidence.base else []
 
 
 def check_immutability(project: Project, base: str) -> list[Finding]:

@@ -34,6 +34,7 @@ from alembic.script import Script
 from pglast.enums import AlterTableType, ConstrType
 
 from mks_db.engine import revision_source
+from mks_db.engine.evidence import Measured
 from mks_db.engine.lock_probe import Measurement, TableLocks
 from mks_db.engine.project import Project
 from mks_db.engine.render import render_step
@@ -58,9 +59,12 @@ SAFE_PATTERN = {
 }
 
 
-def findings(project: Project, measurements: list[Measurement], settings: LockLimits) -> list[Finding]:
+def judge(project: Project, evidence: Measured) -> list[Finding]:
+    """Per measured revision: a warning when it could not be measured or was measured on fewer
+    rows; per table it locks, an error over the budget or the rewrite limit, else a warning
+    when the lock blocks the application."""
     out = []
-    for m in measurements:
+    for m in evidence.measurements:
         if m.error:
             out.append(
                 _finding(
@@ -75,46 +79,42 @@ def findings(project: Project, measurements: list[Measurement], settings: LockLi
             out.append(
                 _finding(project, m, WARNING, f"{m.revision.revision} was measured on fewer rows: {problem}")
             )
-        growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
         statements = _upgrade_statements(project, m.revision) if m.tables else []
-        for t in m.tables:
-            blocks = BLOCKS.get(t.mode)
-            production = settings.production_rows.get(t.table, settings.rows)
-            at_production = estimate(m, settings.rows, production)
-            hint = _hint(statements, t, grows=grows_with_rows(m))
-            base = (
-                f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
-                f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
-                f"{settings.rows:,} rows ({m.seconds_small:.2f}s at {settings.rows // 10:,}, "
-                f"x{growth:.1f})"
-            )
-            if production != settings.rows:  # production's count is known: the time there
-                base += f", about {at_production:.2f}s at {production:,} rows"
-            if t.rewritten:
-                base += "; the table is rewritten"
-            if blocks and at_production > settings.budget_seconds:
-                out.append(
-                    _finding(
-                        project,
-                        m,
-                        ERROR,
-                        f"{base}: over the {settings.budget_seconds:g}s budget; {hint}",
-                        t.table,
-                    )
-                )
-            elif t.rewritten and production > settings.rewrite_rows:
-                out.append(
-                    _finding(
-                        project,
-                        m,
-                        ERROR,
-                        f"{base}: rewrites more than {settings.rewrite_rows:,} rows; {hint}",
-                        t.table,
-                    )
-                )
-            elif blocks:  # within budget, still worth knowing: it blocks the application
-                out.append(_finding(project, m, WARNING, f"{base}; {hint}", t.table))
+        out += [f for t in m.tables if (f := _table_finding(project, m, t, evidence.limits, statements))]
     return out
+
+
+def _table_finding(
+    project: Project, m: Measurement, t: TableLocks, settings: LockLimits, statements: list
+) -> Finding | None:
+    """The finding on the lock ``m``'s revision takes on table ``t``: an error over the budget
+    or the rewrite limit, a warning when it blocks the application, else none."""
+    growth = m.seconds / m.seconds_small if m.seconds_small > 0 else 1.0
+    blocks = BLOCKS.get(t.mode)
+    production = settings.production_rows.get(t.table, settings.rows)
+    at_production = estimate(m, settings.rows, production)
+    hint = _hint(statements, t, grows=grows_with_rows(m))
+    base = (
+        f"{m.revision.revision} takes {t.mode} on {t.table} ({_mode_name(t.mode)}), "
+        f"blocking {blocks or 'nothing the application does'}; measured {m.seconds:.2f}s at "
+        f"{settings.rows:,} rows ({m.seconds_small:.2f}s at {settings.rows // 10:,}, "
+        f"x{growth:.1f})"
+    )
+    if production != settings.rows:  # production's count is known: the time there
+        base += f", about {at_production:.2f}s at {production:,} rows"
+    if t.rewritten:
+        base += "; the table is rewritten"
+    if blocks and at_production > settings.budget_seconds:
+        return _finding(
+            project, m, ERROR, f"{base}: over the {settings.budget_seconds:g}s budget; {hint}", t.table
+        )
+    if t.rewritten and production > settings.rewrite_rows:
+        return _finding(
+            project, m, ERROR, f"{base}: rewrites more than {settings.rewrite_rows:,} rows; {hint}", t.table
+        )
+    if blocks:  # within budget, still worth knowing: it blocks the application
+        return _finding(project, m, WARNING, f"{base}; {hint}", t.table)
+    return None
 
 
 def grows_with_rows(m: Measurement) -> bool:

@@ -30,21 +30,27 @@ timeout rules (``TIMEOUT_RULES``) are advice about the migrating session, which 
 it. ``# mks-db: allow <rule>: <reason>`` in the revision file acknowledges a rule
 (``mks_db.checks.sql`` turns its findings into warnings).
 
-The interface ``mks_db.checks.sql`` runs: ``selects``, ``config_files``, ``command`` (what to
-run) and ``results`` (its JSON report, read as violations).
+``judge`` runs squawk through ``mks_db.checks.sql``, which reads: ``selects``,
+``config_files``, ``command`` (what to run) and ``results`` (its JSON report, read as
+violations).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pglast
 
+from mks_db.checks import sql
+from mks_db.engine.evidence import RenderedSql
+from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered
 from mks_db.findings import WARNING, Finding
 
 CHECK = "safety"
+ACKNOWLEDGED = True  # '# mks-db: allow <rule>: <reason>' makes a rule's finding a warning
 # The distributions whose versions key the cached results: squawk, and pglast (``results``
 # reads which statements act on a table the same SQL created).
 PACKAGES = ("squawk-cli", "pglast")
@@ -71,6 +77,13 @@ _ALWAYS = {"ban-concurrent-index-creation-in-transaction"}
 # ``locks`` check measures it). A project with a .squawk.toml has chosen its rules: all are
 # errors there.
 CERTAIN_RULES = {"adding-required-field", "ban-concurrent-index-creation-in-transaction"}
+
+
+def judge(project: Project, evidence: RenderedSql) -> list[Finding]:
+    """squawk's findings on the upgrade SQL, its timeout rules answered by the session the walk
+    measured (``judge_timeouts``)."""
+    found = sql.tool_findings(sys.modules[__name__], project, evidence)
+    return judge_timeouts(found, evidence.session_timeouts)
 
 
 def selects(r: Rendered) -> bool:

@@ -1,42 +1,38 @@
-"""``mks-db lint``: the rendered SQL of the chosen revisions, checked by ``sql-parse``,
-``sql-style`` and ``safety`` together, each finding mapped to the revision file the SQL came from.
+"""What the SQL checks that run a tool share: ``sql-style`` (sqlfluff) and ``safety`` (squawk)
+each run their tool through ``tool_findings``, once for all the files they take.
 
-The checks are one module each (``sql_parse``, ``sql_style``, ``safety``: what they find and
-why); this module only runs them together:
+A tool check's module says which files it takes (``selects``), what to run (``command``) and
+how to read the tool's JSON report (``results``: per file, a list of violations
+``{"rule", "line", "message", "warning"}``). Here:
 
-- ``sql-parse`` first, in process, on every rendered file; a file that does not parse gets no
-  other finding (one typo, one finding: not echoed by every tool);
-- the two external tools in parallel, one thread and one process each for all their files:
-  sqlfluff (``sql-style``, where the project configures it) and squawk (``safety``). Each
-  check module says which files it takes (``selects``), what to run (``command``) and how to
-  read the tool's JSON report (``results``: per file, a list of violations
-  ``{"rule", "line", "message", "warning"}``);
-- their violations are cached per file under the build directory (``CACHE_DIR``), keyed by the
-  SQL, the tool's configuration files, the versions of the distributions the check names
+- a file that does not parse (``sql_parse.parses``) gets no finding of a tool: one typo, one
+  finding (``sql-parse``'s), not echoed by every tool;
+- violations are cached per file under the build directory (``CACHE_DIR``), keyed by the SQL,
+  the tool's configuration files, the versions of the distributions the check names
   (``PACKAGES``) and the source of the modules that read the tool's report, so an unchanged
-  revision is never linted twice; an entry is written whole
-  or not at all, and one that cannot be read back (cut short, not the violations) is linted
-  afresh;
-- violations become findings on the revision file, ending with ``(<sql file>:<line>)``; a
-  ``safety`` rule the revision acknowledges (``# mks-db: allow <rule>: <reason>``) becomes a
-  warning at the declaration's line.
+  revision is never linted twice; an entry is written whole or not at all, and one that cannot
+  be read back (cut short, not the violations) is linted afresh;
+- violations become findings on the revision file, ending with ``(<sql file>:<line>)``; a rule
+  the revision acknowledges (``# mks-db: allow <rule>: <reason>``), for a check that takes
+  acknowledgements (``ACKNOWLEDGED``, as ``safety``), becomes a warning at the declaration's line.
+
+The SQL checks run together, one thread each (``mks_db.checks.judge``).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
 import json
 import shutil
 import sys
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
-from mks_db.checks import safety, sql_parse, sql_style
+from mks_db.checks import sql_parse
 from mks_db.database import process
 from mks_db.engine import declarations, render, revision_source
+from mks_db.engine.evidence import RenderedSql
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered, write_atomically
 from mks_db.errors import ConfigurationError
@@ -45,73 +41,21 @@ from mks_db.findings import ERROR, WARNING, Finding
 CACHE_DIR = ".lint-cache"
 
 
-def lint(
-    project: Project,
-    rendered: list[Rendered],
-    out_dir: Path,
-    offline: bool = False,
-    session_timeouts: set[str] | None = None,
-) -> list[Finding]:
-    """Findings of ``sql-parse``, ``sql-style`` and ``safety`` for the rendered files.
-
-    ``offline``: the project runs its SQL offline, so a revision that cannot render is an error.
-    ``session_timeouts``: the time bounds env.py gave the migrating session, as the walk
-    measured them (None: not measured); they decide squawk's timeout rules.
-    """
-    cache = _Cache(out_dir / CACHE_DIR)
+def tool_findings(check: ModuleType, project: Project, evidence: RenderedSql) -> list[Finding]:
+    """The findings of ``check``'s tool on the rendered files it ``selects``, but those that do
+    not parse: from the cache, the tool run once over the files the cache lacks."""
+    cache = _Cache(evidence.out / CACHE_DIR)
     root = project.root
-    findings = [sql_parse.unrendered(project, r, offline) for r in rendered if r.error]
-    rendered = [r for r in rendered if not r.error]
-    tools = [safety] if not sql_style.configured(root) else [sql_style, safety]
-    parse_findings = {r.path: sql_parse.parse(project, r) for r in rendered}
-    unparsable = {path for path, found in parse_findings.items() if found}
-    findings += [f for found in parse_findings.values() for f in found]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(tools)) as pool:
-        runs = [_ToolRun.start(pool, check, root, rendered, cache) for check in tools]
-        for run in runs:
-            findings += run.findings(project, cache, unparsable)
-    return safety.judge_timeouts(findings, session_timeouts)
-
-
-@dataclass
-class _ToolRun:
-    """One check's tool over the files it selects: what the cache holds, and a run of the
-    tool (in ``future``) for the files it does not."""
-
-    check: ModuleType
-    files: list[Rendered]
-    key: str
-    cached: dict[Path, list[dict] | None]
-    todo: list[Rendered]
-    future: concurrent.futures.Future | None
-
-    @classmethod
-    def start(
-        cls,
-        pool: concurrent.futures.Executor,
-        check: ModuleType,
-        root: Path,
-        rendered: list[Rendered],
-        cache: _Cache,
-    ) -> _ToolRun:
-        """The run of ``check``'s tool over the ``rendered`` files it selects that ``cache`` lacks."""
-        files = [r for r in rendered if check.selects(r)]
-        key = _config_key(check, root)
-        cached = {r.path: cache.get(check.CHECK, key, r) for r in files}
-        todo = [r for r in files if cached[r.path] is None]
-        return cls(
-            check, files, key, cached, todo, pool.submit(_run_tool, check, root, todo) if todo else None
-        )
-
-    def findings(self, project: Project, cache: _Cache, unparsable: set[Path]) -> list[Finding]:
-        """The findings on each file but the ``unparsable`` ones, once the tool has run (its
-        new violations cached)."""
-        raw = self.future.result() if self.future else {}
-        for r in self.todo:
-            self.cached[r.path] = raw.get(r.path.resolve(), [])
-            cache.put(self.check.CHECK, self.key, r, self.cached[r.path])
-        files = [r for r in self.files if r.path not in unparsable]
-        return [f for r in files for f in _to_findings(project, r, self.check.CHECK, self.cached[r.path])]
+    files = [r for r in evidence.rendered if not r.error and check.selects(r)]
+    key = _config_key(check, root)
+    found = {r.path: cache.get(check.CHECK, key, r) for r in files}
+    todo = [r for r in files if found[r.path] is None]
+    raw = _run_tool(check, root, todo) if todo else {}
+    for r in todo:
+        found[r.path] = raw.get(r.path.resolve(), [])
+        cache.put(check.CHECK, key, r, found[r.path])
+    parsed = [r for r in files if sql_parse.parses(r.sql)]
+    return [f for r in parsed for f in _to_findings(project, r, check, found[r.path])]
 
 
 def _run_tool(check: ModuleType, root: Path, files: list[Rendered]) -> dict[Path, list[dict]]:
@@ -145,14 +89,15 @@ def _statement_line(r: Rendered, line: int | None) -> int | None:
     return revision_source.line_naming(r.revision.path, revision_source.names_in_sql(r.sql, line))
 
 
-def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> list[Finding]:
-    allowed = declarations.of_file(r.revision.path).allowed_rules()
+def _to_findings(project: Project, r: Rendered, check: ModuleType, raw: list[dict]) -> list[Finding]:
+    """``check``'s violations on ``r`` as findings on its revision file."""
+    allowed = declarations.of_file(r.revision.path).allowed_rules() if check.ACKNOWLEDGED else {}
     findings = []
     for v in raw:
         where = f"{r.path.name}:{v['line']}" if v["line"] else r.path.name
         message = f"{v['message']} ({where})"
         severity = WARNING if v["warning"] else ERROR
-        ack = allowed.get(v["rule"]) if check == safety.CHECK else None
+        ack = allowed.get(v["rule"])
         if ack and ack.reason:
             severity, message = WARNING, f"{message}; acknowledged in the revision: {ack.reason}"
         elif ack:
@@ -162,7 +107,7 @@ def _to_findings(project: Project, r: Rendered, check: str, raw: list[dict]) -> 
             )
         findings.append(
             Finding(
-                check,
+                check.CHECK,
                 severity,
                 r.revision.revision,
                 message,

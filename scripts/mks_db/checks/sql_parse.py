@@ -24,12 +24,38 @@ one typo, one finding.
 
 from __future__ import annotations
 
+import functools
+
 import pglast
 
 from mks_db.engine import declarations
+from mks_db.engine.evidence import RenderedSql
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered
 from mks_db.findings import ERROR, WARNING, Finding
+
+
+def judge(project: Project, evidence: RenderedSql) -> list[Finding]:
+    """A finding for each step that could not be rendered, then for each file that does not parse."""
+    rendered = evidence.rendered
+    found = [unrendered(project, r, evidence.offline) for r in rendered if r.error]
+    return found + [f for r in rendered if not r.error for f in parse(project, r)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_error(sql: str) -> pglast.parser.ParseError | None:
+    """The parser's error on ``sql``, None when it parses (each SQL is parsed once: the tool
+    checks ask too, see ``parses``)."""
+    try:
+        pglast.parser.parse_sql(sql)
+    except pglast.parser.ParseError as exc:
+        return exc
+    return None
+
+
+def parses(sql: str) -> bool:
+    """Whether ``sql`` parses with PostgreSQL's grammar."""
+    return _parse_error(sql) is None
 
 
 def unrendered(project: Project, r: Rendered, offline: bool) -> Finding:
@@ -53,19 +79,18 @@ def unrendered(project: Project, r: Rendered, offline: bool) -> Finding:
 def parse(project: Project, r: Rendered) -> list[Finding]:
     """One error when ``r.sql`` does not parse, naming the SQL file and line where the parser
     stopped; none when it parses."""
-    try:
-        pglast.parser.parse_sql(r.sql)
+    exc = _parse_error(r.sql)
+    if exc is None:
         return []
-    except pglast.parser.ParseError as exc:
-        index = exc.args[1] if len(exc.args) > 1 else None  # (message, character index)
-        line = r.sql.count("\n", 0, index) + 1 if isinstance(index, int) else None
-        where = f"{r.path.name}:{line}" if line else r.path.name
-        return [
-            Finding(
-                "sql-parse",
-                ERROR,
-                r.revision.revision,
-                f"the {r.direction} SQL does not parse ({where}): {exc.args[0]}",
-                project.relpath(r.revision.path),
-            )
-        ]
+    index = exc.args[1] if len(exc.args) > 1 else None  # (message, character index)
+    line = r.sql.count("\n", 0, index) + 1 if isinstance(index, int) else None
+    where = f"{r.path.name}:{line}" if line else r.path.name
+    return [
+        Finding(
+            "sql-parse",
+            ERROR,
+            r.revision.revision,
+            f"the {r.direction} SQL does not parse ({where}): {exc.args[0]}",
+            project.relpath(r.revision.path),
+        )
+    ]

@@ -31,24 +31,38 @@ a file without such text is not linted and findings on generated lines are dropp
 never skips a file silently: an override configuration lifts its size limit, and a file missing
 from its report (a ``.sqlfluffignore``) is an error, rule ``skipped``.
 
-The interface ``mks_db.checks.sql`` runs: ``configured``, ``selects``, ``config_files``,
-``command`` (what to run) and ``results`` (its JSON report, read as violations).
+``judge`` runs sqlfluff where the project configures it, through ``mks_db.checks.sql``, which
+reads: ``selects``, ``config_files``, ``command`` (what to run) and ``results`` (its JSON
+report, read as violations).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from mks_db.checks import sql
 from mks_db.engine import workers
+from mks_db.engine.evidence import RenderedSql
+from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered, written_lines
+from mks_db.findings import Finding
 
 CHECK = "sql-style"
+ACKNOWLEDGED = False  # '# mks-db: allow <rule>' is for safety's rules
 PACKAGES = ("sqlfluff",)  # the distributions whose versions key the cached results
 
 _NO_SKIP = (
     "[sqlfluff]\n# set by mks-db: sqlfluff must never skip a file for its size\n"
     "large_file_skip_byte_limit = 0\n"
 )
+
+
+def judge(project: Project, evidence: RenderedSql) -> list[Finding]:
+    """sqlfluff's findings on the text people wrote, where the project configures sqlfluff."""
+    if not configured(project.root):
+        return []
+    return sql.tool_findings(sys.modules[__name__], project, evidence)
 
 
 def configured(root: Path) -> bool:

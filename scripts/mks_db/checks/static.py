@@ -35,9 +35,9 @@ import ast
 import re
 from pathlib import Path
 
-from mks_db.checks.heads import parse_revision_source
 from mks_db.engine import git
 from mks_db.engine.project import Project
+from mks_db.engine.revision_files import parse_revision_source
 from mks_db.errors import ConfigurationError
 from mks_db.findings import ERROR, WARNING, Finding
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from mks_db.checks import safety
-from mks_db.checks.drift import drift_findings
+from mks_db.checks import judge, safety
 from mks_db.checks.heads import BROKEN_GRAPH
 from mks_db.commands import compat, heads, lint, locks, roundtrip
 from mks_db.commands.common import Selection
 from mks_db.config import Settings
 from mks_db.database.server import Server
+from mks_db.engine.evidence import AtHead
 from mks_db.engine.project import Project
 from mks_db.engine.release import Reading
 from mks_db.report.model import Report
@@ -59,7 +59,12 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
 
     try:
         roundtrip.walk(
-            args, settings, report, before=read_base_models, after=lint_and_locks, at_head=drift_findings
+            args,
+            settings,
+            report,
+            before=read_base_models,
+            after=lint_and_locks,
+            at_head=lambda migrator: judge(migrator.project, AtHead(migrator)),
         )
     finally:
         if isinstance(started.get("reading"), Reading):

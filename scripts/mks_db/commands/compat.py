@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from mks_db.checks import compat
+from mks_db.checks import judge
 from mks_db.commands.common import Selection, checked_project, checks_server
 from mks_db.config import Settings
 from mks_db.database.server import Server
 from mks_db.engine import git
+from mks_db.engine.evidence import BaseRelease
 from mks_db.engine.project import Project
 from mks_db.engine.release import Reading
 from mks_db.errors import ConfigurationError
@@ -74,4 +75,4 @@ def against_base(
     reversible = not any(
         f.check in ("roundtrip", "downgrade") and f.revision in chosen for f in report.findings
     )
-    report.findings += compat.findings(project, server, known, new, release, reversible)
+    report.findings += judge(project, BaseRelease(server, known, new, release, reversible))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from mks_db.checks.drift import drift_findings
+from mks_db.checks import judge
 from mks_db.commands.common import checked_project, checks_server
 from mks_db.config import Settings
 from mks_db.database.server import scratch_database
+from mks_db.engine.evidence import AtHead
 from mks_db.engine.migrate import Migrator
 from mks_db.report.model import Report
 
@@ -24,4 +25,4 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     ):
         migrator.create_base()
         migrator.upgrade(*order, one_run=True)
-        report.findings += drift_findings(migrator)
+        report.findings += judge(project, AtHead(migrator))

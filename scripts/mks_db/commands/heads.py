@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 
-from mks_db.checks.heads import check_behind_base, check_heads, revision_files
+from mks_db.checks import judge
 from mks_db.commands.common import Selection
 from mks_db.config import Settings
+from mks_db.engine.evidence import Graph
 from mks_db.engine.project import load_project
+from mks_db.engine.revision_files import revision_files
 from mks_db.report.model import Report
 
 
@@ -23,6 +25,4 @@ def check_graph(settings: Settings, report: Report, behind: str | None = None) -
     project = load_project(settings.alembic_config, load_revisions=False, flask_app=settings.flask_app)
     files = revision_files(project)
     report.revisions = len(files)
-    report.findings += check_heads(project, files, settings.linear_history)
-    if behind:
-        report.findings += check_behind_base(project, behind, files, settings.linear_history)
+    report.findings += judge(project, Graph(files, settings.linear_history, behind), only={"heads"})

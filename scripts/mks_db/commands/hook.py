@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mks_db.checks.heads import check_behind_base, check_heads, revision_files
-from mks_db.checks.immutability import check_immutability
+from mks_db.checks import judge
 from mks_db.checks.static import check_commit, check_files, revision_paths
 from mks_db.commands.common import checked_project, sql_dir
 from mks_db.commands.lint import render_and_lint
 from mks_db.config import Settings
 from mks_db.engine import git
+from mks_db.engine.evidence import Graph
 from mks_db.engine.project import load_project
+from mks_db.engine.revision_files import revision_files
 from mks_db.report.model import Report
 
 
@@ -30,15 +31,12 @@ def run(args: argparse.Namespace, settings: Settings, report: Report) -> None:
     paths = revision_paths(files_only, args.files)
     files = revision_files(files_only)
     report.revisions = len(paths)
-    linear = settings.linear_history
-    report.findings += check_heads(files_only, files, linear) + check_files(files_only, paths)
-    report.findings += check_commit(files_only)  # a new revision with unrelated changes: a warning
     # Merged revisions must not change: against base-ref, else the remote's default branch.
     base = settings.base_ref or git.default_branch(files_only.root)
-    if base and git.ref_exists(files_only.root, base):
-        report.findings += check_immutability(files_only, base) + check_behind_base(
-            files_only, base, files, linear
-        )
+    known = base if base and git.ref_exists(files_only.root, base) else None
+    report.findings += judge(files_only, Graph(files, settings.linear_history, known))
+    report.findings += check_files(files_only, paths)
+    report.findings += check_commit(files_only)  # a new revision with unrelated changes: a warning
     if not paths or any(f.is_error and f.check != "immutability" for f in report.findings):
         return  # nothing to render, or files that would not load
     project = checked_project(settings, report)

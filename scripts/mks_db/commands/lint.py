@@ -1,6 +1,7 @@
-"""``mks-db lint``: render the chosen revisions' SQL offline, then lint it: the PostgreSQL
-parser, sqlfluff and squawk (``mks_db.checks.sql``); with ``--since``, also that merged
-revisions did not change and that the new ones build on the ref's head. No database."""
+"""``mks-db lint``: render the chosen revisions' SQL offline, then lint it with the SQL checks
+(``sql-parse``, the PostgreSQL parser; ``sql-style``, sqlfluff; ``safety``, squawk); with
+``--since``, also that merged revisions did not change and that the new ones build on the
+ref's head. No database."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 
 from alembic.script import Script
 
+from mks_db.checks import judge
 from mks_db.checks.heads import check_behind_base
-from mks_db.checks.immutability import check_immutability
-from mks_db.checks.sql import lint
 from mks_db.commands.common import Selection, checked_project, sql_dir
 from mks_db.config import Settings
+from mks_db.engine.evidence import Graph, RenderedSql
 from mks_db.engine.project import Project
 from mks_db.engine.render import Rendered, write_sql
 from mks_db.errors import ProjectCodeError
@@ -41,7 +42,9 @@ def lint_chosen(
     report.revisions = len({r.revision.revision for r in rendered})
     report.findings += found
     if selection.since:
-        report.findings += check_immutability(project, selection.since)
+        graph = Graph(None, settings.linear_history, selection.since)
+        report.findings += judge(project, graph, only={"immutability"})
+        # Of heads, only its rule against the base: the graph itself is the heads command's.
         report.findings += check_behind_base(project, selection.since, linear=settings.linear_history)
 
 
@@ -58,7 +61,7 @@ def render_and_lint(
         rendered = write_sql(project, revisions, out)
     except ProjectCodeError as exc:  # env.py itself does not run offline
         return [], [not_rendered(exc, settings.offline)]
-    return rendered, lint(project, rendered, out, settings.offline, session_timeouts)
+    return rendered, judge(project, RenderedSql(rendered, out, settings.offline, session_timeouts))
 
 
 def not_rendered(error: ProjectCodeError, offline: bool) -> Finding:

@@ -10,11 +10,12 @@ import argparse
 
 from alembic.script import Script
 
-from mks_db.checks import locks
+from mks_db.checks import judge, locks
 from mks_db.commands.common import Selection, checked_project, checks_server
 from mks_db.config import LockLimits, Settings
 from mks_db.database.server import Server
 from mks_db.engine import lock_probe
+from mks_db.engine.evidence import Measured
 from mks_db.engine.project import Project
 from mks_db.report.model import Report
 
@@ -34,6 +35,6 @@ def measure(
     """Measure ``revisions`` on ``server``: their findings, and the table of measurements for
     the step summary, into ``report``."""
     measured = lock_probe.analyse(project, server, revisions, limits)
-    report.findings += locks.findings(project, measured, limits)
+    report.findings += judge(project, Measured(measured, limits))
     report.extra_markdown = locks.table(measured, limits)
     report.extra_text = locks.text_table(measured, limits)

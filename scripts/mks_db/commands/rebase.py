@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mks_db.checks.heads import RevisionFile, check_heads, revision_files
+from mks_db.checks.heads import check_heads
 from mks_db.commands.common import checked_project
 from mks_db.config import Settings
 from mks_db.engine import git
 from mks_db.engine.project import Project
+from mks_db.engine.revision_files import RevisionFile, revision_files
 from mks_db.errors import ConfigurationError
 from mks_db.report.model import Report
 

@@ -19,10 +19,12 @@ from alembic.script import Script
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from mks_db.checks import compat, locks
+from mks_db import checks
+from mks_db.checks import locks
 from mks_db.database import interrupt
 from mks_db.database.server import Server, describe_error
 from mks_db.engine import catalog, git, lock_probe
+from mks_db.engine.evidence import BaseRelease, Measured
 from mks_db.engine.project import Project
 from mks_db.engine.release import models_at
 from mks_db.errors import ConfigurationError, MksDbError
@@ -82,7 +84,7 @@ def judge(
         return [Verdict(r.revision, STOPPED, why) for r in pending]
     probe = dataclasses.replace(limits, production_rows={**limits.production_rows, **rows})
     try:
-        broken = compat.findings(project, scratch, known, pending, release)
+        broken = checks.judge(project, BaseRelease(scratch, known, pending, release))
         measured = lock_probe.analyse(project, scratch, pending, probe)
     except MksDbError:
         raise
@@ -90,7 +92,7 @@ def judge(
         interrupt.raise_if_requested()
         why = f"could not be judged ({describe_error(exc)})"
         return [Verdict(r.revision, STOPPED, why) for r in pending]
-    judged = [*broken, *locks.findings(project, measured, probe)]
+    judged = [*broken, *checks.judge(project, Measured(measured, probe))]
     return [
         _verdict(revision, measurement, judged, probe, release.label)
         for revision, measurement in zip(pending, measured, strict=True)
