@@ -12,7 +12,7 @@ revisions: a cost that grows along the chain is what makes the walk quadratic.
 
 This wraps functions internal to ``mks_db`` (``catalog.Tracker.refresh``/``reset``,
 ``data.read_tables``, ``data.inventory``, ``data._fill_table``, ``Migrator.run_env``,
-``checks.roundtrip.JUDGE``'s ``revision`` and ``down``); if one moves, the script says which and
+``engine.chain_walk``'s ``revision_steps`` and ``walk_down``); if one moves, the script says which and
 stops.
 The walk runs in this one process (``--jobs 1``), so that every timer sees it.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import os
 import sys
 import tempfile
@@ -32,8 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_chain  # noqa: E402
 
 from mks_db import cli  # noqa: E402
-from mks_db.checks import roundtrip  # noqa: E402
-from mks_db.engine import catalog, data, migrate  # noqa: E402
+from mks_db.engine import (  # noqa: E402
+    catalog,
+    chain_walk,  # noqa: E402
+    data,
+    migrate,
+)
 
 KINDS = (
     (migrate.Migrator, "run_env", "Alembic: env.py runs and the migration steps"),
@@ -91,9 +94,9 @@ class Timers:
         self.revision = revision
 
     def follow_revisions(self) -> None:
-        start, down = roundtrip.JUDGE.revision, roundtrip.JUDGE.down
+        start, down = chain_walk.revision_steps, chain_walk.walk_down
 
-        def check_revision(walk, revision, applied, *args):  # a generator: the walk drives it
+        def revision_steps(walk, revision, applied, *args):  # a generator: the walk drives it
             self.switch(len(applied) + 1)
             return (yield from start(walk, revision, applied, *args))
 
@@ -101,7 +104,7 @@ class Timers:
             self.switch(DOWN_TO_BASE)
             return down(*args)
 
-        roundtrip.JUDGE = dataclasses.replace(roundtrip.JUDGE, revision=check_revision, down=walk_down)
+        chain_walk.revision_steps, chain_walk.walk_down = revision_steps, walk_down
 
 
 def count_work() -> collections.Counter[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 from alembic_cases import Rev, make_project
-from mks_db.checks.roundtrip import roundtrip
+from mks_db import checks
 from mks_db.cli import main
+from mks_db.engine.chain_walk import walk_chain
 from mks_db.engine.project import load_project
-from mks_db.report.model import Report
 from mks_db.report.progress import Progress
 
 A1 = Rev(
@@ -20,7 +20,8 @@ B2 = Rev("b2", "a1", 'op.add_column("t", sa.Column("n", sa.Integer))', 'op.drop_
 def test_the_progress_line_names_each_revision_as_it_is_reached(tmp_path, pg_server):
     project = load_project(make_project(tmp_path, [A1, B2]))
     terminal = io.StringIO()
-    roundtrip(project, pg_server, Report("roundtrip"), progress=Progress(terminal, enabled=True), jobs=1)
+    judge = lambda moment: checks.judge(project, moment)  # noqa: E731
+    walk_chain(project, pg_server, judge, progress=Progress(terminal, enabled=True), jobs=1)
     shown = terminal.getvalue()
     assert "revision 1 of 2: a1" in shown and "revision 2 of 2: b2" in shown
     assert shown.index("a1") < shown.index("b2")
@@ -30,7 +31,8 @@ def test_a_revision_with_findings_keeps_its_verdict_line_as_it_is_reached(tmp_pa
     leaves_index = Rev("c3", "b2", 'op.create_index("ix_t_n", "t", ["n"])', "pass")
     project = load_project(make_project(tmp_path, [A1, B2, leaves_index]))
     terminal = io.StringIO()
-    roundtrip(project, pg_server, Report("roundtrip"), progress=Progress(terminal, enabled=True), jobs=1)
+    judge = lambda moment: checks.judge(project, moment)  # noqa: E731
+    walk_chain(project, pg_server, judge, progress=Progress(terminal, enabled=True), jobs=1)
     shown = terminal.getvalue()
     assert "c3: error roundtrip\n" in shown
     assert "a1:" not in shown and "b2:" not in shown  # revisions that passed: the live line only

@@ -28,10 +28,10 @@ def module_of(name: str) -> Any:
 
 def judge(project: Project, evidence: Any, only: Collection[str] | None = None) -> list[Finding]:
     """The findings of every registered check that judges ``evidence``'s kind (of those in
-    ``only``, when given), in the registry's order. Checks of one kind run at once, one thread
-    each: the SQL checks spend their time waiting for their tools."""
+    ``only``, when given), in the registry's order. The checks of evidence marked ``AT_ONCE``
+    run at once, one thread each (the SQL checks spend their time waiting for their tools)."""
     names = [n for n, kind in CHECKS.items() if kind == evidence.KIND and (only is None or n in only)]
-    if len(names) < 2:
+    if len(names) < 2 or not getattr(evidence, "AT_ONCE", False):
         return [f for name in names for f in module_of(name).judge(project, evidence)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
         runs = [pool.submit(module_of(name).judge, project, evidence) for name in names]

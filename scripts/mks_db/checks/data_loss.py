@@ -15,14 +15,15 @@ its reason::
 
     # mks-db: data-loss: legacy_log was exported to the archive bucket in 2025-09
 
-How it is judged: before each revision, every empty table gets generated rows
-(``fill_empty_tables``); after its upgrade, the tables the step changed are recounted, and what
-they held before is compared with what they hold now (``findings``): a table gone, fewer rows,
-or a column that held values gone is an error, unless declared. Tables are matched by OID (then by name) and
-columns by attribute number, so renames are no loss. Data that moved is not lost either: when
-every traceable generated value of what was dropped or deleted is found in the tables the same
-step wrote to, the finding is a warning that says where it went; when a statement of the step
-reads the dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
+How it is judged: before each revision, every empty table gets generated rows (the walk's
+moment ``Filled``: a table that takes none is a warning); after its upgrade (``Upgraded``), the
+tables the step changed are recounted, and what they held before is compared with what they
+hold now (``findings``): a table gone, fewer rows, or a column that held values gone is an
+error, unless declared. Tables are matched by OID (then by name) and columns by attribute
+number, so renames are no loss. Data that moved is not lost either: when every traceable
+generated value of what was dropped or deleted is found in the tables the same step wrote to,
+the finding is a warning that says where it went; when a statement of the step reads the
+dropped table or column before the drop (a copy elsewhere, converted on the way, JSON
 restructured say), it is a warning naming that statement: check that the values arrive; when
 the revision's downgrade writes a dropped column again (from other data, a lookup by label), a
 warning naming that statement. What production never held is not lost: with ``--since``, a
@@ -41,6 +42,7 @@ from alembic.script import Script
 
 from mks_db.database.server import Server
 from mks_db.engine import chain_walk, data, declarations, git, revision_source
+from mks_db.engine.evidence import Filled, Moment, Upgraded
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Walk
 from mks_db.findings import ERROR, WARNING, Finding
@@ -48,10 +50,15 @@ from mks_db.findings import ERROR, WARNING, Finding
 LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
 
-def fill_empty_tables(walk: Walk, revision: Script) -> list[Finding]:
-    """Before ``revision``'s upgrade, give every empty table generated rows; a warning for each
-    table that takes none (once per table, on the revision about to be upgraded)."""
-    return [_finding(walk, revision, problem, WARNING) for problem in walk.fill_empty_tables()]
+def judge(project: Project, moment: Moment) -> list[Finding]:  # noqa: ARG001 - the walk's own
+    """Before an upgrade, a warning per table that takes no generated rows (``Filled``); after
+    it, what the tables no longer hold (``Upgraded``)."""
+    match moment:
+        case Filled(walk=walk, revision=revision, unfilled=unfilled):
+            return [_finding(walk, revision, problem, WARNING) for problem in unfilled]
+        case Upgraded(walk=walk, revision=revision, outcome=outcome, held=held):
+            return findings(walk, revision, held, outcome.written, declarations.of_file(revision.path))
+    return []
 
 
 def findings(

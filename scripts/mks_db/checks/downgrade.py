@@ -19,42 +19,55 @@ makes the finding a warning::
     # mks-db: irreversible: the original case of e-mail addresses is not kept
 
 How it is judged: the walk runs each revision's downgrade right after its upgrade, with the
-generated rows in place (``failed``), and every downgrade again, newest first, on the way back
-to base (``failed_on_the_way_down``, unless already reported). The chain's first revision
-refusing its own downgrade on purpose (``raise Exception(...)``, not a database error) is a
-warning: no database goes below the base.
+generated rows in place (moment ``DowngradeFailed``), and every downgrade again, newest first,
+on the way back to base (``WalkedDown``; a downgrade already reported is not reported again).
+The chain's first revision refusing its own downgrade on purpose (``raise Exception(...)``, not
+a database error) is a warning: no database goes below the base.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from alembic.script import Script
-from sqlalchemy.exc import DBAPIError
 
 from mks_db.checks.upgrade import failure_finding
 from mks_db.engine import declarations
-from mks_db.engine.alembic_compat import down_revisions
+from mks_db.engine.evidence import DowngradeFailed, Moment, WalkedDown
 from mks_db.engine.project import Project
 from mks_db.engine.walk import StepFailure
 from mks_db.findings import WARNING, Finding
 
+ONE_RUN = " (reached in one run with the revisions before it, as `alembic upgrade head` does)"
 
-def failed(
-    project: Project, failure: StepFailure, declared: declarations.Declarations
-) -> tuple[Finding, bool]:
-    """The finding for a downgrade that raised right after its upgrade, and whether the walk
-    goes on from the database as it is (still at the revision, which the checks accept)
-    rather than from a fresh one."""
+
+def judge(project: Project, moment: Moment) -> list[Finding]:
+    """A downgrade that raised right after its upgrade (``DowngradeFailed``) or on the way back
+    down (``WalkedDown``)."""
+    match moment:
+        case DowngradeFailed(failure=failure, refused=refused, one_run=one_run):
+            finding = failed(project, failure, refused)
+            return [replace(finding, message=finding.message + ONE_RUN) if one_run else finding]
+        case WalkedDown(failure=StepFailure() as failure, earlier=earlier):
+            return [] if reported(earlier, failure.revision) else failed_on_the_way_down(project, failure)
+    return []
+
+
+def failed(project: Project, failure: StepFailure, refused: bool) -> Finding:
+    """The finding for a downgrade that raised right after its upgrade: a warning when it
+    ``refused`` on purpose (declared irreversible, or the chain's first revision)."""
     revision = failure.revision
+    declared = declarations.of_file(revision.path)
     why = irreversible_note(declared)
     if declared.accepted("irreversible"):
         message = f"downgrade of {revision.revision} fails{why}"
-        return Finding("downgrade", WARNING, revision.revision, message, project.relpath(revision.path)), True
-    if not down_revisions(revision) and not isinstance(failure.error, DBAPIError):
+        return Finding("downgrade", WARNING, revision.revision, message, project.relpath(revision.path))
+    if refused:
         # The chain's first revision refusing its own downgrade on purpose: no database goes
         # below the base, so nothing in production depends on it.
         message = f"downgrade of {revision.revision}, the chain's first revision, refuses: {failure.reason}"
-        return Finding("downgrade", WARNING, revision.revision, message, project.relpath(revision.path)), True
-    return failure_finding("downgrade", failure, project, why), False
+        return Finding("downgrade", WARNING, revision.revision, message, project.relpath(revision.path))
+    return failure_finding("downgrade", failure, project, why)
 
 
 def failed_on_the_way_down(project: Project, failure: StepFailure) -> list[Finding]:

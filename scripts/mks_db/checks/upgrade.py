@@ -17,9 +17,9 @@ NULL)::
     def upgrade():
         op.add_column("account", sa.Column("age", sa.Integer(), nullable=False, server_default="0"))
 
-How it is judged, once the walk reports an upgrade's failure (``StepFailure``): with rows in
-place, the tables are emptied and the upgrade tried again (``without_rows``). Passing then, it
-fails because of the rows: an error when a constraint refused them (the schema change cannot
+How it is judged (the walk's moment ``UpgradeFailed``, see ``engine.revision_steps``): with
+rows in place, the walk empties the tables and tries the upgrade again. Passing then, it fails
+because of the rows: an error when a constraint refused them (the schema change cannot
 be applied to a table with data), a warning when the revision's own code choked on a generated
 value. A failure raised in the application's code that the revision calls, rather than by the
 database or the revision, is a warning (``failure_finding``). The chain's first revision
@@ -27,14 +27,13 @@ altering objects nobody created is an error, as ``alembic upgrade head`` on a fr
 fails the same way; an application that creates them itself declares that schema
 (``[tool.mks-db] base-metadata``) and the chain is checked on it. A revision that cannot be
 upgraded on its own is reached the way ``alembic upgrade head`` reaches it, in one run with the
-revisions before it, so that the walk checks the ones after it (``reach_in_one_run``); when even that
-fails, the rest are named as unchecked.
+revisions before it, so that the walk checks the ones after it; when even that fails, the rest
+are named as unchecked.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sysconfig
 import traceback
 from dataclasses import replace
@@ -42,62 +41,71 @@ from pathlib import Path
 
 import alembic
 import sqlalchemy
-from alembic.script import Script
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mks_db.engine import revision_source
-from mks_db.engine.alembic_compat import down_revisions
+from mks_db.engine.evidence import Moment, RebuildFailed, StartFailed, UpgradeFailed
 from mks_db.engine.project import Project
-from mks_db.engine.walk import Program, Step, StepFailure, Walk, sqlstate
-from mks_db.errors import InfrastructureError
+from mks_db.engine.walk import StepFailure, sqlstate
 from mks_db.findings import ERROR, WARNING, Finding, at_most
 
-_MISSING_EXTENSION = re.compile(
-    r'extension "([^"]+)" is not available|could not open extension control file "[^"]*/([^"/]+)\.control"'
+GO_ON = " (upgrading a fresh database from base, to go on after the finding above)"
+PART_START = " (upgrading a fresh database from base, where this part of the walk starts)"
+ONE_RUN = (
+    " (it passes when upgraded in one run with the revisions before it, as `alembic upgrade head` "
+    "does: it fails only when run apart from its parent)"
 )
-# SQLSTATEs of an object that does not exist: undefined table, undefined object, undefined schema
-_MISSING_OBJECT = {"42P01", "42704", "3F000"}
 
 
-def without_rows(walk: Walk, failure: StepFailure, found: list[Finding]) -> Program[bool]:
-    """After the upgrade of ``failure.revision`` failed with rows in place: empty the tables and
-    try again. Its finding goes to ``found``; returns whether the revision is now upgraded (the
-    rows caused the failure), False when it cannot be upgraded at all."""
-    revision = failure.revision
-    missing = missing_extension(failure)
-    if missing:
-        raise InfrastructureError(
-            f'revision {revision.revision} creates the extension "{missing}", which the scratch '
-            f"server does not have, so it cannot be checked there: set DATABASE_URL (or "
-            f"--database-url) to a PostgreSQL server that has {missing}, or point MKS_DB_PG_BIN at "
-            "PostgreSQL binaries that include it"
-        )
-    first = failure_finding("upgrade", failure, walk.project)
-    outside = _made_outside_the_chain(walk.project, failure, first)
-    if outside or not (walk.rows and walk.rows.generated) or failure.time_bound:  # rows are no cause
-        found.append(outside or first)
-        return False
-    # What the revision's code was handed, read again before the generated rows go.
-    handed = walk.rows_read_last() if not failure.sqlstate else None
-    walk.empty_tables()
-    retried = yield Step("upgrade", revision)
-    if isinstance(retried, StepFailure):
-        found.append(failure_finding("upgrade", retried, walk.project))
-        return False
-    found.append(_rows_caused(failure, first, handed))
-    return True
+def judge(project: Project, moment: Moment) -> list[Finding]:
+    """An upgrade that failed (``UpgradeFailed``), a fresh database that could not be upgraded
+    to go on after a finding (``RebuildFailed``) or to a part's start (``StartFailed``)."""
+    match moment:
+        case UpgradeFailed():
+            return _failed(project, moment)
+        case RebuildFailed(failure=failure):
+            return _past(project, moment, [failure_finding("upgrade", failure, project, GO_ON)])
+        case StartFailed(failure=failure):
+            return [failure_finding("upgrade", failure, project, PART_START)]
+    return []
 
 
-def _made_outside_the_chain(project: Project, failure: StepFailure, first: Finding) -> Finding | None:
+def _failed(project: Project, moment: UpgradeFailed) -> list[Finding]:
+    """The finding on an upgrade that failed with rows in place, by what the walk tried next."""
+    first = failure_finding("upgrade", moment.failure, project)
+    retried = moment.retried
+    if isinstance(retried, StepFailure):  # it fails on empty tables too
+        return _past(project, moment, [failure_finding("upgrade", retried, project)])
+    if retried is not None:  # it passes on empty tables: the rows were the cause
+        return [_rows_caused(moment.failure, first, moment.handed)]
+    outside = moment.outside
+    return _past(project, moment, [_made_outside_the_chain(first, outside) if outside is not None else first])
+
+
+def _past(project: Project, moment: UpgradeFailed | RebuildFailed, found: list[Finding]) -> list[Finding]:
+    """``found``, saying so when the revision passes in one run with the revisions before it;
+    when it does not, a warning naming the later revisions left unchecked."""
+    if moment.one_run:
+        return [replace(f, message=f.message + ONE_RUN) for f in found]
+    if not moment.later:
+        return found
+    revision = moment.revision
+    names = ", ".join(at_most([r.revision for r in moment.later], 10))
+    why = (
+        "ran past the time bound"
+        if moment.timed_out
+        else "cannot be upgraded, not even in one run with the revisions before it"
+    )
+    message = f"{len(moment.later)} later revisions were not checked ({names}): {revision.revision} {why}"
+    return [*found, Finding("upgrade", WARNING, revision.revision, message, project.relpath(revision.path))]
+
+
+def _made_outside_the_chain(first: Finding, placeholders: tuple[str, ...]) -> Finding:
     """``first``, saying why, when the upgrade failed on an object the chain never creates: the
-    chain begins with revisions that do nothing (a warning: they stand for a schema made outside
-    the migrations, the application's create_all and stamp, which no empty database has), or
-    its first revision alters such an object (``alembic upgrade head`` on a fresh database fails
-    the same way). A base the application creates itself is declared with base-metadata, and the
-    chain checked on it. None for any other failure."""
-    if failure.sqlstate not in _MISSING_OBJECT:
-        return None
-    placeholders = _placeholders_before(project, failure.revision)
+    chain begins with revisions that do nothing, ``placeholders`` (a warning: they stand for a
+    schema made outside the migrations, the application's create_all and stamp, which no empty
+    database has), or, with none, its first revision alters such an object (``alembic upgrade
+    head`` on a fresh database fails the same way). A base the application creates itself is
+    declared with base-metadata, and the chain checked on it."""
     if placeholders:
         return replace(
             first,
@@ -107,15 +115,13 @@ def _made_outside_the_chain(project: Project, failure: StepFailure, first: Findi
             "be checked from an empty database; if the application creates that schema itself, "
             'declare it in [tool.mks-db] base-metadata = "package.module:metadata")',
         )
-    if not down_revisions(failure.revision):
-        return replace(
-            first,
-            message=first.message + " (the chain's first revision expects objects created "
-            "outside its migrations: alembic upgrade head fails on a fresh database; if the "
-            "application creates them itself, declare that schema in [tool.mks-db] "
-            'base-metadata = "package.module:metadata" and every revision is checked on it)',
-        )
-    return None
+    return replace(
+        first,
+        message=first.message + " (the chain's first revision expects objects created "
+        "outside its migrations: alembic upgrade head fails on a fresh database; if the "
+        "application creates them itself, declare that schema in [tool.mks-db] "
+        'base-metadata = "package.module:metadata" and every revision is checked on it)',
+    )
 
 
 def _rows_caused(failure: StepFailure, first: Finding, handed: str | None) -> Finding:
@@ -138,72 +144,11 @@ def _rows_caused(failure: StepFailure, first: Finding, handed: str | None) -> Fi
     return Finding("upgrade", severity, revision, message, first.path, first.line)
 
 
-def _placeholders_before(project: Project, revision: Script) -> list[str]:
-    """The revisions before ``revision``, when it has some and every one of them does nothing
-    (``revision_source.does_nothing``); else none."""
-    before = project.in_order(project.ancestry(down_revisions(revision)))
-    if before and all(revision_source.does_nothing(r.path) for r in before):
-        return [r.revision for r in before]
-    return []
-
-
-def missing_extension(failure: StepFailure) -> str | None:
-    """The extension a failure says the server lacks (``extension "x" is not available``,
-    PostgreSQL 17 and newer, or ``could not open extension control file ".../x.control"``),
-    else None."""
-    match = _MISSING_EXTENSION.search(failure.reason)
-    return next(group for group in match.groups() if group) if match else None
-
-
 def structural(failure: StepFailure) -> bool:
     """Whether a failure with rows in place is the schema's (a constraint refused the rows:
     SQLSTATE class 23, NOT NULL, unique, foreign key, check, exclusion), not the content's
     (the revision's code or a cast choking on a generated value)."""
     return failure.sqlstate.startswith("23")
-
-
-def reach_in_one_run(
-    walk: Walk,
-    revision: Script,
-    applied: list[Script],
-    later: list[Script],
-    stopped_by_time: bool,
-    found: list[Finding],
-) -> bool:
-    """After ``revision`` could not be upgraded on its own, reach it the way ``alembic upgrade
-    head`` would, in one env.py run with the revisions before it (``applied``), so the walk
-    judges its downgrade there and goes on to the ``later`` revisions; False, with a warning
-    naming them as unchecked, when even that fails. ``found``: the revision's findings so far,
-    whose upgrade failures then say that it passes in one run."""
-    # A revision the time bound stopped would only be waited for again: it is not retried.
-    if not stopped_by_time and walk.rebuild([*applied, revision]) is None:
-        for index, finding in enumerate(found):  # the same revision passes in one run: say so
-            if finding.revision == revision.revision and finding.check == "upgrade":
-                found[index] = replace(
-                    finding,
-                    message=finding.message + " (it passes when upgraded in one run with the revisions "
-                    "before it, as `alembic upgrade head` does: it fails only when run apart from its "
-                    "parent)",
-                )
-        return True
-    if not later:
-        return False
-    names = ", ".join(at_most([r.revision for r in later], 10))
-    found.append(
-        Finding(
-            "upgrade",
-            WARNING,
-            revision.revision,
-            f"{len(later)} later revisions were not checked ({names}): {revision.revision} "
-            + (
-                "ran past the time bound"
-                if stopped_by_time
-                else "cannot be upgraded, not even in one run with the revisions before it"
-            ),
-            walk.project.relpath(revision.path),
-        )
-    )
-    return False
 
 
 def failure_finding(check: str, failure: StepFailure, project: Project, note: str = "") -> Finding:

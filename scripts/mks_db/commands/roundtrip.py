@@ -1,5 +1,7 @@
 """``mks-db roundtrip``: every revision upgrades, downgrades to exactly the schema it started
-from and upgrades again; rows in existing tables survive (``mks_db.checks.roundtrip``).
+from and upgrades again; rows in existing tables survive. The walk over the chain
+(``mks_db.engine.chain_walk``), judged by the checks of kind ``walk``: ``upgrade``,
+``downgrade``, ``roundtrip`` and ``data-loss``.
 
 ``walk`` is the walk itself, with its progress line: ``check`` runs it too.
 """
@@ -11,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from mks_db.checks import data_loss
-from mks_db.checks.roundtrip import roundtrip
+from mks_db.checks import data_loss, judge
 from mks_db.commands.common import Selection, checked_project, checks_server, progress_line
 from mks_db.config import Settings
 from mks_db.database.server import Server
+from mks_db.engine.chain_walk import walk_chain
 from mks_db.engine.project import Project
 from mks_db.findings import WARNING, Finding
 from mks_db.report.model import Report
@@ -49,7 +51,15 @@ def walk(
             before(project)
         with checks_server(args.database_url, settings, progress) as server:
             new = Selection.from_flags(args).new(project)
-            walked = roundtrip(project, server, jobs=args.jobs, new=new, progress=progress, **options)
+            walked = walk_chain(
+                project,
+                server,
+                lambda moment: judge(project, moment),
+                jobs=args.jobs,
+                new=new,
+                progress=progress,
+                **options,
+            )
             report.revisions = walked.revisions
             found = walked.findings
             if (

@@ -3,10 +3,10 @@
 that starts upgraded through the revisions before it, goes up one revision at a time and at the
 end back down.
 
-What is judged on the way is the roundtrip check's (``mks_db.checks.roundtrip``), given as a
-``Judge``: each revision's steps (a ``Program``: see ``engine.walk``), a part's start that cannot
-be reached, and the way back down. This module only walks: it splits the chain, runs the parts,
-tells the progress line, and joins what they found.
+Each revision goes through ``engine.revision_steps`` (a ``Program``: see ``engine.walk``); the
+walk's moments, a part's start that cannot be reached among them, go to ``judge`` (the checks
+of kind ``walk``: ``mks_db.checks.judge``). This module only walks: it splits the chain, runs
+the parts, tells the progress line, and joins what they found.
 
 A part starts from a database upgraded from base through the revisions before it (without
 rows, without checks), walks its revisions, and at the end downgrades them and must be back at
@@ -24,10 +24,12 @@ from typing import Protocol
 from alembic.script import Script
 
 from mks_db.database.server import Server, drop_scratch_databases
-from mks_db.engine import catalog, data, workers
+from mks_db.engine import data, workers
+from mks_db.engine.evidence import StartFailed
 from mks_db.engine.migrate import Migrator, at_revisions, keep_template
 from mks_db.engine.project import Project
-from mks_db.engine.walk import Program, StepFailure, Walk
+from mks_db.engine.revision_steps import Judge, revision_steps, walk_down
+from mks_db.engine.walk import Program, Walk
 from mks_db.findings import Finding, ReportedStep
 from mks_db.limits import MIN_PART
 
@@ -42,20 +44,6 @@ class Progress(Protocol):
 
     def say(self, text: str) -> None: ...  # the live line: the revision being checked
     def line(self, text: str) -> None: ...  # a line kept above it: a revision's verdict
-
-
-@dataclass(frozen=True)
-class Judge:
-    """What a walk judges: ``revision(walk, revision, applied, later, found)``, the program of
-    one revision's steps, which returns whether the walk goes on past it; ``start(walk, failure,
-    found)``, a part whose start could not be reached; ``down(walk, revisions, start, below,
-    found)``, the walk back down (``start``: the schema's snapshot and fingerprint where the part
-    began, ``below``: the revision before the part, None for base). Each adds its findings to
-    ``found``."""
-
-    revision: Callable[[Walk, Script, list[Script], list[Script], list[Finding]], Program[bool]]
-    start: Callable[[Walk, StepFailure, list[Finding]], None]
-    down: Callable[[Walk, list[Script], tuple[catalog.Snapshot, int], Script | None, list[Finding]], None]
 
 
 @dataclass
@@ -244,7 +232,7 @@ class _PartWalk:
         applied = self.order[: self.part.start]
         failure = walk.rebuild(applied)
         if failure is not None:
-            self.judge.start(walk, failure, found)
+            found += self.judge(StartFailed(walk=walk, revision=failure.revision, failure=failure))
             return False
         start = walk.snapshot(), walk.fingerprint
         revisions = self.order[self.part.start : self.part.stop]
@@ -253,7 +241,7 @@ class _PartWalk:
         if self.at_head:
             found += self.at_head(walk.migrator)
         below = self.order[self.part.start - 1] if self.part.start else None
-        self.judge.down(walk, revisions, start, below, found)
+        walk_down(walk, revisions, start, below, self.judge, found)
         if walk.fingerprint == start[1]:
             walk.give_back()
         return True
@@ -261,7 +249,7 @@ class _PartWalk:
     def _up(
         self, walk: Walk, revisions: list[Script], applied: list[Script], found: list[Finding]
     ) -> Program[bool]:
-        """``judge.revision`` for each of ``revisions``, appended to ``applied`` as they pass;
+        """``revision_steps`` for each of ``revisions``, appended to ``applied`` as they pass;
         False when the walk cannot go on.
 
         As long as the revisions pass, their steps follow one another in one env.py run (when
@@ -273,7 +261,7 @@ class _PartWalk:
             self.told.reached(revision.revision)
             findings: list[Finding] = []
             later = revisions[index + 1 :] + beyond
-            goes_on = yield from self.judge.revision(walk, revision, applied, later, findings)
+            goes_on = yield from revision_steps(walk, revision, applied, later, self.judge, findings)
             found += findings
             self.told.judged(revision.revision, findings)
             if not goes_on:

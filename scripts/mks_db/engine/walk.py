@@ -40,8 +40,8 @@ use the database through ``walk.migrator``'s connection, but must not run env.py
 has ended. A failed step ends the run too. Every outcome is also kept in ``walk.log``, in order.
 
 The walk judges nothing: the checks (``mks_db.checks``) read the outcomes and make findings;
-the walk over a whole chain, in parts, is ``engine.chain_walk``'s, and the roundtrip check's
-``check_revision`` is the program it drives for each revision.
+the walk over a whole chain, in parts, is ``engine.chain_walk``'s, and ``engine.revision_steps``
+is the program it drives for each revision.
 """
 
 from __future__ import annotations
