@@ -4,6 +4,8 @@ passes, and what only the checks together decide.
 
 from __future__ import annotations
 
+import sys
+
 from alembic_cases import ADD_AGE, BASE, MODELS, Rev, make_project
 from conftest import errors, run_on
 
@@ -130,3 +132,51 @@ def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
     assert finding["severity"] == "warning", finding
     assert "measured: the upgrade of b2 passed with generated rows in every table" in finding["message"]
     assert code == 0, report
+
+
+def test_a_new_check_is_one_module_and_its_line_in_the_registry(monkeypatch, tmp_path, capsys):
+    """docs/checks.md's example of a new check, as written there: with its module in place and
+    its line in ``CHECKS``, ``mks-db lint`` runs it beside the SQL checks already there."""
+    import re
+    import types
+
+    from conftest import REPO, run_json
+    from mks_db.findings import CHECKS
+
+    docs = (REPO / "docs" / "checks.md").read_text(encoding="utf-8")
+    [source] = re.findall(r"<!-- example: new check -->\n```python\n(.*?)```", docs, re.DOTALL)
+    module = types.ModuleType("mks_db.checks.no_truncate")
+    exec(compile(source, "no_truncate.py", "exec"), module.__dict__)  # noqa: S102 - the docs' own code
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(CHECKS, "no-truncate", "sql")
+    empties = Rev("b2", "a1", 'op.execute("TRUNCATE account")', "pass")
+    ini = make_project(tmp_path, [BASE, empties])
+
+    code, report = run_json(capsys, "lint", "-c", str(ini), "--all")
+    [finding] = [f for f in report["findings"] if f["check"] == "no-truncate"]
+    assert (code, finding["revision"], finding["severity"]) == (1, "b2", "error")
+    assert finding["message"] == "the upgrade SQL empties a table with TRUNCATE"
+    # Without its line in the registry, the module alone is not run.
+    monkeypatch.delitem(CHECKS, "no-truncate")
+    _, report = run_json(capsys, "lint", "-c", str(ini), "--all")
+    assert not [f for f in report["findings"] if f["check"] == "no-truncate"]
+
+
+def test_every_registered_check_has_the_common_shape():
+    """Each name in the registry is a module of ``mks_db.checks`` with ``judge(project, evidence)``,
+    and every kind of evidence the registry names is a record of ``engine.evidence``."""
+    import inspect
+
+    from mks_db import checks
+    from mks_db.engine import evidence
+    from mks_db.findings import CHECKS
+
+    kinds = {
+        getattr(record, "KIND", None)
+        for record in vars(evidence).values()
+        if inspect.isclass(record) and record.__module__ == evidence.__name__
+    }
+    for name, kind in CHECKS.items():
+        judge = checks.module_of(name).judge
+        assert list(inspect.signature(judge).parameters) == ["project", "evidence"], name
+        assert kind in kinds, (name, kind)

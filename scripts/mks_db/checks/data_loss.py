@@ -50,10 +50,10 @@ from mks_db.findings import ERROR, WARNING, Finding
 LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
 
-def judge(project: Project, moment: Moment) -> list[Finding]:  # noqa: ARG001 - the walk's own
+def judge(project: Project, evidence: Moment) -> list[Finding]:  # noqa: ARG001 - the walk's own
     """Before an upgrade, a warning per table that takes no generated rows (``Filled``); after
     it, what the tables no longer hold (``Upgraded``)."""
-    match moment:
+    match evidence:
         case Filled(walk=walk, revision=revision, unfilled=unfilled):
             return [_finding(walk, revision, problem, WARNING) for problem in unfilled]
         case Upgraded(walk=walk, revision=revision, outcome=outcome, held=held):

@@ -41,10 +41,10 @@ from mks_db.findings import WARNING, Finding
 ONE_RUN = " (reached in one run with the revisions before it, as `alembic upgrade head` does)"
 
 
-def judge(project: Project, moment: Moment) -> list[Finding]:
+def judge(project: Project, evidence: Moment) -> list[Finding]:
     """A downgrade that raised right after its upgrade (``DowngradeFailed``) or on the way back
     down (``WalkedDown``)."""
-    match moment:
+    match evidence:
         case DowngradeFailed(failure=failure, refused=refused, one_run=one_run):
             finding = failed(project, failure, refused)
             return [replace(finding, message=finding.message + ONE_RUN) if one_run else finding]

@@ -42,20 +42,20 @@ from mks_db.findings import ERROR, WARNING, Finding, at_most
 MAX_DIFF_LINES = 40
 
 
-def judge(project: Project, moment: Moment) -> list[Finding]:
+def judge(project: Project, evidence: Moment) -> list[Finding]:
     """A schema not restored by a downgrade or not rebuilt the same by the upgrade after it
     (``SchemaDiffers``), an upgrade that fails after its own downgrade (``ReupgradeFailed``),
     and what the walk back down leaves behind (``WalkedDown``)."""
-    match moment:
+    match evidence:
         case SchemaDiffers(action="downgrade"):
-            return [_not_restored(project, moment)]
-        case SchemaDiffers():
-            message = f"upgrade of {moment.revision.revision} after its downgrade builds a different schema:"
-            return [_finding(project, moment.revision, message + _explained(moment))]
+            return [_not_restored(project, evidence)]
+        case SchemaDiffers(revision=revision):
+            message = f"upgrade of {revision.revision} after its downgrade builds a different schema:"
+            return [_finding(project, revision, message + _explained(evidence))]
         case ReupgradeFailed(failure=failure):
             return [_reupgrade_failed(project, failure)]
         case WalkedDown(failure=None):
-            return _left_behind(project, moment)
+            return _left_behind(project, evidence)
     return []
 
 

@@ -56,14 +56,14 @@ ONE_RUN = (
 )
 
 
-def judge(project: Project, moment: Moment) -> list[Finding]:
+def judge(project: Project, evidence: Moment) -> list[Finding]:
     """An upgrade that failed (``UpgradeFailed``), a fresh database that could not be upgraded
     to go on after a finding (``RebuildFailed``) or to a part's start (``StartFailed``)."""
-    match moment:
+    match evidence:
         case UpgradeFailed():
-            return _failed(project, moment)
+            return _failed(project, evidence)
         case RebuildFailed(failure=failure):
-            return _past(project, moment, [failure_finding("upgrade", failure, project, GO_ON)])
+            return _past(project, evidence, [failure_finding("upgrade", failure, project, GO_ON)])
         case StartFailed(failure=failure):
             return [failure_finding("upgrade", failure, project, PART_START)]
     return []
