@@ -84,6 +84,12 @@ def run_json(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
     return code, json.loads(captured.out)
 
 
+def pyproject(directory: Path, text: str) -> Path:
+    """``directory`` with a pyproject.toml of ``text``."""
+    (directory / "pyproject.toml").write_text(text)
+    return directory
+
+
 def sql(url: URL | str, statement: str, **params) -> list | None:
     """Run one statement on ``url``'s database in a connection of its own (autocommit); its
     rows, None for a statement that returns none."""
