@@ -88,10 +88,9 @@ def _common() -> argparse.ArgumentParser:
 def _scratch_server() -> argparse.ArgumentParser:
     """The server the checks make scratch databases on, and their time bounds."""
     database = argparse.ArgumentParser(add_help=False)
-    database.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="a PostgreSQL server to create scratch databases on "
+    _database_url(
+        database,
+        "a PostgreSQL server to create scratch databases on "
         "(default: $DATABASE_URL, else an embedded server); checks never touch its databases",
     )
     database.add_argument(
@@ -175,12 +174,15 @@ def _since() -> argparse.ArgumentParser:
 def _target() -> argparse.ArgumentParser:
     """The database a production command acts on."""
     target = argparse.ArgumentParser(add_help=False)
-    target.add_argument(
-        "--database-url",
-        metavar="URL",
-        help="the database to act on (default: $DATABASE_URL); in production, production's",
-    )
+    _database_url(target, "the database to act on (default: $DATABASE_URL); in production, production's")
     return target
+
+
+def _database_url(parser: argparse.ArgumentParser, role: str) -> None:
+    """``--database-url``, as ``$DATABASE_URL``: the PostgreSQL the command connects to. What it
+    does there is the command's: the checks create scratch databases on that server and touch
+    no other, while plan, deploy, backup and restore act on the database it names."""
+    parser.add_argument("--database-url", metavar="URL", help=role)
 
 
 def _locks_flags(locks_parser: argparse.ArgumentParser) -> None:
