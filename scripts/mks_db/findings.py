@@ -64,6 +64,13 @@ def at_most(lines: list[str], limit: int) -> list[str]:
     return [*lines[:limit], f"... and {len(lines) - limit} more"]
 
 
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line (every run of whitespace one space), cut to ``limit`` characters
+    with ``...`` after: how a message quotes a statement."""
+    shown = " ".join(text.split())
+    return shown[:limit] + ("..." if len(shown) > limit else "")
+
+
 @dataclass(frozen=True)
 class ReportedStep:
     """One migration step the command ran, as the report lists it: ``action`` is upgrade,

@@ -45,7 +45,7 @@ from mks_db.engine import chain_walk, data, declarations, git, revision_source
 from mks_db.engine.evidence import Filled, Moment, Upgraded
 from mks_db.engine.project import Project
 from mks_db.engine.walk import Walk
-from mks_db.findings import ERROR, WARNING, Finding
+from mks_db.findings import ERROR, WARNING, Finding, one_line
 
 LOSS_HINT = "; if intended, declare it in the revision file: '# mks-db: data-loss: <reason>'"
 
@@ -247,8 +247,7 @@ def _read_first(statements: list[str], what: str) -> str | None:
         if drop.match(statement) and all(word.search(statement) for word in words):
             return None  # the drop came first: nothing read it before
         if _READS.match(statement) and all(word.search(statement) for word in words):
-            shown = " ".join(statement.split())
-            return shown[:120] + ("..." if len(shown) > 120 else "")
+            return one_line(statement, 120)
     return None
 
 

@@ -15,6 +15,8 @@ import functools
 import re
 from pathlib import Path
 
+from mks_db.findings import one_line
+
 # "+ index public.ix_a: ...", "- column public.account.age: ...", "~ table public.account"
 _OBJECT = re.compile(r"^\s*[-+~]?\s*(?P<kind>[a-z ]+?) (?P<key>[\w$]+(?:\.[\w$]+)*)(?::|$)", re.MULTILINE)
 
@@ -122,9 +124,8 @@ def rebuilt_in_downgrade(path: str | Path, table: str, column: str) -> tuple[int
         if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
             found = update.search(inner.value)
             if found:
-                shown = " ".join(inner.value[found.start() :].split())
                 line = inner.lineno + inner.value.count("\n", 0, found.start())
-                return line, shown[:100] + ("..." if len(shown) > 100 else "")
+                return line, one_line(inner.value[found.start() :], 100)
     return None
 
 
