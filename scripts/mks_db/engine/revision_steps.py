@@ -183,7 +183,7 @@ def _downgrade_once_reached(
                     walk=walk, revision=revision, action="downgrade", differences=differences, one_run=True
                 )
             )
-    return _go_on(walk, revision, [*applied, revision], [], False, judge, found, one_run=False)
+    return _go_on(walk, revision, [*applied, revision], [], False, judge, found, try_one_run=False)
 
 
 def _go_on(
@@ -194,15 +194,15 @@ def _go_on(
     timed_out: bool,
     judge: Judge,
     found: list[Finding],
-    one_run: bool = True,
+    try_one_run: bool = True,
 ) -> bool:
     """After a finding on ``revision``: go on from a fresh database at ``revisions``; when that
-    fails (``RebuildFailed``), and ``one_run`` allows, past it in one run with them, to the
+    fails (``RebuildFailed``), with ``try_one_run``, past it in one run with them, to the
     ``later`` revisions. Whether the walk goes on."""
     failure = walk.rebuild(revisions)
     if failure is None:
         return True
-    reached = _in_one_run(walk, revisions, timed_out) if one_run else None
+    reached = _in_one_run(walk, revisions, timed_out) if try_one_run else None
     found += judge(
         RebuildFailed(
             walk=walk, revision=revision, failure=failure, one_run=reached, later=later, timed_out=timed_out
