@@ -43,7 +43,7 @@ import alembic
 import sqlalchemy
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from mks_db.engine.evidence import Moment, RebuildFailed, StartFailed, UpgradeFailed
+from mks_db.engine.evidence import Moment, NotUpgraded, RebuildFailed, StartFailed, UpgradeFailed
 from mks_db.engine.project import Project
 from mks_db.engine.walk import StepFailure, sqlstate
 from mks_db.findings import ERROR, WARNING, Finding, at_most
@@ -81,7 +81,7 @@ def _failed(project: Project, moment: UpgradeFailed) -> list[Finding]:
     return _past(project, moment, [_made_outside_the_chain(first, outside) if outside is not None else first])
 
 
-def _past(project: Project, moment: UpgradeFailed | RebuildFailed, found: list[Finding]) -> list[Finding]:
+def _past(project: Project, moment: NotUpgraded, found: list[Finding]) -> list[Finding]:
     """``found``, saying so when the revision passes in one run with the revisions before it;
     when it does not, a warning naming the later revisions left unchecked."""
     if moment.one_run:

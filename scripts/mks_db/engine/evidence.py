@@ -121,23 +121,28 @@ class Upgraded(Moment):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpgradeFailed(Moment):
-    """``revision``'s upgrade failed with rows in place (``failure``), and what the walk tried next.
-
-    ``outside``: when the object it misses is one the chain never creates, the revisions before
-    it that do nothing (none for the chain's first revision); None otherwise. ``retried``: the
-    upgrade again on empty tables (None: rows were no cause), with ``handed``, the row the
-    revision's code read last. ``one_run``: whether it then passed in one env.py run with the
-    revisions before it (None: not tried; ``timed_out``: the failure was a time bound's, which
-    is not waited for again); when it did not, ``later`` are the revisions left unchecked."""
+class NotUpgraded(Moment):
+    """An upgrade of ``revision`` failed (``failure``), and whether the walk got past it:
+    ``one_run``, whether it then passed in one env.py run with the revisions before it (None:
+    not tried; ``timed_out``: the failure was a time bound's, which is not waited for again);
+    when it did not, ``later`` are the revisions left unchecked."""
 
     failure: StepFailure
-    outside: tuple[str, ...] | None = None
-    retried: StepResult | StepFailure | None = None
-    handed: str | None = None
     one_run: bool | None = None
     later: list[Script] = field(default_factory=list)
     timed_out: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpgradeFailed(NotUpgraded):
+    """``revision``'s upgrade failed with rows in place. ``outside``: when the object it misses
+    is one the chain never creates, the revisions before it that do nothing (none for the
+    chain's first revision); None otherwise. ``retried``: the upgrade again on empty tables
+    (None: rows were no cause), with ``handed``, the row the revision's code read last."""
+
+    outside: tuple[str, ...] | None = None
+    retried: StepResult | StepFailure | None = None
+    handed: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,14 +177,8 @@ class ReupgradeFailed(Moment):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RebuildFailed(Moment):
-    """After a finding, a fresh database could not be upgraded through ``revision``
-    (``failure``); ``one_run``, ``timed_out`` and ``later`` as for ``UpgradeFailed``."""
-
-    failure: StepFailure
-    one_run: bool | None = None
-    later: list[Script] = field(default_factory=list)
-    timed_out: bool = False
+class RebuildFailed(NotUpgraded):
+    """After a finding, a fresh database could not be upgraded through ``revision``."""
 
 
 @dataclass(frozen=True, kw_only=True)
