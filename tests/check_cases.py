@@ -50,24 +50,15 @@ from pathlib import Path
 
 import yaml
 
-from alembic_cases import Rev, make_project, revision_source
+from alembic_cases import DROP_TABLE, TABLE, Rev, make_project, revision_source
+from alembic_cases import MODELS as ACCOUNT_MODELS
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "checks.md"
 
-ACCOUNT = Rev(
-    "a1",
-    None,
-    'op.create_table("account", sa.Column("id", sa.Integer, primary_key=True),\n'
-    '                sa.Column("email", sa.String(100), nullable=False))',
-    'op.drop_table("account")',
-)
-MODELS = """\
-import sqlalchemy as sa
-target_metadata = sa.MetaData()
-sa.Table("account", target_metadata, sa.Column("id", sa.Integer, primary_key=True),
-         sa.Column("email", sa.String(100), nullable=False))
-"""
+# The account table every case starts from, and its models: alembic_cases', as the cases write them.
+ACCOUNT = Rev("a1", None, TABLE.strip(), DROP_TABLE)
+MODELS = ACCOUNT_MODELS.format(extra="").lstrip()
 DATABASE_COMMANDS = {"check", "roundtrip", "drift", "locks", "compat"}  # those that take --database-url
 SHOWN = {"upgrade", "downgrade", "both", "ids", "file"}
 
