@@ -66,7 +66,7 @@ def running_release(project: Project, pending: list[Script]) -> str:
     return f"{added[-1][:12]}^" if added else "HEAD"
 
 
-def judge(
+def verdicts(
     project: Project,
     scratch: Server,
     current: tuple[str, ...],

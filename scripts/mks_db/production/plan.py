@@ -232,7 +232,7 @@ def _verdicts(project: Project, scratch: Server, plan: Plan, limits: LockLimits)
     if plan.direction == "downgrade":
         why = "a downgrade: the release that runs is the newer one"
         return [online.Verdict(r.revision, online.STOPPED, why) for r in plan.pending]
-    return online.judge(project, scratch, plan.current, plan.pending, plan.rows, limits)
+    return online.verdicts(project, scratch, plan.current, plan.pending, plan.rows, limits)
 
 
 def _unknown_revision(project: Project, unknown: list[str]) -> str:
