@@ -18,11 +18,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "scripts" / "mks_db"
 BACKEND = Path(__file__).resolve().parents[1] / "backend" / "mks"
 
-BASE = {"errors", "findings", "limits"}
+BASE = {"errors", "findings", "limits", "durations"}
 ALLOWED = {
     "errors": set(),
     "findings": set(),
     "limits": set(),
+    "durations": set(),
     # [tool.mks-db] and the flags, read once: the front's (cli and commands), nothing below uses it
     "config": BASE | {"database", "report"},
     "database": BASE | {"database"},

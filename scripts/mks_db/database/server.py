@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 import secrets
 import shutil
 import socket
@@ -42,14 +41,13 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from mks_db import durations
 from mks_db.database import installs, process, watchdog
 from mks_db.database.urls import mask_text, mask_url, parse_url
 from mks_db.errors import ConfigurationError, InfrastructureError
 
 SCRATCH_PREFIX = "mks_scratch_"
 OWN_DRIVER = "postgresql+psycopg2"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$")
-_UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
 
 
 @dataclass(frozen=True)
@@ -63,8 +61,7 @@ class Timeouts:
 def milliseconds(value: str | int | float, name: str) -> int:
     """A duration like ``90s``, ``5min`` or ``500ms`` (a bare number is seconds) in
     milliseconds; ConfigurationError naming ``name`` unless it is positive."""
-    match = _DURATION.match(str(value))
-    ms = round(float(match.group(1)) * _UNIT_MS[match.group(2) or "s"]) if match else 0
+    ms = round(durations.milliseconds(str(value), "s") or 0)
     if ms < 1:
         raise ConfigurationError(
             f"{name} must be a positive duration such as 500ms, 30s, 5min or 1h, not {value!r}"

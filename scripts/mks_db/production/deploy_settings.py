@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mks_db import durations
 from mks_db.errors import ConfigurationError
 
 ON_FAILURE = ("stop", "rollback")
@@ -24,8 +24,6 @@ ON_FAILURE = ("stop", "rollback")
 # running when every pending revision is online (auto: ``mks_db.production.online``).
 SERVICE = ("stop", "auto")
 VERIFY_MODES = ("restore", "list", "auto")
-# PostgreSQL's durations as lock_timeout and statement_timeout take them: a number and a unit.
-_DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*$")
 
 
 @dataclass
@@ -64,7 +62,9 @@ def _text(value: Any) -> str | None:
 
 def _duration(value: Any) -> str | None:
     return (
-        None if isinstance(value, str) and _DURATION.match(value) else "a duration such as 500ms, 5s or 5min"
+        None
+        if isinstance(value, str) and durations.milliseconds(value, "ms") is not None
+        else "a duration such as 500ms, 5s or 5min"
     )
 
 
