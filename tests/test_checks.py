@@ -134,6 +134,25 @@ def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
     assert code == 0, report
 
 
+def test_squawk_s_not_null_rule_stands_when_the_upgrade_passed_only_on_empty_tables(check):
+    """The walk upgrades the revision again on empty tables after it failed with rows: that
+    second upgrade passing proves nothing about the rows, and is not taken for the measurement."""
+    rev = Rev(
+        "b2",
+        "a1",
+        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+        'op.drop_column("account", "age")',
+    )
+    models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
+    code, report = check([BASE, rev], models)
+    [finding] = [f for f in report["findings"] if f["rule"] == "adding-required-field"]
+    assert finding["severity"] == "error", finding
+    assert "measured" not in finding["message"]
+    [upgrade] = [f for f in report["findings"] if f["check"] == "upgrade"]
+    assert "fails when the tables hold rows (it passes on empty tables)" in upgrade["message"]
+    assert code == 1
+
+
 def test_a_new_check_is_one_module_and_its_line_in_the_registry(monkeypatch, tmp_path, capsys):
     """docs/checks.md's example of a new check, as written there: with its module in place and
     its line in ``CHECKS``, ``mks-db lint`` runs it beside the SQL checks already there."""

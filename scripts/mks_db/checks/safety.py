@@ -177,8 +177,12 @@ def judge_by_the_walk(findings: list[Finding], steps: list, unfilled: set[str]) 
     filled in the same revision, or its table is new) makes such a finding a warning saying so;
     one that failed is confirmed (the ``upgrade`` check reports it too) and stays an error, as
     does one on a revision the walk did not run or whose tables it could not all fill
-    (``unfilled``: those revisions)."""
-    upgraded = {s.revision: s.ok for s in steps if s.action == "upgrade"}
+    (``unfilled``: those revisions). What counts is each revision's first upgrade, the one with
+    the rows: the walk may upgrade it again on empty tables, or while rebuilding a database."""
+    upgraded: dict[str, bool] = {}
+    for step in steps:
+        if step.action == "upgrade":
+            upgraded.setdefault(step.revision, step.ok)
     judged = []
     for f in findings:
         measured = f.check == CHECK and f.rule in MEASURED_RULES and f.is_error
