@@ -198,3 +198,10 @@ ON_THE_BASE = [
 ADD_AGE = Rev(
     "b2", "a1", 'op.add_column("account", sa.Column("age", sa.Integer))', 'op.drop_column("account", "age")'
 )
+# A NOT NULL column without a default: it fails on a table with rows, passes on an empty one.
+ADD_REQUIRED_AGE = Rev(
+    "b2",
+    "a1",
+    'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
+    'op.drop_column("account", "age")',
+)

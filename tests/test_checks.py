@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from alembic_cases import ADD_AGE, BASE, MODELS, Rev, make_project
+from alembic_cases import ADD_AGE, ADD_REQUIRED_AGE, BASE, MODELS, Rev, make_project
 from conftest import errors, run_on
 
 
@@ -137,12 +137,7 @@ def test_squawk_s_not_null_rule_is_decided_by_what_the_walk_measured(check):
 def test_squawk_s_not_null_rule_stands_when_the_upgrade_passed_only_on_empty_tables(check):
     """The walk upgrades the revision again on empty tables after it failed with rows: that
     second upgrade passing proves nothing about the rows, and is not taken for the measurement."""
-    rev = Rev(
-        "b2",
-        "a1",
-        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
-        'op.drop_column("account", "age")',
-    )
+    rev = ADD_REQUIRED_AGE
     models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
     code, report = check([BASE, rev], models)
     [finding] = [f for f in report["findings"] if f["rule"] == "adding-required-field"]

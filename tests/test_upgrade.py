@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from alembic_cases import BASE, MODELS, ON_THE_BASE, Rev, make_project
+from alembic_cases import ADD_REQUIRED_AGE, BASE, MODELS, ON_THE_BASE, Rev, make_project
 from conftest import errors, only, run_on
 
 
@@ -46,12 +46,7 @@ def test_a_first_revision_that_expects_tables_made_outside_the_migrations_is_an_
 
 
 def test_not_null_column_without_default_fails_only_because_rows_exist(check):
-    rev = Rev(
-        "b2",
-        "a1",
-        'op.add_column("account", sa.Column("age", sa.Integer, nullable=False))',
-        'op.drop_column("account", "age")',
-    )
+    rev = ADD_REQUIRED_AGE
     models = MODELS.format(extra=', sa.Column("age", sa.Integer, nullable=False)')
     code, report = check([BASE, rev], models, command="roundtrip")
     assert code == 1
